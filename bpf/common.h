@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared by every Vigil BPF program: kernel types, libbpf helpers, the record
+ * header that user space dispatches on, and the drop counters. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+/* Record kinds; internal/kernel/record.go mirrors these values. */
+enum vigil_record_kind {
+	RECORD_EXEC = 1,
+	RECORD_FORK = 2,
+	RECORD_EXIT = 3,
+};
+
+/* Every ring buffer record starts with this header. ktime is CLOCK_BOOTTIME
+ * so that records and /proc start times share one clock. */
+struct record_header {
+	__u8 kind;
+	__u8 pad[3];
+	__u32 cpu;
+	__u64 ktime;
+};
+
+/* Indexes into the drops map; internal/kernel/record.go mirrors them. */
+enum vigil_drop_reason {
+	DROP_RINGBUF_FULL = 0,
+	DROP_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
+
+	if (n)
+		*n += 1;
+}
+
+/* User space sizes the ring buffer before load (ring_buffer_size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+/* emit copies size bytes of a prepared record into the ring buffer and counts
+ * the record as dropped when the buffer is full, so loss is never silent. */
+static __always_inline void emit(void *record, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, record, size, 0))
+		count_drop(DROP_RINGBUF_FULL);
+}
+
+static __always_inline void fill_header(struct record_header *hdr, __u8 kind)
+{
+	hdr->kind = kind;
+	hdr->cpu = bpf_get_smp_processor_id();
+	hdr->ktime = bpf_ktime_get_boot_ns();
+}

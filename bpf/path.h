@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Path resolution in the kernel, the BPF counterpart of d_path(): bpf_d_path()
+ * is only allowed from LSM and fentry programs, and tracepoints need paths too. */
+#pragma once
+
+#include "common.h"
+
+#define VIGIL_PATH_MAX 4096
+#define VIGIL_NAME_MAX 255
+/* Deeper paths are cut at the top and flagged. */
+#define VIGIL_PATH_DEPTH 128
+
+/* The walk writes backwards from the end of the first half; the second half
+ * only exists so that a masked offset plus a bounded name length always stays
+ * inside the buffer, which is what the verifier needs to see. */
+struct path_buf {
+	char buf[VIGIL_PATH_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_heap SEC(".maps");
+
+struct path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	int pos;
+	bool done;
+	bool truncated;
+};
+
+/* path_walk_step prepends one component, or crosses one mount, per call. It
+ * runs under bpf_loop so that the verifier checks one step instead of every
+ * combination of components and mount crossings an unrolled walk would have. */
+static long path_walk_step(__u32 i, void *data)
+{
+	struct path_walk *w = data;
+	/* Plain copies: BPF_CORE_READ on w->field would ask the kernel's BTF
+	 * for struct path_walk, which only exists here. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	__u32 zero = 0;
+
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt) {
+		w->done = true;
+		return 1;
+	}
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		/* A filesystem root that is not a mount root, or the top of
+		 * the mount tree: there is nothing above to walk to. */
+		if (dentry != mnt_root || mnt == mnt_parent) {
+			w->done = true;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mnt_parent;
+		w->vfsmnt = (void *)mnt_parent + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+
+	struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
+	if (!pb) {
+		w->done = true;
+		return 1;
+	}
+	struct qstr name = BPF_CORE_READ(dentry, d_name);
+	__u32 len = name.len;
+
+	if (len > VIGIL_NAME_MAX)
+		len = VIGIL_NAME_MAX;
+	int pos = w->pos - (int)(len + 1);
+	if (pos < 0) {
+		w->truncated = true;
+		w->done = true;
+		return 1;
+	}
+	pb->buf[pos & (VIGIL_PATH_MAX - 1)] = '/';
+	bpf_probe_read_kernel(&pb->buf[(pos + 1) & (VIGIL_PATH_MAX - 1)], len & VIGIL_NAME_MAX,
+			      name.name);
+	w->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
+/* resolve_path writes the path of (dentry, vfsmnt) as seen from the task's
+ * root (root_dentry, root_mnt) into the per-CPU path_heap buffer at
+ * [start, VIGIL_PATH_MAX) and returns start. *truncated is set when the path
+ * was deeper or longer than the limits; the leaf end of the path is kept.
+ * Needs bpf_loop (Linux 5.17). */
+static __always_inline int resolve_path(struct dentry *dentry, struct vfsmount *vfsmnt,
+					struct dentry *root_dentry, struct vfsmount *root_mnt,
+					bool *truncated)
+{
+	struct path_walk w = {
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
+		.root_dentry = root_dentry,
+		.root_mnt = root_mnt,
+		.pos = VIGIL_PATH_MAX,
+	};
+	__u32 zero = 0;
+
+	bpf_loop(VIGIL_PATH_DEPTH, path_walk_step, &w, 0);
+	*truncated = w.truncated || !w.done;
+	if (w.pos >= VIGIL_PATH_MAX) {
+		/* The root itself. */
+		struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
+
+		if (!pb)
+			return -1;
+		pb->buf[VIGIL_PATH_MAX - 1] = '/';
+		return VIGIL_PATH_MAX - 1;
+	}
+	return w.pos;
+}

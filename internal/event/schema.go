@@ -1,0 +1,68 @@
+// Package event is Vigil's event schema: the typed events the sensors
+// produce, their mapping to OTLP log records and the attribute names in use.
+// Every name an event can carry is declared here and nowhere else.
+package event
+
+// Event names (LogRecord.EventName).
+const (
+	NameProcessExec       = "process.exec"
+	NameProcessExit       = "process.exit"
+	NameProcessKprobe     = "process.kprobe"
+	NameProcessTracepoint = "process.tracepoint"
+	NameProcessUprobe     = "process.uprobe"
+	NameProcessLSM        = "process.lsm"
+	NameEnforcementAction = "enforcement.action"
+)
+
+// Resource attributes (semantic conventions).
+const (
+	AttrHostName      = "host.name"
+	AttrHostID        = "host.id"
+	AttrOSType        = "os.type"
+	AttrK8sNodeName   = "k8s.node.name"
+	AttrContainerID   = "container.id"
+	AttrK8sNamespace  = "k8s.namespace.name"
+	AttrK8sPodName    = "k8s.pod.name"
+	AttrK8sPodUID     = "k8s.pod.uid"
+	AttrK8sContainer  = "k8s.container.name"
+	AttrContainerName = "container.image.name"
+)
+
+// Log record attributes: semantic-convention names first.
+const (
+	AttrProcessPID            = "process.pid"
+	AttrProcessParentPID      = "process.parent_pid"
+	AttrProcessExecutablePath = "process.executable.path"
+	AttrProcessExecutableName = "process.executable.name"
+	AttrProcessCommandLine    = "process.command_line"
+	AttrProcessCommandArgs    = "process.command_args"
+	AttrProcessWorkingDir     = "process.working_directory"
+	AttrProcessUserID         = "process.user.id"
+	AttrProcessRealUserID     = "process.real_user.id"
+	AttrProcessGroupID        = "process.group.id"
+	AttrProcessRealGroupID    = "process.real_group.id"
+	AttrProcessCreationTime   = "process.creation.time"
+	AttrProcessExitCode       = "process.exit.code"
+	AttrProcessExitTime       = "process.exit.time"
+	AttrSecurityRuleName      = "security_rule.name"
+)
+
+// Vigil's own attributes.
+const (
+	AttrExecID               = "vigil.exec_id"
+	AttrParentExecID         = "vigil.parent.exec_id"
+	AttrParentExecutablePath = "vigil.parent.executable.path"
+	AttrHook                 = "vigil.hook"
+	AttrAction               = "vigil.action"
+	AttrArgs                 = "vigil.args"
+	AttrAncestors            = "vigil.ancestors"
+	AttrExitSignal           = "vigil.exit.signal"
+	AttrCgroupID             = "vigil.cgroup.id"
+	AttrCgroupName           = "vigil.cgroup.name"
+	AttrTID                  = "vigil.tid"
+	// AttrProcFS marks a process known only from the /proc scan at start:
+	// its exec happened before Vigil was watching.
+	AttrProcFS = "vigil.procfs"
+	// AttrArgsTruncated marks arguments cut at the kernel-side limit.
+	AttrArgsTruncated = "vigil.args_truncated"
+)

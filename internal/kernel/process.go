@@ -1,0 +1,224 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Mechanism names how a sensor's programs are attached.
+type Mechanism string
+
+const (
+	// MechanismTPBTF attaches BTF-typed tracepoints (tp_btf, Linux 5.5+).
+	MechanismTPBTF Mechanism = "tp_btf"
+	// MechanismRawTP attaches raw tracepoints (Linux 4.17+).
+	MechanismRawTP Mechanism = "raw_tp"
+)
+
+// processHooks lists, per mechanism, the program attached to each tracepoint.
+var processHooks = map[Mechanism][]struct{ tracepoint, program string }{
+	MechanismTPBTF: {
+		{"sched_process_exec", "vigil_exec_btf"},
+		{"sched_process_fork", "vigil_fork_btf"},
+		{"sched_process_exit", "vigil_exit_btf"},
+	},
+	MechanismRawTP: {
+		{"sched_process_exec", "vigil_exec_raw"},
+		{"sched_process_fork", "vigil_fork_raw"},
+		{"sched_process_exit", "vigil_exit_raw"},
+	},
+}
+
+// ProcessSensorOptions configures LoadProcessSensor.
+type ProcessSensorOptions struct {
+	// RingBufferSize is the size in bytes of the ring buffer shared by all
+	// CPUs: a power of two and a multiple of the page size. Zero keeps the
+	// size compiled into the object.
+	RingBufferSize uint32
+	// Mechanism forces an attach mechanism; empty picks the best one the
+	// kernel offers.
+	Mechanism Mechanism
+}
+
+// ProcessSensor watches exec, fork and exit of every process on the node.
+//
+// It holds BPF programs, maps and links: Close must be called to release them.
+type ProcessSensor struct {
+	coll      *ebpf.Collection
+	links     []link.Link
+	reader    *ringbuf.Reader
+	mechanism Mechanism
+	dec       decoder
+	rec       ringbuf.Record
+}
+
+// LoadProcessSensor loads and attaches the process sensor. Unless
+// opts.Mechanism forces one, it tries tp_btf first and falls back to raw
+// tracepoints.
+func LoadProcessSensor(opts ProcessSensorOptions) (*ProcessSensor, error) {
+	if err := CheckPrerequisites(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w", err)
+	}
+	candidates := []Mechanism{MechanismTPBTF, MechanismRawTP}
+	if opts.Mechanism != "" {
+		if _, ok := processHooks[opts.Mechanism]; !ok {
+			return nil, fmt.Errorf("process sensor: unknown mechanism %q", opts.Mechanism)
+		}
+		candidates = []Mechanism{opts.Mechanism}
+	}
+	var errs []error
+	for _, m := range candidates {
+		s, err := loadProcessSensor(opts, m)
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", m, err))
+	}
+	return nil, fmt.Errorf("loading the process sensor: %w", errors.Join(errs...))
+}
+
+func loadProcessSensor(opts ProcessSensorOptions, m Mechanism) (*ProcessSensor, error) {
+	spec, err := loadProcess()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	if opts.RingBufferSize != 0 {
+		spec.Maps["events"].MaxEntries = opts.RingBufferSize
+	}
+	// Load only the programs of the chosen mechanism: the others may be
+	// refused by this kernel, and would be dead weight if they were not.
+	wanted := map[string]bool{}
+	for _, h := range processHooks[m] {
+		wanted[h.program] = true
+	}
+	for name := range spec.Programs {
+		if !wanted[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, describeLoadError(err)
+	}
+	s := &ProcessSensor{coll: coll, mechanism: m}
+	for _, h := range processHooks[m] {
+		prog := coll.Programs[h.program]
+		var l link.Link
+		if m == MechanismTPBTF {
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		} else {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.tracepoint, Program: prog})
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("attaching %s: %w", h.tracepoint, err)
+		}
+		s.links = append(s.links, l)
+	}
+	if s.reader, err = ringbuf.NewReader(coll.Maps["events"]); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("opening the events ring buffer: %w", err)
+	}
+	return s, nil
+}
+
+// describeLoadError keeps the verifier's last lines, which say why a program
+// was refused, instead of the whole log.
+func describeLoadError(err error) error {
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("the kernel refused the program: %+3v", verr)
+	}
+	return err
+}
+
+// Mechanism reports how the sensor's programs are attached.
+func (s *ProcessSensor) Mechanism() Mechanism { return s.mechanism }
+
+// Read blocks until a record arrives, the deadline passes
+// (os.ErrDeadlineExceeded) or the sensor is closed (ErrClosed). The result is
+// an *ExecRecord, *ForkRecord or *ExitRecord. Read is not safe for concurrent use.
+func (s *ProcessSensor) Read() (any, error) {
+	if err := s.reader.ReadInto(&s.rec); err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	return s.dec.decode(s.rec.RawSample)
+}
+
+// SetDeadline bounds the next Reads; the zero time waits forever.
+func (s *ProcessSensor) SetDeadline(t time.Time) { s.reader.SetDeadline(t) }
+
+// Pending reports whether records are waiting in the ring buffer, which lets
+// a caller flush a batch as soon as it has caught up.
+func (s *ProcessSensor) Pending() bool { return s.reader.AvailableBytes() > 0 }
+
+// ErrClosed is returned by Read once the sensor is closed.
+var ErrClosed = os.ErrClosed
+
+// Drops returns how many records the kernel could not write because the ring
+// buffer was full, summed over CPUs since the sensor was loaded.
+func (s *ProcessSensor) Drops() (uint64, error) {
+	var perCPU []uint64
+	if err := s.coll.Maps["drops"].Lookup(uint32(dropRingbufFull), &perCPU); err != nil {
+		return 0, fmt.Errorf("reading drop counters: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// ProgramIDs returns the kernel ids of the loaded programs.
+func (s *ProcessSensor) ProgramIDs() []ebpf.ProgramID {
+	var ids []ebpf.ProgramID
+	for _, p := range s.coll.Programs {
+		if info, err := p.Info(); err == nil {
+			if id, ok := info.ID(); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// LinkIDs returns the kernel ids of the attachments.
+func (s *ProcessSensor) LinkIDs() []link.ID {
+	var ids []link.ID
+	for _, l := range s.links {
+		if info, err := l.Info(); err == nil {
+			ids = append(ids, info.ID)
+		}
+	}
+	return ids
+}
+
+// Close detaches the programs and releases every kernel object the sensor
+// holds. A blocked Read returns ErrClosed.
+func (s *ProcessSensor) Close() error {
+	var errs []error
+	if s.reader != nil {
+		errs = append(errs, s.reader.Close())
+	}
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	s.links = nil
+	if s.coll != nil {
+		s.coll.Close()
+	}
+	return errors.Join(errs...)
+}
