@@ -1,0 +1,245 @@
+package process
+
+import (
+	"container/list"
+	"path"
+	"sync"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+)
+
+// evictScan bounds how far from the least recently used end eviction looks
+// for an entry nothing refers to before it evicts the oldest entry anyway.
+const evictScan = 64
+
+// Cache is the process table: bounded, least recently used entries evicted
+// first, entries of running processes and of parents of cached processes kept
+// as long as there is room. It is safe for concurrent use.
+type Cache struct {
+	node string
+	size int
+
+	mu     sync.Mutex
+	byID   map[string]*Process
+	byPID  map[uint32]*Process // the image each running pid runs now
+	lru    *list.List          // front: most recently used
+	forced uint64
+}
+
+// NewCache returns an empty cache holding at most size processes, whose exec
+// ids are built with the node name.
+func NewCache(node string, size int) *Cache {
+	return &Cache{
+		node:  node,
+		size:  size,
+		byID:  make(map[string]*Process),
+		byPID: make(map[uint32]*Process),
+		lru:   list.New(),
+	}
+}
+
+// Len is the number of processes in the cache.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byID)
+}
+
+// ForcedEvictions counts entries evicted while still referenced because the
+// cache was full of them: the cache is too small for the node.
+func (c *Cache) ForcedEvictions() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forced
+}
+
+// Get returns the process with that exec id, or nil.
+func (c *Cache) Get(execID string) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.byID[execID]
+	if p != nil {
+		c.lru.MoveToFront(p.elem)
+	}
+	return p
+}
+
+// Running returns the process a pid runs now, or nil.
+func (c *Cache) Running(pid uint32) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byPID[pid]
+}
+
+// Ancestors returns up to n ancestors of p, parent first, as far as the
+// cache knows them.
+func (c *Cache) Ancestors(p *Process, n int) []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Process
+	for len(out) < n && p != nil && p.ParentExecID != "" {
+		p = c.byID[p.ParentExecID]
+		if p == nil {
+			break
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Exec records an exec: the pid now runs a new image whose parent is what
+// the parent pid runs.
+func (c *Cache) Exec(r *kernel.ExecRecord) *Process {
+	p := &Process{
+		ExecID:        ExecID(c.node, r.Ktime, r.PID),
+		PID:           r.PID,
+		TID:           r.TID,
+		PPID:          r.PPID,
+		Ktime:         r.Ktime,
+		StartTime:     r.StartTime,
+		Binary:        binaryPath(r.Filename, r.Cwd),
+		Args:          r.Args,
+		ArgsTruncated: r.ArgsTruncated,
+		Cwd:           r.Cwd,
+		UID:           r.UID,
+		EUID:          r.EUID,
+		GID:           r.GID,
+		EGID:          r.EGID,
+		CgroupID:      r.CgroupID,
+		CgroupName:    r.CgroupName,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setParent(p, c.byPID[r.PPID])
+	c.run(p)
+	return p
+}
+
+// Fork records a new thread group that runs its parent's image until it
+// execs. It returns nil when the parent is unknown.
+func (c *Cache) Fork(r *kernel.ForkRecord) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	parent := c.byPID[r.PPID]
+	if parent == nil {
+		return nil
+	}
+	p := &Process{
+		ExecID:     ExecID(c.node, r.Ktime, r.PID),
+		PID:        r.PID,
+		TID:        r.TID,
+		PPID:       r.PPID,
+		Ktime:      r.Ktime,
+		StartTime:  r.StartTime,
+		Binary:     parent.Binary,
+		Args:       parent.Args,
+		Cwd:        parent.Cwd,
+		UID:        parent.UID,
+		EUID:       parent.EUID,
+		GID:        parent.GID,
+		EGID:       parent.EGID,
+		CgroupID:   parent.CgroupID,
+		CgroupName: parent.CgroupName,
+		Clone:      true,
+	}
+	c.setParent(p, parent)
+	c.run(p)
+	return p
+}
+
+// Exit records the end of a thread group and returns the process that
+// exited, or nil when the pid was never seen.
+func (c *Cache) Exit(r *kernel.ExitRecord) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.byPID[r.PID]
+	if p == nil {
+		return nil
+	}
+	delete(c.byPID, r.PID)
+	p.Exited = true
+	c.lru.MoveToFront(p.elem)
+	c.release(p)
+	return p
+}
+
+// add inserts p as a running process found outside the ring buffer (the
+// /proc scan); its parent is linked later.
+func (c *Cache) add(p *Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.run(p)
+}
+
+// run makes p the image its pid runs and inserts it. c.mu is held.
+func (c *Cache) run(p *Process) {
+	if old := c.byPID[p.PID]; old != nil && old != p {
+		// The previous image of this pid is gone, not exited: it no
+		// longer pins its entry.
+		c.release(old)
+	}
+	if old := c.byID[p.ExecID]; old != nil {
+		// Same pid and ktime: the scan and a record saw the same start.
+		c.remove(old)
+	}
+	p.refs++
+	p.elem = c.lru.PushFront(p)
+	c.byID[p.ExecID] = p
+	c.byPID[p.PID] = p
+	c.evict()
+}
+
+func (c *Cache) setParent(p, parent *Process) {
+	if parent == nil {
+		return
+	}
+	p.ParentExecID = parent.ExecID
+	parent.refs++
+	c.lru.MoveToFront(parent.elem)
+}
+
+func (c *Cache) release(p *Process) {
+	if p.refs > 0 {
+		p.refs--
+	}
+}
+
+func (c *Cache) remove(p *Process) {
+	c.lru.Remove(p.elem)
+	delete(c.byID, p.ExecID)
+	if c.byPID[p.PID] == p {
+		delete(c.byPID, p.PID)
+	}
+	if parent := c.byID[p.ParentExecID]; parent != nil {
+		c.release(parent)
+	}
+}
+
+// evict brings the cache back to its size, preferring entries nothing refers
+// to; when none is near the old end, the oldest goes anyway so that memory
+// stays bounded whatever the workload.
+func (c *Cache) evict() {
+	for len(c.byID) > c.size {
+		victim := c.lru.Back()
+		for e, i := victim, 0; e != nil && i < evictScan; e, i = e.Prev(), i+1 {
+			if e.Value.(*Process).refs == 0 {
+				victim = e
+				break
+			}
+		}
+		p := victim.Value.(*Process)
+		if p.refs > 0 {
+			c.forced++
+		}
+		c.remove(p)
+	}
+}
+
+// binaryPath makes the execve filename absolute: relative names are relative
+// to the working directory of the exec.
+func binaryPath(filename, cwd string) string {
+	if filename == "" || path.IsAbs(filename) || cwd == "" {
+		return filename
+	}
+	return path.Join(cwd, filename)
+}

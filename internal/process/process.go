@@ -1,0 +1,68 @@
+// Package process keeps the node's process table as Vigil sees it: every
+// process exec'd, forked or found in /proc, joined to its parent, so that an
+// event names not just a pid but a process and its ancestry.
+package process
+
+import (
+	"container/list"
+	"encoding/base64"
+	"path"
+	"strconv"
+)
+
+// Process is one program image run by one thread group: an exec starts a new
+// Process for the same pid, a fork starts one that still runs its parent's
+// image. Processes are owned by the Cache; callers must not modify them.
+type Process struct {
+	// ExecID identifies the process across the cluster and over time:
+	// base64("node:ktime:pid"), as Tetragon builds it, so that ids from both
+	// tools can be joined.
+	ExecID       string
+	ParentExecID string // empty when the parent is unknown
+
+	PID  uint32
+	TID  uint32
+	PPID uint32
+	// Ktime is when this image started (exec, fork, or the task start for
+	// processes found in /proc), CLOCK_BOOTTIME ns.
+	Ktime uint64
+	// StartTime is when the task was created, CLOCK_BOOTTIME ns.
+	StartTime uint64
+
+	Binary        string
+	Args          []string // argv, argv[0] included
+	ArgsTruncated bool
+	Cwd           string
+	UID, EUID     uint32
+	GID, EGID     uint32
+	CgroupID      uint64
+	CgroupName    string
+
+	// ProcFS marks a process found by the /proc scan at start: its exec
+	// happened before Vigil was watching.
+	ProcFS bool
+	// Clone marks a forked process that has not exec'd.
+	Clone bool
+
+	// Exited is set once the thread group has exited.
+	Exited bool
+
+	// refs counts what keeps the entry from eviction: 1 while the pid runs
+	// this image, plus 1 per child entry in the cache.
+	refs int
+	elem *list.Element
+}
+
+// ExecID builds the exec id of the process started at ktime with pid on node.
+func ExecID(node string, ktime uint64, pid uint32) string {
+	b := make([]byte, 0, len(node)+32)
+	b = append(b, node...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, ktime, 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(pid), 10)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// ExecutableName is the last element of the binary path.
+func (p *Process) ExecutableName() string { return path.Base(p.Binary) }
