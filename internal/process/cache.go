@@ -243,3 +243,6 @@ func binaryPath(filename, cwd string) string {
 	}
 	return path.Join(cwd, filename)
 }
+
+// Node is the node name exec ids are built with.
+func (c *Cache) Node() string { return c.node }

@@ -1,0 +1,130 @@
+package event
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/process"
+)
+
+// Exec is a process that just started a new program image.
+type Exec struct {
+	Time    time.Time
+	Process *process.Process
+	// Parent and Ancestors are what the process cache knows; either may
+	// be missing for processes whose parents started before Vigil.
+	Parent    *process.Process
+	Ancestors []*process.Process
+}
+
+// Exit is the end of a process.
+type Exit struct {
+	Time      time.Time
+	Process   *process.Process
+	Parent    *process.Process
+	Ancestors []*process.Process
+	// Status is the wait(2) status: exit code << 8, or the signal.
+	Status uint32
+}
+
+// ExitCode is the exit status of a process that exited normally.
+func (e Exit) ExitCode() int { return int(e.Status>>8) & 0xff }
+
+// Signal is the signal that terminated the process, 0 if it exited.
+func (e Exit) Signal() syscall.Signal { return syscall.Signal(e.Status & 0x7f) }
+
+func (e Exec) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+	lr.SetEventName(NameProcessExec)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+	attrs := lr.Attributes()
+	putProcess(attrs, e.Process, e.Parent, e.Ancestors, clock)
+	lr.Body().SetStr("process " + summary(e.Process))
+}
+
+func (e Exit) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+	lr.SetEventName(NameProcessExit)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+	attrs := lr.Attributes()
+	putProcess(attrs, e.Process, e.Parent, e.Ancestors, clock)
+	var status string
+	if sig := e.Signal(); sig != 0 {
+		status = unix.SignalName(sig)
+		if status == "" {
+			status = "signal " + strconv.Itoa(int(sig))
+		}
+		attrs.PutStr(AttrExitSignal, status)
+	} else {
+		attrs.PutInt(AttrProcessExitCode, int64(e.ExitCode()))
+		status = strconv.Itoa(e.ExitCode())
+	}
+	attrs.PutStr(AttrProcessExitTime, e.Time.UTC().Format(time.RFC3339Nano))
+	lr.Body().SetStr("exit " + summary(e.Process) + " " + status)
+}
+
+// summary is the process part of a body: binary and arguments, as tetra's
+// compact output shows them.
+func summary(p *process.Process) string {
+	if len(p.Args) <= 1 {
+		return p.Binary
+	}
+	return p.Binary + " " + strings.Join(p.Args[1:], " ")
+}
+
+func putProcess(attrs pcommon.Map, p, parent *process.Process, ancestors []*process.Process, clock func(uint64) time.Time) {
+	attrs.PutInt(AttrProcessPID, int64(p.PID))
+	attrs.PutInt(AttrProcessParentPID, int64(p.PPID))
+	attrs.PutStr(AttrProcessExecutablePath, p.Binary)
+	attrs.PutStr(AttrProcessExecutableName, p.ExecutableName())
+	attrs.PutStr(AttrProcessCommandLine, strings.Join(p.Args, " "))
+	args := attrs.PutEmptySlice(AttrProcessCommandArgs)
+	args.EnsureCapacity(len(p.Args))
+	for _, a := range p.Args {
+		args.AppendEmpty().SetStr(a)
+	}
+	if p.Cwd != "" {
+		attrs.PutStr(AttrProcessWorkingDir, p.Cwd)
+	}
+	attrs.PutInt(AttrProcessUserID, int64(p.EUID))
+	attrs.PutInt(AttrProcessRealUserID, int64(p.UID))
+	attrs.PutInt(AttrProcessGroupID, int64(p.EGID))
+	attrs.PutInt(AttrProcessRealGroupID, int64(p.GID))
+	if p.StartTime != 0 {
+		attrs.PutStr(AttrProcessCreationTime, clock(p.StartTime).UTC().Format(time.RFC3339Nano))
+	}
+	attrs.PutStr(AttrExecID, p.ExecID)
+	if p.ParentExecID != "" {
+		attrs.PutStr(AttrParentExecID, p.ParentExecID)
+	}
+	if parent != nil {
+		attrs.PutStr(AttrParentExecutablePath, parent.Binary)
+	}
+	if p.TID != 0 && p.TID != p.PID {
+		attrs.PutInt(AttrTID, int64(p.TID))
+	}
+	attrs.PutInt(AttrCgroupID, int64(p.CgroupID))
+	if p.CgroupName != "" {
+		attrs.PutStr(AttrCgroupName, p.CgroupName)
+	}
+	if p.ProcFS {
+		attrs.PutBool(AttrProcFS, true)
+	}
+	if p.ArgsTruncated {
+		attrs.PutBool(AttrArgsTruncated, true)
+	}
+	if len(ancestors) > 0 {
+		s := attrs.PutEmptySlice(AttrAncestors)
+		s.EnsureCapacity(len(ancestors))
+		for _, a := range ancestors {
+			m := s.AppendEmpty().SetEmptyMap()
+			m.PutInt(AttrProcessPID, int64(a.PID))
+			m.PutStr(AttrProcessExecutablePath, a.Binary)
+			m.PutStr(AttrExecID, a.ExecID)
+		}
+	}
+}

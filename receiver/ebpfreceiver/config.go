@@ -1,0 +1,65 @@
+package ebpfreceiver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is the ebpf receiver's configuration.
+type Config struct {
+	Process ProcessConfig `mapstructure:"process"`
+	// RingBufferSize is the size in bytes of the ring buffer that carries
+	// events from the kernel, shared by all CPUs.
+	RingBufferSize int `mapstructure:"ring_buffer_size"`
+	// MetricsInterval is how often the receiver's own metrics are emitted
+	// to a metrics pipeline.
+	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+
+	// mechanism forces the process sensor's attach mechanism; tests use it
+	// to cover the fallback on kernels that have the preferred one.
+	mechanism string
+}
+
+// ProcessConfig configures the process cache.
+type ProcessConfig struct {
+	// CacheSize bounds the number of processes remembered, running or
+	// recently exited.
+	CacheSize int `mapstructure:"cache_size"`
+	// ProcFS is where the host's proc filesystem is mounted: /proc on the
+	// host, typically /procRoot in a pod.
+	ProcFS string `mapstructure:"procfs"`
+	// Ancestors is how many ancestors beyond the parent each event lists.
+	Ancestors int `mapstructure:"ancestors"`
+}
+
+const (
+	minCacheSize       = 64
+	maxAncestors       = 64
+	minRingBufferSize  = 4096
+	maxRingBufferSize  = 1 << 30
+	minMetricsInterval = 100 * time.Millisecond
+)
+
+// Validate checks the configuration; each error names its field.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Process.CacheSize < minCacheSize {
+		errs = append(errs, fmt.Errorf("process.cache_size: must be at least %d, got %d", minCacheSize, c.Process.CacheSize))
+	}
+	if !filepath.IsAbs(c.Process.ProcFS) {
+		errs = append(errs, fmt.Errorf("process.procfs: must be an absolute path, got %q", c.Process.ProcFS))
+	}
+	if c.Process.Ancestors < 0 || c.Process.Ancestors > maxAncestors {
+		errs = append(errs, fmt.Errorf("process.ancestors: must be between 0 and %d, got %d", maxAncestors, c.Process.Ancestors))
+	}
+	if n := c.RingBufferSize; n < minRingBufferSize || n > maxRingBufferSize || n&(n-1) != 0 || n%os.Getpagesize() != 0 {
+		errs = append(errs, fmt.Errorf("ring_buffer_size: must be a power of two between %d and %d bytes, got %d", minRingBufferSize, maxRingBufferSize, n))
+	}
+	if c.MetricsInterval < minMetricsInterval {
+		errs = append(errs, fmt.Errorf("metrics_interval: must be at least %s, got %s", minMetricsInterval, c.MetricsInterval))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,66 @@
+package ebpfreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := cm.Sub(component.MustNewIDWithName("ebpf", name).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestConfigDefaultsAreValid(t *testing.T) {
+	cfg := loadConfig(t, "")
+	if err := confmap.Validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := createDefaultConfig().(*Config)
+	if *cfg != *want {
+		t.Errorf("empty config %+v, want the defaults %+v", cfg, want)
+	}
+}
+
+func TestConfigCustom(t *testing.T) {
+	cfg := loadConfig(t, "custom")
+	want := Config{
+		Process:         ProcessConfig{CacheSize: 4096, ProcFS: "/procRoot", Ancestors: 3},
+		RingBufferSize:  16 << 20,
+		MetricsInterval: 30 * time.Second,
+	}
+	if *cfg != want {
+		t.Errorf("got %+v, want %+v", *cfg, want)
+	}
+	if err := confmap.Validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigValidationNamesEachField(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "invalid"))
+	const want = `process.cache_size: must be at least 64, got 10
+process.procfs: must be an absolute path, got "proc"
+process.ancestors: must be between 0 and 64, got 100
+ring_buffer_size: must be a power of two between 4096 and 1073741824 bytes, got 5000
+metrics_interval: must be at least 100ms, got 10ms`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -1,0 +1,96 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// Metric names; all of Vigil's are under vigil.
+const (
+	metricEvents     = "vigil.events"
+	metricEventsLost = "vigil.events.lost"
+	metricCacheSize  = "vigil.process_cache.size"
+)
+
+// Reasons an event is lost (vigil.events.lost, attribute reason).
+const (
+	lostRingBufferFull = "ring_buffer_full"
+	lostConsumer       = "consumer_refused"
+	lostUndecodable    = "undecodable"
+)
+
+func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.MetricsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.metrics.ConsumeMetrics(ctx, r.collectMetrics()); err != nil {
+				r.set.Logger.Debug("next consumer refused metrics", zap.Error(err))
+			}
+		}
+	}
+}
+
+// collectMetrics snapshots the counters as cumulative sums since Start.
+func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
+	now := pcommon.NewTimestampFromTime(time.Now())
+	start := pcommon.NewTimestampFromTime(r.stats.start)
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	attrs := rm.Resource().Attributes()
+	attrs.PutStr(event.AttrHostName, r.host.Name)
+	if r.host.NodeName != "" {
+		attrs.PutStr(event.AttrK8sNodeName, r.host.NodeName)
+	}
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(event.ScopeName)
+	sm.Scope().SetVersion(r.set.BuildInfo.Version)
+
+	sum := func(name, desc, unit, key string, values map[string]uint64) {
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(name)
+		m.SetDescription(desc)
+		m.SetUnit(unit)
+		s := m.SetEmptySum()
+		s.SetIsMonotonic(true)
+		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		for v, n := range values {
+			dp := s.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(now)
+			dp.SetIntValue(int64(n))
+			dp.Attributes().PutStr(key, v)
+		}
+	}
+	sum(metricEvents, "Events emitted, by event name.", "{event}", "event.name", map[string]uint64{
+		event.NameProcessExec: r.stats.exec.Load(),
+		event.NameProcessExit: r.stats.exit.Load(),
+	})
+	kernelDrops, err := r.sensor.Drops()
+	if err != nil {
+		r.set.Logger.Warn("reading kernel drop counters", zap.Error(err))
+	}
+	sum(metricEventsLost, "Events lost before reaching the next consumer, by reason.", "{event}", "reason", map[string]uint64{
+		lostRingBufferFull: kernelDrops,
+		lostConsumer:       r.stats.consumerRefused.Load(),
+		lostUndecodable:    r.stats.undecodable.Load(),
+	})
+
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(metricCacheSize)
+	m.SetDescription("Processes in the process cache, running or recently exited.")
+	m.SetUnit("{process}")
+	dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(now)
+	dp.SetIntValue(int64(r.cache.Len()))
+	return md
+}

@@ -1,0 +1,222 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/process"
+)
+
+// maxBatch bounds how many events one ConsumeLogs carries; the reader
+// flushes earlier whenever it has caught up with the ring buffer.
+const maxBatch = 1024
+
+type ebpfReceiver struct {
+	cfg     *Config
+	set     receiver.Settings
+	logs    consumer.Logs
+	metrics consumer.Metrics
+	forget  func()
+
+	startOnce, stopOnce sync.Once
+	startErr            error
+
+	host   event.Host
+	clock  kernel.BootClock
+	sensor *kernel.ProcessSensor
+	cache  *process.Cache
+	stats  stats
+
+	cancel      context.CancelFunc
+	metricsDone chan struct{}
+	wg          sync.WaitGroup
+}
+
+// stats are the receiver's counters, read by the metrics loop.
+type stats struct {
+	start           time.Time
+	exec, exit      atomic.Uint64
+	consumerRefused atomic.Uint64
+	undecodable     atomic.Uint64
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, forget func()) *ebpfReceiver {
+	return &ebpfReceiver{cfg: cfg, set: set, forget: forget}
+}
+
+func (r *ebpfReceiver) setLogs(c consumer.Logs)       { r.logs = c }
+func (r *ebpfReceiver) setMetrics(c consumer.Metrics) { r.metrics = c }
+
+// Start loads the sensors once, however many pipelines use the receiver.
+func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
+	r.startOnce.Do(func() { r.startErr = r.start() })
+	return r.startErr
+}
+
+func (r *ebpfReceiver) start() error {
+	hostname, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("ebpf receiver: reading the host name: %w", err)
+	}
+	r.host = event.Host{Name: hostname, ID: machineID(), NodeName: os.Getenv("K8S_NODE_NAME")}
+	node := r.host.NodeName
+	if node == "" {
+		node = hostname
+	}
+
+	sensor, err := kernel.LoadProcessSensor(kernel.ProcessSensorOptions{
+		RingBufferSize: uint32(r.cfg.RingBufferSize),
+		Mechanism:      kernel.Mechanism(r.cfg.mechanism),
+	})
+	if err != nil {
+		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	r.sensor = sensor
+	r.clock = kernel.NewBootClock()
+	r.cache = process.NewCache(node, r.cfg.Process.CacheSize)
+
+	// The sensor is attached before the scan, so a process starting in
+	// between is seen by one or the other, possibly both, never neither.
+	cgroupRoot, err := kernel.Cgroup2Mount()
+	if err != nil {
+		r.set.Logger.Warn("processes found in /proc will have no cgroup id", zap.Error(err))
+	}
+	n, err := r.cache.ScanProcFS(r.cfg.Process.ProcFS, cgroupRoot)
+	if err != nil {
+		sensor.Close()
+		return fmt.Errorf("ebpf receiver: process.procfs: %w", err)
+	}
+	r.stats.start = time.Now()
+	r.set.Logger.Info("process sensor attached",
+		zap.String("mechanism", string(sensor.Mechanism())),
+		zap.Int("processes_from_procfs", n),
+		zap.String("cgroup2", cgroupRoot))
+
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.readLoop()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if r.metrics != nil {
+		r.metricsDone = make(chan struct{})
+		go func() {
+			defer close(r.metricsDone)
+			r.metricsLoop(ctx)
+		}()
+	}
+	return nil
+}
+
+// Shutdown detaches the sensors and waits for the loops to finish; events
+// already read are delivered first.
+func (r *ebpfReceiver) Shutdown(context.Context) error {
+	var err error
+	r.stopOnce.Do(func() {
+		r.forget()
+		if r.sensor == nil {
+			return
+		}
+		r.cancel()
+		if r.metricsDone != nil {
+			<-r.metricsDone
+		}
+		// Closing the sensor ends the read loop after its last flush.
+		err = r.sensor.Close()
+		r.wg.Wait()
+	})
+	return err
+}
+
+func (r *ebpfReceiver) readLoop() {
+	// Not cancelled at Shutdown: the events read before it are delivered.
+	ctx := context.Background()
+	batch := event.NewBatch(r.host, r.set.BuildInfo.Version, r.clock.Time)
+	flush := func() {
+		if batch.Len() == 0 {
+			return
+		}
+		n := batch.Len()
+		if r.logs == nil {
+			batch.Take()
+			return
+		}
+		if err := r.logs.ConsumeLogs(ctx, batch.Take()); err != nil {
+			r.stats.consumerRefused.Add(uint64(n))
+			r.set.Logger.Warn("next consumer refused events", zap.Int("events", n), zap.Error(err))
+		}
+	}
+	for {
+		rec, err := r.sensor.Read()
+		if errors.Is(err, kernel.ErrClosed) {
+			flush()
+			return
+		}
+		if err != nil {
+			r.stats.undecodable.Add(1)
+			r.set.Logger.Warn("unreadable record from the kernel", zap.Error(err))
+			continue
+		}
+		r.handle(rec, batch)
+		if batch.Len() >= maxBatch || !r.sensor.Pending() {
+			flush()
+		}
+	}
+}
+
+func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
+	switch rec := rec.(type) {
+	case *kernel.ExecRecord:
+		p := r.cache.Exec(rec)
+		parent, ancestors := r.lineage(p)
+		batch.Add(event.Exec{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors}, p.CgroupName)
+		r.stats.exec.Add(1)
+	case *kernel.ForkRecord:
+		r.cache.Fork(rec)
+	case *kernel.ExitRecord:
+		p := r.cache.Exit(rec)
+		if p == nil {
+			// Evicted from a cache too small for the node: report
+			// what the record itself says.
+			p = &process.Process{PID: rec.PID, TID: rec.TID, StartTime: rec.StartTime,
+				ExecID: process.ExecID(r.cache.Node(), rec.StartTime, rec.PID)}
+		}
+		parent, ancestors := r.lineage(p)
+		batch.Add(event.Exit{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors, Status: rec.Status}, p.CgroupName)
+		r.stats.exit.Add(1)
+	}
+}
+
+func (r *ebpfReceiver) lineage(p *process.Process) (*process.Process, []*process.Process) {
+	if p.ParentExecID == "" {
+		return nil, nil
+	}
+	all := r.cache.Ancestors(p, 1+r.cfg.Process.Ancestors)
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return all[0], all[1:]
+}
+
+// machineID is the host.id of semantic conventions on Linux.
+func machineID() string {
+	b, err := os.ReadFile("/etc/machine-id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
