@@ -1,0 +1,133 @@
+package compactexporter
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// execAndExit builds one resource (a pod) holding an exec and the matching
+// exit, as the receiver and k8s_workload processor would emit them.
+func execAndExit() plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr(event.AttrHostName, "node-1")
+	res.PutStr(event.AttrK8sNamespace, "default")
+	res.PutStr(event.AttrK8sPodName, "xwing")
+
+	records := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for _, name := range []string{event.NameProcessExec, event.NameProcessExit} {
+		r := records.AppendEmpty()
+		r.SetEventName(name)
+		r.Attributes().PutStr(event.AttrProcessExecutablePath, "/usr/bin/curl")
+		args := r.Attributes().PutEmptySlice(event.AttrProcessCommandArgs)
+		args.AppendEmpty().SetStr("curl")
+		args.AppendEmpty().SetStr("https://ebpf.io")
+		if name == event.NameProcessExit {
+			r.Attributes().PutInt(event.AttrProcessExitCode, 60)
+		}
+	}
+	return ld
+}
+
+// newFileExporter creates and starts, through the factory, an exporter that
+// writes uncoloured lines to path.
+func newFileExporter(t *testing.T, path string) (consume func(plog.Logs) error, shutdown func() error) {
+	t.Helper()
+	ctx := context.Background()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Output = path
+	cfg.Color = ColorNever
+	require.NoError(t, cfg.Validate())
+
+	exp, err := f.CreateLogs(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+	return func(ld plog.Logs) error { return exp.ConsumeLogs(ctx, ld) },
+		func() error { return exp.Shutdown(ctx) }
+}
+
+func TestExporterWritesOneLinePerRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	consume, shutdown := newFileExporter(t, path)
+
+	require.NoError(t, consume(execAndExit()))
+	require.NoError(t, shutdown())
+
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"🚀 process default/xwing /usr/bin/curl https://ebpf.io",
+		"💥 exit    default/xwing /usr/bin/curl https://ebpf.io 60",
+		"",
+	}, strings.Split(string(got), "\n"))
+
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(outputFileMode), fi.Mode().Perm())
+}
+
+func TestExporterAppendsToExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	require.NoError(t, os.WriteFile(path, []byte("earlier\n"), 0o600))
+	consume, shutdown := newFileExporter(t, path)
+
+	require.NoError(t, consume(execAndExit()))
+	require.NoError(t, shutdown())
+
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "earlier\n"+
+		"🚀 process default/xwing /usr/bin/curl https://ebpf.io\n"+
+		"💥 exit    default/xwing /usr/bin/curl https://ebpf.io 60\n", string(got))
+}
+
+func TestExporterStartFailsWhenDirectoryIsMissing(t *testing.T) {
+	ctx := context.Background()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Output = filepath.Join(t.TempDir(), "missing", "events.log")
+
+	exp, err := f.CreateLogs(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	err = exp.Start(ctx, componenttest.NewNopHost())
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.ErrorContains(t, err, "compact exporter: open output")
+	assert.NoError(t, exp.Shutdown(ctx))
+}
+
+func TestExporterReturnsWriteError(t *testing.T) {
+	e := newCompactExporter(&Config{Output: filepath.Join(t.TempDir(), "events.log"), Color: ColorNever})
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	// Close the file under the exporter so the flush fails.
+	require.NoError(t, e.file.Close())
+
+	err := e.consumeLogs(context.Background(), execAndExit())
+	require.ErrorIs(t, err, os.ErrClosed)
+	assert.ErrorContains(t, err, "compact exporter: write to")
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	f := NewFactory()
+	exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), f.CreateDefaultConfig())
+	require.NoError(t, err)
+	assert.NoError(t, exp.Shutdown(context.Background()))
+}
+
+func TestUseColor(t *testing.T) {
+	assert.True(t, useColor(ColorAlways, "/tmp/x"))
+	assert.False(t, useColor(ColorNever, OutputStdout))
+	assert.False(t, useColor(ColorAuto, "/tmp/x"), "auto never colours a file")
+}

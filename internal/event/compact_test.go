@@ -1,0 +1,177 @@
+package event
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+func hostResource() pcommon.Map {
+	m := pcommon.NewMap()
+	m.PutStr(AttrHostName, "node-1")
+	return m
+}
+
+func k8sResource() pcommon.Map {
+	m := pcommon.NewMap()
+	m.PutStr(AttrHostName, "node-1")
+	m.PutStr(AttrK8sNodeName, "worker-3")
+	m.PutStr(AttrK8sNamespace, "default")
+	m.PutStr(AttrK8sPodName, "xwing")
+	return m
+}
+
+// record builds a log record with the given event name, binary and argv
+// (argv[0] included, as the receiver sets process.command_args); extra adds
+// further attributes.
+func record(name, binary string, argv []string, extra func(pcommon.Map)) plog.LogRecord {
+	r := plog.NewLogRecord()
+	r.SetEventName(name)
+	if binary != "" {
+		r.Attributes().PutStr(AttrProcessExecutablePath, binary)
+	}
+	if argv != nil {
+		s := r.Attributes().PutEmptySlice(AttrProcessCommandArgs)
+		for _, a := range argv {
+			s.AppendEmpty().SetStr(a)
+		}
+	}
+	if extra != nil {
+		extra(r.Attributes())
+	}
+	return r
+}
+
+func withExitCode(code int64) func(pcommon.Map) {
+	return func(m pcommon.Map) { m.PutInt(AttrProcessExitCode, code) }
+}
+
+func TestCompact(t *testing.T) {
+	curl := []string{"curl", "https://ebpf.io"}
+	tests := []struct {
+		name     string
+		resource pcommon.Map
+		record   plog.LogRecord
+		color    bool
+		want     string
+	}{
+		{
+			name:     "exec on a host",
+			resource: hostResource(),
+			record:   record(NameProcessExec, "/usr/bin/curl", curl, nil),
+			want:     "🚀 process node-1 /usr/bin/curl https://ebpf.io",
+		},
+		{
+			name:     "exec in a pod",
+			resource: k8sResource(),
+			record:   record(NameProcessExec, "/usr/bin/curl", []string{"curl", "-s", "https://ebpf.io"}, nil),
+			want:     "🚀 process default/xwing /usr/bin/curl -s https://ebpf.io",
+		},
+		{
+			name: "node name wins over host name outside a pod",
+			resource: func() pcommon.Map {
+				m := k8sResource()
+				m.Remove(AttrK8sPodName)
+				return m
+			}(),
+			record: record(NameProcessExec, "/usr/bin/curl", curl, nil),
+			want:   "🚀 process worker-3 /usr/bin/curl https://ebpf.io",
+		},
+		{
+			name:     "exec without arguments",
+			resource: hostResource(),
+			record:   record(NameProcessExec, "/usr/bin/ls", []string{"ls"}, nil),
+			want:     "🚀 process node-1 /usr/bin/ls",
+		},
+		{
+			name:     "exec without command_args",
+			resource: hostResource(),
+			record:   record(NameProcessExec, "/usr/bin/ls", nil, nil),
+			want:     "🚀 process node-1 /usr/bin/ls",
+		},
+		{
+			name:     "exit with code",
+			resource: k8sResource(),
+			record:   record(NameProcessExit, "/usr/bin/curl", curl, withExitCode(60)),
+			want:     "💥 exit    default/xwing /usr/bin/curl https://ebpf.io 60",
+		},
+		{
+			name:     "exit with code zero and no arguments",
+			resource: hostResource(),
+			record:   record(NameProcessExit, "/usr/bin/true", []string{"true"}, withExitCode(0)),
+			want:     "💥 exit    node-1 /usr/bin/true 0",
+		},
+		{
+			name:     "exit with signal",
+			resource: k8sResource(),
+			record: record(NameProcessExit, "/usr/bin/sleep", []string{"sleep", "60"}, func(m pcommon.Map) {
+				m.PutInt(AttrProcessExitCode, 0)
+				m.PutStr(AttrExitSignal, "SIGKILL")
+			}),
+			want: "💥 exit    default/xwing /usr/bin/sleep 60 SIGKILL",
+		},
+		{
+			name:     "exit with empty signal falls back to code",
+			resource: hostResource(),
+			record: record(NameProcessExit, "/usr/bin/false", []string{"false"}, func(m pcommon.Map) {
+				m.PutInt(AttrProcessExitCode, 1)
+				m.PutStr(AttrExitSignal, "")
+			}),
+			want: "💥 exit    node-1 /usr/bin/false 1",
+		},
+		{
+			name:     "exec in color",
+			resource: k8sResource(),
+			record:   record(NameProcessExec, "/usr/bin/curl", curl, nil),
+			color:    true,
+			want: "\x1b[34m🚀 process\x1b[0m default/xwing \x1b[35m/usr/bin/curl\x1b[0m " +
+				"\x1b[36mhttps://ebpf.io\x1b[0m",
+		},
+		{
+			name:     "exit in color",
+			resource: k8sResource(),
+			record:   record(NameProcessExit, "/usr/bin/curl", curl, withExitCode(60)),
+			color:    true,
+			want: "\x1b[34m💥 exit   \x1b[0m default/xwing \x1b[35m/usr/bin/curl\x1b[0m " +
+				"\x1b[36mhttps://ebpf.io\x1b[0m \x1b[31m60\x1b[0m",
+		},
+		{
+			name:     "color without arguments leaves no empty escape",
+			resource: hostResource(),
+			record:   record(NameProcessExec, "/usr/bin/ls", []string{"ls"}, nil),
+			color:    true,
+			want:     "\x1b[34m🚀 process\x1b[0m node-1 \x1b[35m/usr/bin/ls\x1b[0m",
+		},
+		{
+			name:     "unknown event falls back to name and body",
+			resource: k8sResource(),
+			record: func() plog.LogRecord {
+				r := record(NameProcessKprobe, "/usr/bin/cat", []string{"cat", "/etc/shadow"}, nil)
+				r.Body().SetStr("security_file_permission /etc/shadow")
+				return r
+			}(),
+			want: "❓ process.kprobe default/xwing /usr/bin/cat security_file_permission /etc/shadow",
+		},
+		{
+			name:     "unknown event without binary or body",
+			resource: hostResource(),
+			record:   record(NameEnforcementAction, "", nil, nil),
+			want:     "❓ enforcement.action node-1",
+		},
+		{
+			name:     "control characters in arguments cannot forge a line",
+			resource: hostResource(),
+			record:   record(NameProcessExec, "/bin/sh", []string{"sh", "-c", "x\n🚀 process node-1 /bin/true\x1b[2J", "\u202e\xff"}, nil),
+			want:     `🚀 process node-1 /bin/sh -c x\n🚀 process node-1 /bin/true\x1b[2J \u202e\xff`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Compact(tt.resource, tt.record, tt.color)
+			if got != tt.want {
+				t.Errorf("Compact() =\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
