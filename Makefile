@@ -1,0 +1,64 @@
+# Vigil — the two commands a new machine needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+export GOFLAGS ?= -mod=mod
+
+.PHONY: all generate check-generate test unit bench dist run tools clean
+
+all: dist
+
+## generate: rebuild the BPF objects and their Go bindings with clang-19 (bpf2go)
+generate:
+	scripts/install-deps.sh bpf
+	$(GO) generate ./internal/kernel/...
+
+## check-generate: fail when the committed BPF objects differ from bpf/ sources
+check-generate: generate
+	@git diff --exit-code --stat -- internal/kernel/ || \
+		{ echo "committed BPF objects are stale: run 'make generate' and commit"; exit 1; }
+
+## test: every test on this machine (root for the kernel tests), with the distribution built
+test: dist
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+## unit: the Go tests only, without building the distribution
+unit:
+	$(GO) test -count=1 ./...
+
+## tools: install the pinned collector builder (ocb) that dist runs
+tools:
+	scripts/install-deps.sh ocb
+
+# The distribution is built in two steps. ocb generates build/otelcol-vigil
+# (main.go, components.go, and a tidy go.mod that replaces this module with
+# ../../) only when builder-config.yaml or go.mod changed, since that step
+# runs `go mod tidy` and downloads modules. `go build` there runs on every
+# `make dist`: it picks up every change under receiver/, exporter/, internal/
+# and distribution/ (config.yaml included), and the Go build cache makes it
+# a no-op when nothing changed.
+DIST_DIR := build/otelcol-vigil
+DIST_BIN := bin/otelcol-vigil
+OCB := $(shell d="$$($(GO) env GOBIN)"; echo "$${d:-$$($(GO) env GOPATH)/bin}")/builder
+# run's configuration: the one embedded in the binary (distribution/config.yaml),
+# or any path or URI the collector's --config takes.
+RUN_CONFIG ?= vigil:default
+RUN_ARGS ?=
+
+## dist: build the otelcol-vigil collector into bin/otelcol-vigil
+dist: tools $(DIST_DIR)/.ocb-stamp
+	@mkdir -p bin
+	cd $(DIST_DIR) && CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
+		-o $(CURDIR)/$(DIST_BIN) .
+
+$(DIST_DIR)/.ocb-stamp: builder-config.yaml go.mod | tools
+	@mkdir -p $(DIST_DIR)
+	$(OCB) --config builder-config.yaml --skip-compilation
+	@touch $@
+
+## run: build, then run the collector as root on the embedded default config
+run: dist
+	$(if $(filter 0,$(shell id -u)),,sudo) $(DIST_BIN) --config $(RUN_CONFIG) $(RUN_ARGS)
+
+clean:
+	rm -rf bin build

@@ -1,0 +1,216 @@
+package distribution_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+// collector is bin/otelcol-vigil running as a child process.
+type collector struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	ready  chan struct{}
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	testenv.RequireBPF(t)
+	bin, err := filepath.Abs("../bin/otelcol-vigil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		// make test builds it first; a bare `go test` may not have.
+		testenv.Unavailable(t, "%s is missing: run `make dist`", bin)
+	}
+	return bin
+}
+
+// startCollector runs the distribution and waits until the ebpf receiver
+// has attached its programs.
+func startCollector(t *testing.T, env []string, args ...string) *collector {
+	t.Helper()
+	c := &collector{cmd: exec.Command(binary(t), args...), ready: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), env...)
+	stdout, _ := c.cmd.StdoutPipe()
+	stderr, _ := c.cmd.StderrPipe()
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	go c.copy(stdout, &c.stdout, nil)
+	go c.copy(stderr, &c.stderr, func(line string) {
+		if strings.Contains(line, "process sensor attached") {
+			once.Do(func() { close(c.ready) })
+		}
+	})
+	t.Cleanup(func() { c.stop(t) })
+	select {
+	case <-c.ready:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the collector did not attach its sensor within 60s; stderr:\n%s", c.text(&c.stderr))
+	}
+	return c
+}
+
+func (c *collector) copy(r io.Reader, into *bytes.Buffer, onLine func(string)) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		c.mu.Lock()
+		into.WriteString(sc.Text() + "\n")
+		c.mu.Unlock()
+		if onLine != nil {
+			onLine(sc.Text())
+		}
+	}
+}
+
+func (c *collector) text(b *bytes.Buffer) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return b.String()
+}
+
+func (c *collector) stop(t *testing.T) {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the collector exited with %v; stderr:\n%s", err, c.text(&c.stderr))
+		}
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		t.Errorf("the collector did not stop within 30s of SIGTERM")
+	}
+}
+
+// eventually polls get until it returns true or 10s pass.
+func eventually(t *testing.T, what string, get func() (bool, string)) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if ok, last = get(); ok {
+			return
+		}
+	}
+	t.Fatalf("%s: not there after 10s; last seen:\n%s", what, last)
+}
+
+func runMarker(t *testing.T) (marker string, pid int) {
+	t.Helper()
+	marker = fmt.Sprintf("vigil-e2e-%d", time.Now().UnixNano())
+	cmd := exec.Command("/bin/echo", marker)
+	cmd.Stdout = io.Discard
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return marker, cmd.ProcessState.Pid()
+}
+
+func TestDistributionDeliversExecAndExitToFileAndCompact(t *testing.T) {
+	dir := t.TempDir()
+	compactOut := filepath.Join(dir, "compact.log")
+	fileOut := filepath.Join(dir, "events.jsonl")
+	config := filepath.Join(dir, "config.yaml")
+	os.WriteFile(config, []byte(fmt.Sprintf(`
+receivers:
+  ebpf:
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  compact:
+    output: %s
+    color: never
+  file:
+    path: %s
+    format: json
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [ebpf]
+      processors: [batch]
+      exporters: [compact, file]
+`, compactOut, fileOut)), 0o600)
+
+	c := startCollector(t, nil, "--config", config)
+	marker, pid := runMarker(t)
+	hostname, _ := os.Hostname()
+
+	wantExec := "🚀 process " + hostname + " /bin/echo " + marker
+	wantExit := "💥 exit    " + hostname + " /bin/echo " + marker + " 0"
+	eventually(t, "compact lines", func() (bool, string) {
+		b, _ := os.ReadFile(compactOut)
+		lines := strings.Split(string(b), "\n")
+		return slices.Contains(lines, wantExec) && slices.Contains(lines, wantExit), string(b)
+	})
+
+	eventually(t, "OTLP JSON records", func() (bool, string) {
+		b, _ := os.ReadFile(fileOut)
+		var found []string
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
+			if err != nil {
+				t.Fatalf("the file exporter wrote a line that is not OTLP JSON: %v", err)
+			}
+			for _, rl := range logs.ResourceLogs().All() {
+				for _, sl := range rl.ScopeLogs().All() {
+					for _, lr := range sl.LogRecords().All() {
+						p, _ := lr.Attributes().Get(event.AttrProcessPID)
+						if p.Int() == int64(pid) && strings.Contains(lr.Body().Str(), marker) {
+							found = append(found, lr.EventName())
+						}
+					}
+				}
+			}
+		}
+		return slices.Contains(found, event.NameProcessExec) && slices.Contains(found, event.NameProcessExit), fmt.Sprint(found)
+	})
+	c.stop(t)
+}
+
+func TestDefaultConfigIsEmbeddedAndPrintsEvents(t *testing.T) {
+	dir := t.TempDir()
+	c := startCollector(t, []string{
+		"VIGIL_EVENTS_FILE=" + filepath.Join(dir, "events.jsonl"),
+		"VIGIL_METRICS_ENDPOINT=127.0.0.1:0",
+		"VIGIL_HEALTH_ENDPOINT=127.0.0.1:0",
+	}, "--config", "vigil:default", "--set", "exporters::compact::color=never")
+	marker, _ := runMarker(t)
+	eventually(t, "compact lines on stdout", func() (bool, string) {
+		out := c.text(&c.stdout)
+		return strings.Contains(out, "/bin/echo "+marker+"\n") && strings.Contains(out, "/bin/echo "+marker+" 0\n"), out
+	})
+	c.stop(t)
+}
