@@ -175,6 +175,8 @@ service:
 
 	eventually(t, "OTLP JSON records", func() (bool, string) {
 		b, _ := os.ReadFile(fileOut)
+		// The exporter may be in the middle of a line: only complete ones count.
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
 		var found []string
 		for _, line := range bytes.Split(b, []byte("\n")) {
 			if len(line) == 0 {
