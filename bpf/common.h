@@ -13,6 +13,7 @@ enum vigil_record_kind {
 	RECORD_EXEC = 1,
 	RECORD_FORK = 2,
 	RECORD_EXIT = 3,
+	RECORD_HOOK = 4,
 };
 
 /* Every ring buffer record starts with this header. ktime is CLOCK_BOOTTIME

@@ -19,7 +19,7 @@ import (
 
 // collect reads records until match returns true for one of them or the
 // deadline passes.
-func collect(t *testing.T, s *kernel.ProcessSensor, match func(any) bool) any {
+func collect(t *testing.T, s *kernel.Sensor, match func(any) bool) any {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	s.SetDeadline(deadline)
@@ -38,7 +38,7 @@ func TestProcessSensorReportsExecForkExit(t *testing.T) {
 	testenv.RequireBPF(t)
 	for _, m := range []kernel.Mechanism{kernel.MechanismTPBTF, kernel.MechanismRawTP} {
 		t.Run(string(m), func(t *testing.T) {
-			s, err := kernel.LoadProcessSensor(kernel.ProcessSensorOptions{RingBufferSize: 1 << 20, Mechanism: m})
+			s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 20, Mechanism: m})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestProcessSensorReportsExecForkExit(t *testing.T) {
 
 func TestProcessSensorReportsSignal(t *testing.T) {
 	testenv.RequireBPF(t)
-	s, err := kernel.LoadProcessSensor(kernel.ProcessSensorOptions{})
+	s, err := kernel.LoadSensor(kernel.SensorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestProcessSensorReportsSignal(t *testing.T) {
 
 func TestProcessSensorTruncatesLongArguments(t *testing.T) {
 	testenv.RequireBPF(t)
-	s, err := kernel.LoadProcessSensor(kernel.ProcessSensorOptions{})
+	s, err := kernel.LoadSensor(kernel.SensorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,13 +135,13 @@ func TestProcessSensorTruncatesLongArguments(t *testing.T) {
 
 func TestProcessSensorCloseReleasesKernelObjects(t *testing.T) {
 	testenv.RequireBPF(t)
-	s, err := kernel.LoadProcessSensor(kernel.ProcessSensorOptions{})
+	s, err := kernel.LoadSensor(kernel.SensorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	progs, links := s.ProgramIDs(), s.LinkIDs()
-	if len(progs) != 3 || len(links) != 3 {
-		t.Fatalf("%d programs and %d links loaded, want 3 and 3", len(progs), len(links))
+	if len(progs) != 5 || len(links) != 3 {
+		t.Fatalf("%d programs and %d links loaded, want 5 (3 process, 2 syscall hook) and 3", len(progs), len(links))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

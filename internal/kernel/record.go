@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ const (
 	recordExec = 1
 	recordFork = 2
 	recordExit = 3
+	recordHook = 4
 )
 
 // Drop reasons, as in enum vigil_drop_reason (bpf/common.h).
@@ -78,18 +80,44 @@ func (e ExitRecord) ExitCode() int { return int(e.Status>>8) & 0xff }
 // Signal is the signal that terminated the process, 0 if it exited.
 func (e ExitRecord) Signal() int { return int(e.Status & 0x7f) }
 
+// HookRecord is a hit of a policy hook that a selector chose to report.
+type HookRecord struct {
+	Ktime uint64
+	PID   uint32
+	TID   uint32
+	// HookID names the installed hook (Sensor.Hook).
+	HookID   uint32
+	Selector uint32
+	// Return is set when the record was made at return; Ret is then the
+	// return value.
+	Return bool
+	Ret    int64
+	// Signal is what the selector sent to the process, 0 if nothing.
+	Signal uint32
+	Args   []HookArg
+}
+
+// HookArg is one argument as the hook read it: Int for integers (and the
+// descriptor of an fd), Str for strings, paths and buffers.
+type HookArg struct {
+	Int       int64
+	Str       string
+	Truncated bool
+}
+
 var errShortRecord = errors.New("record shorter than its header")
 
 var (
-	execFixedSize = int(unsafe.Offsetof(processExecRecord{}.Data))
-	forkSize      = int(unsafe.Sizeof(processForkRecord{}))
-	exitSize      = int(unsafe.Sizeof(processExitRecord{}))
+	execFixedSize = int(unsafe.Offsetof(sensorExecRecord{}.Data))
+	forkSize      = int(unsafe.Sizeof(sensorForkRecord{}))
+	exitSize      = int(unsafe.Sizeof(sensorExitRecord{}))
+	hookFixedSize = int(unsafe.Offsetof(sensorHookRecord{}.Data))
 )
 
 // decoder turns raw ring buffer samples into records. It reuses one exec
 // layout buffer and is therefore not safe for concurrent use.
 type decoder struct {
-	exec processExecRecord
+	exec sensorExecRecord
 }
 
 // decode returns an *ExecRecord, *ForkRecord or *ExitRecord.
@@ -104,16 +132,18 @@ func (d *decoder) decode(sample []byte) (any, error) {
 		if len(sample) < forkSize {
 			return nil, fmt.Errorf("fork record of %d bytes: %w", len(sample), errShortRecord)
 		}
-		var r processForkRecord
+		var r sensorForkRecord
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), forkSize), sample)
 		return &ForkRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, PPID: r.Ppid, StartTime: r.StartTime}, nil
 	case recordExit:
 		if len(sample) < exitSize {
 			return nil, fmt.Errorf("exit record of %d bytes: %w", len(sample), errShortRecord)
 		}
-		var r processExitRecord
+		var r sensorExitRecord
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), exitSize), sample)
 		return &ExitRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, Status: r.ExitCode, StartTime: r.StartTime}, nil
+	case recordHook:
+		return decodeHook(sample)
 	default:
 		return nil, fmt.Errorf("unknown record kind %d", sample[0])
 	}
@@ -178,4 +208,41 @@ func splitArgs(block string) []string {
 		args = append(args, block[:i])
 		block = block[i+1:]
 	}
+}
+
+func decodeHook(sample []byte) (*HookRecord, error) {
+	if len(sample) < hookFixedSize {
+		return nil, fmt.Errorf("hook record of %d bytes: %w", len(sample), errShortRecord)
+	}
+	var r sensorHookRecord
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), hookFixedSize), sample)
+	rec := &HookRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, HookID: r.HookId,
+		Selector: r.Selector, Ret: r.Ret, Return: r.Flags&1 != 0, Signal: r.Signal}
+	data := sample[hookFixedSize:]
+	if int(r.DataLen) > len(data) {
+		return nil, fmt.Errorf("hook record data of %d bytes overruns %d", r.DataLen, len(data))
+	}
+	data = data[:r.DataLen]
+	for len(data) > 0 {
+		if len(data) < 4 {
+			return nil, fmt.Errorf("hook record: %d bytes left for an argument header", len(data))
+		}
+		typ, trunc, n := data[0], data[1] != 0, int(binary.LittleEndian.Uint16(data[2:4]))
+		data = data[4:]
+		if n > len(data) {
+			return nil, fmt.Errorf("hook record argument of %d bytes overruns %d", n, len(data))
+		}
+		a := HookArg{Truncated: trunc}
+		if typ == argInt {
+			if n != 8 {
+				return nil, fmt.Errorf("hook record integer of %d bytes", n)
+			}
+			a.Int = int64(binary.LittleEndian.Uint64(data))
+		} else {
+			a.Str = string(data[:n])
+		}
+		rec.Args = append(rec.Args, a)
+		data = data[n:]
+	}
+	return rec, nil
 }

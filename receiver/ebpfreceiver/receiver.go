@@ -36,7 +36,7 @@ type ebpfReceiver struct {
 
 	host   event.Host
 	clock  kernel.BootClock
-	sensor *kernel.ProcessSensor
+	sensor *kernel.Sensor
 	cache  *process.Cache
 	stats  stats
 
@@ -77,7 +77,7 @@ func (r *ebpfReceiver) start() error {
 		node = hostname
 	}
 
-	sensor, err := kernel.LoadProcessSensor(kernel.ProcessSensorOptions{
+	sensor, err := kernel.LoadSensor(kernel.SensorOptions{
 		RingBufferSize: uint32(r.cfg.RingBufferSize),
 		Mechanism:      kernel.Mechanism(r.cfg.mechanism),
 	})

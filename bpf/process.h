@@ -1,11 +1,12 @@
-// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The process sensor: exec, fork and exit of every thread group on the node.
- * Each hook exists twice, as tp_btf and as raw_tp; user space loads the pair
- * the kernel supports (internal/kernel/process.go) and the logic is shared. */
+ * Each hook exists twice, as tp_btf and as raw_tp; user space attaches the
+ * pair the kernel supports (internal/kernel/sensor.go) and the logic is shared.
+ * It also keeps procs, the binary of every process, for matchBinaries. */
+#pragma once
+
 #include "common.h"
 #include "path.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define ARGS_MAX 4095
 #define CGROUP_NAME_MAX 256
@@ -73,6 +74,47 @@ struct {
 	__type(value, struct exec_record);
 } exec_heap SEC(".maps");
 
+/* Binaries are kept, and matched, on their first BINARY_MAX - 1 bytes. */
+#define BINARY_MAX 256
+
+struct proc_info {
+	__u32 bin_len;
+	__u32 flags;
+	char bin[BINARY_MAX]; /* zero padded: it is used as a map key */
+};
+
+/* procs holds what selectors need to know of every running thread group.
+ * Exec writes it, fork copies it, exit deletes it; user space fills it from
+ * /proc at start and makes relative exec paths absolute. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct proc_info);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proc_info);
+} proc_heap SEC(".maps");
+
+static __always_inline void remember_binary(__u32 tgid, const char *filename, __u32 len)
+{
+	__u32 zero = 0;
+	struct proc_info *info = bpf_map_lookup_elem(&proc_heap, &zero);
+
+	if (!info)
+		return;
+	__builtin_memset(info, 0, sizeof(*info));
+	if (len > BINARY_MAX - 1)
+		len = BINARY_MAX - 1;
+	info->bin_len = len;
+	bpf_probe_read_kernel(info->bin, len & (BINARY_MAX - 1), filename);
+	bpf_map_update_elem(&procs, &tgid, info, BPF_ANY);
+}
+
 static __always_inline __u32 read_cwd(struct exec_record *rec, __u32 off, struct task_struct *task)
 {
 	__u32 zero = 0;
@@ -130,6 +172,7 @@ static __always_inline int handle_exec(struct task_struct *task, struct linux_bi
 	/* Lengths exclude the NUL the helper writes. */
 	rec->filename_len = n - 1;
 	off = (n - 1) & (VIGIL_PATH_MAX - 1);
+	remember_binary(rec->pid, rec->data, rec->filename_len);
 
 	__u32 cwd_len = read_cwd(rec, off, task);
 	rec->cwd_len = cwd_len;
@@ -179,6 +222,11 @@ static __always_inline int handle_fork(struct task_struct *child)
 	rec.tid = tid;
 	rec.ppid = BPF_CORE_READ(child, real_parent, tgid);
 	rec.start_time = BPF_CORE_READ(child, start_boottime);
+
+	/* Until it execs, the child runs its parent's binary. */
+	struct proc_info *parent = bpf_map_lookup_elem(&procs, &rec.ppid);
+	if (parent)
+		bpf_map_update_elem(&procs, &tgid, parent, BPF_ANY);
 	emit(&rec, sizeof(rec));
 	return 0;
 }
@@ -196,6 +244,7 @@ static __always_inline int handle_exit(struct task_struct *task)
 	rec.tid = BPF_CORE_READ(task, pid);
 	rec.exit_code = BPF_CORE_READ(task, exit_code);
 	rec.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
+	bpf_map_delete_elem(&procs, &rec.pid);
 	emit(&rec, sizeof(rec));
 	return 0;
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -22,8 +23,11 @@ const (
 	MechanismRawTP Mechanism = "raw_tp"
 )
 
-// processHooks lists, per mechanism, the program attached to each tracepoint.
-var processHooks = map[Mechanism][]struct{ tracepoint, program string }{
+type tracepointProgram struct{ tracepoint, program string }
+
+// processHooks lists, per mechanism, the program attached to each tracepoint
+// of the process sensor; they are attached at load.
+var processHooks = map[Mechanism][]tracepointProgram{
 	MechanismTPBTF: {
 		{"sched_process_exec", "vigil_exec_btf"},
 		{"sched_process_fork", "vigil_fork_btf"},
@@ -36,8 +40,21 @@ var processHooks = map[Mechanism][]struct{ tracepoint, program string }{
 	},
 }
 
-// ProcessSensorOptions configures LoadProcessSensor.
-type ProcessSensorOptions struct {
+// syscallHooks lists, per mechanism, the programs that serve syscall hooks;
+// they are attached while at least one syscall hook is installed.
+var syscallHooks = map[Mechanism][]tracepointProgram{
+	MechanismTPBTF: {
+		{"sys_enter", "vigil_sys_enter_btf"},
+		{"sys_exit", "vigil_sys_exit_btf"},
+	},
+	MechanismRawTP: {
+		{"sys_enter", "vigil_sys_enter_raw"},
+		{"sys_exit", "vigil_sys_exit_raw"},
+	},
+}
+
+// SensorOptions configures LoadSensor.
+type SensorOptions struct {
 	// RingBufferSize is the size in bytes of the ring buffer shared by all
 	// CPUs: a power of two and a multiple of the page size. Zero keeps the
 	// size compiled into the object.
@@ -47,10 +64,13 @@ type ProcessSensorOptions struct {
 	Mechanism Mechanism
 }
 
-// ProcessSensor watches exec, fork and exit of every process on the node.
+// Sensor is Vigil's BPF object in the kernel: it watches exec, fork and exit
+// of every process on the node from load on, and runs the hooks of the
+// policies installed with InstallPolicy.
 //
 // It holds BPF programs, maps and links: Close must be called to release them.
-type ProcessSensor struct {
+type Sensor struct {
+	hooks     *hookTable
 	coll      *ebpf.Collection
 	links     []link.Link
 	reader    *ringbuf.Reader
@@ -59,10 +79,10 @@ type ProcessSensor struct {
 	rec       ringbuf.Record
 }
 
-// LoadProcessSensor loads and attaches the process sensor. Unless
+// LoadSensor loads the sensor and attaches its process tracking. Unless
 // opts.Mechanism forces one, it tries tp_btf first and falls back to raw
 // tracepoints.
-func LoadProcessSensor(opts ProcessSensorOptions) (*ProcessSensor, error) {
+func LoadSensor(opts SensorOptions) (*Sensor, error) {
 	if err := CheckPrerequisites(); err != nil {
 		return nil, err
 	}
@@ -78,7 +98,7 @@ func LoadProcessSensor(opts ProcessSensorOptions) (*ProcessSensor, error) {
 	}
 	var errs []error
 	for _, m := range candidates {
-		s, err := loadProcessSensor(opts, m)
+		s, err := loadSensorWith(opts, m)
 		if err == nil {
 			return s, nil
 		}
@@ -87,8 +107,8 @@ func LoadProcessSensor(opts ProcessSensorOptions) (*ProcessSensor, error) {
 	return nil, fmt.Errorf("loading the process sensor: %w", errors.Join(errs...))
 }
 
-func loadProcessSensor(opts ProcessSensorOptions, m Mechanism) (*ProcessSensor, error) {
-	spec, err := loadProcess()
+func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
+	spec, err := loadSensor()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
@@ -98,7 +118,7 @@ func loadProcessSensor(opts ProcessSensorOptions, m Mechanism) (*ProcessSensor, 
 	// Load only the programs of the chosen mechanism: the others may be
 	// refused by this kernel, and would be dead weight if they were not.
 	wanted := map[string]bool{}
-	for _, h := range processHooks[m] {
+	for _, h := range append(processHooks[m], syscallHooks[m]...) {
 		wanted[h.program] = true
 	}
 	for name := range spec.Programs {
@@ -110,26 +130,40 @@ func loadProcessSensor(opts ProcessSensorOptions, m Mechanism) (*ProcessSensor, 
 	if err != nil {
 		return nil, describeLoadError(err)
 	}
-	s := &ProcessSensor{coll: coll, mechanism: m}
-	for _, h := range processHooks[m] {
-		prog := coll.Programs[h.program]
-		var l link.Link
-		if m == MechanismTPBTF {
-			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
-		} else {
-			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.tracepoint, Program: prog})
-		}
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("attaching %s: %w", h.tracepoint, err)
-		}
-		s.links = append(s.links, l)
+	s := &Sensor{coll: coll, mechanism: m, hooks: newHookTable()}
+	if s.links, err = attachTracepoints(m, coll, processHooks[m]); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if s.reader, err = ringbuf.NewReader(coll.Maps["events"]); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening the events ring buffer: %w", err)
 	}
 	return s, nil
+}
+
+// attachTracepoints attaches each program to its tracepoint with mechanism
+// m. On error nothing stays attached.
+func attachTracepoints(m Mechanism, coll *ebpf.Collection, progs []tracepointProgram) ([]link.Link, error) {
+	var links []link.Link
+	for _, h := range progs {
+		prog := coll.Programs[h.program]
+		var l link.Link
+		var err error
+		if m == MechanismTPBTF {
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		} else {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.tracepoint, Program: prog})
+		}
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return nil, fmt.Errorf("attaching %s to %s: %w", m, h.tracepoint, err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
 }
 
 // describeLoadError keeps the verifier's last lines, which say why a program
@@ -143,12 +177,12 @@ func describeLoadError(err error) error {
 }
 
 // Mechanism reports how the sensor's programs are attached.
-func (s *ProcessSensor) Mechanism() Mechanism { return s.mechanism }
+func (s *Sensor) Mechanism() Mechanism { return s.mechanism }
 
 // Read blocks until a record arrives, the deadline passes
 // (os.ErrDeadlineExceeded) or the sensor is closed (ErrClosed). The result is
 // an *ExecRecord, *ForkRecord or *ExitRecord. Read is not safe for concurrent use.
-func (s *ProcessSensor) Read() (any, error) {
+func (s *Sensor) Read() (any, error) {
 	if err := s.reader.ReadInto(&s.rec); err != nil {
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return nil, ErrClosed
@@ -159,18 +193,18 @@ func (s *ProcessSensor) Read() (any, error) {
 }
 
 // SetDeadline bounds the next Reads; the zero time waits forever.
-func (s *ProcessSensor) SetDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *Sensor) SetDeadline(t time.Time) { s.reader.SetDeadline(t) }
 
 // Pending reports whether records are waiting in the ring buffer, which lets
 // a caller flush a batch as soon as it has caught up.
-func (s *ProcessSensor) Pending() bool { return s.reader.AvailableBytes() > 0 }
+func (s *Sensor) Pending() bool { return s.reader.AvailableBytes() > 0 }
 
 // ErrClosed is returned by Read once the sensor is closed.
 var ErrClosed = os.ErrClosed
 
 // Drops returns how many records the kernel could not write because the ring
 // buffer was full, summed over CPUs since the sensor was loaded.
-func (s *ProcessSensor) Drops() (uint64, error) {
+func (s *Sensor) Drops() (uint64, error) {
 	var perCPU []uint64
 	if err := s.coll.Maps["drops"].Lookup(uint32(dropRingbufFull), &perCPU); err != nil {
 		return 0, fmt.Errorf("reading drop counters: %w", err)
@@ -183,7 +217,7 @@ func (s *ProcessSensor) Drops() (uint64, error) {
 }
 
 // ProgramIDs returns the kernel ids of the loaded programs.
-func (s *ProcessSensor) ProgramIDs() []ebpf.ProgramID {
+func (s *Sensor) ProgramIDs() []ebpf.ProgramID {
 	var ids []ebpf.ProgramID
 	for _, p := range s.coll.Programs {
 		if info, err := p.Info(); err == nil {
@@ -196,9 +230,9 @@ func (s *ProcessSensor) ProgramIDs() []ebpf.ProgramID {
 }
 
 // LinkIDs returns the kernel ids of the attachments.
-func (s *ProcessSensor) LinkIDs() []link.ID {
+func (s *Sensor) LinkIDs() []link.ID {
 	var ids []link.ID
-	for _, l := range s.links {
+	for _, l := range append(slices.Clone(s.links), s.hooks.sysLinks...) {
 		if info, err := l.Info(); err == nil {
 			ids = append(ids, info.ID)
 		}
@@ -208,7 +242,7 @@ func (s *ProcessSensor) LinkIDs() []link.ID {
 
 // Close detaches the programs and releases every kernel object the sensor
 // holds. A blocked Read returns ErrClosed.
-func (s *ProcessSensor) Close() error {
+func (s *Sensor) Close() error {
 	var errs []error
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
@@ -217,6 +251,12 @@ func (s *ProcessSensor) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.links = nil
+	if s.hooks != nil {
+		for _, l := range s.hooks.sysLinks {
+			errs = append(errs, l.Close())
+		}
+		s.hooks.sysLinks = nil
+	}
 	if s.coll != nil {
 		s.coll.Close()
 	}

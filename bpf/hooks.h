@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Policy hooks: what TracingPolicies attach. Every hook, whatever its
+ * mechanism, reads its arguments into a hook_scratch and then runs the same
+ * compiled selector table (struct hook_conf, written by internal/kernel from
+ * what internal/policy compiled): selectors in order, the first that matches
+ * decides the actions. Nothing that no selector wants reaches the ring buffer. */
+#pragma once
+
+#include "common.h"
+#include "path.h"
+#include "process.h"
+
+/* Limits; internal/policy/limits.go refuses policies beyond them. */
+#define MAX_HOOKS 256
+#define MAX_ARGS 5
+#define MAX_SELECTORS 5
+#define MAX_FILTERS 5
+#define MAX_RET_FILTERS 2
+#define MAX_VALUES 8
+#define MAX_PIDS 8
+#define HOOKS_PER_SYSCALL 4
+#define MAX_SYSCALLS 512
+/* A string argument is kept on its first STR_SLOT - 1 bytes; prefixes and
+ * suffixes are matched on the first LPM_STR bytes (the LPM trie limit). */
+#define STR_SLOT 256
+#define LPM_STR 252
+#define REC_DATA_MASK 2047
+
+enum arg_type {
+	ARG_NONE = 0,
+	ARG_INT = 1,      /* any integer; arg_conf.flags says size and sign */
+	ARG_STRING = 2,   /* user char * */
+	ARG_FD = 3,       /* file descriptor: read as the file's path */
+	ARG_CHAR_BUF = 4, /* user buffer whose size is another argument */
+};
+
+enum arg_flags {
+	ARGF_SIGNED = 1 << 0,
+	ARGF_SIZE_MASK = 0x0e, /* log2(size) << 1: 1, 2, 4 or 8 bytes */
+	ARGF_RETURN_COPY = 1 << 4,
+};
+
+enum filter_op {
+	SOP_EQ = 1,
+	SOP_NEQ,
+	SOP_PREFIX,
+	SOP_NOTPREFIX,
+	SOP_POSTFIX,
+	SOP_NOTPOSTFIX,
+	SOP_GT,
+	SOP_LT,
+	SOP_MASK,
+	SOP_INRANGE,
+	SOP_NOTINRANGE,
+	SOP_IN,    /* matchPIDs, matchBinaries */
+	SOP_NOTIN,
+};
+
+/* The return value is argument ARG_RET of a filter. */
+#define ARG_RET 0xff
+
+enum rate_scope {
+	RATE_THREAD = 0,
+	RATE_PROCESS = 1,
+	RATE_GLOBAL = 2,
+};
+
+struct arg_conf {
+	__u8 type;
+	__u8 index;      /* which argument of the hooked function */
+	__u8 size_index; /* char_buf: 1-based index of the size argument */
+	__u8 flags;
+};
+
+enum filter_flags {
+	FF_UNSIGNED = 1 << 0, /* compare integers as unsigned */
+	FF_STRING = 1 << 1,   /* the argument is a string: use the sets */
+};
+
+struct arg_filter {
+	__u8 arg; /* position in hook_conf.args, or ARG_RET */
+	__u8 op;
+	__u8 nvals;
+	__u8 flags;
+	__u32 set; /* string ops: the set id in str_eq/str_prefix/str_postfix */
+	/* integer ops: the values; InRange/NotInRange: [lo, hi] pairs */
+	__s64 vals[MAX_VALUES];
+};
+
+struct selector {
+	__u8 nfilters;
+	__u8 nret;
+	__u8 post;
+	__u8 bin_op;
+	__u32 bin_set;
+	__u32 signal;
+	__u8 pid_op;
+	__u8 npids;
+	__u8 rate_scope;
+	__u8 pad;
+	__u64 rate_ns;
+	__u32 pids[MAX_PIDS];
+	struct arg_filter f[MAX_FILTERS];
+	struct arg_filter r[MAX_RET_FILTERS];
+};
+
+struct hook_conf {
+	__u32 id; /* user space maps it to the policy and hook */
+	__u8 nargs;
+	__u8 nsel;
+	__u8 ret; /* report at return: the event carries the return value */
+	__u8 ret_unsigned;
+	struct arg_conf args[MAX_ARGS];
+	struct selector sel[MAX_SELECTORS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct hook_conf);
+} hooks SEC(".maps");
+
+/* Per hook slot: hits (calls seen), matched (a selector matched), posted
+ * (records written), rate_limited, signaled. */
+enum hook_counter {
+	HC_HITS = 0,
+	HC_MATCHED,
+	HC_POSTED,
+	HC_RATE_LIMITED,
+	HC_SIGNALED,
+	HC_MAX,
+};
+
+struct hook_counters {
+	__u64 n[HC_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_HOOKS);
+	__type(key, __u32);
+	__type(value, struct hook_counters);
+} hook_stats SEC(".maps");
+
+static __always_inline void count_hook(__u32 slot, __u32 counter)
+{
+	struct hook_counters *c = bpf_map_lookup_elem(&hook_stats, &slot);
+
+	if (c && counter < HC_MAX)
+		c->n[counter] += 1;
+}
+
+/* A string argument prepared to serve as a key: the header is rewritten
+ * per lookup (str_eq: set, len; LPM tries: prefixlen, set) and the bytes are
+ * zero padded, so the slot itself is the key and nothing is copied. */
+struct str_slot {
+	__u32 hdr0;
+	__u32 hdr1;
+	char s[STR_SLOT];
+};
+
+struct str_eq_key {
+	__u32 set;
+	__u32 len;
+	char s[STR_SLOT];
+};
+
+struct str_lpm_key {
+	__u32 prefixlen; /* bits, the 32 of set included */
+	__u32 set;
+	char s[LPM_STR];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct str_eq_key);
+	__type(value, __u8);
+} str_eq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct str_lpm_key);
+	__type(value, __u8);
+} str_prefix SEC(".maps");
+
+/* Suffixes are stored reversed, so a suffix match is a prefix match. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct str_lpm_key);
+	__type(value, __u8);
+} str_postfix SEC(".maps");
+
+struct hook_record {
+	struct record_header hdr;
+	__u32 pid;
+	__u32 tid;
+	__u32 hook_id;
+	__u32 selector;
+	__s64 ret;
+	__u32 signal;
+	__u16 flags;
+	__u16 data_len;
+	/* per argument: struct arg_header, then len bytes (integers: 8); the
+	 * packed arguments fit below the mask, the slack keeps every masked
+	 * offset plus a bounded length inside. */
+	char data[REC_DATA_MASK + 1 + 8 + STR_SLOT];
+};
+
+enum hook_record_flags {
+	HRF_RETURN = 1 << 0,
+};
+
+struct arg_header {
+	__u8 type;
+	__u8 truncated;
+	__u16 len;
+};
+
+/* The arguments of one hit, decoded; what a return hook keeps from entry. */
+struct hook_args {
+	__s64 ival[MAX_ARGS];
+	__u64 raw[8]; /* the hooked function's raw arguments (6 used; 8 for masking) */
+	__u16 slen[MAX_ARGS];
+	__u8 trunc[MAX_ARGS];
+	__u8 pad[1];
+	struct str_slot str[MAX_ARGS];
+};
+
+struct hook_scratch {
+	struct hook_args a;
+	struct str_slot bin;
+	struct str_slot rev;
+	__s64 ret;
+	/* What a return hook keeps from entry (struct pending, syscalls.h). */
+	__u32 pend_sel;
+	__u32 pend_pad;
+	struct hook_args pend_a;
+	struct hook_record rec;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hook_scratch);
+} hook_heap SEC(".maps");
+
+struct rate_key {
+	__u32 hook;
+	__u32 selector;
+	__u32 scope;
+	__u32 pad;
+	__u64 args;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct rate_key);
+	__type(value, __u64);
+} rate_limits SEC(".maps");
+
+static __always_inline int lookup_eq(struct str_slot *slot, __u32 set, __u32 len)
+{
+	slot->hdr0 = set;
+	slot->hdr1 = len;
+	return bpf_map_lookup_elem(&str_eq, slot) != NULL;
+}
+
+static __always_inline int lookup_lpm(void *map, struct str_slot *slot, __u32 set, __u32 len)
+{
+	if (len > LPM_STR)
+		len = LPM_STR;
+	slot->hdr0 = 32 + len * 8;
+	slot->hdr1 = set;
+	return bpf_map_lookup_elem(map, slot) != NULL;
+}
+
+/* reverse_into writes the first len bytes of src reversed into dst, zero
+ * padded, for suffix lookups. */
+static __always_inline void reverse_into(struct str_slot *dst, const struct str_slot *src,
+					 __u32 len)
+{
+	__builtin_memset(dst->s, 0, sizeof(dst->s));
+	for (int i = 0; i < STR_SLOT - 1; i++) {
+		if (i >= len)
+			break;
+		dst->s[i] = src->s[(len - 1 - i) & (STR_SLOT - 1)];
+	}
+}
+
+/* string_match is the selector test for string operators on one slot. */
+static __always_inline int string_match(struct hook_scratch *s, struct str_slot *slot, __u32 len,
+					__u8 op, __u32 set)
+{
+	switch (op) {
+	case SOP_EQ:
+	case SOP_IN:
+		return lookup_eq(slot, set, len);
+	case SOP_NEQ:
+	case SOP_NOTIN:
+		return !lookup_eq(slot, set, len);
+	case SOP_PREFIX:
+		return lookup_lpm(&str_prefix, slot, set, len);
+	case SOP_NOTPREFIX:
+		return !lookup_lpm(&str_prefix, slot, set, len);
+	case SOP_POSTFIX:
+		reverse_into(&s->rev, slot, len);
+		return lookup_lpm(&str_postfix, &s->rev, set, len);
+	case SOP_NOTPOSTFIX:
+		reverse_into(&s->rev, slot, len);
+		return !lookup_lpm(&str_postfix, &s->rev, set, len);
+	}
+	return 0;
+}
+
+static __always_inline int int_match(__s64 v, const struct arg_filter *f)
+{
+	int any = 0;
+
+	for (int i = 0; i < MAX_VALUES; i++) {
+		if (i >= f->nvals)
+			break;
+		__s64 want = f->vals[i];
+
+		switch (f->op) {
+		case SOP_EQ:
+			any |= v == want;
+			break;
+		case SOP_NEQ:
+			/* NotEqual: none of the values (values are ORed
+			 * except for the negative operators). */
+			if (v == want)
+				return 0;
+			any = 1;
+			break;
+		case SOP_GT:
+			any |= (f->flags & FF_UNSIGNED) ? (__u64)v > (__u64)want : v > want;
+			break;
+		case SOP_LT:
+			any |= (f->flags & FF_UNSIGNED) ? (__u64)v < (__u64)want : v < want;
+			break;
+		case SOP_MASK:
+			any |= (v & want) != 0;
+			break;
+		case SOP_INRANGE:
+		case SOP_NOTINRANGE:
+			if (i & 1)
+				break;
+			if (i + 1 < MAX_VALUES) {
+				__s64 hi = f->vals[(i + 1) & (MAX_VALUES - 1)];
+				int in = (f->flags & FF_UNSIGNED) ? (__u64)v >= (__u64)want && (__u64)v <= (__u64)hi
+							: v >= want && v <= hi;
+				if (f->op == SOP_INRANGE)
+					any |= in;
+				else if (in)
+					return 0;
+				else
+					any = 1;
+			}
+			break;
+		}
+	}
+	return any;
+}
+
+/* filter_match is a global function: the verifier checks it once, not once
+ * per filter and selector of the caller's loops. */
+__noinline int filter_match(struct hook_scratch *s, const struct arg_filter *f)
+{
+	if (!s || !f)
+		return 0;
+	if (f->arg == ARG_RET)
+		return int_match(s->ret, f);
+	__u32 a = f->arg;
+	if (a >= MAX_ARGS)
+		return 0;
+	if (f->flags & FF_STRING)
+		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
+	return int_match(s->a.ival[a], f);
+}
+
+__noinline int binary_match(struct hook_scratch *s, const struct selector *sel)
+{
+	if (!s || !sel)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *info = bpf_map_lookup_elem(&procs, &tgid);
+	__u32 len = 0;
+
+	__builtin_memset(s->bin.s, 0, sizeof(s->bin.s));
+	if (info) {
+		len = info->bin_len & (BINARY_MAX - 1);
+		__builtin_memcpy(s->bin.s, info->bin, sizeof(s->bin.s));
+	}
+	/* A process Vigil knows nothing of matches no binary, and therefore
+	 * every NotIn. */
+	return string_match(s, &s->bin, len, sel->bin_op, sel->bin_set);
+}
+
+static __always_inline int pid_match(const struct selector *sel)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	int in = 0;
+
+	for (int i = 0; i < MAX_PIDS; i++) {
+		if (i >= sel->npids)
+			break;
+		in |= sel->pids[i] == tgid;
+	}
+	return sel->pid_op == SOP_IN ? in : !in;
+}
+
+/* selector_match tests the entry part (ret == 0) or the return part of a
+ * selector. */
+__noinline int selector_match(struct hook_scratch *s, const struct selector *sel, int ret)
+{
+	if (!s || !sel)
+		return 0;
+	if (ret) {
+		for (int i = 0; i < MAX_RET_FILTERS; i++) {
+			if (i >= sel->nret)
+				break;
+			if (!filter_match(s, &sel->r[i]))
+				return 0;
+		}
+		return 1;
+	}
+	if (sel->pid_op && !pid_match(sel))
+		return 0;
+	if (sel->bin_op && !binary_match(s, sel))
+		return 0;
+	for (int i = 0; i < MAX_FILTERS; i++) {
+		if (i >= sel->nfilters)
+			break;
+		if (!filter_match(s, &sel->f[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* rate_limited reports whether an identical event (same hook, selector,
+ * scope and argument values) was posted less than rate_ns ago. */
+static __always_inline int rate_limited(struct hook_scratch *s, __u32 slot, __u32 sel_idx,
+					const struct selector *sel)
+{
+	if (!sel->rate_ns)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct rate_key key = {.hook = slot, .selector = sel_idx};
+
+	if (sel->rate_scope == RATE_THREAD)
+		key.scope = (__u32)pid_tgid;
+	else if (sel->rate_scope == RATE_PROCESS)
+		key.scope = pid_tgid >> 32;
+	/* FNV-1a over the integer values and the first bytes of strings. */
+	__u64 h = 14695981039346656037ULL;
+	for (int a = 0; a < MAX_ARGS; a++) {
+		h = (h ^ (__u64)s->a.ival[a]) * 1099511628211ULL;
+		for (int i = 0; i < 32; i++)
+			h = (h ^ (__u8)s->a.str[a].s[i]) * 1099511628211ULL;
+	}
+	key.args = h;
+
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 *last = bpf_map_lookup_elem(&rate_limits, &key);
+	if (last && now - *last < sel->rate_ns)
+		return 1;
+	bpf_map_update_elem(&rate_limits, &key, &now, BPF_ANY);
+	return 0;
+}
+
+/* read_fd_path resolves fd of the current task to its path, the way the
+ * process sees it, into slot; returns the length kept. */
+static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 *trunc)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+
+	if (fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return 0;
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	bool truncated;
+	int start = resolve_path(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt),
+				 BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
+				 &truncated);
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
+	if (!pb || start < 0 || start >= VIGIL_PATH_MAX)
+		return 0;
+	__u32 len = VIGIL_PATH_MAX - start;
+	if (len > STR_SLOT - 1) {
+		len = STR_SLOT - 1;
+		truncated = true;
+	}
+	*trunc = truncated;
+	bpf_probe_read_kernel(slot->s, len & (STR_SLOT - 1), &pb->buf[start & (VIGIL_PATH_MAX - 1)]);
+	return len;
+}
+
+static __always_inline __s64 int_value(__u64 raw, __u8 flags)
+{
+	switch (flags & ARGF_SIZE_MASK) {
+	case 0 << 1:
+		return flags & ARGF_SIGNED ? (__s64)(__s8)raw : (__s64)(__u8)raw;
+	case 1 << 1:
+		return flags & ARGF_SIGNED ? (__s64)(__s16)raw : (__s64)(__u16)raw;
+	case 2 << 1:
+		return flags & ARGF_SIGNED ? (__s64)(__s32)raw : (__s64)(__u32)raw;
+	}
+	return (__s64)raw;
+}
+
+/* read_args decodes the hooked function's raw arguments per the hook's
+ * argument list. At return only char_buf arguments with returnCopy are read
+ * (again), with the return value as their size. */
+__noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, int at_return)
+{
+	if (!s || !conf)
+		return 0;
+	for (int i = 0; i < MAX_ARGS; i++) {
+		if (i >= conf->nargs)
+			break;
+		const struct arg_conf *ac = &conf->args[i];
+		__u64 raw = s->a.raw[ac->index & 7];
+
+		if (at_return && !(ac->type == ARG_CHAR_BUF && (ac->flags & ARGF_RETURN_COPY)))
+			continue;
+		s->a.ival[i] = int_value(raw, ac->flags);
+		s->a.slen[i] = 0;
+		s->a.trunc[i] = 0;
+		__builtin_memset(s->a.str[i].s, 0, sizeof(s->a.str[i].s));
+		switch (ac->type) {
+		case ARG_STRING: {
+			long n = bpf_probe_read_user_str(s->a.str[i].s, STR_SLOT, (void *)raw);
+			if (n > 0) {
+				s->a.slen[i] = n - 1;
+				s->a.trunc[i] = n == STR_SLOT;
+			}
+			break;
+		}
+		case ARG_FD:
+			s->a.slen[i] = read_fd_path(&s->a.str[i], raw, &s->a.trunc[i]);
+			break;
+		case ARG_CHAR_BUF: {
+			__u64 size = at_return ? (__u64)s->ret : s->a.raw[(ac->size_index - 1) & 7];
+			if (at_return && s->ret < 0)
+				size = 0;
+			if (size > STR_SLOT - 1) {
+				size = STR_SLOT - 1;
+				s->a.trunc[i] = 1;
+			}
+			if (size && !bpf_probe_read_user(s->a.str[i].s, size & (STR_SLOT - 1), (void *)raw))
+				s->a.slen[i] = size;
+			break;
+		}
+		}
+	}
+	return 0;
+}
+
+/* emit_hook writes the event of a matched selector. */
+static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_conf *conf,
+				      __u32 slot, __u32 sel_idx, __u32 signal, int at_return)
+{
+	struct hook_record *rec = &s->rec;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 off = 0;
+
+	fill_header(&rec->hdr, RECORD_HOOK);
+	rec->pid = pid_tgid >> 32;
+	rec->tid = (__u32)pid_tgid;
+	rec->hook_id = conf->id;
+	rec->selector = sel_idx;
+	rec->signal = signal;
+	rec->ret = s->ret;
+	rec->flags = at_return ? HRF_RETURN : 0;
+	for (int i = 0; i < MAX_ARGS; i++) {
+		if (i >= conf->nargs)
+			break;
+		__u8 type = conf->args[i].type;
+		__u32 len = type == ARG_INT ? 8 : s->a.slen[i] & (STR_SLOT - 1);
+		struct arg_header hdr = {.type = type, .truncated = s->a.trunc[i], .len = len};
+
+		__builtin_memcpy(&rec->data[off & REC_DATA_MASK], &hdr, sizeof(hdr));
+		off += sizeof(hdr);
+		if (type == ARG_INT)
+			__builtin_memcpy(&rec->data[off & REC_DATA_MASK], &s->a.ival[i], 8);
+		else
+			bpf_probe_read_kernel(&rec->data[off & REC_DATA_MASK], len & (STR_SLOT - 1),
+					      s->a.str[i].s);
+		off += len;
+	}
+	rec->data_len = off;
+	__u64 size = offsetof(struct hook_record, data) + (off & REC_DATA_MASK);
+	if (size > sizeof(*rec))
+		size = sizeof(*rec);
+	emit(rec, size);
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Syscall hooks on the raw syscall tracepoints: one program on sys_enter
+ * and one on sys_exit serve every `syscall: true` kprobe of every policy,
+ * dispatching on the syscall number. This is the mechanism for kernels
+ * without kprobes; a hook costs one array lookup on syscalls no policy
+ * names. Arguments are read from the user registers (x86-64 ABI). */
+#pragma once
+
+#include "hooks.h"
+
+struct syscall_entry {
+	__u32 n;
+	__u32 slot[HOOKS_PER_SYSCALL];
+};
+
+/* syscall_hooks: syscall number -> the hook slots that watch it. User space
+ * replaces an entry in one update, which is what makes reloads atomic: a
+ * hash map swaps whole elements, where an array would be rewritten in place
+ * under a reader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, struct syscall_entry);
+} syscall_hooks SEC(".maps");
+
+struct pending_key {
+	__u32 tid;
+	__u32 slot;
+};
+
+/* What a return hook selected at entry, waiting for the return. */
+struct pending {
+	__u32 sel;
+	__u32 pad;
+	struct hook_args a;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct pending_key);
+	__type(value, struct pending);
+} pending_returns SEC(".maps");
+
+static __always_inline void act(struct hook_scratch *s, const struct hook_conf *conf, __u32 slot,
+				__u32 sel_idx, const struct selector *sel, int at_return)
+{
+	count_hook(slot, HC_MATCHED);
+	if (sel->signal) {
+		bpf_send_signal(sel->signal);
+		count_hook(slot, HC_SIGNALED);
+	}
+	if (!sel->post)
+		return;
+	if (rate_limited(s, slot, sel_idx, sel)) {
+		count_hook(slot, HC_RATE_LIMITED);
+		return;
+	}
+	emit_hook(s, conf, slot, sel_idx, sel->signal, at_return);
+	count_hook(slot, HC_POSTED);
+}
+
+__noinline int enter_hook(struct hook_scratch *s, __u32 slot)
+{
+	if (!s)
+		return 0;
+	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
+	if (!conf)
+		return 0;
+	count_hook(slot, HC_HITS);
+	read_args(s, conf, 0);
+	s->ret = 0;
+	for (int j = 0; j < MAX_SELECTORS; j++) {
+		if (j >= conf->nsel)
+			break;
+		const struct selector *sel = &conf->sel[j];
+
+		if (!selector_match(s, sel, 0))
+			continue;
+		if (conf->ret) {
+			struct pending_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .slot = slot};
+
+			s->pend_sel = j;
+			bpf_probe_read_kernel(&s->pend_a, sizeof(s->pend_a), &s->a);
+			bpf_map_update_elem(&pending_returns, &key, &s->pend_sel, BPF_ANY);
+			return 0;
+		}
+		act(s, conf, slot, j, sel, 0);
+		return 0;
+	}
+	return 0;
+}
+
+__noinline int exit_hook(struct hook_scratch *s, __u32 slot)
+{
+	if (!s)
+		return 0;
+	struct pending_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .slot = slot};
+	struct pending *p = bpf_map_lookup_elem(&pending_returns, &key);
+	if (!p)
+		return 0;
+	__u32 j = p->sel;
+	bpf_probe_read_kernel(&s->a, sizeof(s->a), &p->a);
+	bpf_map_delete_elem(&pending_returns, &key);
+
+	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
+	if (!conf || j >= MAX_SELECTORS)
+		return 0;
+	const struct selector *sel = &conf->sel[j];
+	read_args(s, conf, 1);
+	if (selector_match(s, sel, 1))
+		act(s, conf, slot, j, sel, 1);
+	return 0;
+}
+
+static __always_inline int sys_enter(struct pt_regs *regs, long id)
+{
+	__u32 nr = id, zero = 0;
+
+	if (id < 0 || id >= MAX_SYSCALLS)
+		return 0;
+	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &nr);
+	if (!e || !e->n)
+		return 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+	if (!s)
+		return 0;
+	s->a.raw[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	s->a.raw[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	s->a.raw[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	s->a.raw[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	s->a.raw[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	s->a.raw[5] = BPF_CORE_READ(regs, r9);
+	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
+		if (i >= e->n)
+			break;
+		enter_hook(s, e->slot[i]);
+	}
+	return 0;
+}
+
+static __always_inline int sys_exit(struct pt_regs *regs, long ret)
+{
+	__u32 nr = BPF_CORE_READ(regs, orig_ax), zero = 0;
+
+	if (nr >= MAX_SYSCALLS)
+		return 0;
+	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &nr);
+	if (!e || !e->n)
+		return 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+	if (!s)
+		return 0;
+	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
+		if (i >= e->n)
+			break;
+		s->ret = ret;
+		exit_hook(s, e->slot[i]);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(vigil_sys_enter_btf, struct pt_regs *regs, long id)
+{
+	return sys_enter(regs, id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_sys_exit_btf, struct pt_regs *regs, long ret)
+{
+	return sys_exit(regs, ret);
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(vigil_sys_enter_raw, struct pt_regs *regs, long id)
+{
+	return sys_enter(regs, id);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(vigil_sys_exit_raw, struct pt_regs *regs, long ret)
+{
+	return sys_exit(regs, ret);
+}

@@ -1,0 +1,482 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+// Sizes of the kernel tables, as in bpf/hooks.h and bpf/syscalls.h.
+const (
+	maxHookSlots    = 256
+	hooksPerSyscall = 4
+	maxSyscalls     = 512
+)
+
+// Values of the kernel's enums (bpf/hooks.h).
+const (
+	argInt     = 1
+	argString  = 2
+	argFD      = 3
+	argCharBuf = 4
+
+	argfSigned     = 1 << 0
+	argfReturnCopy = 1 << 4
+
+	ffUnsigned = 1 << 0
+	ffString   = 1 << 1
+
+	argRet = 0xff
+)
+
+var kernelOps = map[policy.Op]uint8{
+	policy.OpEqual: 1, policy.OpNotEqual: 2,
+	policy.OpPrefix: 3, policy.OpNotPrefix: 4,
+	policy.OpPostfix: 5, policy.OpNotPostfix: 6,
+	policy.OpGT: 7, policy.OpLT: 8, policy.OpMask: 9,
+	policy.OpInRange: 10, policy.OpNotInRange: 11,
+	policy.OpIn: 12, policy.OpNotIn: 13,
+}
+
+var kernelArgKinds = map[policy.ArgKind]uint8{
+	policy.ArgInt: argInt, policy.ArgString: argString,
+	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
+}
+
+// ErrNoSlots is returned when the kernel tables cannot hold more hooks.
+var ErrNoSlots = errors.New("the kernel hook table is full")
+
+// InstalledHook is one hook of a policy as it runs in the kernel.
+type InstalledHook struct {
+	// ID is carried by every event of the hook.
+	ID      uint32
+	Program *policy.Program
+	Hook    *policy.Hook
+	slot    uint32
+	nrs     []uint32
+}
+
+// PolicyHooks is what one policy installed in the kernel; it is the handle
+// to replace or remove it.
+type PolicyHooks struct {
+	Hooks []*InstalledHook
+	sets  []setKey
+}
+
+type setKey struct {
+	m   *ebpf.Map
+	key any
+}
+
+// Hooks taken out of the kernel tables are retired, not freed at once: a
+// program that read the old syscall entry just before the switch may still
+// be evaluating the old slot and its string sets, and records of the old
+// hooks may still wait in the ring buffer.
+const (
+	// reuseAfter is far longer than any program runs.
+	reuseAfter = time.Second
+	// forgetAfter bounds how late a record of a replaced hook can be read
+	// and still be attributed to its policy.
+	forgetAfter = time.Minute
+)
+
+type retired struct {
+	ph    *PolicyHooks
+	at    time.Time
+	freed bool
+}
+
+// hookTable is the user-space view of the kernel's hook tables.
+type hookTable struct {
+	mu        sync.Mutex
+	nextID    uint32
+	nextSet   uint32
+	freeSlots []uint32            // used from the end
+	bySyscall map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
+	byID      map[uint32]*InstalledHook
+	retired   []retired
+	sysLinks  []link.Link
+}
+
+func newHookTable() *hookTable {
+	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}}
+	for s := maxHookSlots - 1; s >= 0; s-- {
+		t.freeSlots = append(t.freeSlots, uint32(s))
+	}
+	return t
+}
+
+// Hook returns the installed hook an event's id names.
+func (s *Sensor) Hook(id uint32) (*InstalledHook, bool) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	h, ok := s.hooks.byID[id]
+	return h, ok
+}
+
+// InstallPolicy puts a compiled policy into the kernel. With old set, it
+// replaces that policy without a gap: the new hooks are complete in the
+// kernel before each syscall's entry switches to them in one map update,
+// and the old hooks are removed after. On error the old policy keeps running
+// untouched.
+func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyHooks, error) {
+	t := s.hooks
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s.reclaimLocked(time.Now())
+
+	oldSlots := map[uint32]bool{}
+	if old != nil {
+		for _, h := range old.Hooks {
+			oldSlots[h.slot] = true
+		}
+	}
+	// Resolve and check capacity before touching the kernel.
+	want := map[uint32][]uint32{} // syscall -> slots after the change
+	for nr, slots := range t.bySyscall {
+		for _, sl := range slots {
+			if !oldSlots[sl] {
+				want[nr] = append(want[nr], sl)
+			}
+		}
+	}
+	if len(prog.Hooks) > len(t.freeSlots) {
+		return nil, fmt.Errorf("%d hooks: %w (%d slots free)", len(prog.Hooks), ErrNoSlots, len(t.freeSlots))
+	}
+	ph := &PolicyHooks{}
+	for i := range prog.Hooks {
+		h := &prog.Hooks[i]
+		if h.Kind != policy.HookSyscall {
+			return nil, fmt.Errorf("%s: %s hooks cannot be attached on this kernel by this version of Vigil", h.Path, h.Kind)
+		}
+		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
+		for _, name := range h.Calls {
+			nr, ok := syscallNumbers[name]
+			if !ok || nr >= maxSyscalls {
+				return nil, fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
+			}
+			if slices.Contains(ih.nrs, nr) {
+				continue
+			}
+			ih.nrs = append(ih.nrs, nr)
+			want[nr] = append(want[nr], ih.slot)
+			if len(want[nr]) > hooksPerSyscall {
+				return nil, fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), hooksPerSyscall)
+			}
+		}
+		ph.Hooks = append(ph.Hooks, ih)
+	}
+
+	// Nothing points to the new slots yet: undoing is deleting their sets.
+	undo := func() {
+		for _, sk := range ph.sets {
+			sk.m.Delete(sk.key)
+		}
+	}
+	for _, ih := range ph.Hooks {
+		t.nextID++
+		ih.ID = t.nextID
+		conf, err := t.conf(s.coll, ih, ph)
+		if err == nil {
+			// A slot's counters start over with each hook it holds.
+			err = s.coll.Maps["hook_stats"].Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
+		}
+		if err == nil {
+			err = s.coll.Maps["hooks"].Put(ih.slot, conf)
+		}
+		if err != nil {
+			undo()
+			return nil, fmt.Errorf("%s: writing the hook table: %w", ih.Hook.Path, err)
+		}
+	}
+	if err := s.attachSyscallHooks(); err != nil {
+		undo()
+		return nil, err
+	}
+
+	// The switch: one update per syscall.
+	changed := map[uint32]bool{}
+	for nr := range want {
+		changed[nr] = true
+	}
+	for nr := range t.bySyscall {
+		changed[nr] = true
+	}
+	for nr := range changed {
+		if slices.Equal(want[nr], t.bySyscall[nr]) {
+			continue
+		}
+		if err := s.setSyscallEntry(nr, want[nr]); err != nil {
+			// Entries already switched keep working: they point at
+			// complete hooks of one version or the other.
+			return nil, fmt.Errorf("switching syscall %d to the new hooks: %w", nr, err)
+		}
+	}
+	for nr := range changed {
+		if len(want[nr]) == 0 {
+			delete(t.bySyscall, nr)
+		} else {
+			t.bySyscall[nr] = want[nr]
+		}
+	}
+	t.freeSlots = t.freeSlots[:len(t.freeSlots)-len(ph.Hooks)]
+	for _, ih := range ph.Hooks {
+		t.byID[ih.ID] = ih
+	}
+	if old != nil {
+		s.retireLocked(old)
+	}
+	return ph, nil
+}
+
+func (s *Sensor) setSyscallEntry(nr uint32, slots []uint32) error {
+	m := s.coll.Maps["syscall_hooks"]
+	if len(slots) == 0 {
+		if err := m.Delete(nr); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+		return nil
+	}
+	var e sensorSyscallEntry
+	e.N = uint32(len(slots))
+	copy(e.Slot[:], slots)
+	return m.Put(nr, &e)
+}
+
+// RemovePolicy takes a policy's hooks out of the kernel.
+func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
+	t := s.hooks
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s.reclaimLocked(time.Now())
+	var errs []error
+	for _, ih := range ph.Hooks {
+		for _, nr := range ih.nrs {
+			slots := slices.DeleteFunc(slices.Clone(t.bySyscall[nr]), func(sl uint32) bool { return sl == ih.slot })
+			if err := s.setSyscallEntry(nr, slots); err != nil {
+				errs = append(errs, fmt.Errorf("detaching syscall %d: %w", nr, err))
+				continue
+			}
+			if len(slots) == 0 {
+				delete(t.bySyscall, nr)
+			} else {
+				t.bySyscall[nr] = slots
+			}
+		}
+	}
+	s.retireLocked(ph)
+	if len(t.bySyscall) == 0 {
+		// No syscall hook left: stop paying for the tracepoints.
+		for _, l := range t.sysLinks {
+			l.Close()
+		}
+		t.sysLinks = nil
+	}
+	return errors.Join(errs...)
+}
+
+// retireLocked queues the hooks no syscall entry points to any more.
+func (s *Sensor) retireLocked(ph *PolicyHooks) {
+	s.hooks.retired = append(s.hooks.retired, retired{ph: ph, at: time.Now()})
+}
+
+// reclaimLocked frees the slots and sets of hooks retired long enough ago,
+// and forgets their ids later still.
+func (s *Sensor) reclaimLocked(now time.Time) {
+	t := s.hooks
+	kept := t.retired[:0]
+	for _, r := range t.retired {
+		if !r.freed && now.Sub(r.at) >= reuseAfter {
+			for _, sk := range r.ph.sets {
+				sk.m.Delete(sk.key)
+			}
+			// Freed slots go to the front: they are reused last.
+			for _, ih := range r.ph.Hooks {
+				t.freeSlots = append([]uint32{ih.slot}, t.freeSlots...)
+			}
+			r.freed = true
+		}
+		if now.Sub(r.at) >= forgetAfter {
+			for _, ih := range r.ph.Hooks {
+				delete(t.byID, ih.ID)
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	t.retired = kept
+}
+
+func (s *Sensor) attachSyscallHooks() error {
+	t := s.hooks
+	if t.sysLinks != nil {
+		return nil
+	}
+	links, err := attachTracepoints(s.mechanism, s.coll, syscallHooks[s.mechanism])
+	if err != nil {
+		return fmt.Errorf("attaching the syscall hooks: %w", err)
+	}
+	t.sysLinks = links
+	return nil
+}
+
+// conf builds the kernel's hook_conf for one hook and writes the string
+// sets its selectors use.
+func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHooks) (*sensorHookConf, error) {
+	h := ih.Hook
+	c := &sensorHookConf{Id: ih.ID, Nargs: uint8(len(h.Args)), Nsel: uint8(len(h.Selectors))}
+	if h.Return {
+		c.Ret = 1
+	}
+	if h.ReturnUnsigned {
+		c.RetUnsigned = 1
+	}
+	for i, a := range h.Args {
+		ca := &c.Args[i]
+		ca.Type = kernelArgKinds[a.Kind]
+		ca.Index = a.Index
+		ca.SizeIndex = a.SizeIndex
+		if a.Signed {
+			ca.Flags |= argfSigned
+		}
+		if a.Kind == policy.ArgInt {
+			ca.Flags |= uint8(bits.TrailingZeros8(a.Size)) << 1
+		}
+		if a.ReturnCopy {
+			ca.Flags |= argfReturnCopy
+		}
+	}
+	for i, sel := range h.Selectors {
+		cs := &c.Sel[i]
+		if sel.Post {
+			cs.Post = 1
+		}
+		cs.Signal = sel.Signal
+		cs.RateNs = uint64(sel.RateLimit)
+		cs.RateScope = uint8(sel.RateScope)
+		if sel.PIDs != nil {
+			cs.PidOp = kernelOps[sel.PIDs.Op]
+			cs.Npids = uint8(len(sel.PIDs.Values))
+			copy(cs.Pids[:], sel.PIDs.Values)
+		}
+		if sel.Binaries != nil {
+			set, err := t.writeSet(coll, ph, sel.Binaries.Op, sel.Binaries.Values)
+			if err != nil {
+				return nil, err
+			}
+			cs.BinOp = kernelOps[sel.Binaries.Op]
+			cs.BinSet = set
+		}
+		cs.Nfilters = uint8(len(sel.Filters))
+		for j, f := range sel.Filters {
+			if err := t.filter(coll, ph, &cs.F[j].Arg, &cs.F[j].Op, &cs.F[j].Nvals, &cs.F[j].Flags, &cs.F[j].Set, cs.F[j].Vals[:], f); err != nil {
+				return nil, err
+			}
+		}
+		cs.Nret = uint8(len(sel.RetFilters))
+		for j, f := range sel.RetFilters {
+			if err := t.filter(coll, ph, &cs.R[j].Arg, &cs.R[j].Op, &cs.R[j].Nvals, &cs.R[j].Flags, &cs.R[j].Set, cs.R[j].Vals[:], f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nvals, flags *uint8, set *uint32, vals []int64, f policy.Filter) error {
+	*arg = f.Arg
+	if f.Arg == policy.ReturnArg {
+		*arg = argRet
+	}
+	*op = kernelOps[f.Op]
+	if f.Unsigned {
+		*flags |= ffUnsigned
+	}
+	if f.String {
+		*flags |= ffString
+		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
+		if err != nil {
+			return err
+		}
+		*set = id
+		return nil
+	}
+	*nvals = uint8(copy(vals, f.Ints))
+	return nil
+}
+
+// writeSet stores string values under a new set id in the map the operator
+// looks them up in: exact values in str_eq, prefixes in str_prefix, and
+// suffixes, reversed, in str_postfix.
+func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.Op, values []string) (uint32, error) {
+	t.nextSet++
+	set := t.nextSet
+	one := uint8(1)
+	for _, v := range values {
+		var m *ebpf.Map
+		var key any
+		switch op {
+		case policy.OpEqual, policy.OpNotEqual, policy.OpIn, policy.OpNotIn:
+			k := sensorStrEqKey{Set: set, Len: uint32(len(v))}
+			putString(k.S[:], v)
+			m, key = coll.Maps["str_eq"], k
+		case policy.OpPrefix, policy.OpNotPrefix:
+			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
+			putString(k.S[:], v)
+			m, key = coll.Maps["str_prefix"], k
+		case policy.OpPostfix, policy.OpNotPostfix:
+			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
+			putString(k.S[:], reverse(v))
+			m, key = coll.Maps["str_postfix"], k
+		default:
+			return 0, fmt.Errorf("operator %d takes no strings", op)
+		}
+		if err := m.Put(key, one); err != nil {
+			return 0, fmt.Errorf("storing %q in %s: %w", v, m, err)
+		}
+		ph.sets = append(ph.sets, setKey{m, key})
+	}
+	return set, nil
+}
+
+func putString(dst []int8, s string) {
+	for i := 0; i < len(s) && i < len(dst); i++ {
+		dst[i] = int8(s[i])
+	}
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
+}
+
+// HookCounters are the kernel's counters of one hook.
+type HookCounters struct {
+	Hits, Matched, Posted, RateLimited, Signaled uint64
+}
+
+// Counters sums a hook's per-CPU counters.
+func (s *Sensor) Counters(ih *InstalledHook) (HookCounters, error) {
+	var perCPU []sensorHookCounters
+	if err := s.coll.Maps["hook_stats"].Lookup(ih.slot, &perCPU); err != nil {
+		return HookCounters{}, fmt.Errorf("reading hook counters: %w", err)
+	}
+	var c HookCounters
+	for _, v := range perCPU {
+		c.Hits += v.N[0]
+		c.Matched += v.N[1]
+		c.Posted += v.N[2]
+		c.RateLimited += v.N[3]
+		c.Signaled += v.N[4]
+	}
+	return c, nil
+}

@@ -1,0 +1,287 @@
+package kernel_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+// openatPolicy watches openat(dfd int, path string, flags int) with the given
+// selectors, reporting at return when ret is set.
+func openatPolicy(ret bool, selectors ...policy.SelectorSpec) *policy.TracingPolicy {
+	k := policy.KProbeSpec{
+		Call: "sys_openat", Syscall: true, Return: ret,
+		Args:      []policy.ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "string"}, {Index: 2, Type: "int"}},
+		Selectors: selectors,
+	}
+	if ret {
+		k.ReturnArg = &policy.ArgSpec{Index: 0, Type: "int"}
+	}
+	return &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "openat-test"},
+		Spec:     policy.Spec{KProbes: []policy.KProbeSpec{k}},
+	}
+}
+
+func pathIs(op string, values ...string) policy.ArgSelector {
+	return policy.ArgSelector{Index: 1, Operator: op, Values: values}
+}
+
+// install loads a sensor and installs the policy.
+func install(t *testing.T, p *policy.TracingPolicy) (*kernel.Sensor, *kernel.PolicyHooks) {
+	t.Helper()
+	testenv.RequireBPF(t)
+	prog, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 22})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ph, err := s.InstallPolicy(prog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ph
+}
+
+// hookRecords drains the sensor for a while and returns the hook records of
+// processes started by run.
+func hookRecords(t *testing.T, s *kernel.Sensor, run func() []int) []*kernel.HookRecord {
+	t.Helper()
+	pids := map[uint32]bool{}
+	for _, p := range run() {
+		pids[uint32(p)] = true
+	}
+	var out []*kernel.HookRecord
+	s.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		r, err := s.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := r.(*kernel.HookRecord); ok && pids[h.PID] {
+			out = append(out, h)
+		}
+	}
+}
+
+func runCmd(t *testing.T, name string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("%s: %v: %s", name, err, out)
+		}
+	}
+	return cmd.ProcessState.Pid()
+}
+
+func files(t *testing.T, names ...string) (string, []string) {
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return dir, paths
+}
+
+func TestSyscallHookReportsOnlyTheSelectedFile(t *testing.T) {
+	_, f := files(t, "target", "other1", "other2")
+	s, ph := install(t, openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}}))
+
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[1], f[0], f[2])} })
+	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
+		t.Fatalf("records %+v, want one for %s", recs, f[0])
+	}
+	c, err := s.Counters(ph.Hooks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cat opened its libraries and the other files too: the kernel saw
+	// them and kept them off the ring buffer.
+	if c.Hits < 3 || c.Matched != 1 || c.Posted != 1 {
+		t.Errorf("counters %+v: want hits >= 3, matched 1, posted 1", c)
+	}
+}
+
+func TestSyscallHookPrefixPostfixAndBinaries(t *testing.T) {
+	dir, f := files(t, "a.conf", "b.txt")
+	s, _ := install(t, openatPolicy(false,
+		policy.SelectorSpec{
+			MatchArgs:     []policy.ArgSelector{pathIs("Prefix", dir+"/"), pathIs("Postfix", ".conf")},
+			MatchBinaries: []policy.BinarySelector{{Operator: "In", Values: []string{"/usr/bin/head"}}},
+		}))
+	recs := hookRecords(t, s, func() []int {
+		return []int{
+			runCmd(t, "/bin/cat", f[0], f[1]),
+			runCmd(t, "/usr/bin/head", f[0], f[1]),
+		}
+	})
+	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
+		t.Fatalf("records %+v: want head's open of %s only", recs, f[0])
+	}
+}
+
+func TestSyscallHookReturnValueSelector(t *testing.T) {
+	dir, f := files(t, "exists")
+	missing := filepath.Join(dir, "missing")
+	s, _ := install(t, openatPolicy(true, policy.SelectorSpec{
+		MatchArgs:       []policy.ArgSelector{pathIs("Prefix", dir)},
+		MatchReturnArgs: []policy.ArgSelector{{Index: 0, Operator: "LT", Values: []string{"0"}}},
+	}))
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[0], missing)} })
+	if len(recs) != 1 || !recs[0].Return || recs[0].Ret != -int64(syscall.ENOENT) || recs[0].Args[1].Str != missing {
+		t.Fatalf("records %+v: want the failed open of %s with -ENOENT", recs, missing)
+	}
+}
+
+func TestSyscallHookRateLimitAndNoPost(t *testing.T) {
+	_, f := files(t, "limited", "quiet")
+	s, ph := install(t, openatPolicy(false,
+		policy.SelectorSpec{
+			MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[0])},
+			MatchActions: []policy.ActionSelector{{Action: "Post", RateLimit: "1m"}},
+		},
+		policy.SelectorSpec{
+			MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[1])},
+			MatchActions: []policy.ActionSelector{{Action: "NoPost"}},
+		}))
+	script := strings.Repeat(": < "+f[0]+"; ", 5) + strings.Repeat(": < "+f[1]+"; ", 3)
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/sh", "-c", script)} })
+	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
+		t.Fatalf("records %+v: want one, the first open of %s", recs, f[0])
+	}
+	c, _ := s.Counters(ph.Hooks[0])
+	if c.Matched != 8 || c.Posted != 1 || c.RateLimited != 4 {
+		t.Errorf("counters %+v: want matched 8 (5 limited + 3 NoPost), posted 1, rate limited 4", c)
+	}
+}
+
+func TestSyscallHookSigkillStopsTheProcessAtTheCall(t *testing.T) {
+	dir, f := files(t, "forbidden")
+	marker := filepath.Join(dir, "ran-on")
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[0])},
+		MatchActions: []policy.ActionSelector{{Action: "Sigkill"}},
+	}))
+	cmd := exec.Command("/bin/sh", "-c", "exec 3< "+f[0]+"; echo > "+marker)
+	err := cmd.Run()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if err == nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the shell was not killed: %v", err)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("the shell ran past the forbidden open (%s exists)", marker)
+	}
+	recs := hookRecords(t, s, func() []int { return []int{cmd.ProcessState.Pid()} })
+	if len(recs) != 1 || recs[0].Signal != 9 {
+		t.Fatalf("records %+v: want one with signal 9", recs)
+	}
+}
+
+func TestSyscallHookMatchPIDs(t *testing.T) {
+	_, f := files(t, "file")
+	self := strconv.Itoa(os.Getpid())
+	pid, _ := strconv.ParseUint(self, 10, 32)
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchPIDs: []policy.PIDSelector{{Operator: "NotIn", Values: []uint32{uint32(pid)}}},
+		MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])},
+	}))
+	recs := hookRecords(t, s, func() []int {
+		if fd, err := os.Open(f[0]); err == nil {
+			fd.Close()
+		}
+		return []int{os.Getpid(), runCmd(t, "/bin/cat", f[0])}
+	})
+	if len(recs) != 1 || recs[0].PID == uint32(pid) {
+		t.Fatalf("records %+v: want cat's open only", recs)
+	}
+}
+
+// TestReplacingAPolicyLeavesNoGap replaces a policy over and over while a
+// process opens the watched file in a loop: every open is reported exactly
+// once, by one version or the other.
+func TestReplacingAPolicyLeavesNoGap(t *testing.T) {
+	_, f := files(t, "watched", "also")
+	v1 := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}})
+	v2 := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0], f[1])}})
+	s, ph := install(t, v1)
+	const opens = 20000
+	cmd := exec.Command("/bin/sh", "-c", "i=0; while [ $i -lt "+strconv.Itoa(opens)+" ]; do : < "+f[0]+"; i=$((i+1)); done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	counted := make(chan int)
+	go func() {
+		n := 0
+		for {
+			r, err := s.Read()
+			if err != nil {
+				counted <- n
+				return
+			}
+			if h, ok := r.(*kernel.HookRecord); ok && h.PID == pid {
+				n++
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	replaced := 0
+	versions := []*policy.TracingPolicy{v2, v1}
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+			prog, err := policy.Compile(versions[replaced%2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ph, err = s.InstallPolicy(prog, ph); err != nil {
+				t.Fatal(err)
+			}
+			replaced++
+			// Far faster than any operator edits a policy, and slow
+			// enough that retired slots are reclaimed before the
+			// table runs out.
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Let the reader drain, then stop it.
+	s.SetDeadline(time.Now().Add(time.Second))
+	count := <-counted
+	if replaced < 10 {
+		t.Fatalf("the policy was replaced only %d times while the workload ran", replaced)
+	}
+	if count != opens {
+		t.Fatalf("%d events for %d opens across %d replacements", count, opens, replaced)
+	}
+}

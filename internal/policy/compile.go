@@ -1,0 +1,508 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kernel table sizes: the arrays of struct hook_conf (bpf/hooks.h). Compile
+// refuses what does not fit, naming the field, so that the verifier never
+// has to.
+const (
+	tableArgs        = 5
+	tableSelectors   = 5
+	tableMatchArgs   = 5
+	tableMatchRets   = 2
+	tableIntValues   = 8
+	tablePIDValues   = 8
+	tableStringLen   = 255 // Equal/NotEqual/In/NotIn values, bytes
+	tableAffixLen    = 252 // Prefix/Postfix values, bytes (LPM trie key)
+	signalKill       = 9
+	defaultRateScope = RateThread
+)
+
+// Mode options (spec.options policy-mode).
+const (
+	ModeEnforce = "enforce"
+	ModeMonitor = "monitor"
+)
+
+// CompileError is a refusal of one field of a policy.
+type CompileError struct {
+	Path   string
+	Reason string
+}
+
+func (e *CompileError) Error() string { return e.Path + ": " + e.Reason }
+
+func refuse(path, format string, args ...any) error {
+	return &CompileError{Path: path, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Compile turns a policy into the program the kernel runs. It reports every
+// field it cannot compile, each as a *CompileError, joined.
+func Compile(p *TracingPolicy) (*Program, error) {
+	c := compiler{policy: p, mode: Mode(p)}
+	prog := &Program{Policy: p}
+	for i := range p.Spec.KProbes {
+		if h, ok := c.kprobe(fmt.Sprintf("spec.kprobes[%d]", i), &p.Spec.KProbes[i]); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
+	}
+	for i := range p.Spec.Tracepoints {
+		c.fail(refuse(fmt.Sprintf("spec.tracepoints[%d]", i), "tracepoint hooks are not compiled by this version of Vigil yet"))
+	}
+	for i := range p.Spec.UProbes {
+		c.fail(refuse(fmt.Sprintf("spec.uprobes[%d]", i), "uprobe hooks are not compiled by this version of Vigil yet"))
+	}
+	for i := range p.Spec.LsmHooks {
+		c.fail(refuse(fmt.Sprintf("spec.lsmhooks[%d]", i), "lsm hooks are not compiled by this version of Vigil yet"))
+	}
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return prog, nil
+}
+
+// Mode is the policy-mode option: enforce (the default) or monitor, where
+// enforcement actions are reported instead of taken.
+func Mode(p *TracingPolicy) string {
+	for _, o := range p.Spec.Options {
+		if o.Name == "policy-mode" && o.Value == ModeMonitor {
+			return ModeMonitor
+		}
+	}
+	return ModeEnforce
+}
+
+type compiler struct {
+	policy *TracingPolicy
+	mode   string
+	errs   []error
+}
+
+func (c *compiler) fail(err error) { c.errs = append(c.errs, err) }
+
+func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
+	before := len(c.errs)
+	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags}
+	if !k.Syscall {
+		h.Kind = HookKprobe
+		c.fail(refuse(path+".call", "kprobes on kernel functions (%q) are not compiled by this version of Vigil yet; only syscall: true", k.Call))
+		return h, false
+	}
+	h.Kind = HookSyscall
+	h.Calls = c.syscalls(path+".call", k.Call)
+
+	if len(k.Args) > tableArgs {
+		c.fail(refuse(path+".args", "%d arguments, at most %d", len(k.Args), tableArgs))
+	}
+	for i, a := range k.Args {
+		if arg, ok := c.arg(fmt.Sprintf("%s.args[%d]", path, i), a); ok {
+			h.Args = append(h.Args, arg)
+		}
+	}
+	if k.Return {
+		if k.ReturnArg != nil {
+			h.ReturnType = k.ReturnArg.Type
+			_, signed, ok := intType(k.ReturnArg.Type)
+			if !ok {
+				c.fail(refuse(path+".returnArg.type", "%q: a syscall returns an integer", k.ReturnArg.Type))
+			}
+			h.ReturnUnsigned = !signed
+		}
+	}
+	if len(k.Selectors) > tableSelectors {
+		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(k.Selectors), tableSelectors))
+	}
+	for i := range k.Selectors {
+		h.Selectors = append(h.Selectors, c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &k.Selectors[i], &h, k))
+	}
+	if len(k.Selectors) == 0 {
+		// No selector: every call is reported.
+		h.Selectors = []Selector{{Post: true, Actions: []string{"Post"}}}
+	}
+	return h, len(c.errs) == before
+}
+
+// syscalls resolves a kprobe call of a syscall hook: one name, or every
+// entry of a "list:NAME" of type syscalls. Names lose their sys_ and arch
+// prefixes; internal/kernel knows the numbers.
+func (c *compiler) syscalls(path, call string) []string {
+	if name, ok := strings.CutPrefix(call, "list:"); ok {
+		for _, l := range c.policy.Spec.Lists {
+			if l.Name != name {
+				continue
+			}
+			if l.Type != "syscalls" {
+				c.fail(refuse(path, "list %q is of type %q; a syscall hook needs type syscalls", name, l.Type))
+				return nil
+			}
+			var out []string
+			for _, v := range l.Values {
+				out = append(out, SyscallName(v))
+			}
+			return out
+		}
+		c.fail(refuse(path, "no list named %q in spec.lists", name))
+		return nil
+	}
+	return []string{SyscallName(call)}
+}
+
+// SyscallName strips what Tetragon accepts around a syscall name:
+// "sys_openat", "__x64_sys_openat" and "openat" all name openat.
+func SyscallName(call string) string {
+	for _, p := range []string{"__x64_sys_", "__ia32_sys_", "__arm64_sys_", "__se_sys_", "ksys_", "sys_"} {
+		if rest, ok := strings.CutPrefix(call, p); ok {
+			return rest
+		}
+	}
+	return call
+}
+
+// intType reports the width and sign of an integer argument type.
+func intType(t string) (size uint8, signed, ok bool) {
+	switch t {
+	case "int", "int32", "s32":
+		return 4, true, true
+	case "uint32", "u32":
+		return 4, false, true
+	case "int8", "s8":
+		return 1, true, true
+	case "uint8", "u8":
+		return 1, false, true
+	case "int16", "s16":
+		return 2, true, true
+	case "uint16", "u16":
+		return 2, false, true
+	case "long", "int64", "s64", "syscall64":
+		return 8, true, true
+	case "ulong", "uint64", "u64", "size_t", "uint":
+		return 8, false, true
+	}
+	return 0, false, false
+}
+
+func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
+	if a.Index > 5 {
+		c.fail(refuse(path+".index", "%d: a syscall has at most 6 arguments (0-5)", a.Index))
+		return Arg{}, false
+	}
+	out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
+	if a.Resolve != "" {
+		c.fail(refuse(path+".resolve", "not supported on syscall hooks"))
+		return out, false
+	}
+	if size, signed, ok := intType(a.Type); ok {
+		out.Kind, out.Size, out.Signed = ArgInt, size, signed
+		return out, true
+	}
+	switch a.Type {
+	case "string":
+		out.Kind = ArgString
+	case "fd":
+		out.Kind = ArgFD
+	case "char_buf":
+		out.Kind = ArgCharBuf
+		if a.SizeArgIndex == 0 && !a.ReturnCopy {
+			c.fail(refuse(path+".sizeArgIndex", "char_buf needs the 1-based index of its size argument (or returnCopy)"))
+			return out, false
+		}
+		if a.SizeArgIndex > 6 {
+			c.fail(refuse(path+".sizeArgIndex", "%d: a syscall has at most 6 arguments (1-6)", a.SizeArgIndex))
+			return out, false
+		}
+		out.SizeIndex = uint8(a.SizeArgIndex)
+		out.ReturnCopy = a.ReturnCopy
+	default:
+		c.fail(refuse(path+".type", "%q cannot be read at a syscall hook, which sees user-space values: use int types, string, fd or char_buf", a.Type))
+		return out, false
+	}
+	return out, true
+}
+
+// argPosition finds the argument whose index a matchArgs entry names.
+func argPosition(h *Hook, index uint32) (int, bool) {
+	for i, a := range h.Args {
+		if uint32(a.Index) == index {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+var opNames = map[string]Op{
+	"Equal": OpEqual, "NotEqual": OpNotEqual,
+	"Prefix": OpPrefix, "NotPrefix": OpNotPrefix,
+	"Postfix": OpPostfix, "NotPostfix": OpNotPostfix,
+	"GT": OpGT, "GreaterThan": OpGT, "LT": OpLT, "LessThan": OpLT,
+	"Mask": OpMask, "InRange": OpInRange, "NotInRange": OpNotInRange,
+	"In": OpIn, "NotIn": OpNotIn,
+}
+
+func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, k *KProbeSpec) Selector {
+	var sel Selector
+	if len(s.MatchArgs) > tableMatchArgs {
+		c.fail(refuse(path+".matchArgs", "%d entries, at most %d", len(s.MatchArgs), tableMatchArgs))
+	}
+	for i, m := range s.MatchArgs {
+		p := fmt.Sprintf("%s.matchArgs[%d]", path, i)
+		pos, ok := argPosition(h, m.Index)
+		if !ok {
+			c.fail(refuse(p+".index", "%d is not the index of a declared argument", m.Index))
+			continue
+		}
+		a := h.Args[pos]
+		if f, ok := c.filter(p, m, a.Kind != ArgInt, !a.Signed); ok {
+			f.Arg = uint8(pos)
+			sel.Filters = append(sel.Filters, f)
+		}
+	}
+	if len(s.MatchReturnArgs) > tableMatchRets {
+		c.fail(refuse(path+".matchReturnArgs", "%d entries, at most %d", len(s.MatchReturnArgs), tableMatchRets))
+	}
+	for i, m := range s.MatchReturnArgs {
+		p := fmt.Sprintf("%s.matchReturnArgs[%d]", path, i)
+		if !k.Return {
+			c.fail(refuse(p, "the hook has no return: true"))
+			continue
+		}
+		if m.Index != 0 {
+			c.fail(refuse(p+".index", "%d: the return value is index 0", m.Index))
+			continue
+		}
+		if f, ok := c.filter(p, m, false, h.ReturnUnsigned); ok {
+			f.Arg = ReturnArg
+			sel.RetFilters = append(sel.RetFilters, f)
+		}
+	}
+	switch len(s.MatchBinaries) {
+	case 0:
+	case 1:
+		p := path + ".matchBinaries[0]"
+		m := s.MatchBinaries[0]
+		if m.FollowChildren {
+			c.fail(refuse(p+".followChildren", "not supported by this version of Vigil yet"))
+		}
+		op, ok := opNames[m.Operator]
+		if !ok || op == OpEqual || op == OpNotEqual || op > OpNotPostfix && op < OpIn {
+			c.fail(refuse(p+".operator", "%q: matchBinaries takes In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix", m.Operator))
+			break
+		}
+		if c.strings(p+".values", op, m.Values) {
+			sel.Binaries = &StringMatch{Op: op, Values: m.Values}
+		}
+	default:
+		c.fail(refuse(path+".matchBinaries", "%d entries: this version of Vigil takes one per selector", len(s.MatchBinaries)))
+	}
+	switch len(s.MatchPIDs) {
+	case 0:
+	case 1:
+		p := path + ".matchPIDs[0]"
+		m := s.MatchPIDs[0]
+		if m.FollowForks {
+			c.fail(refuse(p+".followForks", "not supported by this version of Vigil yet"))
+		}
+		if m.IsNamespacePID {
+			c.fail(refuse(p+".isNamespacePID", "not supported by this version of Vigil yet"))
+		}
+		op := opNames[m.Operator]
+		if op != OpIn && op != OpNotIn {
+			c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
+		} else if len(m.Values) == 0 || len(m.Values) > tablePIDValues {
+			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), tablePIDValues))
+		} else {
+			sel.PIDs = &PIDMatch{Op: op, Values: m.Values}
+		}
+	default:
+		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes one per selector", len(s.MatchPIDs)))
+	}
+	for _, unsupported := range []struct {
+		name string
+		n    int
+	}{
+		{"matchNamespaces", len(s.MatchNamespaces)},
+		{"matchCapabilities", len(s.MatchCapabilities)},
+		{"matchNamespaceChanges", len(s.MatchNamespaceChanges)},
+		{"matchCapabilityChanges", len(s.MatchCapabilityChanges)},
+		{"matchParentBinaries", len(s.MatchParentBinaries)},
+		{"matchData", len(s.MatchData)},
+		{"matchReturnActions", len(s.MatchReturnActions)},
+	} {
+		if unsupported.n > 0 {
+			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
+		}
+	}
+	c.actions(path+".matchActions", s.MatchActions, &sel)
+	return sel
+}
+
+func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector) {
+	sel.Post = true
+	sel.RateScope = defaultRateScope
+	if len(actions) == 0 {
+		sel.Actions = []string{"Post"}
+		return
+	}
+	for i, a := range actions {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		sel.Actions = append(sel.Actions, a.Action)
+		switch a.Action {
+		case "Post":
+			if a.RateLimit != "" {
+				d, err := ParseRateLimit(a.RateLimit)
+				if err != nil {
+					c.fail(refuse(p+".rateLimit", "%v", err))
+				}
+				sel.RateLimit = d
+			}
+			switch a.RateLimitScope {
+			case "", "thread":
+				sel.RateScope = RateThread
+			case "process":
+				sel.RateScope = RateProcess
+			case "global":
+				sel.RateScope = RateGlobal
+			default:
+				c.fail(refuse(p+".rateLimitScope", "%q: thread, process or global", a.RateLimitScope))
+			}
+			if a.KernelStackTrace || a.UserStackTrace {
+				c.fail(refuse(p, "stack traces are not supported by this version of Vigil yet"))
+			}
+		case "NoPost":
+			sel.Post = false
+		case "Sigkill":
+			if c.mode != ModeMonitor {
+				sel.Signal = signalKill
+			}
+		case "Signal":
+			if a.ArgSig == 0 || a.ArgSig > 64 {
+				c.fail(refuse(p+".argSig", "%d: a signal number from 1 to 64", a.ArgSig))
+			} else if c.mode != ModeMonitor {
+				sel.Signal = a.ArgSig
+			}
+		case "Override":
+			c.fail(refuse(p, "Override needs bpf_override_return on a kprobe; syscall hooks on the raw syscall tracepoints cannot change a return value"))
+		default:
+			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
+		}
+	}
+}
+
+// ParseRateLimit reads Tetragon's rateLimit: a number with an optional unit
+// s, m or h ("5", "10s", "1m"); a bare number is seconds.
+func ParseRateLimit(s string) (time.Duration, error) {
+	unit := time.Second
+	num := s
+	switch {
+	case strings.HasSuffix(s, "s"):
+		num = strings.TrimSuffix(s, "s")
+	case strings.HasSuffix(s, "m"):
+		num, unit = strings.TrimSuffix(s, "m"), time.Minute
+	case strings.HasSuffix(s, "h"):
+		num, unit = strings.TrimSuffix(s, "h"), time.Hour
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%q: a positive number with an optional unit s, m or h", s)
+	}
+	return time.Duration(n) * unit, nil
+}
+
+// filter compiles a matchArgs or matchReturnArgs entry on an argument that
+// is a string or an integer.
+func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (Filter, bool) {
+	op, ok := opNames[m.Operator]
+	if !ok || op == OpIn || op == OpNotIn {
+		c.fail(refuse(path+".operator", "%q is not supported by this version of Vigil yet", m.Operator))
+		return Filter{}, false
+	}
+	f := Filter{Op: op, String: isString, Unsigned: unsigned}
+	if len(m.Values) == 0 {
+		c.fail(refuse(path+".values", "at least one value"))
+		return f, false
+	}
+	if isString {
+		switch op {
+		case OpEqual, OpNotEqual, OpPrefix, OpNotPrefix, OpPostfix, OpNotPostfix:
+		default:
+			c.fail(refuse(path+".operator", "%s compares integers; the argument is a string", m.Operator))
+			return f, false
+		}
+		if !c.strings(path+".values", op, m.Values) {
+			return f, false
+		}
+		f.Strings = m.Values
+		return f, true
+	}
+	switch op {
+	case OpPrefix, OpNotPrefix, OpPostfix, OpNotPostfix:
+		c.fail(refuse(path+".operator", "%s compares strings; the argument is an integer", m.Operator))
+		return f, false
+	}
+	for i, v := range m.Values {
+		vp := fmt.Sprintf("%s.values[%d]", path, i)
+		if op == OpInRange || op == OpNotInRange {
+			lo, hi, ok := strings.Cut(v, ":")
+			a, errA := parseInt(lo, unsigned)
+			b, errB := parseInt(hi, unsigned)
+			if !ok || errA != nil || errB != nil {
+				c.fail(refuse(vp, "%q: a range is lo:hi", v))
+				return f, false
+			}
+			f.Ints = append(f.Ints, a, b)
+			continue
+		}
+		n, err := parseInt(v, unsigned)
+		if err != nil {
+			c.fail(refuse(vp, "%q is not an integer", v))
+			return f, false
+		}
+		f.Ints = append(f.Ints, n)
+	}
+	if len(f.Ints) > tableIntValues {
+		c.fail(refuse(path+".values", "%d values, at most %d (ranges count twice)", len(f.Ints), tableIntValues))
+		return f, false
+	}
+	return f, true
+}
+
+func parseInt(s string, unsigned bool) (int64, error) {
+	s = strings.TrimSpace(s)
+	if unsigned {
+		u, err := strconv.ParseUint(s, 0, 64)
+		return int64(u), err
+	}
+	return strconv.ParseInt(s, 0, 64)
+}
+
+func (c *compiler) strings(path string, op Op, values []string) bool {
+	if len(values) == 0 {
+		c.fail(refuse(path, "at least one value"))
+		return false
+	}
+	limit := tableStringLen
+	if op == OpPrefix || op == OpNotPrefix || op == OpPostfix || op == OpNotPostfix {
+		limit = tableAffixLen
+	}
+	for i, v := range values {
+		if len(v) > limit {
+			c.fail(refuse(fmt.Sprintf("%s[%d]", path, i), "%d bytes, at most %d for %s", len(v), limit, opName(op)))
+			return false
+		}
+	}
+	return true
+}
+
+func opName(op Op) string {
+	for n, o := range opNames {
+		if o == op && n != "GreaterThan" && n != "LessThan" {
+			return n
+		}
+	}
+	return "?"
+}

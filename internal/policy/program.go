@@ -1,0 +1,157 @@
+package policy
+
+import "time"
+
+// Program is a policy compiled for the kernel: every hook with its argument
+// list and its selector table, in the terms the BPF programs evaluate.
+// internal/kernel installs Programs; nothing here depends on a kernel.
+type Program struct {
+	Policy *TracingPolicy
+	Hooks  []Hook
+}
+
+// HookKind is the kind of kernel attachment a hook needs.
+type HookKind int
+
+const (
+	// HookSyscall is a kprobe with syscall: true.
+	HookSyscall HookKind = iota + 1
+	// HookKprobe is a kprobe on a kernel function.
+	HookKprobe
+	// HookTracepoint is a tracepoint.
+	HookTracepoint
+	// HookUprobe is a uprobe.
+	HookUprobe
+	// HookLSM is a BPF LSM hook.
+	HookLSM
+)
+
+func (k HookKind) String() string {
+	switch k {
+	case HookSyscall:
+		return "syscall"
+	case HookKprobe:
+		return "kprobe"
+	case HookTracepoint:
+		return "tracepoint"
+	case HookUprobe:
+		return "uprobe"
+	case HookLSM:
+		return "lsm"
+	}
+	return "unknown"
+}
+
+// Hook is one compiled hook of a policy.
+type Hook struct {
+	Kind HookKind
+	// Path is where the hook is declared, e.g. spec.kprobes[0].
+	Path string
+	// Calls are the functions hooked; more than one for a "list:" call.
+	// Syscall names carry no prefix ("openat").
+	Calls []string
+	// Return reports the hook at return, with the return value.
+	Return         bool
+	ReturnUnsigned bool
+	ReturnType     string
+	Args           []Arg
+	Selectors      []Selector
+	Message        string
+	Tags           []string
+}
+
+// ArgKind is how an argument is read in the kernel.
+type ArgKind int
+
+const (
+	ArgInt ArgKind = iota + 1
+	ArgString
+	ArgFD
+	ArgCharBuf
+)
+
+// Arg is one argument read at the hook.
+type Arg struct {
+	Kind ArgKind
+	// Type is the policy's type name, kept for reporting ("fd", "int").
+	Type  string
+	Label string
+	// Index is the position of the argument in the hooked function.
+	Index uint8
+	// Size is the integer width in bytes (1, 2, 4, 8); Signed its sign.
+	Size   uint8
+	Signed bool
+	// SizeIndex is char_buf's 1-based index of its size argument.
+	SizeIndex  uint8
+	ReturnCopy bool
+}
+
+// Op is a comparison the kernel performs.
+type Op int
+
+const (
+	OpEqual Op = iota + 1
+	OpNotEqual
+	OpPrefix
+	OpNotPrefix
+	OpPostfix
+	OpNotPostfix
+	OpGT
+	OpLT
+	OpMask
+	OpInRange
+	OpNotInRange
+	OpIn
+	OpNotIn
+)
+
+// ReturnArg is the Filter.Arg of a filter on the return value.
+const ReturnArg = 0xff
+
+// Filter is one matchArgs or matchReturnArgs entry.
+type Filter struct {
+	// Arg is the position in Hook.Args, or ReturnArg.
+	Arg      uint8
+	Op       Op
+	String   bool // compare as strings: Strings holds the values
+	Unsigned bool
+	Ints     []int64 // InRange/NotInRange: lo, hi pairs
+	Strings  []string
+}
+
+// StringMatch is a matchBinaries entry.
+type StringMatch struct {
+	Op     Op
+	Values []string
+}
+
+// PIDMatch is a matchPIDs entry.
+type PIDMatch struct {
+	Op     Op
+	Values []uint32
+}
+
+// RateScope is what a rate limit counts per.
+type RateScope int
+
+const (
+	RateThread RateScope = iota
+	RateProcess
+	RateGlobal
+)
+
+// Selector is one compiled selector: all its parts must match.
+type Selector struct {
+	Filters    []Filter
+	RetFilters []Filter
+	Binaries   *StringMatch
+	PIDs       *PIDMatch
+	// Post emits an event; NoPost clears it.
+	Post bool
+	// Signal is sent to the process when the selector matches (Sigkill: 9).
+	Signal    uint32
+	RateLimit time.Duration
+	RateScope RateScope
+	// Actions names what the selector does, for the event (vigil.action).
+	Actions []string
+}
