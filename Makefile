@@ -60,5 +60,21 @@ $(DIST_DIR)/.ocb-stamp: builder-config.yaml go.mod | tools
 run: dist
 	$(if $(filter 0,$(shell id -u)),,sudo) $(DIST_BIN) --config $(RUN_CONFIG) $(RUN_ARGS)
 
+## bench: fork+exec loop without an agent, under otelcol-vigil, under bpftrace: one table (root)
+BENCH_N ?= 5000
+BENCH_ROUNDS ?= 3
+BENCH_ARGS ?=
+bench: dist
+	scripts/install-deps.sh bench
+	$(GO) run ./bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -agent $(DIST_BIN) -config bench/config.yaml $(BENCH_ARGS)
+
+## vmtest: the kernel VM lane: boots each Debian kernel of vmtest/lane.go under QEMU
+## and runs the kernel tests inside it; prints a kernel x test table (no root, no KVM)
+VMTEST_ARGS ?=
+.PHONY: vmtest
+vmtest:
+	scripts/install-deps.sh vm
+	$(GO) run ./vmtest $(VMTEST_ARGS)
+
 clean:
 	rm -rf bin build

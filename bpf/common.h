@@ -53,10 +53,20 @@ struct {
 } events SEC(".maps");
 
 /* emit copies size bytes of a prepared record into the ring buffer and counts
- * the record as dropped when the buffer is full, so loss is never silent. */
+ * the record as dropped when the buffer is full, so loss is never silent.
+ *
+ * It wakes the reader only once a quarter of the buffer is waiting: a wakeup
+ * per record costs more than the rest of the sensor together (an interrupt
+ * per event, a hypervisor exit on VMs), and user space polls the buffer on a
+ * short timer anyway (internal/kernel/sensor.go, pollInterval). */
 static __always_inline void emit(void *record, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, record, size, 0))
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, record, size, flags))
 		count_drop(DROP_RINGBUF_FULL);
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -77,6 +78,7 @@ type Sensor struct {
 	mechanism Mechanism
 	dec       decoder
 	rec       ringbuf.Record
+	deadline  atomic.Int64 // unix ns; 0 waits forever
 }
 
 // LoadSensor loads the sensor and attaches its process tracking. Unless
@@ -179,21 +181,48 @@ func describeLoadError(err error) error {
 // Mechanism reports how the sensor's programs are attached.
 func (s *Sensor) Mechanism() Mechanism { return s.mechanism }
 
+// pollInterval bounds how long a record can wait in the ring buffer: the
+// programs do not wake the reader for each record (bpf/common.h, emit).
+const pollInterval = 50 * time.Millisecond
+
 // Read blocks until a record arrives, the deadline passes
 // (os.ErrDeadlineExceeded) or the sensor is closed (ErrClosed). The result is
-// an *ExecRecord, *ForkRecord or *ExitRecord. Read is not safe for concurrent use.
+// an *ExecRecord, *ForkRecord, *ExitRecord or *HookRecord. Read is not safe
+// for concurrent use.
 func (s *Sensor) Read() (any, error) {
-	if err := s.reader.ReadInto(&s.rec); err != nil {
-		if errors.Is(err, ringbuf.ErrClosed) {
-			return nil, ErrClosed
+	for {
+		poll := time.Now().Add(pollInterval)
+		deadline := time.Unix(0, s.deadline.Load())
+		if s.deadline.Load() != 0 && deadline.Before(poll) {
+			poll = deadline
 		}
-		return nil, err
+		s.reader.SetDeadline(poll)
+		err := s.reader.ReadInto(&s.rec)
+		switch {
+		case err == nil:
+			return s.dec.decode(s.rec.RawSample)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Every waiting record has been read.
+			if s.deadline.Load() != 0 && !time.Now().Before(deadline) {
+				return nil, err
+			}
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil, ErrClosed
+		default:
+			return nil, err
+		}
 	}
-	return s.dec.decode(s.rec.RawSample)
 }
 
-// SetDeadline bounds the next Reads; the zero time waits forever.
-func (s *Sensor) SetDeadline(t time.Time) { s.reader.SetDeadline(t) }
+// SetDeadline bounds the next Reads; the zero time waits forever. It may be
+// called while a Read blocks.
+func (s *Sensor) SetDeadline(t time.Time) {
+	if t.IsZero() {
+		s.deadline.Store(0)
+		return
+	}
+	s.deadline.Store(t.UnixNano())
+}
 
 // Pending reports whether records are waiting in the ring buffer, which lets
 // a caller flush a batch as soon as it has caught up.
