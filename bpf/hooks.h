@@ -202,6 +202,8 @@ struct hook_record {
 	__u32 tid;
 	__u32 hook_id;
 	__u32 selector;
+	__u32 call; /* syscall hooks: the syscall number */
+	__u32 pad;
 	__s64 ret;
 	__u32 signal;
 	__u16 flags;
@@ -237,6 +239,8 @@ struct hook_scratch {
 	struct str_slot bin;
 	struct str_slot rev;
 	__s64 ret;
+	__u32 call; /* reported in hook_record.call */
+	__u32 call_pad;
 	/* What a return hook keeps from entry (struct pending, syscalls.h). */
 	__u32 pend_sel;
 	__u32 pend_pad;
@@ -584,6 +588,7 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 	rec->tid = (__u32)pid_tgid;
 	rec->hook_id = conf->id;
 	rec->selector = sel_idx;
+	rec->call = s->call;
 	rec->signal = signal;
 	rec->ret = s->ret;
 	rec->flags = at_return ? HRF_RETURN : 0;

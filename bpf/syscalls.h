@@ -132,6 +132,7 @@ static __always_inline int sys_enter(struct pt_regs *regs, long id)
 	s->a.raw[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 	s->a.raw[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
 	s->a.raw[5] = BPF_CORE_READ(regs, r9);
+	s->call = nr;
 	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
 		if (i >= e->n)
 			break;
@@ -152,6 +153,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 	if (!s)
 		return 0;
+	s->call = nr;
 	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
 		if (i >= e->n)
 			break;

@@ -53,10 +53,63 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 	case NameProcessExit:
 		return joinFields(p.paint(ansiBlue, eventWord("💥", "exit")), source, binary, args,
 			p.paint(ansiRed, exitStatus(attrs)))
+	case NameProcessKprobe, NameProcessTracepoint, NameProcessUprobe, NameProcessLSM:
+		icon, word := hookWord(attrString(attrs, AttrHook))
+		return joinFields(p.paint(ansiBlue, eventWord(icon, word)), source, binary,
+			p.paint(ansiCyan, hookDetail(attrs)))
 	default:
 		return joinFields(p.paint(ansiBlue, eventWord("❓", printable(name))), source, binary,
 			printable(record.Body().AsString()))
 	}
+}
+
+// hookWords are tetra's words for the hooks it knows, by bare call name.
+var hookWords = map[string][2]string{
+	"open": {"📬", "open"}, "openat": {"📬", "open"}, "openat2": {"📬", "open"}, "fd_install": {"📬", "open"},
+	"security_file_open": {"📬", "open"}, "file_open": {"📬", "open"},
+	"write": {"📝", "write"}, "pwrite64": {"📝", "write"}, "writev": {"📝", "write"},
+	"read": {"📚", "read"}, "pread64": {"📚", "read"}, "readv": {"📚", "read"},
+	"close":  {"📪", "close"},
+	"mount":  {"💾", "mount"},
+	"setuid": {"🔑", "setuid"}, "setgid": {"🔑", "setgid"}, "setreuid": {"🔑", "setuid"}, "setresuid": {"🔑", "setuid"},
+	"connect": {"🔌", "connect"}, "tcp_connect": {"🔌", "connect"},
+	"tcp_close": {"🧹", "close"}, "tcp_sendmsg": {"📤", "sendmsg"},
+	"unlink": {"🗑️", "unlink"}, "unlinkat": {"🗑️", "unlink"},
+}
+
+// hookWord names a policy event by its hooked function; unknown functions
+// print as "⁉️ <function>", as tetra does.
+func hookWord(call string) (icon, word string) {
+	name := call
+	if i := strings.Index(name, "sys_"); i >= 0 {
+		name = name[i+len("sys_"):]
+	}
+	if w, ok := hookWords[name]; ok {
+		return w[0], w[1]
+	}
+	return "⁉️", printable(name)
+}
+
+// hookDetail is what a policy event is about: its file when it has one,
+// else its arguments; the return value follows when it was reported.
+func hookDetail(attrs pcommon.Map) string {
+	var parts []string
+	if path := attrString(attrs, AttrFilePath); path != "" {
+		parts = append(parts, path)
+	} else if v, ok := attrs.Get(AttrArgs); ok && v.Type() == pcommon.ValueTypeSlice {
+		for _, a := range v.Slice().All() {
+			if a.Type() != pcommon.ValueTypeMap {
+				continue
+			}
+			if val, ok := a.Map().Get("value"); ok {
+				parts = append(parts, printable(val.AsString()))
+			}
+		}
+	}
+	if ret, ok := attrs.Get(AttrReturn); ok {
+		parts = append(parts, "= "+ret.AsString())
+	}
+	return strings.Join(parts, " ")
 }
 
 // eventWord pads the event word to tetra's column width ("🚀 %-7s") so the

@@ -147,11 +147,11 @@ func TestCompact(t *testing.T) {
 			name:     "unknown event falls back to name and body",
 			resource: k8sResource(),
 			record: func() plog.LogRecord {
-				r := record(NameProcessKprobe, "/usr/bin/cat", []string{"cat", "/etc/shadow"}, nil)
+				r := record("process.future", "/usr/bin/cat", []string{"cat", "/etc/shadow"}, nil)
 				r.Body().SetStr("security_file_permission /etc/shadow")
 				return r
 			}(),
-			want: "❓ process.kprobe default/xwing /usr/bin/cat security_file_permission /etc/shadow",
+			want: "❓ process.future default/xwing /usr/bin/cat security_file_permission /etc/shadow",
 		},
 		{
 			name:     "unknown event without binary or body",
@@ -173,5 +173,27 @@ func TestCompact(t *testing.T) {
 				t.Errorf("Compact() =\n%q\nwant\n%q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestCompactPolicyEvents(t *testing.T) {
+	open := record(NameProcessKprobe, "/usr/bin/cat", []string{"cat", "/etc/shadow"}, func(m pcommon.Map) {
+		m.PutStr(AttrHook, "sys_openat")
+		m.PutStr(AttrFilePath, "/etc/shadow")
+	})
+	if got, want := Compact(hostResource(), open, false), "📬 open    node-1 /usr/bin/cat /etc/shadow"; got != want {
+		t.Errorf("open:\n got %q\nwant %q", got, want)
+	}
+	other := record(NameProcessKprobe, "/usr/bin/x", []string{"x"}, func(m pcommon.Map) {
+		m.PutStr(AttrHook, "sys_kill")
+		args := m.PutEmptySlice(AttrArgs)
+		a := args.AppendEmpty().SetEmptyMap()
+		a.PutInt("value", 42)
+		b := args.AppendEmpty().SetEmptyMap()
+		b.PutInt("value", 9)
+		m.PutInt(AttrReturn, -1)
+	})
+	if got, want := Compact(k8sResource(), other, false), "⁉️ kill    default/xwing /usr/bin/x 42 9 = -1"; got != want {
+		t.Errorf("kill:\n got %q\nwant %q", got, want)
 	}
 }

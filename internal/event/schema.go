@@ -45,6 +45,7 @@ const (
 	AttrProcessExitCode       = "process.exit.code"
 	AttrProcessExitTime       = "process.exit.time"
 	AttrSecurityRuleName      = "security_rule.name"
+	AttrFilePath              = "file.path"
 )
 
 // Vigil's own attributes.
@@ -60,6 +61,11 @@ const (
 	AttrCgroupID             = "vigil.cgroup.id"
 	AttrCgroupName           = "vigil.cgroup.name"
 	AttrTID                  = "vigil.tid"
+	// AttrMessage and AttrTags are the policy hook's message and tags.
+	AttrMessage = "vigil.message"
+	AttrTags    = "vigil.tags"
+	// AttrReturn is the return value of a hook reported at return.
+	AttrReturn = "vigil.return"
 	// AttrProcFS marks a process known only from the /proc scan at start:
 	// its exec happened before Vigil was watching.
 	AttrProcFS = "vigil.procfs"

@@ -480,3 +480,28 @@ func (s *Sensor) Counters(ih *InstalledHook) (HookCounters, error) {
 	}
 	return c, nil
 }
+
+var syscallNames = func() map[uint32]string {
+	m := make(map[uint32]string, len(syscallNumbers))
+	for name, nr := range syscallNumbers {
+		m[nr] = name
+	}
+	return m
+}()
+
+// SyscallName names a syscall number of this architecture.
+func SyscallName(nr uint32) string { return syscallNames[nr] }
+
+// SetBinary records the binary a process runs, for matchBinaries, where
+// the kernel could not: processes that started before the sensor, and execs
+// of relative paths, which user space makes absolute.
+func (s *Sensor) SetBinary(pid uint32, binary string) error {
+	var info sensorProcInfo
+	n := min(len(binary), len(info.Bin)-1)
+	info.BinLen = uint32(n)
+	putString(info.Bin[:n], binary)
+	if err := s.coll.Maps["procs"].Put(pid, &info); err != nil {
+		return fmt.Errorf("recording the binary of pid %d: %w", pid, err)
+	}
+	return nil
+}

@@ -88,6 +88,8 @@ type HookRecord struct {
 	// HookID names the installed hook (Sensor.Hook).
 	HookID   uint32
 	Selector uint32
+	// Call is the syscall number for syscall hooks (SyscallName).
+	Call uint32
 	// Return is set when the record was made at return; Ret is then the
 	// return value.
 	Return bool
@@ -217,7 +219,7 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 	var r sensorHookRecord
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), hookFixedSize), sample)
 	rec := &HookRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, HookID: r.HookId,
-		Selector: r.Selector, Ret: r.Ret, Return: r.Flags&1 != 0, Signal: r.Signal}
+		Selector: r.Selector, Call: r.Call, Ret: r.Ret, Return: r.Flags&1 != 0, Signal: r.Signal}
 	data := sample[hookFixedSize:]
 	if int(r.DataLen) > len(data) {
 		return nil, fmt.Errorf("hook record data of %d bytes overruns %d", r.DataLen, len(data))

@@ -141,6 +141,8 @@ type sensorHookRecord struct {
 	Tid      uint32
 	HookId   uint32
 	Selector uint32
+	Call     uint32
+	Pad      uint32
 	Ret      int64
 	Signal   uint32
 	Flags    uint16
@@ -177,6 +179,8 @@ type sensorHookScratch struct {
 		S    [256]int8
 	}
 	Ret     int64
+	Call    uint32
+	CallPad uint32
 	PendSel uint32
 	PendPad uint32
 	PendA   struct {

@@ -246,3 +246,15 @@ func binaryPath(filename, cwd string) string {
 
 // Node is the node name exec ids are built with.
 func (c *Cache) Node() string { return c.node }
+
+// RunningProcesses returns the processes running now, as far as the cache
+// knows.
+func (c *Cache) RunningProcesses() []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Process, 0, len(c.byPID))
+	for _, p := range c.byPID {
+		out = append(out, p)
+	}
+	return out
+}

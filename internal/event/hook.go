@@ -1,0 +1,138 @@
+package event
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/process"
+)
+
+// HookArg is one argument a policy hook read, as the policy declared it.
+type HookArg struct {
+	Index     uint32
+	Type      string // the policy's type name: "int", "string", "fd", ...
+	Label     string
+	Int       int64
+	Str       string
+	IsString  bool
+	Truncated bool
+}
+
+// Hook is a policy hook that fired and that a selector chose to report.
+type Hook struct {
+	Time      time.Time
+	Process   *process.Process
+	Parent    *process.Process
+	Ancestors []*process.Process
+
+	// Name is the event name: NameProcessKprobe, NameProcessTracepoint...
+	Name   string
+	Policy string
+	// Call is the hooked function as the policy names it ("sys_openat").
+	Call    string
+	Actions []string
+	Message string
+	Tags    []string
+	Args    []HookArg
+	// Return is set for events made at return; Ret is then the value.
+	Return bool
+	Ret    int64
+}
+
+func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+	lr.SetEventName(h.Name)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(h.Time))
+	attrs := lr.Attributes()
+	putProcess(attrs, h.Process, h.Parent, h.Ancestors, clock)
+	attrs.PutStr(AttrSecurityRuleName, h.Policy)
+	attrs.PutStr(AttrHook, h.Call)
+	attrs.PutStr(AttrAction, strings.Join(h.Actions, ","))
+	if h.Message != "" {
+		attrs.PutStr(AttrMessage, h.Message)
+	}
+	if len(h.Tags) > 0 {
+		tags := attrs.PutEmptySlice(AttrTags)
+		for _, t := range h.Tags {
+			tags.AppendEmpty().SetStr(t)
+		}
+	}
+	args := attrs.PutEmptySlice(AttrArgs)
+	args.EnsureCapacity(len(h.Args))
+	for _, a := range h.Args {
+		m := args.AppendEmpty().SetEmptyMap()
+		m.PutInt("index", int64(a.Index))
+		m.PutStr("type", a.Type)
+		if a.Label != "" {
+			m.PutStr("label", a.Label)
+		}
+		if a.IsString {
+			m.PutStr("value", a.Str)
+		} else {
+			m.PutInt("value", a.Int)
+		}
+		if a.Truncated {
+			m.PutBool("truncated", true)
+		}
+	}
+	if h.Return {
+		attrs.PutInt(AttrReturn, h.Ret)
+	}
+	if p := h.FilePath(); p != "" {
+		attrs.PutStr(AttrFilePath, p)
+	}
+	lr.Body().SetStr(h.summary())
+}
+
+// openCalls are the hooks whose string argument is the path being opened.
+var openCalls = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true, "truncate": true, "unlink": true, "unlinkat": true}
+
+// FilePath is the file an event is about: the path behind an fd argument,
+// or the path argument of an open-like syscall.
+func (h Hook) FilePath() string {
+	for _, a := range h.Args {
+		if a.Type == "fd" || a.Type == "file" || a.Type == "path" {
+			return a.Str
+		}
+	}
+	if openCalls[callName(h.Call)] {
+		for _, a := range h.Args {
+			if a.IsString {
+				return a.Str
+			}
+		}
+	}
+	return ""
+}
+
+// callName is the bare name of a hooked function ("__x64_sys_openat",
+// "sys_openat" -> "openat").
+func callName(call string) string {
+	if i := strings.Index(call, "sys_"); i >= 0 {
+		return call[i+len("sys_"):]
+	}
+	return call
+}
+
+func (h Hook) summary() string {
+	var b strings.Builder
+	b.WriteString(callName(h.Call))
+	b.WriteString(" ")
+	b.WriteString(h.Process.Binary)
+	for _, a := range h.Args {
+		b.WriteString(" ")
+		if a.IsString {
+			b.WriteString(a.Str)
+		} else {
+			b.WriteString(strconv.FormatInt(a.Int, 10))
+		}
+	}
+	if h.Return {
+		b.WriteString(" = ")
+		b.WriteString(strconv.FormatInt(h.Ret, 10))
+	}
+	return b.String()
+}
