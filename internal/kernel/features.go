@@ -1,0 +1,178 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Feature is one kernel capability Vigil can use, as probed on this kernel.
+type Feature struct {
+	Name string
+	// Err is nil when the feature works; ebpf.ErrNotSupported (wrapped)
+	// when the kernel lacks it; another error when probing it failed, for
+	// example because a security module refused the load (EPERM).
+	Err error
+}
+
+// Available reports whether the feature works.
+func (f Feature) Available() bool { return f.Err == nil }
+
+// Features is what Probe found.
+type Features []Feature
+
+// Has reports whether the named feature works.
+func (fs Features) Has(name string) bool {
+	for _, f := range fs {
+		if f.Name == name {
+			return f.Available()
+		}
+	}
+	return false
+}
+
+// Feature names, as `vigil probe` prints them.
+const (
+	FeatureBTF           = "btf"
+	FeatureRingBuf       = "ring_buffer"
+	FeatureBPFLoop       = "bpf_loop"
+	FeatureTPBTF         = "tp_btf"
+	FeatureRawTP         = "raw_tracepoint"
+	FeatureKprobe        = "kprobe"
+	FeatureKprobeMulti   = "kprobe_multi"
+	FeatureFentry        = "fentry"
+	FeatureLSM           = "bpf_lsm"
+	FeatureOverride      = "bpf_override_return"
+	FeatureSendSignal    = "bpf_send_signal"
+	FeatureUprobe        = "uprobe"
+	FeatureUprobeMulti   = "uprobe_multi"
+	FeatureCgroupSockets = "cgroup_sock_addr"
+)
+
+// Probe asks the running kernel what it offers. It needs the privileges of
+// LoadSensor to give exact answers; without them most probes fail with
+// EPERM, which the result says.
+func Probe() Features {
+	// Without this, old kernels refuse loads for want of locked memory,
+	// which would read as missing features.
+	_ = rlimit.RemoveMemlock()
+	fs := Features{
+		{FeatureBTF, probeBTF()},
+		{FeatureRingBuf, features.HaveMapType(ebpf.RingBuf)},
+		{FeatureBPFLoop, features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop)},
+		{FeatureTPBTF, probeTracing(ebpf.AttachTraceRawTp, "sched_process_exec")},
+		{FeatureRawTP, features.HaveProgramType(ebpf.RawTracepoint)},
+		{FeatureKprobe, probePMU("kprobe")},
+		{FeatureKprobeMulti, features.HaveBPFLinkKprobeMulti()},
+		{FeatureFentry, probeTracing(ebpf.AttachTraceFEntry, "security_file_open")},
+		{FeatureLSM, probeLSM()},
+		{FeatureOverride, features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn)},
+		{FeatureSendSignal, features.HaveProgramHelper(ebpf.Kprobe, asm.FnSendSignal)},
+		{FeatureUprobe, probePMU("uprobe")},
+		{FeatureUprobeMulti, features.HaveBPFLinkUprobeMulti()},
+		{FeatureCgroupSockets, features.HaveProgramType(ebpf.CGroupSockAddr)},
+	}
+	return fs
+}
+
+func probeBTF() error {
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return fmt.Errorf("%w: %v", ebpf.ErrNotSupported, err)
+	}
+	return nil
+}
+
+// probePMU checks for the perf event source that kprobes or uprobes attach
+// through: it exists only when the kernel was built with them.
+func probePMU(name string) error {
+	if _, err := os.Stat("/sys/bus/event_source/devices/" + name); err != nil {
+		return fmt.Errorf("%w: no %s perf event source (CONFIG_%sS)", ebpf.ErrNotSupported, name, strings.ToUpper(name))
+	}
+	return nil
+}
+
+// probeTracing loads a minimal BTF-attached program of the given attach
+// type. A kernel can know the program type and still refuse it, as some
+// hardened or virtualised kernels refuse fentry with EPERM.
+func probeTracing(at ebpf.AttachType, target string) error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: at, AttachTo: target, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return refusal(err)
+	}
+	return p.Close()
+}
+
+// refusal words a load that the kernel refused although it knows the
+// program type.
+func refusal(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return errors.New("the kernel refuses to load such programs (EPERM): a security policy or the hypervisor forbids them")
+	}
+	return err
+}
+
+// probeLSM checks that BPF is an active LSM and that an LSM program loads.
+// Without "bpf" in the LSM list, programs attach but never run.
+func probeLSM() error {
+	if err := ensureMounted("securityfs", unix.SECURITYFS_MAGIC, "/sys/kernel/security"); err != nil {
+		return err
+	}
+	list, err := os.ReadFile("/sys/kernel/security/lsm")
+	if err != nil {
+		return fmt.Errorf("reading the active LSMs (is securityfs mounted at /sys/kernel/security?): %w", err)
+	}
+	if !strings.Contains(","+strings.TrimSpace(string(list))+",", ",bpf,") {
+		return fmt.Errorf("%w: bpf is not in the active LSMs (%s); boot with lsm=...,bpf", ebpf.ErrNotSupported, strings.TrimSpace(string(list)))
+	}
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "file_open", License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return refusal(err)
+	}
+	return p.Close()
+}
+
+// HookMechanism is how a kind of policy hook would attach on a kernel with
+// these features, or why it cannot.
+type HookMechanism struct {
+	Hook      string
+	Mechanism string
+	Err       error
+}
+
+// Mechanisms reports the mechanism each hook kind gets, following the
+// preference order of DESIGN.md, limited to what this version implements.
+func (fs Features) Mechanisms() []HookMechanism {
+	tp := "raw_tp"
+	if fs.Has(FeatureTPBTF) {
+		tp = "tp_btf"
+	}
+	notYet := func(hook, needs string) HookMechanism {
+		if needs != "" && !fs.Has(needs) {
+			return HookMechanism{Hook: hook, Err: fmt.Errorf("needs %s, which this kernel lacks", needs)}
+		}
+		return HookMechanism{Hook: hook, Err: errors.New("not implemented by this version of Vigil")}
+	}
+	return []HookMechanism{
+		{Hook: "process exec/fork/exit", Mechanism: tp + " sched_process_exec/fork/exit"},
+		{Hook: "kprobes (syscall: true)", Mechanism: tp + " sys_enter/sys_exit, by syscall number"},
+		notYet("kprobes (kernel functions)", FeatureKprobe),
+		notYet("tracepoints", ""),
+		notYet("uprobes", FeatureUprobe),
+		notYet("lsmhooks", FeatureLSM),
+		{Hook: "Override", Err: fmt.Errorf("needs a kprobe with bpf_override_return or fmod_ret/LSM; not implemented by this version of Vigil")},
+	}
+}
