@@ -288,7 +288,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, k *KProbeSpec
 		if m.FollowChildren {
 			c.fail(refuse(p+".followChildren", "not supported by this version of Vigil yet"))
 		}
-		op, ok := opNames[m.Operator]
+		op, ok := opNames[binaryOperators[m.Operator]]
 		if !ok || op == OpEqual || op == OpNotEqual || op > OpNotPostfix && op < OpIn {
 			c.fail(refuse(p+".operator", "%q: matchBinaries takes In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix", m.Operator))
 			break
@@ -310,7 +310,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, k *KProbeSpec
 		if m.IsNamespacePID {
 			c.fail(refuse(p+".isNamespacePID", "not supported by this version of Vigil yet"))
 		}
-		op := opNames[m.Operator]
+		op := opNames[canonOp(m.Operator)]
 		if op != OpIn && op != OpNotIn {
 			c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
 		} else if len(m.Values) == 0 || len(m.Values) > tablePIDValues {
@@ -350,8 +350,9 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector)
 	}
 	for i, a := range actions {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		sel.Actions = append(sel.Actions, a.Action)
-		switch a.Action {
+		action, _ := CanonicalAction(a.Action)
+		sel.Actions = append(sel.Actions, action)
+		switch action {
 		case "Post":
 			if a.RateLimit != "" {
 				d, err := ParseRateLimit(a.RateLimit)
@@ -416,7 +417,7 @@ func ParseRateLimit(s string) (time.Duration, error) {
 // filter compiles a matchArgs or matchReturnArgs entry on an argument that
 // is a string or an integer.
 func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (Filter, bool) {
-	op, ok := opNames[m.Operator]
+	op, ok := opNames[canonOp(m.Operator)]
 	if !ok || op == OpIn || op == OpNotIn {
 		c.fail(refuse(path+".operator", "%q is not supported by this version of Vigil yet", m.Operator))
 		return Filter{}, false
@@ -505,4 +506,19 @@ func opName(op Op) string {
 		}
 	}
 	return "?"
+}
+
+// canonOp spells an operator as the operator tables do, accepting
+// Tetragon's other spellings.
+func canonOp(op string) string {
+	if c, ok := CanonicalOperator(op); ok {
+		return c
+	}
+	if strings.EqualFold(op, "In") {
+		return "In"
+	}
+	if strings.EqualFold(op, "NotIn") {
+		return "NotIn"
+	}
+	return op
 }

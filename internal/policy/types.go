@@ -45,6 +45,20 @@ type Spec struct {
 	Options           []OptionSpec     `json:"options,omitempty"`
 	PodSelector       *LabelSelector   `json:"podSelector,omitempty"`
 	ContainerSelector *LabelSelector   `json:"containerSelector,omitempty"`
+
+	// Fields of Tetragon's CRD added after the first version of these
+	// types; parsed so that a policy using them is validated and, where
+	// Vigil lacks the feature, refused by name.
+
+	// Loader asks for loader (mmap of executable code) events.
+	Loader bool `json:"loader,omitempty"`
+	// Fentries hooks kernel functions through fentry/fexit.
+	Fentries []KProbeSpec `json:"fentries,omitempty"`
+	// HostSelector is null or {} (every host); a TracingPolicyNamespaced
+	// has none.
+	HostSelector *LabelSelector `json:"hostSelector,omitempty"`
+	// SelectorsMacros names selectors that hooks can refer to.
+	SelectorsMacros map[string]SelectorSpec `json:"selectorsMacros,omitempty"`
 }
 
 // KProbeSpec hooks a kernel function, or a syscall when Syscall is set.
@@ -92,6 +106,10 @@ type UProbeSpec struct {
 	Message       string         `json:"message,omitempty"`
 	Tags          []string       `json:"tags,omitempty"`
 	BTFPath       string         `json:"btfPath,omitempty"`
+	// Addrs are addresses in the binary to hook (Tetragon's CRD).
+	Addrs []uint64 `json:"addrs,omitempty"`
+	// Data lists extra values to read at the hook (Tetragon's CRD).
+	Data []ArgSpec `json:"data,omitempty"`
 }
 
 // LsmHookSpec hooks a BPF LSM hook.
@@ -113,6 +131,9 @@ type ArgSpec struct {
 	MaxData      bool   `json:"maxData,omitempty"`
 	Resolve      string `json:"resolve,omitempty"`
 	BTFType      string `json:"btfType,omitempty"`
+	// Source names where the value comes from when it is not a function
+	// argument (Tetragon's CRD; used by data entries).
+	Source string `json:"source,omitempty"`
 }
 
 // SelectorSpec is one in-kernel filter: its matchers are ANDed, selectors
@@ -185,6 +206,11 @@ type ActionSelector struct {
 	KernelStackTrace bool   `json:"kernelStackTrace,omitempty"`
 	UserStackTrace   bool   `json:"userStackTrace,omitempty"`
 	ImaHash          bool   `json:"imaHash,omitempty"`
+	// ArgIndex and ArgValue are the operands of the Set action, ArgRegs
+	// those of a uprobe Override (Tetragon's CRD).
+	ArgIndex uint32   `json:"argIndex,omitempty"`
+	ArgValue uint32   `json:"argValue,omitempty"`
+	ArgRegs  []string `json:"argRegs,omitempty"`
 }
 
 // ListSpec names a set of values that calls can refer to ("list:NAME").

@@ -17,6 +17,11 @@ type Config struct {
 	// MetricsInterval is how often the receiver's own metrics are emitted
 	// to a metrics pipeline.
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+	// Policies are TracingPolicy files and directories of them (*.yaml,
+	// *.yml), watched: changes take effect without a restart.
+	Policies []string `mapstructure:"policies"`
+	// PolicyReloadInterval is how often the policy sources are checked.
+	PolicyReloadInterval time.Duration `mapstructure:"policy_reload_interval"`
 
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.
@@ -41,6 +46,7 @@ const (
 	minRingBufferSize  = 4096
 	maxRingBufferSize  = 1 << 30
 	minMetricsInterval = 100 * time.Millisecond
+	minReloadInterval  = 100 * time.Millisecond
 )
 
 // Validate checks the configuration; each error names its field.
@@ -57,6 +63,14 @@ func (c *Config) Validate() error {
 	}
 	if n := c.RingBufferSize; n < minRingBufferSize || n > maxRingBufferSize || n&(n-1) != 0 || n%os.Getpagesize() != 0 {
 		errs = append(errs, fmt.Errorf("ring_buffer_size: must be a power of two between %d and %d bytes, got %d", minRingBufferSize, maxRingBufferSize, n))
+	}
+	for i, p := range c.Policies {
+		if p == "" {
+			errs = append(errs, fmt.Errorf("policies[%d]: must not be empty", i))
+		}
+	}
+	if c.PolicyReloadInterval < minReloadInterval {
+		errs = append(errs, fmt.Errorf("policy_reload_interval: must be at least %s, got %s", minReloadInterval, c.PolicyReloadInterval))
 	}
 	if c.MetricsInterval < minMetricsInterval {
 		errs = append(errs, fmt.Errorf("metrics_interval: must be at least %s, got %s", minMetricsInterval, c.MetricsInterval))

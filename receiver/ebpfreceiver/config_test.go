@@ -2,12 +2,13 @@ package ebpfreceiver
 
 import (
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -33,7 +34,7 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := createDefaultConfig().(*Config)
-	if *cfg != *want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("empty config %+v, want the defaults %+v", cfg, want)
 	}
 }
@@ -41,11 +42,13 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 func TestConfigCustom(t *testing.T) {
 	cfg := loadConfig(t, "custom")
 	want := Config{
-		Process:         ProcessConfig{CacheSize: 4096, ProcFS: "/procRoot", Ancestors: 3},
-		RingBufferSize:  16 << 20,
-		MetricsInterval: 30 * time.Second,
+		Process:              ProcessConfig{CacheSize: 4096, ProcFS: "/procRoot", Ancestors: 3},
+		RingBufferSize:       16 << 20,
+		MetricsInterval:      30 * time.Second,
+		Policies:             []string{"/etc/vigil/policies", "/opt/extra.yaml"},
+		PolicyReloadInterval: 5 * time.Second,
 	}
-	if *cfg != want {
+	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v, want %+v", *cfg, want)
 	}
 	if err := confmap.Validate(cfg); err != nil {
@@ -59,6 +62,8 @@ func TestConfigValidationNamesEachField(t *testing.T) {
 process.procfs: must be an absolute path, got "proc"
 process.ancestors: must be between 0 and 64, got 100
 ring_buffer_size: must be a power of two between 4096 and 1073741824 bytes, got 5000
+policies[0]: must not be empty
+policy_reload_interval: must be at least 100ms, got 10ms
 metrics_interval: must be at least 100ms, got 10ms`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)

@@ -37,6 +37,8 @@ func createDefaultConfig() component.Config {
 		// out a fork storm while the pipeline is busy.
 		RingBufferSize:  8 << 20,
 		MetricsInterval: 10 * time.Second,
+		// Edits show up within a second, for the cost of a stat per file.
+		PolicyReloadInterval: time.Second,
 	}
 }
 

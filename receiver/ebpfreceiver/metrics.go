@@ -16,6 +16,9 @@ const (
 	metricEvents     = "vigil.events"
 	metricEventsLost = "vigil.events.lost"
 	metricCacheSize  = "vigil.process_cache.size"
+	// metricPoliciesLoaded and metricPolicyRefusals follow the policy set.
+	metricPoliciesLoaded = "vigil.policies.loaded"
+	metricPolicyRefusals = "vigil.policies.refused"
 )
 
 // Reasons an event is lost (vigil.events.lost, attribute reason).
@@ -72,8 +75,9 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		}
 	}
 	sum(metricEvents, "Events emitted, by event name.", "{event}", "event.name", map[string]uint64{
-		event.NameProcessExec: r.stats.exec.Load(),
-		event.NameProcessExit: r.stats.exit.Load(),
+		event.NameProcessExec:   r.stats.exec.Load(),
+		event.NameProcessExit:   r.stats.exit.Load(),
+		event.NameProcessKprobe: r.stats.hook.Load(),
 	})
 	kernelDrops, err := r.sensor.Drops()
 	if err != nil {
@@ -84,6 +88,18 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		lostConsumer:       r.stats.consumerRefused.Load(),
 		lostUndecodable:    r.stats.undecodable.Load(),
 	})
+
+	running, refusals := r.policies.counts()
+	sum(metricPolicyRefusals, "Policy versions refused (invalid, unsupported or not loadable).", "{policy}", "reason", map[string]uint64{
+		"refused": refusals,
+	})
+	g := sm.Metrics().AppendEmpty()
+	g.SetName(metricPoliciesLoaded)
+	g.SetDescription("Policies running in the kernel.")
+	g.SetUnit("{policy}")
+	gdp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	gdp.SetTimestamp(now)
+	gdp.SetIntValue(int64(running))
 
 	m := sm.Metrics().AppendEmpty()
 	m.SetName(metricCacheSize)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
 )
 
@@ -34,11 +36,12 @@ type ebpfReceiver struct {
 	startOnce, stopOnce sync.Once
 	startErr            error
 
-	host   event.Host
-	clock  kernel.BootClock
-	sensor *kernel.Sensor
-	cache  *process.Cache
-	stats  stats
+	host     event.Host
+	clock    kernel.BootClock
+	sensor   *kernel.Sensor
+	cache    *process.Cache
+	policies *policyManager
+	stats    stats
 
 	cancel      context.CancelFunc
 	metricsDone chan struct{}
@@ -47,10 +50,10 @@ type ebpfReceiver struct {
 
 // stats are the receiver's counters, read by the metrics loop.
 type stats struct {
-	start           time.Time
-	exec, exit      atomic.Uint64
-	consumerRefused atomic.Uint64
-	undecodable     atomic.Uint64
+	start            time.Time
+	exec, exit, hook atomic.Uint64
+	consumerRefused  atomic.Uint64
+	undecodable      atomic.Uint64
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, forget func()) *ebpfReceiver {
@@ -99,6 +102,19 @@ func (r *ebpfReceiver) start() error {
 		sensor.Close()
 		return fmt.Errorf("ebpf receiver: process.procfs: %w", err)
 	}
+	// matchBinaries needs the binaries of processes the kernel saw start
+	// before it was watching.
+	for _, p := range r.cache.RunningProcesses() {
+		if err := sensor.SetBinary(p.PID, p.Binary); err != nil {
+			r.set.Logger.Debug("process binary not recorded", zap.Error(err))
+		}
+	}
+	if _, err := policyFiles(r.cfg.Policies); err != nil {
+		sensor.Close()
+		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies)
+	r.policies.sync()
 	r.stats.start = time.Now()
 	r.set.Logger.Info("process sensor attached",
 		zap.String("mechanism", string(sensor.Mechanism())),
@@ -112,6 +128,22 @@ func (r *ebpfReceiver) start() error {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	if len(r.cfg.Policies) > 0 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			t := time.NewTicker(r.cfg.PolicyReloadInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					r.policies.sync()
+				}
+			}
+		}()
+	}
 	if r.metrics != nil {
 		r.metricsDone = make(chan struct{})
 		go func() {
@@ -182,6 +214,9 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 	switch rec := rec.(type) {
 	case *kernel.ExecRecord:
 		p := r.cache.Exec(rec)
+		if p.Binary != rec.Filename {
+			r.sensor.SetBinary(p.PID, p.Binary)
+		}
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exec{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors}, p.CgroupName)
 		r.stats.exec.Add(1)
@@ -198,6 +233,60 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exit{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors, Status: rec.Status}, p.CgroupName)
 		r.stats.exit.Add(1)
+	case *kernel.HookRecord:
+		if ev, ok := r.hookEvent(rec); ok {
+			batch.Add(ev, ev.Process.CgroupName)
+			r.stats.hook.Add(1)
+		}
+	}
+}
+
+// hookEvent joins a policy hook's record with its policy and process.
+func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
+	ih, ok := r.sensor.Hook(rec.HookID)
+	if !ok {
+		r.stats.undecodable.Add(1)
+		r.set.Logger.Warn("event of an unknown policy hook", zap.Uint32("hook_id", rec.HookID))
+		return event.Hook{}, false
+	}
+	p := r.cache.Running(rec.PID)
+	if p == nil {
+		p = &process.Process{PID: rec.PID, TID: rec.TID, ExecID: process.ExecID(r.cache.Node(), 0, rec.PID)}
+	}
+	parent, ancestors := r.lineage(p)
+	h := ih.Hook
+	call := kernel.SyscallName(rec.Call)
+	if h.Kind == policy.HookSyscall {
+		call = "sys_" + call
+	}
+	ev := event.Hook{
+		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
+		Name: event.NameProcessKprobe, Policy: ih.Program.Policy.Metadata.Name, Call: call,
+		Actions: []string{actionName(rec.Signal)}, Message: h.Message, Tags: h.Tags,
+		Return: rec.Return, Ret: rec.Ret,
+	}
+	for i, a := range rec.Args {
+		if i >= len(h.Args) {
+			break
+		}
+		spec := h.Args[i]
+		ev.Args = append(ev.Args, event.HookArg{
+			Index: uint32(spec.Index), Type: spec.Type, Label: spec.Label,
+			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt, Truncated: a.Truncated,
+		})
+	}
+	return ev, true
+}
+
+// actionName is what the kernel did, as Tetragon names the action.
+func actionName(signal uint32) string {
+	switch signal {
+	case 0:
+		return "Post"
+	case uint32(syscall.SIGKILL):
+		return "Sigkill"
+	default:
+		return "Signal"
 	}
 }
 

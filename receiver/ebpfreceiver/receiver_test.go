@@ -85,23 +85,39 @@ func startReceiver(t *testing.T, cfg *Config) (*ebpfReceiver, *consumertest.Logs
 	return lr.(*ebpfReceiver), logs, metrics
 }
 
-// waitFor returns the first record that match accepts, failing after 5 s.
-func waitFor(t *testing.T, sink *consumertest.LogsSink, what string, match func(record) bool) record {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, l := range sink.AllLogs() {
-			for _, rl := range l.ResourceLogs().All() {
-				for _, sl := range rl.ScopeLogs().All() {
-					for _, lr := range sl.LogRecords().All() {
-						if r := (record{rl.Resource().Attributes(), lr}); match(r) {
-							return r
-						}
+// findRecord returns the first record in the sink that match accepts.
+func findRecord(sink *consumertest.LogsSink, match func(record) bool) (record, bool) {
+	for _, l := range sink.AllLogs() {
+		for _, rl := range l.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if r := (record{rl.Resource().Attributes(), lr}); match(r) {
+						return r, true
 					}
 				}
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+	}
+	return record{}, false
+}
+
+// appearsWithin reports whether a matching record arrives within d.
+func appearsWithin(d time.Duration, sink *consumertest.LogsSink, match func(record) bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, ok := findRecord(sink, match); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor returns the first record that match accepts, failing after 5 s.
+func waitFor(t *testing.T, sink *consumertest.LogsSink, what string, match func(record) bool) record {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r, ok := findRecord(sink, match); ok {
+			return r
+		}
 	}
 	t.Fatalf("no %s event within 5s", what)
 	return record{}

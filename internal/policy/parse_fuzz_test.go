@@ -1,0 +1,70 @@
+package policy_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+// FuzzParseValidate feeds bytes through Parse, Validate and Supported: none
+// may panic, and every problem they report must name a field. Seeds are the
+// Tetragon examples (when shared/ is beside the repository) and testdata.
+//
+//	go test ./internal/policy -run '^$' -fuzz FuzzParseValidate -fuzztime 60s
+func FuzzParseValidate(f *testing.F) {
+	var seeds []string
+	if root, err := os.Getwd(); err == nil {
+		for dir := root; ; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				ex, _ := filepath.Glob(filepath.Join(dir, "..", "shared", "policies", "tetragon-examples", "*.yaml"))
+				seeds = append(seeds, ex...)
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	td, _ := filepath.Glob(filepath.Join("testdata", "dir", "*.y*ml"))
+	seeds = append(seeds, td...)
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(header + "spec:\n  kprobes:\n  - call: sys_openat\n    syscall: true\n    args: [{index: 1, type: string}]\n    selectors:\n    - matchArgs: [{index: 1, operator: Prefix, values: [/etc]}]\n      matchActions: [{action: Sigkill}]\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("---\n---\nkind: Pod\n"))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, d := range policy.ParseDocuments(data, "fuzz.yaml") {
+			for _, e := range d.Errors {
+				if e.Reason == "" || e.Source != "fuzz.yaml" || e.Document < 1 {
+					t.Errorf("parse error without reason or location: %+v", e)
+				}
+			}
+			if d.Policy == nil {
+				continue
+			}
+			for _, err := range []error{policy.Validate(d.Policy), policy.Supported(d.Policy)} {
+				if err == nil {
+					continue
+				}
+				var fe policy.FieldErrors
+				if !errors.As(err, &fe) || len(fe) == 0 {
+					t.Fatalf("error %v is not a non-empty FieldErrors", err)
+				}
+				for _, e := range fe {
+					if e.Path == "" || e.Reason == "" {
+						t.Errorf("problem without path or reason: %+v", e)
+					}
+				}
+			}
+		}
+		_, _ = policy.Parse(data, "fuzz.yaml")
+	})
+}

@@ -1,0 +1,275 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// ErrNotSupported is wrapped by every refusal of Supported: the policy is
+// valid Tetragon, but asks for something Vigil's engine does not do yet.
+var ErrNotSupported = errors.New("not supported by Vigil yet")
+
+// notSupportedYet ends the reason of every refusal, so that a refusal is
+// easy to tell from a mistake in the policy (and to grep for).
+const notSupportedYet = "not supported by Vigil yet"
+
+type set map[string]bool
+
+func setOf(names ...string) set {
+	s := set{}
+	for _, n := range names {
+		s[n] = true
+	}
+	return s
+}
+
+// support is the engine's support matrix, in one place. A field or value
+// that is not listed here is refused by Supported with its path. To support
+// something new, add it here (and to the compiler); nothing else changes.
+//
+// Whether the running kernel can host a hook (kprobes, BPF LSM, override)
+// is another question, answered by internal/kernel when the policy loads.
+var support = struct {
+	// kinds of policy object.
+	kinds set
+	// fields lists, per policy type, the fields (json names) Vigil handles;
+	// any other field that is set is refused. A field whose type is listed
+	// too is checked field by field.
+	fields map[reflect.Type]set
+	// argTypes are the supported argument types, by canonical name (see
+	// CanonicalArgType).
+	argTypes set
+	// operators of matchArgs and matchReturnArgs, by canonical name (see
+	// CanonicalOperator).
+	operators set
+	// binaryOperators of matchBinaries.
+	binaryOperators set
+	// actions of matchActions, matchReturnActions and returnArgAction, by
+	// canonical name (see CanonicalAction).
+	actions set
+	// listTypes of spec.lists.
+	listTypes set
+	// options of spec.options, by name.
+	options set
+}{
+	kinds: setOf(KindTracingPolicy),
+	fields: map[reflect.Type]set{
+		reflect.TypeFor[Spec]():           setOf("kprobes", "tracepoints", "uprobes", "lsmhooks", "lists", "options"),
+		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
+		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
+		reflect.TypeFor[TracepointSpec](): setOf("subsystem", "event", "raw", "args", "selectors", "message", "tags"),
+		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "return", "args", "returnArg", "selectors", "message", "tags"),
+		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
+		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData"),
+		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries",
+			"matchNamespaces", "matchCapabilities", "matchActions", "matchReturnActions"),
+		reflect.TypeFor[PIDSelector]():        setOf("operator", "values", "isNamespacePID", "followForks"),
+		reflect.TypeFor[ArgSelector]():        setOf("index", "operator", "values"),
+		reflect.TypeFor[BinarySelector]():     setOf("operator", "values", "followChildren"),
+		reflect.TypeFor[NamespaceSelector]():  setOf("namespace", "operator", "values"),
+		reflect.TypeFor[CapabilitySelector](): setOf("type", "operator", "isNamespaceCapability", "values"),
+		// Parameters of the supported actions; a parameter of another action
+		// is meaningless on these and refused too.
+		reflect.TypeFor[ActionSelector](): setOf("action", "rateLimit", "rateLimitScope", "kernelStackTrace", "userStackTrace",
+			"argSig", "argError", "argSock"),
+		// pattern belongs to generated_ftrace lists, refused by type.
+		reflect.TypeFor[ListSpec]():   setOf("name", "type", "values", "pattern", "validated"),
+		reflect.TypeFor[OptionSpec](): setOf("name", "value"),
+	},
+	argTypes: setOf(
+		"int", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "size_t",
+		"string", "char_buf", "fd", "file", "path", "filename",
+		"sock", "sockaddr", "cred", "capability", "linux_binprm", "syscall64",
+		"nop", // declares an argument that is not read
+	),
+	operators: setOf(
+		"Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix",
+		"GT", "LT", "Mask", "InRange", "NotInRange", "InMap", "NotInMap",
+		"SAddr", "DAddr", "NotSAddr", "NotDAddr",
+		"SPort", "DPort", "NotSPort", "NotDPort",
+		"SPortPriv", "DPortPriv", "NotSPortPriv", "NotDPortPriv",
+		"Protocol", "Family", "State",
+	),
+	binaryOperators: setOf("In", "NotIn", "Prefix", "NotPrefix", "Postfix", "NotPostfix"),
+	actions:         setOf("Post", "NoPost", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock"),
+	listTypes:       setOf("syscalls"),
+	options:         setOf("policy-mode"),
+}
+
+// Supported reports what in a policy Vigil's engine does not implement yet,
+// each as a *FieldError wrapping ErrNotSupported whose reason ends in "not
+// supported by Vigil yet". It returns nil when the engine handles all of
+// it. It is separate from Validate: a valid Tetragon policy can still be
+// refused here, and Supported says nothing of a policy's mistakes (run
+// Validate first; Supported does not fail on an invalid policy, it only
+// reports less). The support matrix is the table support in support.go.
+func Supported(p *TracingPolicy) error {
+	if p == nil {
+		return nil
+	}
+	c := supportCheck{}
+	if (p.Kind == KindTracingPolicy || p.Kind == KindTracingPolicyNamespaced) && !support.kinds[p.Kind] {
+		c.refusef("kind", "%q is %s", p.Kind, notSupportedYet)
+	}
+	s := &p.Spec
+	c.fields("spec", s)
+	for i := range s.Lists {
+		l := &s.Lists[i]
+		lp := fmt.Sprintf("spec.lists[%d]", i)
+		c.fields(lp, l)
+		if listTypes[l.Type] && !support.listTypes[l.Type] {
+			if l.Type == "" {
+				c.refusef(lp+".type", "a list of kernel functions (no type) is %s; type syscalls is", notSupportedYet)
+			} else {
+				c.refusef(lp+".type", "%q is %s", l.Type, notSupportedYet)
+			}
+		}
+	}
+	for i, o := range s.Options {
+		if _, known := optionValues[o.Name]; known && !support.options[o.Name] {
+			c.refusef(fmt.Sprintf("spec.options[%d].name", i), "%q is %s", o.Name, notSupportedYet)
+		}
+	}
+	for i := range s.KProbes {
+		k := &s.KProbes[i]
+		kp := fmt.Sprintf("spec.kprobes[%d]", i)
+		if c.fields(kp, k) && k.Ignore != nil {
+			c.fields(kp+".ignore", k.Ignore)
+		}
+		if k.ReturnArgAction != "" {
+			c.action(kp+".returnArgAction", k.ReturnArgAction)
+		}
+		c.hook(kp, k.Args, k.ReturnArg, k.Selectors)
+	}
+	for i := range s.Tracepoints {
+		t := &s.Tracepoints[i]
+		tp := fmt.Sprintf("spec.tracepoints[%d]", i)
+		c.fields(tp, t)
+		c.hook(tp, t.Args, nil, t.Selectors)
+	}
+	for i := range s.UProbes {
+		u := &s.UProbes[i]
+		up := fmt.Sprintf("spec.uprobes[%d]", i)
+		c.fields(up, u)
+		c.hook(up, u.Args, u.ReturnArg, u.Selectors)
+	}
+	for i := range s.LsmHooks {
+		l := &s.LsmHooks[i]
+		lp := fmt.Sprintf("spec.lsmhooks[%d]", i)
+		c.fields(lp, l)
+		c.hook(lp, l.Args, nil, l.Selectors)
+	}
+	if len(c.errs) == 0 {
+		return nil
+	}
+	return c.errs
+}
+
+type supportCheck struct {
+	errs FieldErrors
+}
+
+func (c *supportCheck) refusef(path, format string, args ...any) {
+	c.errs = append(c.errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, args...), Err: ErrNotSupported})
+}
+
+// fields refuses every field of the struct v points to that is set and not
+// in the support table for its type. It reports whether all set fields are
+// supported.
+func (c *supportCheck) fields(path string, v any) bool {
+	rv := reflect.ValueOf(v).Elem()
+	ok := true
+	supported := support.fields[rv.Type()]
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Type().Field(i)
+		if !f.IsExported() || rv.Field(i).IsZero() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !supported[name] {
+			c.refusef(joinField(path, name), "%s", notSupportedYet)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// hook checks the arguments and selectors of one hook.
+func (c *supportCheck) hook(path string, args []ArgSpec, ret *ArgSpec, selectors []SelectorSpec) {
+	for i := range args {
+		c.arg(fmt.Sprintf("%s.args[%d]", path, i), &args[i])
+	}
+	if ret != nil {
+		c.arg(path+".returnArg", ret)
+	}
+	for i := range selectors {
+		c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &selectors[i])
+	}
+}
+
+func (c *supportCheck) arg(path string, a *ArgSpec) {
+	c.fields(path, a)
+	info, known := lookupArgType(a.Type)
+	if !known || support.argTypes[info.canonical] {
+		return
+	}
+	if a.Type == "" {
+		c.refusef(path+".type", "a missing type (auto, taken from BTF) is %s", notSupportedYet)
+		return
+	}
+	c.refusef(path+".type", "%q is %s", a.Type, notSupportedYet)
+}
+
+func (c *supportCheck) selector(path string, s *SelectorSpec) {
+	c.fields(path, s)
+	for i := range s.MatchPIDs {
+		c.fields(fmt.Sprintf("%s.matchPIDs[%d]", path, i), &s.MatchPIDs[i])
+	}
+	filters := func(name string, list []ArgSelector) {
+		for i := range list {
+			mp := fmt.Sprintf("%s.%s[%d]", path, name, i)
+			c.fields(mp, &list[i])
+			if op, known := CanonicalOperator(list[i].Operator); known && !support.operators[op] {
+				c.refusef(mp+".operator", "%q is %s", op, notSupportedYet)
+			}
+		}
+	}
+	filters("matchArgs", s.MatchArgs)
+	filters("matchReturnArgs", s.MatchReturnArgs)
+	for i := range s.MatchBinaries {
+		bp := fmt.Sprintf("%s.matchBinaries[%d]", path, i)
+		c.fields(bp, &s.MatchBinaries[i])
+		if op, known := binaryOperators[s.MatchBinaries[i].Operator]; known && !support.binaryOperators[op] {
+			c.refusef(bp+".operator", "%q is %s", op, notSupportedYet)
+		}
+	}
+	for i := range s.MatchNamespaces {
+		c.fields(fmt.Sprintf("%s.matchNamespaces[%d]", path, i), &s.MatchNamespaces[i])
+	}
+	for i := range s.MatchCapabilities {
+		c.fields(fmt.Sprintf("%s.matchCapabilities[%d]", path, i), &s.MatchCapabilities[i])
+	}
+	actions := func(name string, list []ActionSelector) {
+		for i := range list {
+			ap := fmt.Sprintf("%s.%s[%d]", path, name, i)
+			if c.action(ap+".action", list[i].Action) {
+				c.fields(ap, &list[i])
+			}
+		}
+	}
+	actions("matchActions", s.MatchActions)
+	actions("matchReturnActions", s.MatchReturnActions)
+}
+
+// action refuses an action Vigil does not take; it reports whether the
+// action is supported (or unknown, which is Validate's to report).
+func (c *supportCheck) action(path, action string) bool {
+	act, known := CanonicalAction(action)
+	if known && !support.actions[act] {
+		c.refusef(path, "%q is %s", act, notSupportedYet)
+		return false
+	}
+	return true
+}

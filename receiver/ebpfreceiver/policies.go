@@ -1,0 +1,231 @@
+package ebpfreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+// policyStatus is what the receiver knows of one policy from its sources.
+type policyStatus struct {
+	Name   string // namespace/name for namespaced policies
+	Source string
+	// Running is set while a version of the policy is in the kernel.
+	Running bool
+	// Error is why the last version read could not run; the previous
+	// version, if any, keeps running.
+	Error string
+}
+
+type runningPolicy struct {
+	source  string
+	content []byte
+	hooks   *kernel.PolicyHooks
+}
+
+// policyManager keeps the kernel's policies in step with the configured
+// files and directories. Each policy loads on its own: one that fails to
+// read, validate, compile or install is reported and leaves its running
+// version, and every other policy, as they were.
+type policyManager struct {
+	sensor *kernel.Sensor
+	logger *zap.Logger
+	paths  []string
+
+	mu      sync.Mutex
+	running map[string]*runningPolicy
+	status  map[string]*policyStatus
+	// refused holds the text of policies refused as they are now.
+	refused map[string][]byte
+	errors  uint64
+}
+
+func newPolicyManager(sensor *kernel.Sensor, logger *zap.Logger, paths []string) *policyManager {
+	return &policyManager{sensor: sensor, logger: logger, paths: paths,
+		running: map[string]*runningPolicy{}, status: map[string]*policyStatus{}, refused: map[string][]byte{}}
+}
+
+// policyFiles lists the policy files under the configured paths: files as
+// given, and the *.yaml and *.yml files of directories, sorted.
+func policyFiles(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				files = append(files, filepath.Join(p, e.Name()))
+			}
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+func policyKey(p *policy.TracingPolicy) string {
+	if p.Metadata.Namespace != "" {
+		return p.Metadata.Namespace + "/" + p.Metadata.Name
+	}
+	return p.Metadata.Name
+}
+
+// sync reads every policy source and brings the kernel in line: new
+// policies are installed, changed ones replaced, vanished ones removed.
+func (m *policyManager) sync() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	files, err := policyFiles(m.paths)
+	if err != nil {
+		// A path that vanished for a moment (an editor's rename, a
+		// ConfigMap update) must not unload everything.
+		m.logger.Warn("cannot list policy sources; keeping the running policies", zap.Error(err))
+		return
+	}
+	seen := map[string]bool{}
+	for _, file := range files {
+		content, err := os.ReadFile(file)
+		if err != nil {
+			m.logger.Warn("cannot read policy file; keeping its running policies", zap.String("file", file), zap.Error(err))
+			for name, r := range m.running {
+				if r.source == file {
+					seen[name] = true
+				}
+			}
+			continue
+		}
+		policies, err := policy.Parse(content, file)
+		if err != nil {
+			m.fail(file, file, err)
+			for name, r := range m.running {
+				if r.source == file {
+					seen[name] = true
+				}
+			}
+			continue
+		}
+		for _, p := range policies {
+			name := policyKey(p)
+			seen[name] = true
+			m.apply(name, file, p)
+		}
+	}
+	for name, r := range m.running {
+		if seen[name] {
+			continue
+		}
+		if err := m.sensor.RemovePolicy(r.hooks); err != nil {
+			m.logger.Warn("removing policy", zap.String("policy", name), zap.Error(err))
+		}
+		delete(m.running, name)
+		delete(m.status, name)
+		m.logger.Info("policy removed", zap.String("policy", name), zap.String("file", r.source))
+	}
+	for name := range m.status {
+		if !seen[name] && m.running[name] == nil {
+			delete(m.status, name)
+			delete(m.refused, name)
+		}
+	}
+}
+
+// apply installs one policy read from file, unless the same text runs.
+func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
+	content, err := json.Marshal(p)
+	if err != nil {
+		m.fail(name, file, err)
+		return
+	}
+	r := m.running[name]
+	if r != nil && r.source == file && bytes.Equal(r.content, content) {
+		return
+	}
+	if bytes.Equal(m.refused[name], content) {
+		return // refused as it is; it is retried when it changes
+	}
+	err = policy.Validate(p)
+	if err == nil {
+		err = policy.Supported(p)
+	}
+	var prog *policy.Program
+	if err == nil {
+		prog, err = policy.Compile(p)
+	}
+	var hooks *kernel.PolicyHooks
+	if err == nil {
+		var old *kernel.PolicyHooks
+		if r != nil {
+			old = r.hooks
+		}
+		hooks, err = m.sensor.InstallPolicy(prog, old)
+	}
+	if err != nil {
+		m.refused[name] = content
+		m.fail(name, file, err)
+		return
+	}
+	delete(m.refused, name)
+	verb := "policy loaded"
+	if r != nil {
+		verb = "policy replaced"
+	}
+	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks}
+	m.status[name] = &policyStatus{Name: name, Source: file, Running: true}
+	m.logger.Info(verb, zap.String("policy", name), zap.String("file", file),
+		zap.Int("hooks", len(hooks.Hooks)), zap.String("mode", policy.Mode(p)))
+}
+
+func (m *policyManager) fail(name, file string, err error) {
+	st := m.status[name]
+	msg := err.Error()
+	if st != nil && st.Error == msg {
+		return // already reported
+	}
+	m.errors++
+	_, running := m.running[name]
+	m.status[name] = &policyStatus{Name: name, Source: file, Running: running, Error: msg}
+	fields := []zap.Field{zap.String("policy", name), zap.String("file", file), zap.Error(err)}
+	if running {
+		m.logger.Error("policy refused; its previous version keeps running", fields...)
+	} else {
+		m.logger.Error("policy refused", fields...)
+	}
+}
+
+// statuses returns the state of every policy, sorted by name.
+func (m *policyManager) statuses() []policyStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]policyStatus, 0, len(m.status))
+	for _, st := range m.status {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// counts returns how many policies run and how many refusals there were.
+func (m *policyManager) counts() (running int, refusals uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.running), m.errors
+}
