@@ -208,6 +208,7 @@ func TestDefaultConfigIsEmbeddedAndPrintsEvents(t *testing.T) {
 		"VIGIL_EVENTS_FILE=" + filepath.Join(dir, "events.jsonl"),
 		"VIGIL_METRICS_ENDPOINT=127.0.0.1:0",
 		"VIGIL_HEALTH_ENDPOINT=127.0.0.1:0",
+		"VIGIL_EVENTS_SOCKET=" + filepath.Join(dir, "events.sock"),
 	}, "--config", "vigil:default", "--set", "exporters::compact::color=never")
 	marker, _ := runMarker(t)
 	eventually(t, "compact lines on stdout", func() (bool, string) {
