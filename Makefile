@@ -17,10 +17,14 @@ check-generate: generate
 	@git diff --exit-code --stat -- internal/kernel/ || \
 		{ echo "committed BPF objects are stale: run 'make generate' and commit"; exit 1; }
 
+FUZZTIME ?= 30s
+
 ## test: every test on this machine (root for the kernel tests), with the distribution built
 test: dist
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	# The policy compiler meets untrusted YAML: fuzz it for a bounded time.
+	$(GO) test -run '^$$' -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/policy/
 
 ## unit: the Go tests only, without building the distribution
 unit:

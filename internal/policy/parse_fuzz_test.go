@@ -9,8 +9,10 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// FuzzParseValidate feeds bytes through Parse, Validate and Supported: none
-// may panic, and every problem they report must name a field. Seeds are the
+// FuzzParseValidate feeds bytes through Parse, Validate, Supported and, for
+// what they accept, Compile, the YAML-to-kernel-table compiler: none may
+// panic, every problem they report must name a field, and what compiles
+// must fit the kernel's tables. Seeds are the
 // Tetragon examples (when shared/ is beside the repository) and testdata.
 //
 //	go test ./internal/policy -run '^$' -fuzz FuzzParseValidate -fuzztime 60s
@@ -50,7 +52,11 @@ func FuzzParseValidate(f *testing.F) {
 			if d.Policy == nil {
 				continue
 			}
-			for _, err := range []error{policy.Validate(d.Policy), policy.Supported(d.Policy)} {
+			verr, serr := policy.Validate(d.Policy), policy.Supported(d.Policy)
+			if verr == nil && serr == nil {
+				checkCompile(t, d.Policy)
+			}
+			for _, err := range []error{verr, serr} {
 				if err == nil {
 					continue
 				}
@@ -67,4 +73,34 @@ func FuzzParseValidate(f *testing.F) {
 		}
 		_, _ = policy.Parse(data, "fuzz.yaml")
 	})
+}
+
+// checkCompile compiles an accepted policy: a refusal must name its field,
+// and a program must fit the kernel's tables (bpf/hooks.h).
+func checkCompile(t *testing.T, p *policy.TracingPolicy) {
+	prog, err := policy.Compile(p)
+	if err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var ce *policy.CompileError
+			if !errors.As(e, &ce) || ce.Path == "" || ce.Reason == "" {
+				t.Errorf("compile refusal without path or reason: %v", e)
+			}
+		}
+		return
+	}
+	for _, h := range prog.Hooks {
+		if len(h.Args) > 5 || len(h.Selectors) > 5 || len(h.Selectors) == 0 {
+			t.Errorf("%s: %d args, %d selectors do not fit the kernel table", h.Path, len(h.Args), len(h.Selectors))
+		}
+		for _, s := range h.Selectors {
+			if len(s.Filters) > 5 || len(s.RetFilters) > 2 || (s.PIDs != nil && len(s.PIDs.Values) > 8) {
+				t.Errorf("%s: a selector does not fit the kernel table: %+v", h.Path, s)
+			}
+			for _, f := range append(s.Filters, s.RetFilters...) {
+				if len(f.Ints) > 8 {
+					t.Errorf("%s: %d integer values", h.Path, len(f.Ints))
+				}
+			}
+		}
+	}
 }
