@@ -38,6 +38,8 @@ enum arg_flags {
 	ARGF_SIGNED = 1 << 0,
 	ARGF_SIZE_MASK = 0x0e, /* log2(size) << 1: 1, 2, 4 or 8 bytes */
 	ARGF_RETURN_COPY = 1 << 4,
+	ARGF_KERNEL = 1 << 5,  /* a string in kernel memory */
+	ARGF_DATALOC = 1 << 6, /* tracepoint __data_loc field: offset in the record */
 };
 
 enum filter_op {
@@ -70,6 +72,9 @@ struct arg_conf {
 	__u8 index;      /* which argument of the hooked function */
 	__u8 size_index; /* char_buf: 1-based index of the size argument */
 	__u8 flags;
+	__u16 off;       /* tracepoints: the field's offset in the record */
+	__u8 fsize;      /* tracepoints: the field's size */
+	__u8 pad;
 };
 
 enum filter_flags {
@@ -110,6 +115,8 @@ struct hook_conf {
 	__u8 nsel;
 	__u8 ret; /* report at return: the event carries the return value */
 	__u8 ret_unsigned;
+	__u16 rec_size; /* tracepoints: bytes of the record to copy */
+	__u16 pad;
 	struct arg_conf args[MAX_ARGS];
 	struct selector sel[MAX_SELECTORS];
 };
@@ -548,7 +555,9 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		__builtin_memset(s->a.str[i].s, 0, sizeof(s->a.str[i].s));
 		switch (ac->type) {
 		case ARG_STRING: {
-			long n = bpf_probe_read_user_str(s->a.str[i].s, STR_SLOT, (void *)raw);
+			long n = ac->flags & ARGF_KERNEL
+					 ? bpf_probe_read_kernel_str(s->a.str[i].s, STR_SLOT, (void *)raw)
+					 : bpf_probe_read_user_str(s->a.str[i].s, STR_SLOT, (void *)raw);
 			if (n > 0) {
 				s->a.slen[i] = n - 1;
 				s->a.trunc[i] = n == STR_SLOT;

@@ -7,6 +7,7 @@
 #include "process.h"
 #include "hooks.h"
 #include "syscalls.h"
+#include "probes.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -62,6 +62,7 @@ type InstalledHook struct {
 	Hook    *policy.Hook
 	slot    uint32
 	nrs     []uint32
+	links   []link.Link // tracepoints and uprobes
 }
 
 // PolicyHooks is what one policy installed in the kernel; it is the handle
@@ -154,10 +155,14 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 	ph := &PolicyHooks{}
 	for i := range prog.Hooks {
 		h := &prog.Hooks[i]
-		if h.Kind != policy.HookSyscall {
-			return nil, fmt.Errorf("%s: %s hooks cannot be attached on this kernel by this version of Vigil", h.Path, h.Kind)
-		}
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
+		ph.Hooks = append(ph.Hooks, ih)
+		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe {
+			continue
+		}
+		if h.Kind != policy.HookSyscall {
+			return nil, fmt.Errorf("%s: %s hooks cannot be attached by this version of Vigil", h.Path, h.Kind)
+		}
 		for _, name := range h.Calls {
 			nr, ok := syscallNumbers[name]
 			if !ok || nr >= maxSyscalls {
@@ -172,11 +177,14 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 				return nil, fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), hooksPerSyscall)
 			}
 		}
-		ph.Hooks = append(ph.Hooks, ih)
 	}
 
-	// Nothing points to the new slots yet: undoing is deleting their sets.
+	// Nothing points to the new slots yet: undoing is detaching the new
+	// probes and deleting the sets.
 	undo := func() {
+		for _, ih := range ph.Hooks {
+			ih.closeLinks()
+		}
 		for _, sk := range ph.sets {
 			sk.m.Delete(sk.key)
 		}
@@ -197,9 +205,22 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 			return nil, fmt.Errorf("%s: writing the hook table: %w", ih.Hook.Path, err)
 		}
 	}
-	if err := s.attachSyscallHooks(); err != nil {
-		undo()
-		return nil, err
+	// Probes fire as soon as they attach: their tables are complete now.
+	// With an old version still attached, both report for an instant;
+	// neither is ever missing.
+	for _, ih := range ph.Hooks {
+		if ih.Hook.Kind == policy.HookTracepoint || ih.Hook.Kind == policy.HookUprobe {
+			if err := s.attachProbes(ih); err != nil {
+				undo()
+				return nil, err
+			}
+		}
+	}
+	if len(want) > 0 {
+		if err := s.attachSyscallHooks(); err != nil {
+			undo()
+			return nil, err
+		}
 	}
 
 	// The switch: one update per syscall.
@@ -283,8 +304,12 @@ func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
 	return errors.Join(errs...)
 }
 
-// retireLocked queues the hooks no syscall entry points to any more.
+// retireLocked detaches a policy's probes and queues its hooks, which no
+// syscall entry points to any more, for reclaiming.
 func (s *Sensor) retireLocked(ph *PolicyHooks) {
+	for _, ih := range ph.Hooks {
+		ih.closeLinks()
+	}
 	s.hooks.retired = append(s.hooks.retired, retired{ph: ph, at: time.Now()})
 }
 
@@ -330,9 +355,14 @@ func (s *Sensor) attachSyscallHooks() error {
 
 // conf builds the kernel's hook_conf for one hook and writes the string
 // sets its selectors use.
-func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHooks) (*sensorHookConf, error) {
+func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHooks) (_ *sensorHookConf, err error) {
 	h := ih.Hook
 	c := &sensorHookConf{Id: ih.ID, Nargs: uint8(len(h.Args)), Nsel: uint8(len(h.Selectors))}
+	defer func() {
+		if h.Kind == policy.HookTracepoint && err == nil {
+			err = tracepointArgs(c, h)
+		}
+	}()
 	if h.Return {
 		c.Ret = 1
 	}

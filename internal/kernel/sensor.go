@@ -72,6 +72,7 @@ type SensorOptions struct {
 // It holds BPF programs, maps and links: Close must be called to release them.
 type Sensor struct {
 	hooks     *hookTable
+	probes    *ebpf.Collection // tracepoint and uprobe programs, loaded on first use
 	coll      *ebpf.Collection
 	links     []link.Link
 	reader    *ringbuf.Reader
@@ -285,6 +286,16 @@ func (s *Sensor) Close() error {
 			errs = append(errs, l.Close())
 		}
 		s.hooks.sysLinks = nil
+	}
+	if s.hooks != nil {
+		s.hooks.mu.Lock()
+		for _, ih := range s.hooks.byID {
+			ih.closeLinks()
+		}
+		s.hooks.mu.Unlock()
+	}
+	if s.probes != nil {
+		s.probes.Close()
 	}
 	if s.coll != nil {
 		s.coll.Close()

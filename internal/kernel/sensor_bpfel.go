@@ -80,12 +80,17 @@ type sensorHookConf struct {
 	Nsel        uint8
 	Ret         uint8
 	RetUnsigned uint8
+	RecSize     uint16
+	Pad         uint16
 	Args        [5]struct {
 		_         structs.HostLayout
 		Type      uint8
 		Index     uint8
 		SizeIndex uint8
 		Flags     uint8
+		Off       uint16
+		Fsize     uint8
+		Pad       uint8
 	}
 	_   [4]byte
 	Sel [5]struct {
@@ -267,6 +272,11 @@ type sensorSyscallEntry struct {
 	Slot [4]uint32
 }
 
+type sensorTpRecord struct {
+	_ structs.HostLayout
+	B [520]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -286,6 +296,7 @@ const (
 	sensorMapStrPostfix         = "str_postfix"
 	sensorMapStrPrefix          = "str_prefix"
 	sensorMapSyscallHooks       = "syscall_hooks"
+	sensorMapTpHeap             = "tp_heap"
 	sensorProgVigilExecBtf      = "vigil_exec_btf"
 	sensorProgVigilExecRaw      = "vigil_exec_raw"
 	sensorProgVigilExitBtf      = "vigil_exit_btf"
@@ -296,6 +307,9 @@ const (
 	sensorProgVigilSysEnterRaw  = "vigil_sys_enter_raw"
 	sensorProgVigilSysExitBtf   = "vigil_sys_exit_btf"
 	sensorProgVigilSysExitRaw   = "vigil_sys_exit_raw"
+	sensorProgVigilTracepoint   = "vigil_tracepoint"
+	sensorProgVigilUprobe       = "vigil_uprobe"
+	sensorProgVigilUretprobe    = "vigil_uretprobe"
 	sensorVarUnusedExitRecord   = "unused_exit_record"
 	sensorVarUnusedForkRecord   = "unused_fork_record"
 	sensorVarUnusedHookConf     = "unused_hook_conf"
@@ -355,6 +369,9 @@ type sensorProgramSpecs struct {
 	VigilSysEnterRaw *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_raw"`
 	VigilSysExitBtf  *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_btf"`
 	VigilSysExitRaw  *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_raw"`
+	VigilTracepoint  *ebpf.ProgramSpec `ebpf:"vigil_tracepoint"`
+	VigilUprobe      *ebpf.ProgramSpec `ebpf:"vigil_uprobe"`
+	VigilUretprobe   *ebpf.ProgramSpec `ebpf:"vigil_uretprobe"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -376,6 +393,7 @@ type sensorMapSpecs struct {
 	StrPostfix     *ebpf.MapSpec `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.MapSpec `ebpf:"str_prefix"`
 	SyscallHooks   *ebpf.MapSpec `ebpf:"syscall_hooks"`
+	TpHeap         *ebpf.MapSpec `ebpf:"tp_heap"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -424,6 +442,7 @@ type sensorMaps struct {
 	StrPostfix     *ebpf.Map `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.Map `ebpf:"str_prefix"`
 	SyscallHooks   *ebpf.Map `ebpf:"syscall_hooks"`
+	TpHeap         *ebpf.Map `ebpf:"tp_heap"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -443,6 +462,7 @@ func (m *sensorMaps) Close() error {
 		m.StrPostfix,
 		m.StrPrefix,
 		m.SyscallHooks,
+		m.TpHeap,
 	)
 }
 
@@ -471,6 +491,9 @@ type sensorPrograms struct {
 	VigilSysEnterRaw *ebpf.Program `ebpf:"vigil_sys_enter_raw"`
 	VigilSysExitBtf  *ebpf.Program `ebpf:"vigil_sys_exit_btf"`
 	VigilSysExitRaw  *ebpf.Program `ebpf:"vigil_sys_exit_raw"`
+	VigilTracepoint  *ebpf.Program `ebpf:"vigil_tracepoint"`
+	VigilUprobe      *ebpf.Program `ebpf:"vigil_uprobe"`
+	VigilUretprobe   *ebpf.Program `ebpf:"vigil_uretprobe"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -485,6 +508,9 @@ func (p *sensorPrograms) Close() error {
 		p.VigilSysEnterRaw,
 		p.VigilSysExitBtf,
 		p.VigilSysExitRaw,
+		p.VigilTracepoint,
+		p.VigilUprobe,
+		p.VigilUretprobe,
 	)
 }
 

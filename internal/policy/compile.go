@@ -53,10 +53,14 @@ func Compile(p *TracingPolicy) (*Program, error) {
 		}
 	}
 	for i := range p.Spec.Tracepoints {
-		c.fail(refuse(fmt.Sprintf("spec.tracepoints[%d]", i), "tracepoint hooks are not compiled by this version of Vigil yet"))
+		if h, ok := c.tracepoint(fmt.Sprintf("spec.tracepoints[%d]", i), &p.Spec.Tracepoints[i]); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
 	}
 	for i := range p.Spec.UProbes {
-		c.fail(refuse(fmt.Sprintf("spec.uprobes[%d]", i), "uprobe hooks are not compiled by this version of Vigil yet"))
+		if h, ok := c.uprobe(fmt.Sprintf("spec.uprobes[%d]", i), &p.Spec.UProbes[i]); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
 	}
 	for i := range p.Spec.LsmHooks {
 		c.fail(refuse(fmt.Sprintf("spec.lsmhooks[%d]", i), "lsm hooks are not compiled by this version of Vigil yet"))
@@ -96,35 +100,82 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	}
 	h.Kind = HookSyscall
 	h.Calls = c.syscalls(path+".call", k.Call)
+	c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.arg)
+	return h, len(c.errs) == before
+}
 
-	if len(k.Args) > tableArgs {
-		c.fail(refuse(path+".args", "%d arguments, at most %d", len(k.Args), tableArgs))
+// body compiles what every hook kind has: arguments (read with readArg),
+// the return value, and the selectors.
+func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, selectors []SelectorSpec, readArg func(string, ArgSpec) (Arg, bool)) {
+	if len(args) > tableArgs {
+		c.fail(refuse(path+".args", "%d arguments, at most %d", len(args), tableArgs))
 	}
-	for i, a := range k.Args {
-		if arg, ok := c.arg(fmt.Sprintf("%s.args[%d]", path, i), a); ok {
+	for i, a := range args {
+		if arg, ok := readArg(fmt.Sprintf("%s.args[%d]", path, i), a); ok {
 			h.Args = append(h.Args, arg)
 		}
 	}
-	if k.Return {
-		if k.ReturnArg != nil {
-			h.ReturnType = k.ReturnArg.Type
-			_, signed, ok := intType(k.ReturnArg.Type)
-			if !ok {
-				c.fail(refuse(path+".returnArg.type", "%q: a syscall returns an integer", k.ReturnArg.Type))
-			}
-			h.ReturnUnsigned = !signed
+	if h.Return && ret != nil {
+		h.ReturnType = ret.Type
+		_, signed, ok := intType(ret.Type)
+		if !ok {
+			c.fail(refuse(path+".returnArg.type", "%q: this version of Vigil reads integer return values only", ret.Type))
 		}
+		h.ReturnUnsigned = !signed
 	}
-	if len(k.Selectors) > tableSelectors {
-		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(k.Selectors), tableSelectors))
+	if len(selectors) > tableSelectors {
+		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(selectors), tableSelectors))
 	}
-	for i := range k.Selectors {
-		h.Selectors = append(h.Selectors, c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &k.Selectors[i], &h, k))
+	for i := range selectors {
+		h.Selectors = append(h.Selectors, c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &selectors[i], h, args))
 	}
-	if len(k.Selectors) == 0 {
-		// No selector: every call is reported.
+	if len(selectors) == 0 {
+		// No selector: every hit is reported.
 		h.Selectors = []Selector{{Post: true, Actions: []string{"Post"}}}
 	}
+}
+
+// tracepoint compiles a tracepoint hook. Argument indexes are field
+// positions in the tracepoint's format; the kernel side reads the format to
+// find each field's offset and size.
+func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
+	before := len(c.errs)
+	h := Hook{Kind: HookTracepoint, Path: path, Calls: []string{tp.Subsystem + "/" + tp.Event}, Message: tp.Message, Tags: tp.Tags}
+	if tp.Raw {
+		c.fail(refuse(path+".raw", "raw tracepoints are not compiled by this version of Vigil yet"))
+		return h, false
+	}
+	c.body(path, &h, tp.Args, nil, tp.Selectors, func(p string, a ArgSpec) (Arg, bool) {
+		out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
+		if a.Index > 255 {
+			c.fail(refuse(p+".index", "%d: a tracepoint has fewer fields", a.Index))
+			return out, false
+		}
+		if size, signed, ok := intType(a.Type); ok {
+			out.Kind, out.Size, out.Signed = ArgInt, size, signed
+			return out, true
+		}
+		if a.Type == "string" {
+			out.Kind = ArgString
+			return out, true
+		}
+		c.fail(refuse(p+".type", "%q cannot be read from a tracepoint field by this version of Vigil: use int types or string", a.Type))
+		return out, false
+	})
+	return h, len(c.errs) == before
+}
+
+// uprobe compiles a uprobe hook: one per symbol of the binary.
+func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
+	before := len(c.errs)
+	h := Hook{Kind: HookUprobe, Path: path, Binary: u.Path, Calls: u.Symbols, Return: u.Return, Message: u.Message, Tags: u.Tags}
+	if len(u.Offsets) > 0 || len(u.RefCtrOffsets) > 0 {
+		c.fail(refuse(path+".offsets", "uprobes by offset are not compiled by this version of Vigil yet; use symbols"))
+	}
+	if len(u.Symbols) == 0 {
+		c.fail(refuse(path+".symbols", "at least one symbol"))
+	}
+	c.body(path, &h, u.Args, u.ReturnArg, u.Selectors, c.arg)
 	return h, len(c.errs) == before
 }
 
@@ -189,12 +240,12 @@ func intType(t string) (size uint8, signed, ok bool) {
 
 func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 	if a.Index > 5 {
-		c.fail(refuse(path+".index", "%d: a syscall has at most 6 arguments (0-5)", a.Index))
+		c.fail(refuse(path+".index", "%d: a function has at most 6 register arguments (0-5)", a.Index))
 		return Arg{}, false
 	}
 	out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
 	if a.Resolve != "" {
-		c.fail(refuse(path+".resolve", "not supported on syscall hooks"))
+		c.fail(refuse(path+".resolve", "not supported by this version of Vigil yet"))
 		return out, false
 	}
 	if size, signed, ok := intType(a.Type); ok {
@@ -219,20 +270,10 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 		out.SizeIndex = uint8(a.SizeArgIndex)
 		out.ReturnCopy = a.ReturnCopy
 	default:
-		c.fail(refuse(path+".type", "%q cannot be read at a syscall hook, which sees user-space values: use int types, string, fd or char_buf", a.Type))
+		c.fail(refuse(path+".type", "%q cannot be read at a syscall or uprobe hook, which see user-space values: use int types, string, fd or char_buf", a.Type))
 		return out, false
 	}
 	return out, true
-}
-
-// argPosition finds the argument whose index a matchArgs entry names.
-func argPosition(h *Hook, index uint32) (int, bool) {
-	for i, a := range h.Args {
-		if uint32(a.Index) == index {
-			return i, true
-		}
-	}
-	return 0, false
 }
 
 var opNames = map[string]Op{
@@ -244,15 +285,15 @@ var opNames = map[string]Op{
 	"In": OpIn, "NotIn": OpNotIn,
 }
 
-func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, k *KProbeSpec) Selector {
+func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {
 	var sel Selector
 	if len(s.MatchArgs) > tableMatchArgs {
 		c.fail(refuse(path+".matchArgs", "%d entries, at most %d", len(s.MatchArgs), tableMatchArgs))
 	}
 	for i, m := range s.MatchArgs {
 		p := fmt.Sprintf("%s.matchArgs[%d]", path, i)
-		pos, ok := argPosition(h, m.Index)
-		if !ok {
+		pos, ok := MatchArgPosition(specArgs, &s.MatchArgs[i], h.Kind == HookTracepoint)
+		if !ok || pos >= len(h.Args) {
 			c.fail(refuse(p+".index", "%d is not the index of a declared argument", m.Index))
 			continue
 		}
@@ -267,7 +308,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, k *KProbeSpec
 	}
 	for i, m := range s.MatchReturnArgs {
 		p := fmt.Sprintf("%s.matchReturnArgs[%d]", path, i)
-		if !k.Return {
+		if !h.Return {
 			c.fail(refuse(p, "the hook has no return: true"))
 			continue
 		}

@@ -48,8 +48,10 @@ type Hook struct {
 	// Path is where the hook is declared, e.g. spec.kprobes[0].
 	Path string
 	// Calls are the functions hooked; more than one for a "list:" call.
-	// Syscall names carry no prefix ("openat").
-	Calls []string
+	// Syscall names carry no prefix ("openat"); tracepoints are
+	// "subsystem/event"; uprobes name symbols of Binary.
+	Calls  []string
+	Binary string
 	// Return reports the hook at return, with the return value.
 	Return         bool
 	ReturnUnsigned bool

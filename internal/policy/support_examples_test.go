@@ -238,7 +238,8 @@ TracingPolicies of the cilium/tetragon repository (its ` + "`examples/`" + ` fol
   *refused* lists every field the engine does not handle yet; the policy is valid Tetragon.
 - **Compile** builds the kernel's selector tables (` + "`internal/policy/compile.go`" + `).
   *not compiled* lists what the kernel side of this version cannot build yet; *accepted*
-  policies compile and load wherever their hooks' mechanism exists.
+  policies compile, and load into the development kernel (6.18, no kprobes): a test
+  (` + "`internal/kernel/examples_test.go`" + `) installs and removes each of them.
 
 Whether the running kernel can host a hook (kprobes, BPF LSM, return-value override) is
 decided when the policy loads, not here: see ` + "`vigil probe`" + `. Two pairs of examples share

@@ -255,13 +255,20 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	}
 	parent, ancestors := r.lineage(p)
 	h := ih.Hook
-	call := kernel.SyscallName(rec.Call)
-	if h.Kind == policy.HookSyscall {
-		call = "sys_" + call
+	name, call := event.NameProcessKprobe, strings.Join(h.Calls, ",")
+	switch h.Kind {
+	case policy.HookSyscall:
+		call = "sys_" + kernel.SyscallName(rec.Call)
+	case policy.HookTracepoint:
+		name = event.NameProcessTracepoint
+	case policy.HookUprobe:
+		name, call = event.NameProcessUprobe, h.Binary+":"+call
+	case policy.HookLSM:
+		name = event.NameProcessLSM
 	}
 	ev := event.Hook{
 		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
-		Name: event.NameProcessKprobe, Policy: ih.Program.Policy.Metadata.Name, Call: call,
+		Name: name, Policy: ih.Program.Policy.Metadata.Name, Call: call,
 		Actions: []string{actionName(rec.Signal)}, Message: h.Message, Tags: h.Tags,
 		Return: rec.Return, Ret: rec.Ret,
 	}

@@ -1,0 +1,98 @@
+package kernel_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+func tracepointPolicy(tp policy.TracepointSpec) *policy.TracingPolicy {
+	return &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "tracepoint-test"},
+		Spec:     policy.Spec{Tracepoints: []policy.TracepointSpec{tp}},
+	}
+}
+
+func TestTracepointHookReadsFieldsAndFilters(t *testing.T) {
+	_, f := files(t, "traced", "untraced")
+	// syscalls/sys_enter_openat: fields 0-3 are common, 4 __syscall_nr,
+	// 5 dfd, 6 filename (a user pointer), 7 flags.
+	s, ph := install(t, tracepointPolicy(policy.TracepointSpec{
+		Subsystem: "syscalls", Event: "sys_enter_openat",
+		Args: []policy.ArgSpec{{Index: 6, Type: "string"}, {Index: 7, Type: "int"}},
+		Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{
+			{Index: 6, Operator: "Equal", Values: []string{f[0]}},
+		}}},
+	}))
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[1], f[0])} })
+	if len(recs) != 1 || recs[0].Args[0].Str != f[0] {
+		t.Fatalf("records %+v: want one for %s", recs, f[0])
+	}
+	if c, _ := s.Counters(ph.Hooks[0]); c.Hits < 2 || c.Posted != 1 {
+		t.Errorf("counters %+v", c)
+	}
+}
+
+func TestTracepointHookReadsDataLocStrings(t *testing.T) {
+	// sched/sched_process_exec: field 4 is filename, a __data_loc string
+	// inside the record; 5 is pid.
+	s, _ := install(t, tracepointPolicy(policy.TracepointSpec{
+		Subsystem: "sched", Event: "sched_process_exec",
+		Args: []policy.ArgSpec{{Index: 4, Type: "string"}, {Index: 5, Type: "int"}},
+		Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{
+			{Index: 4, Operator: "Postfix", Values: []string{"/printenv"}},
+		}}},
+	}))
+	var pid int
+	recs := hookRecords(t, s, func() []int {
+		runCmd(t, "/bin/true")
+		pid = runCmd(t, "/usr/bin/printenv", "HOME")
+		return []int{pid}
+	})
+	if len(recs) != 1 || recs[0].Args[0].Str != "/usr/bin/printenv" || recs[0].Args[1].Int != int64(pid) {
+		t.Fatalf("records %+v: want the exec of /usr/bin/printenv by %d", recs, pid)
+	}
+}
+
+const uprobeTarget = `#include <stdio.h>
+__attribute__((noinline)) int vigil_target(int n, const char *s) { return printf("%d %s\n", n, s); }
+int main(int argc, char **argv) { return vigil_target(argc, argc > 1 ? argv[1] : "") < 0; }
+`
+
+func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
+	testenv.RequireBPF(t)
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		testenv.Unavailable(t, "no gcc to build the uprobe target: %v", err)
+	}
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
+	os.WriteFile(src, []byte(uprobeTarget), 0o644)
+	if out, err := exec.Command(cc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v: %s", err, out)
+	}
+	s, _ := install(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "uprobe-test"},
+		Spec: policy.Spec{UProbes: []policy.UProbeSpec{{
+			Path: bin, Symbols: []string{"vigil_target"}, Return: true,
+			Args:      []policy.ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "string"}},
+			ReturnArg: &policy.ArgSpec{Index: 0, Type: "int"},
+			Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{
+				{Index: 1, Operator: "Equal", Values: []string{"hello"}},
+			}}},
+		}}},
+	})
+	recs := hookRecords(t, s, func() []int {
+		return []int{runCmd(t, bin, "hello"), runCmd(t, bin, "other")}
+	})
+	// printf returns the bytes written: "2 hello\n".
+	if len(recs) != 1 || recs[0].Args[0].Int != 2 || recs[0].Args[1].Str != "hello" || !recs[0].Return || recs[0].Ret != 8 {
+		t.Fatalf("records %+v: want vigil_target(2, \"hello\") = 8", recs)
+	}
+}
