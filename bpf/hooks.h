@@ -32,6 +32,7 @@ enum arg_type {
 	ARG_STRING = 2,   /* user char * */
 	ARG_FD = 3,       /* file descriptor: read as the file's path */
 	ARG_CHAR_BUF = 4, /* user buffer whose size is another argument */
+	ARG_SOCKADDR = 5, /* IPv4 sockaddr: address (network order) | port << 32 */
 };
 
 enum arg_flags {
@@ -56,6 +57,10 @@ enum filter_op {
 	SOP_NOTINRANGE,
 	SOP_IN,    /* matchPIDs, matchBinaries */
 	SOP_NOTIN,
+	SOP_ADDR,  /* sockaddr: the address is in a CIDR set */
+	SOP_NOTADDR,
+	SOP_PORT,  /* sockaddr: the port is one of the values */
+	SOP_NOTPORT,
 };
 
 /* The return value is argument ARG_RET of a filter. */
@@ -102,7 +107,7 @@ struct selector {
 	__u8 pid_op;
 	__u8 npids;
 	__u8 rate_scope;
-	__u8 pad;
+	__u8 deny; /* Override on a connect hook: refuse the connection */
 	__u64 rate_ns;
 	__u32 pids[MAX_PIDS];
 	struct arg_filter f[MAX_FILTERS];
@@ -193,6 +198,20 @@ struct {
 	__type(key, struct str_lpm_key);
 	__type(value, __u8);
 } str_prefix SEC(".maps");
+
+struct addr_lpm_key {
+	__u32 prefixlen; /* bits, the 32 of set included */
+	__u32 set;
+	__u32 addr; /* IPv4, network order */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct addr_lpm_key);
+	__type(value, __u8);
+} addr_lpm SEC(".maps");
 
 /* Suffixes are stored reversed, so a suffix match is a prefix match. */
 struct {
@@ -394,6 +413,20 @@ __noinline int filter_match(struct hook_scratch *s, const struct arg_filter *f)
 		return 0;
 	if (f->flags & FF_STRING)
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
+	switch (f->op) {
+	case SOP_ADDR:
+	case SOP_NOTADDR: {
+		struct addr_lpm_key key = {.prefixlen = 64, .set = f->set, .addr = (__u32)s->a.ival[a]};
+		int in = bpf_map_lookup_elem(&addr_lpm, &key) != NULL;
+		return f->op == SOP_ADDR ? in : !in;
+	}
+	case SOP_PORT:
+	case SOP_NOTPORT: {
+		struct arg_filter eq = *f;
+		eq.op = f->op == SOP_PORT ? SOP_EQ : SOP_NEQ;
+		return int_match((s->a.ival[a] >> 32) & 0xffff, &eq);
+	}
+	}
 	return int_match(s->a.ival[a], f);
 }
 
@@ -605,6 +638,8 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 		if (i >= conf->nargs)
 			break;
 		__u8 type = conf->args[i].type;
+		if (type == ARG_SOCKADDR)
+			type = ARG_INT; /* carried as its packed integer */
 		__u32 len = type == ARG_INT ? 8 : s->a.slen[i] & (STR_SLOT - 1);
 		struct arg_header hdr = {.type = type, .truncated = s->a.trunc[i], .len = len};
 

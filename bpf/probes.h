@@ -101,3 +101,67 @@ int vigil_uretprobe(struct pt_regs *ctx)
 	exit_hook(s, slot);
 	return 0;
 }
+
+/* CONNECT4_KEY is the syscall_hooks key of hooks on IPv4 connects. */
+#define CONNECT4_KEY 0x10000
+#define NR_CONNECT 42
+
+/* connect_hook runs one hook's selectors on a connect and returns 0 when a
+ * matching selector refuses it (Override). Cgroup programs cannot send
+ * signals: the compiler refuses Sigkill and Signal on connect hooks. */
+__noinline int connect_hook(struct hook_scratch *s, __u32 slot)
+{
+	if (!s)
+		return 1;
+	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
+	if (!conf)
+		return 1;
+	count_hook(slot, HC_HITS);
+	read_args(s, conf, 0);
+	s->ret = 0;
+	for (int j = 0; j < MAX_SELECTORS; j++) {
+		if (j >= conf->nsel)
+			break;
+		const struct selector *sel = &conf->sel[j];
+
+		if (!selector_match(s, sel, 0))
+			continue;
+		count_hook(slot, HC_MATCHED);
+		if (sel->post) {
+			if (rate_limited(s, slot, j, sel)) {
+				count_hook(slot, HC_RATE_LIMITED);
+			} else {
+				emit_hook(s, conf, slot, j, 0, 0);
+				count_hook(slot, HC_POSTED);
+			}
+		}
+		return !sel->deny;
+	}
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int vigil_connect4(struct bpf_sock_addr *ctx)
+{
+	__u32 key = CONNECT4_KEY, zero = 0;
+	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &key);
+
+	if (!e || !e->n)
+		return 1;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+	if (!s)
+		return 1;
+	/* As connect(fd, addr, len) would see them; the fd is not known here. */
+	s->a.raw[0] = 0;
+	s->a.raw[1] = (__u64)ctx->user_ip4 | ((__u64)bpf_ntohs(ctx->user_port) << 32);
+	s->a.raw[2] = 16;
+	s->call = NR_CONNECT;
+	int allow = 1;
+	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
+		if (i >= e->n)
+			break;
+		if (!connect_hook(s, e->slot[i]))
+			allow = 0;
+	}
+	return allow;
+}

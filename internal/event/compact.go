@@ -96,6 +96,8 @@ func hookDetail(attrs pcommon.Map) string {
 	var parts []string
 	if path := attrString(attrs, AttrFilePath); path != "" {
 		parts = append(parts, path)
+	} else if addr := attrString(attrs, AttrDestinationAddress); addr != "" {
+		parts = append(parts, addr+":"+attrString(attrs, AttrDestinationPort))
 	} else if v, ok := attrs.Get(AttrArgs); ok && v.Type() == pcommon.ValueTypeSlice {
 		for _, a := range v.Slice().All() {
 			if a.Type() != pcommon.ValueTypeMap {

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,16 @@ func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
 	}
 	if p := h.FilePath(); p != "" {
 		attrs.PutStr(AttrFilePath, p)
+	}
+	for _, a := range h.Args {
+		if a.Type != "sockaddr" {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(a.Str); err == nil {
+			attrs.PutStr(AttrDestinationAddress, ap.Addr().String())
+			attrs.PutInt(AttrDestinationPort, int64(ap.Port()))
+		}
+		break
 	}
 	lr.Body().SetStr(h.summary())
 }

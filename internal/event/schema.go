@@ -46,6 +46,8 @@ const (
 	AttrProcessExitTime       = "process.exit.time"
 	AttrSecurityRuleName      = "security_rule.name"
 	AttrFilePath              = "file.path"
+	AttrDestinationAddress    = "destination.address"
+	AttrDestinationPort       = "destination.port"
 )
 
 // Vigil's own attributes.

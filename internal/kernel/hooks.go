@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -23,10 +24,11 @@ const (
 
 // Values of the kernel's enums (bpf/hooks.h).
 const (
-	argInt     = 1
-	argString  = 2
-	argFD      = 3
-	argCharBuf = 4
+	argInt      = 1
+	argString   = 2
+	argFD       = 3
+	argCharBuf  = 4
+	argSockaddr = 5
 
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
@@ -44,11 +46,14 @@ var kernelOps = map[policy.Op]uint8{
 	policy.OpGT: 7, policy.OpLT: 8, policy.OpMask: 9,
 	policy.OpInRange: 10, policy.OpNotInRange: 11,
 	policy.OpIn: 12, policy.OpNotIn: 13,
+	policy.OpAddr: 14, policy.OpNotAddr: 15,
+	policy.OpPort: 16, policy.OpNotPort: 17,
 }
 
 var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgInt: argInt, policy.ArgString: argString,
 	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
+	policy.ArgSockaddr: argSockaddr,
 }
 
 // ErrNoSlots is returned when the kernel tables cannot hold more hooks.
@@ -97,14 +102,15 @@ type retired struct {
 
 // hookTable is the user-space view of the kernel's hook tables.
 type hookTable struct {
-	mu        sync.Mutex
-	nextID    uint32
-	nextSet   uint32
-	freeSlots []uint32            // used from the end
-	bySyscall map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
-	byID      map[uint32]*InstalledHook
-	retired   []retired
-	sysLinks  []link.Link
+	mu          sync.Mutex
+	nextID      uint32
+	nextSet     uint32
+	freeSlots   []uint32            // used from the end
+	bySyscall   map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
+	byID        map[uint32]*InstalledHook
+	retired     []retired
+	sysLinks    []link.Link
+	connectLink link.Link
 }
 
 func newHookTable() *hookTable {
@@ -158,6 +164,14 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
 		ph.Hooks = append(ph.Hooks, ih)
 		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe {
+			continue
+		}
+		if h.Kind == policy.HookConnect {
+			ih.nrs = []uint32{connect4Key}
+			want[connect4Key] = append(want[connect4Key], ih.slot)
+			if len(want[connect4Key]) > hooksPerSyscall {
+				return nil, fmt.Errorf("%s.call: connect would have %d hooks, at most %d across all policies", h.Path, len(want[connect4Key]), hooksPerSyscall)
+			}
 			continue
 		}
 		if h.Kind != policy.HookSyscall {
@@ -216,8 +230,14 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 			}
 		}
 	}
-	if len(want) > 0 {
+	if hasSyscalls(want) {
 		if err := s.attachSyscallHooks(); err != nil {
+			undo()
+			return nil, err
+		}
+	}
+	if len(want[connect4Key]) > 0 {
+		if err := s.attachConnectHook(); err != nil {
 			undo()
 			return nil, err
 		}
@@ -294,7 +314,7 @@ func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
 		}
 	}
 	s.retireLocked(ph)
-	if len(t.bySyscall) == 0 {
+	if !hasSyscalls(t.bySyscall) {
 		// No syscall hook left: stop paying for the tracepoints.
 		for _, l := range t.sysLinks {
 			l.Close()
@@ -380,6 +400,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		if a.Kind == policy.ArgInt {
 			ca.Flags |= uint8(bits.TrailingZeros8(a.Size)) << 1
 		}
+		if a.Kind == policy.ArgSockaddr {
+			ca.Flags |= 3 << 1 // the packed 64-bit value
+		}
 		if a.ReturnCopy {
 			ca.Flags |= argfReturnCopy
 		}
@@ -388,6 +411,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		cs := &c.Sel[i]
 		if sel.Post {
 			cs.Post = 1
+		}
+		if sel.Deny {
+			cs.Deny = 1
 		}
 		cs.Signal = sel.Signal
 		cs.RateNs = uint64(sel.RateLimit)
@@ -430,6 +456,11 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 	if f.Unsigned {
 		*flags |= ffUnsigned
 	}
+	if f.Op == policy.OpAddr || f.Op == policy.OpNotAddr {
+		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
+		*set = id
+		return err
+	}
 	if f.String {
 		*flags |= ffString
 		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
@@ -466,6 +497,15 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], reverse(v))
 			m, key = coll.Maps["str_postfix"], k
+		case policy.OpAddr, policy.OpNotAddr:
+			p, err := policy.ParseCIDR(v)
+			if err != nil {
+				return 0, err
+			}
+			a := p.Addr().As4()
+			k := sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+				Addr: binary.NativeEndian.Uint32(a[:])}
+			m, key = coll.Maps["addr_lpm"], k
 		default:
 			return 0, fmt.Errorf("operator %d takes no strings", op)
 		}
@@ -533,5 +573,41 @@ func (s *Sensor) SetBinary(pid uint32, binary string) error {
 	if err := s.coll.Maps["procs"].Put(pid, &info); err != nil {
 		return fmt.Errorf("recording the binary of pid %d: %w", pid, err)
 	}
+	return nil
+}
+
+// connect4Key is the syscall_hooks key of connect hooks (CONNECT4_KEY,
+// bpf/probes.h): they share the table, not the syscall tracepoints.
+const connect4Key = 0x10000
+
+func hasSyscalls[V any](m map[uint32]V) bool {
+	for nr := range m {
+		if nr < maxSyscalls {
+			return true
+		}
+	}
+	return false
+}
+
+// attachConnectHook attaches the connect hook to the root of the cgroup v2
+// hierarchy, so that it sees every connect on the node.
+func (s *Sensor) attachConnectHook() error {
+	t := s.hooks
+	if t.connectLink != nil {
+		return nil
+	}
+	coll, err := s.probeCollection()
+	if err != nil {
+		return err
+	}
+	root, err := Cgroup2Mount()
+	if err != nil {
+		return fmt.Errorf("attaching the connect hook: %w", err)
+	}
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupInet4Connect, Program: coll.Programs["vigil_connect4"]})
+	if err != nil {
+		return fmt.Errorf("attaching the connect hook to cgroup %s: %w", root, err)
+	}
+	t.connectLink = l
 	return nil
 }

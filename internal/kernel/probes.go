@@ -17,7 +17,7 @@ import (
 
 // The tracepoint and uprobe programs (bpf/probes.h) are loaded on first use:
 // they need attach cookies (Linux 5.15), which the process sensor does not.
-var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe"}
+var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_connect4"}
 
 const (
 	tracefsRoot = "/sys/kernel/tracing"

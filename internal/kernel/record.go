@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"unsafe"
 )
@@ -247,4 +248,12 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 		data = data[n:]
 	}
 	return rec, nil
+}
+
+// SockaddrString renders a sockaddr argument as the kernel packs it (IPv4
+// address in network order, port << 32) as "address:port".
+func SockaddrString(packed uint64) string {
+	var ip [4]byte
+	binary.NativeEndian.PutUint32(ip[:], uint32(packed))
+	return netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(packed>>32)).String()
 }

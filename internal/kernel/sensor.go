@@ -286,6 +286,10 @@ func (s *Sensor) Close() error {
 			errs = append(errs, l.Close())
 		}
 		s.hooks.sysLinks = nil
+		if s.hooks.connectLink != nil {
+			errs = append(errs, s.hooks.connectLink.Close())
+			s.hooks.connectLink = nil
+		}
 	}
 	if s.hooks != nil {
 		s.hooks.mu.Lock()

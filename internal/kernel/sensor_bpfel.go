@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sensorAddrLpmKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Set       uint32
+	Addr      uint32
+}
+
 type sensorExecRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -104,7 +111,7 @@ type sensorHookConf struct {
 		PidOp     uint8
 		Npids     uint8
 		RateScope uint8
-		Pad       uint8
+		Deny      uint8
 		RateNs    uint64
 		Pids      [8]uint32
 		F         [5]struct {
@@ -281,6 +288,7 @@ type sensorTpRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	sensorMapAddrLpm            = "addr_lpm"
 	sensorMapDrops              = "drops"
 	sensorMapEvents             = "events"
 	sensorMapExecHeap           = "exec_heap"
@@ -297,6 +305,7 @@ const (
 	sensorMapStrPrefix          = "str_prefix"
 	sensorMapSyscallHooks       = "syscall_hooks"
 	sensorMapTpHeap             = "tp_heap"
+	sensorProgVigilConnect4     = "vigil_connect4"
 	sensorProgVigilExecBtf      = "vigil_exec_btf"
 	sensorProgVigilExecRaw      = "vigil_exec_raw"
 	sensorProgVigilExitBtf      = "vigil_exit_btf"
@@ -359,6 +368,7 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
+	VigilConnect4    *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
 	VigilExecBtf     *ebpf.ProgramSpec `ebpf:"vigil_exec_btf"`
 	VigilExecRaw     *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
 	VigilExitBtf     *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
@@ -378,6 +388,7 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
+	AddrLpm        *ebpf.MapSpec `ebpf:"addr_lpm"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecHeap       *ebpf.MapSpec `ebpf:"exec_heap"`
@@ -427,6 +438,7 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
+	AddrLpm        *ebpf.Map `ebpf:"addr_lpm"`
 	Drops          *ebpf.Map `ebpf:"drops"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecHeap       *ebpf.Map `ebpf:"exec_heap"`
@@ -447,6 +459,7 @@ type sensorMaps struct {
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
+		m.AddrLpm,
 		m.Drops,
 		m.Events,
 		m.ExecHeap,
@@ -481,6 +494,7 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
+	VigilConnect4    *ebpf.Program `ebpf:"vigil_connect4"`
 	VigilExecBtf     *ebpf.Program `ebpf:"vigil_exec_btf"`
 	VigilExecRaw     *ebpf.Program `ebpf:"vigil_exec_raw"`
 	VigilExitBtf     *ebpf.Program `ebpf:"vigil_exit_btf"`
@@ -498,6 +512,7 @@ type sensorPrograms struct {
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
+		p.VigilConnect4,
 		p.VigilExecBtf,
 		p.VigilExecRaw,
 		p.VigilExitBtf,

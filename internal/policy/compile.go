@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -100,6 +101,15 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	}
 	h.Kind = HookSyscall
 	h.Calls = c.syscalls(path+".call", k.Call)
+	if isConnect(h.Calls, k.Args) {
+		// The cgroup connect hook sees the address before the
+		// connection is made and can refuse it: the mechanism for
+		// network policies where kprobes and Override are missing.
+		h.Kind = HookConnect
+		if k.Return {
+			c.fail(refuse(path+".return", "a connect hook with a sockaddr runs before the call and has no return value"))
+		}
+	}
 	c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.arg)
 	return h, len(c.errs) == before
 }
@@ -177,6 +187,20 @@ func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
 	}
 	c.body(path, &h, u.Args, u.ReturnArg, u.Selectors, c.arg)
 	return h, len(c.errs) == before
+}
+
+// isConnect reports whether a syscall hook is connect alone with a
+// sockaddr argument.
+func isConnect(calls []string, args []ArgSpec) bool {
+	if len(calls) != 1 || calls[0] != "connect" {
+		return false
+	}
+	for _, a := range args {
+		if a.Type == "sockaddr" {
+			return true
+		}
+	}
+	return false
 }
 
 // syscalls resolves a kprobe call of a syscall hook: one name, or every
@@ -257,6 +281,8 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 		out.Kind = ArgString
 	case "fd":
 		out.Kind = ArgFD
+	case "sockaddr":
+		out.Kind = ArgSockaddr
 	case "char_buf":
 		out.Kind = ArgCharBuf
 		if a.SizeArgIndex == 0 && !a.ReturnCopy {
@@ -298,6 +324,13 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			continue
 		}
 		a := h.Args[pos]
+		if a.Kind == ArgSockaddr {
+			if f, ok := c.sockaddrFilter(p, m); ok {
+				f.Arg = uint8(pos)
+				sel.Filters = append(sel.Filters, f)
+			}
+			continue
+		}
 		if f, ok := c.filter(p, m, a.Kind != ArgInt, !a.Signed); ok {
 			f.Arg = uint8(pos)
 			sel.Filters = append(sel.Filters, f)
@@ -378,11 +411,69 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
 		}
 	}
-	c.actions(path+".matchActions", s.MatchActions, &sel)
+	c.actions(path+".matchActions", s.MatchActions, &sel, h.Kind)
 	return sel
 }
 
-func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector) {
+// sockaddrFilter compiles SAddr/NotSAddr (CIDRs) and SPort/NotSPort on a
+// sockaddr argument.
+func (c *compiler) sockaddrFilter(path string, m ArgSelector) (Filter, bool) {
+	canon := canonOp(m.Operator)
+	f := Filter{Strings: nil}
+	switch canon {
+	case "SAddr", "NotSAddr":
+		f.Op = OpAddr
+		if canon == "NotSAddr" {
+			f.Op = OpNotAddr
+		}
+		for i, v := range m.Values {
+			if _, err := ParseCIDR(v); err != nil {
+				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%v", err))
+				return f, false
+			}
+		}
+		f.Strings = m.Values
+	case "SPort", "NotSPort":
+		f.Op = OpPort
+		if canon == "NotSPort" {
+			f.Op = OpNotPort
+		}
+		for i, v := range m.Values {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
+			if err != nil {
+				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is not a port", v))
+				return f, false
+			}
+			f.Ints = append(f.Ints, int64(n))
+		}
+		if len(f.Ints) > tableIntValues {
+			c.fail(refuse(path+".values", "%d ports, at most %d", len(f.Ints), tableIntValues))
+			return f, false
+		}
+	default:
+		c.fail(refuse(path+".operator", "%q on a sockaddr is not supported by this version of Vigil yet; use SAddr, NotSAddr, SPort or NotSPort", m.Operator))
+		return f, false
+	}
+	return f, true
+}
+
+// ParseCIDR reads an IPv4 address or CIDR ("127.0.0.1", "10.0.0.0/8").
+func ParseCIDR(v string) (netip.Prefix, error) {
+	if !strings.Contains(v, "/") {
+		a, err := netip.ParseAddr(strings.TrimSpace(v))
+		if err != nil || !a.Is4() {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or CIDR (IPv6 is not supported by this version of Vigil yet)", v)
+		}
+		return netip.PrefixFrom(a, 32), nil
+	}
+	p, err := netip.ParsePrefix(strings.TrimSpace(v))
+	if err != nil || !p.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or CIDR (IPv6 is not supported by this version of Vigil yet)", v)
+	}
+	return p.Masked(), nil
+}
+
+func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, kind HookKind) {
 	sel.Post = true
 	sel.RateScope = defaultRateScope
 	if len(actions) == 0 {
@@ -417,17 +508,31 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector)
 			}
 		case "NoPost":
 			sel.Post = false
-		case "Sigkill":
-			if c.mode != ModeMonitor {
-				sel.Signal = signalKill
+		case "Sigkill", "Signal":
+			if kind == HookConnect {
+				c.fail(refuse(p+".action", "%s: a connect hook runs in a cgroup program, which cannot send signals; use Override to refuse the connection", action))
+				continue
 			}
-		case "Signal":
+			if action == "Sigkill" {
+				if c.mode != ModeMonitor {
+					sel.Signal = signalKill
+				}
+				continue
+			}
 			if a.ArgSig == 0 || a.ArgSig > 64 {
 				c.fail(refuse(p+".argSig", "%d: a signal number from 1 to 64", a.ArgSig))
 			} else if c.mode != ModeMonitor {
 				sel.Signal = a.ArgSig
 			}
 		case "Override":
+			if kind == HookConnect {
+				// The cgroup hook can only say no: the caller
+				// sees EPERM whatever argError asks for.
+				if c.mode != ModeMonitor {
+					sel.Deny = true
+				}
+				continue
+			}
 			c.fail(refuse(p, "Override needs bpf_override_return on a kprobe; syscall hooks on the raw syscall tracepoints cannot change a return value"))
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))

@@ -24,6 +24,9 @@ const (
 	HookUprobe
 	// HookLSM is a BPF LSM hook.
 	HookLSM
+	// HookConnect is a connect syscall hook with a sockaddr argument,
+	// run on the cgroup connect hook, where Override can refuse it.
+	HookConnect
 )
 
 func (k HookKind) String() string {
@@ -38,6 +41,8 @@ func (k HookKind) String() string {
 		return "uprobe"
 	case HookLSM:
 		return "lsm"
+	case HookConnect:
+		return "connect"
 	}
 	return "unknown"
 }
@@ -70,6 +75,8 @@ const (
 	ArgString
 	ArgFD
 	ArgCharBuf
+	// ArgSockaddr is an IPv4 address and port.
+	ArgSockaddr
 )
 
 // Arg is one argument read at the hook.
@@ -105,6 +112,12 @@ const (
 	OpNotInRange
 	OpIn
 	OpNotIn
+	// OpAddr and OpNotAddr test a sockaddr's address against CIDRs;
+	// OpPort and OpNotPort its port (SAddr, SPort and their negations).
+	OpAddr
+	OpNotAddr
+	OpPort
+	OpNotPort
 )
 
 // ReturnArg is the Filter.Arg of a filter on the return value.
@@ -150,6 +163,8 @@ type Selector struct {
 	PIDs       *PIDMatch
 	// Post emits an event; NoPost clears it.
 	Post bool
+	// Deny refuses the operation (Override on a connect hook).
+	Deny bool
 	// Signal is sent to the process when the selector matches (Sigkill: 9).
 	Signal    uint32
 	RateLimit time.Duration

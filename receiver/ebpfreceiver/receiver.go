@@ -257,7 +257,7 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	h := ih.Hook
 	name, call := event.NameProcessKprobe, strings.Join(h.Calls, ",")
 	switch h.Kind {
-	case policy.HookSyscall:
+	case policy.HookSyscall, policy.HookConnect:
 		call = "sys_" + kernel.SyscallName(rec.Call)
 	case policy.HookTracepoint:
 		name = event.NameProcessTracepoint
@@ -277,10 +277,14 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 			break
 		}
 		spec := h.Args[i]
-		ev.Args = append(ev.Args, event.HookArg{
+		arg := event.HookArg{
 			Index: uint32(spec.Index), Type: spec.Type, Label: spec.Label,
 			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt, Truncated: a.Truncated,
-		})
+		}
+		if spec.Kind == policy.ArgSockaddr {
+			arg.Str = kernel.SockaddrString(uint64(a.Int))
+		}
+		ev.Args = append(ev.Args, arg)
 	}
 	return ev, true
 }
