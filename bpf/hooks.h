@@ -109,6 +109,8 @@ struct selector {
 	__u8 rate_scope;
 	__u8 deny; /* Override on a connect hook: refuse the connection */
 	__u64 rate_ns;
+	__u8 pid_follow; /* matchPIDs followForks: ancestors count too */
+	__u8 pad2[7];
 	__u32 pids[MAX_PIDS];
 	struct arg_filter f[MAX_FILTERS];
 	struct arg_filter r[MAX_RET_FILTERS];
@@ -448,15 +450,43 @@ __noinline int binary_match(struct hook_scratch *s, const struct selector *sel)
 	return string_match(s, &s->bin, len, sel->bin_op, sel->bin_set);
 }
 
-static __always_inline int pid_match(const struct selector *sel)
+static __always_inline int pid_in(const struct selector *sel, __u32 tgid)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	int in = 0;
 
 	for (int i = 0; i < MAX_PIDS; i++) {
 		if (i >= sel->npids)
 			break;
 		in |= sel->pids[i] == tgid;
+	}
+	return in;
+}
+
+/* PID_FOLLOW_DEPTH bounds how many ancestors followForks looks at. */
+#define PID_FOLLOW_DEPTH 8
+
+static __always_inline int pid_match(const struct selector *sel)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	int in = pid_in(sel, tgid);
+
+	if (!in && sel->pid_follow) {
+		/* A descendant of a listed process matches too: the
+		 * processes it forked, and theirs. */
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+		for (int i = 0; i < PID_FOLLOW_DEPTH; i++) {
+			t = BPF_CORE_READ(t, real_parent);
+			if (!t)
+				break;
+			__u32 p = BPF_CORE_READ(t, tgid);
+			if (pid_in(sel, p)) {
+				in = 1;
+				break;
+			}
+			if (p <= 1)
+				break;
+		}
 	}
 	return sel->pid_op == SOP_IN ? in : !in;
 }

@@ -422,6 +422,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			cs.PidOp = kernelOps[sel.PIDs.Op]
 			cs.Npids = uint8(len(sel.PIDs.Values))
 			copy(cs.Pids[:], sel.PIDs.Values)
+			if sel.PIDs.FollowForks {
+				cs.PidFollow = 1
+			}
 		}
 		if sel.Binaries != nil {
 			set, err := t.writeSet(coll, ph, sel.Binaries.Op, sel.Binaries.Values)

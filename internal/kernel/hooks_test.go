@@ -285,3 +285,38 @@ func TestReplacingAPolicyLeavesNoGap(t *testing.T) {
 		t.Fatalf("%d events for %d opens across %d replacements", count, opens, replaced)
 	}
 }
+
+func TestSyscallHookMatchPIDsFollowForks(t *testing.T) {
+	_, f := files(t, "file")
+	// A shell that waits, then opens the file itself and through a child
+	// whose pid it prints.
+	shell := exec.Command("/bin/sh", "-c", "read x; : < "+f[0]+"; /bin/cat "+f[0]+" > /dev/null & echo $!; wait")
+	stdin, _ := shell.StdinPipe()
+	var out strings.Builder
+	shell.Stdout = &out
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchPIDs: []policy.PIDSelector{{Operator: "In", FollowForks: true, Values: []uint32{uint32(shell.Process.Pid)}}},
+		MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])},
+	}))
+	var other, child int
+	recs := hookRecords(t, s, func() []int {
+		other = runCmd(t, "/bin/cat", f[0]) // not a descendant
+		stdin.Write([]byte("go\n"))
+		stdin.Close()
+		if err := shell.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		child, _ = strconv.Atoi(strings.TrimSpace(out.String()))
+		return []int{other, shell.Process.Pid, child}
+	})
+	got := map[uint32]int{}
+	for _, r := range recs {
+		got[r.PID]++
+	}
+	if got[uint32(shell.Process.Pid)] != 1 || got[uint32(child)] != 1 || got[uint32(other)] != 0 {
+		t.Fatalf("records per pid %v: want one from the shell (%d), one from its child (%d), none from %d", got, shell.Process.Pid, child, other)
+	}
+}

@@ -113,6 +113,8 @@ type sensorHookConf struct {
 		RateScope uint8
 		Deny      uint8
 		RateNs    uint64
+		PidFollow uint8
+		Pad2      [7]uint8
 		Pids      [8]uint32
 		F         [5]struct {
 			_     structs.HostLayout

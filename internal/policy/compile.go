@@ -378,9 +378,6 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	case 1:
 		p := path + ".matchPIDs[0]"
 		m := s.MatchPIDs[0]
-		if m.FollowForks {
-			c.fail(refuse(p+".followForks", "not supported by this version of Vigil yet"))
-		}
 		if m.IsNamespacePID {
 			c.fail(refuse(p+".isNamespacePID", "not supported by this version of Vigil yet"))
 		}
@@ -390,7 +387,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		} else if len(m.Values) == 0 || len(m.Values) > tablePIDValues {
 			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), tablePIDValues))
 		} else {
-			sel.PIDs = &PIDMatch{Op: op, Values: m.Values}
+			sel.PIDs = &PIDMatch{Op: op, Values: m.Values, FollowForks: m.FollowForks}
 		}
 	default:
 		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes one per selector", len(s.MatchPIDs)))

@@ -144,6 +144,9 @@ type StringMatch struct {
 type PIDMatch struct {
 	Op     Op
 	Values []uint32
+	// FollowForks makes descendants of the listed processes match too,
+	// up to 8 generations down.
+	FollowForks bool
 }
 
 // RateScope is what a rate limit counts per.
