@@ -110,7 +110,8 @@ struct selector {
 	__u8 deny; /* Override on a connect hook: refuse the connection */
 	__u64 rate_ns;
 	__u8 pid_follow; /* matchPIDs followForks: ancestors count too */
-	__u8 pad2[7];
+	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
+	__u8 pad2[6];
 	__u32 pids[MAX_PIDS];
 	struct arg_filter f[MAX_FILTERS];
 	struct arg_filter r[MAX_RET_FILTERS];
@@ -465,9 +466,23 @@ static __always_inline int pid_in(const struct selector *sel, __u32 tgid)
 /* PID_FOLLOW_DEPTH bounds how many ancestors followForks looks at. */
 #define PID_FOLLOW_DEPTH 8
 
+/* ns_tgid is the process id of task as its own pid namespace numbers it. */
+static __always_inline __u32 ns_tgid(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+
+	bpf_probe_read_kernel(&up, sizeof(up), (void *)&pid->numbers[0] + (level & 31) * sizeof(struct upid));
+	return up.nr;
+}
+
 static __always_inline int pid_match(const struct selector *sel)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (sel->pid_ns)
+		tgid = ns_tgid((struct task_struct *)bpf_get_current_task());
 	int in = pid_in(sel, tgid);
 
 	if (!in && sel->pid_follow) {
@@ -479,7 +494,7 @@ static __always_inline int pid_match(const struct selector *sel)
 			t = BPF_CORE_READ(t, real_parent);
 			if (!t)
 				break;
-			__u32 p = BPF_CORE_READ(t, tgid);
+			__u32 p = sel->pid_ns ? ns_tgid(t) : BPF_CORE_READ(t, tgid);
 			if (pid_in(sel, p)) {
 				in = 1;
 				break;

@@ -425,6 +425,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			if sel.PIDs.FollowForks {
 				cs.PidFollow = 1
 			}
+			if sel.PIDs.NamespacePID {
+				cs.PidNs = 1
+			}
 		}
 		if sel.Binaries != nil {
 			set, err := t.writeSet(coll, ph, sel.Binaries.Op, sel.Binaries.Values)

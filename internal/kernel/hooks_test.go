@@ -320,3 +320,26 @@ func TestSyscallHookMatchPIDsFollowForks(t *testing.T) {
 		t.Fatalf("records per pid %v: want one from the shell (%d), one from its child (%d), none from %d", got, shell.Process.Pid, child, other)
 	}
 }
+
+// TestSyscallHookMatchNamespacePID lists pid 1 with isNamespacePID: the
+// first process of a new pid namespace matches, the host's init does not
+// run the workload and nothing else in the host namespace has pid 1.
+func TestSyscallHookMatchNamespacePID(t *testing.T) {
+	_, f := files(t, "file")
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchPIDs: []policy.PIDSelector{{Operator: "In", IsNamespacePID: true, Values: []uint32{1}}},
+		MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])},
+	}))
+	recs := hookRecords(t, s, func() []int {
+		host := runCmd(t, "/bin/cat", f[0])
+		cmd := exec.Command("/bin/cat", f[0])
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cat in a new pid namespace: %v %s", err, out)
+		}
+		return []int{host, cmd.ProcessState.Pid()}
+	})
+	if len(recs) != 1 {
+		t.Fatalf("records %+v: want the open by pid 1 of the new namespace only", recs)
+	}
+}

@@ -114,7 +114,8 @@ type sensorHookConf struct {
 		Deny      uint8
 		RateNs    uint64
 		PidFollow uint8
-		Pad2      [7]uint8
+		PidNs     uint8
+		Pad2      [6]uint8
 		Pids      [8]uint32
 		F         [5]struct {
 			_     structs.HostLayout

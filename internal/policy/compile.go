@@ -378,16 +378,13 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	case 1:
 		p := path + ".matchPIDs[0]"
 		m := s.MatchPIDs[0]
-		if m.IsNamespacePID {
-			c.fail(refuse(p+".isNamespacePID", "not supported by this version of Vigil yet"))
-		}
 		op := opNames[canonOp(m.Operator)]
 		if op != OpIn && op != OpNotIn {
 			c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
 		} else if len(m.Values) == 0 || len(m.Values) > tablePIDValues {
 			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), tablePIDValues))
 		} else {
-			sel.PIDs = &PIDMatch{Op: op, Values: m.Values, FollowForks: m.FollowForks}
+			sel.PIDs = &PIDMatch{Op: op, Values: m.Values, FollowForks: m.FollowForks, NamespacePID: m.IsNamespacePID}
 		}
 	default:
 		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes one per selector", len(s.MatchPIDs)))

@@ -147,6 +147,9 @@ type PIDMatch struct {
 	// FollowForks makes descendants of the listed processes match too,
 	// up to 8 generations down.
 	FollowForks bool
+	// NamespacePID compares pids as the process's own pid namespace
+	// numbers them (a container's pid 1), not as the host does.
+	NamespacePID bool
 }
 
 // RateScope is what a rate limit counts per.
