@@ -140,10 +140,48 @@ __noinline int connect_hook(struct hook_scratch *s, __u32 slot)
 	return 1;
 }
 
+/* deny_connect: destinations refused to a cgroup (cgroup 0: to all), put
+ * there by the enforcement processor (deny_connect action). The data is
+ * compared from the first byte: cgroup and port exactly, then the address
+ * prefix. Pinned, like deny_exec. */
+struct deny_connect_key {
+	__u32 prefixlen; /* 32 (pad) + 64 + 32 + address bits */
+	__u32 pad;
+	__u64 cgroup;
+	__u32 port; /* host order; 0: every port */
+	__u32 addr; /* IPv4, network order */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct deny_connect_key);
+	__type(value, struct deny_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} deny_connect SEC(".maps");
+
+static __always_inline int connect_denied(__u32 addr, __u32 port)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct deny_connect_key k = {.prefixlen = 160, .addr = addr};
+
+	for (int i = 0; i < 4; i++) {
+		k.cgroup = i & 1 ? 0 : cg;
+		k.port = i & 2 ? 0 : port;
+		if (denied(bpf_map_lookup_elem(&deny_connect, &k)))
+			return 1;
+	}
+	return 0;
+}
+
 SEC("cgroup/connect4")
 int vigil_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 key = CONNECT4_KEY, zero = 0;
+
+	if (connect_denied(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
+		return 0;
 	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &key);
 
 	if (!e || !e->n)

@@ -21,6 +21,7 @@ enum exec_flags {
 	EXEC_CWD_TRUNCATED = 1 << 1,
 	EXEC_FILENAME_TRUNCATED = 1 << 2,
 	EXEC_CWD_UNRESOLVED = 1 << 3,
+	EXEC_DENIED = 1 << 4, /* killed at exec: its binary is in deny_exec */
 };
 
 struct exec_record {
@@ -100,7 +101,31 @@ struct {
 	__type(value, struct proc_info);
 } proc_heap SEC(".maps");
 
-static __always_inline void remember_binary(__u32 tgid, const char *filename, __u32 len)
+/* deny_exec: binaries that must not run on this node, put there by the
+ * enforcement processor (deny_exec action) and listed or removed with
+ * `vigil enforcement`. The key is a proc_info with flags 0: the path, zero
+ * padded. The map is pinned (internal/kernel/deny.go), so entries outlive
+ * a collector restart. */
+struct deny_value {
+	__u64 expires; /* CLOCK_BOOTTIME ns; 0 never */
+	__u64 rule;    /* user space's id of the rule that added it */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct proc_info);
+	__type(value, struct deny_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} deny_exec SEC(".maps");
+
+static __always_inline int denied(struct deny_value *v)
+{
+	return v && (v->expires == 0 || bpf_ktime_get_boot_ns() < v->expires);
+}
+
+static __always_inline void remember_binary(__u32 tgid, const char *filename, __u32 len,
+					    __u32 *flags)
 {
 	__u32 zero = 0;
 	struct proc_info *info = bpf_map_lookup_elem(&proc_heap, &zero);
@@ -113,6 +138,12 @@ static __always_inline void remember_binary(__u32 tgid, const char *filename, __
 	info->bin_len = len;
 	bpf_probe_read_kernel(info->bin, len & (BINARY_MAX - 1), filename);
 	bpf_map_update_elem(&procs, &tgid, info, BPF_ANY);
+	/* A denied binary is killed here, before its first instruction:
+	 * sched_process_exec runs before the return to user space. */
+	if (denied(bpf_map_lookup_elem(&deny_exec, info))) {
+		bpf_send_signal(9);
+		*flags |= EXEC_DENIED;
+	}
 }
 
 static __always_inline __u32 read_cwd(struct exec_record *rec, __u32 off, struct task_struct *task)
@@ -172,7 +203,7 @@ static __always_inline int handle_exec(struct task_struct *task, struct linux_bi
 	/* Lengths exclude the NUL the helper writes. */
 	rec->filename_len = n - 1;
 	off = (n - 1) & (VIGIL_PATH_MAX - 1);
-	remember_binary(rec->pid, rec->data, rec->filename_len);
+	remember_binary(rec->pid, rec->data, rec->filename_len, &rec->flags);
 
 	__u32 cwd_len = read_cwd(rec, off, task);
 	rec->cwd_len = cwd_len;

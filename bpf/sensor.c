@@ -15,3 +15,4 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const struct hook_record *unused_hook_record __attribute__((unused));
 const struct hook_conf *unused_hook_conf __attribute__((unused));
 const struct syscall_entry *unused_syscall_entry __attribute__((unused));
+const struct deny_connect_key *unused_deny_connect_key __attribute__((unused));

@@ -617,3 +617,11 @@ func (s *Sensor) attachConnectHook() error {
 	t.connectLink = l
 	return nil
 }
+
+// EnableConnectDeny attaches the connect hook so that the connect deny list
+// applies even when no policy hooks connect.
+func (s *Sensor) EnableConnectDeny() error {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	return s.attachConnectHook()
+}

@@ -29,6 +29,7 @@ const (
 	execCwdTruncated      = 1 << 1
 	execFilenameTruncated = 1 << 2
 	execCwdUnresolved     = 1 << 3
+	execDenied            = 1 << 4
 )
 
 // ExecRecord is a thread group that just replaced its program image.
@@ -55,6 +56,9 @@ type ExecRecord struct {
 	CwdUnresolved     bool
 	ArgsTruncated     bool
 	ArgsSize          uint32 // bytes of argv before truncation
+	// Denied is set when the binary was in the exec deny list: the
+	// process was killed at exec.
+	Denied bool
 }
 
 // ForkRecord is a new thread group (threads are not reported).
@@ -176,6 +180,7 @@ func (d *decoder) decodeExec(sample []byte) (*ExecRecord, error) {
 		CwdTruncated:      r.Flags&execCwdTruncated != 0,
 		CwdUnresolved:     r.Flags&execCwdUnresolved != 0,
 		ArgsTruncated:     r.Flags&execArgsTruncated != 0,
+		Denied:            r.Flags&execDenied != 0,
 	}
 	var args string
 	var err error
@@ -257,3 +262,7 @@ func SockaddrString(packed uint64) string {
 	binary.NativeEndian.PutUint32(ip[:], uint32(packed))
 	return netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(packed>>32)).String()
 }
+
+func nativeUint32(b [4]byte) uint32 { return binary.NativeEndian.Uint32(b[:]) }
+
+func putNativeUint32(b []byte, v uint32) { binary.NativeEndian.PutUint32(b, v) }

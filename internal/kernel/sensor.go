@@ -63,6 +63,9 @@ type SensorOptions struct {
 	// Mechanism forces an attach mechanism; empty picks the best one the
 	// kernel offers.
 	Mechanism Mechanism
+	// PinPath is the bpffs directory for the maps that outlive the sensor
+	// (the deny lists); empty is DefaultPinPath.
+	PinPath string
 }
 
 // Sensor is Vigil's BPF object in the kernel: it watches exec, fork and exit
@@ -129,7 +132,14 @@ func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
 			delete(spec.Programs, name)
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	pin := opts.PinPath
+	if pin == "" {
+		pin = DefaultPinPath
+	}
+	if err := ensurePinPath(pin); err != nil {
+		return nil, err
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pin}})
 	if err != nil {
 		return nil, describeLoadError(err)
 	}

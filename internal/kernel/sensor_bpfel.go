@@ -20,6 +20,21 @@ type sensorAddrLpmKey struct {
 	Addr      uint32
 }
 
+type sensorDenyConnectKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Pad       uint32
+	Cgroup    uint64
+	Port      uint32
+	Addr      uint32
+}
+
+type sensorDenyValue struct {
+	_       structs.HostLayout
+	Expires uint64
+	Rule    uint64
+}
+
 type sensorExecRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -291,42 +306,45 @@ type sensorTpRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sensorMapAddrLpm            = "addr_lpm"
-	sensorMapDrops              = "drops"
-	sensorMapEvents             = "events"
-	sensorMapExecHeap           = "exec_heap"
-	sensorMapHookHeap           = "hook_heap"
-	sensorMapHookStats          = "hook_stats"
-	sensorMapHooks              = "hooks"
-	sensorMapPathHeap           = "path_heap"
-	sensorMapPendingReturns     = "pending_returns"
-	sensorMapProcHeap           = "proc_heap"
-	sensorMapProcs              = "procs"
-	sensorMapRateLimits         = "rate_limits"
-	sensorMapStrEq              = "str_eq"
-	sensorMapStrPostfix         = "str_postfix"
-	sensorMapStrPrefix          = "str_prefix"
-	sensorMapSyscallHooks       = "syscall_hooks"
-	sensorMapTpHeap             = "tp_heap"
-	sensorProgVigilConnect4     = "vigil_connect4"
-	sensorProgVigilExecBtf      = "vigil_exec_btf"
-	sensorProgVigilExecRaw      = "vigil_exec_raw"
-	sensorProgVigilExitBtf      = "vigil_exit_btf"
-	sensorProgVigilExitRaw      = "vigil_exit_raw"
-	sensorProgVigilForkBtf      = "vigil_fork_btf"
-	sensorProgVigilForkRaw      = "vigil_fork_raw"
-	sensorProgVigilSysEnterBtf  = "vigil_sys_enter_btf"
-	sensorProgVigilSysEnterRaw  = "vigil_sys_enter_raw"
-	sensorProgVigilSysExitBtf   = "vigil_sys_exit_btf"
-	sensorProgVigilSysExitRaw   = "vigil_sys_exit_raw"
-	sensorProgVigilTracepoint   = "vigil_tracepoint"
-	sensorProgVigilUprobe       = "vigil_uprobe"
-	sensorProgVigilUretprobe    = "vigil_uretprobe"
-	sensorVarUnusedExitRecord   = "unused_exit_record"
-	sensorVarUnusedForkRecord   = "unused_fork_record"
-	sensorVarUnusedHookConf     = "unused_hook_conf"
-	sensorVarUnusedHookRecord   = "unused_hook_record"
-	sensorVarUnusedSyscallEntry = "unused_syscall_entry"
+	sensorMapAddrLpm              = "addr_lpm"
+	sensorMapDenyConnect          = "deny_connect"
+	sensorMapDenyExec             = "deny_exec"
+	sensorMapDrops                = "drops"
+	sensorMapEvents               = "events"
+	sensorMapExecHeap             = "exec_heap"
+	sensorMapHookHeap             = "hook_heap"
+	sensorMapHookStats            = "hook_stats"
+	sensorMapHooks                = "hooks"
+	sensorMapPathHeap             = "path_heap"
+	sensorMapPendingReturns       = "pending_returns"
+	sensorMapProcHeap             = "proc_heap"
+	sensorMapProcs                = "procs"
+	sensorMapRateLimits           = "rate_limits"
+	sensorMapStrEq                = "str_eq"
+	sensorMapStrPostfix           = "str_postfix"
+	sensorMapStrPrefix            = "str_prefix"
+	sensorMapSyscallHooks         = "syscall_hooks"
+	sensorMapTpHeap               = "tp_heap"
+	sensorProgVigilConnect4       = "vigil_connect4"
+	sensorProgVigilExecBtf        = "vigil_exec_btf"
+	sensorProgVigilExecRaw        = "vigil_exec_raw"
+	sensorProgVigilExitBtf        = "vigil_exit_btf"
+	sensorProgVigilExitRaw        = "vigil_exit_raw"
+	sensorProgVigilForkBtf        = "vigil_fork_btf"
+	sensorProgVigilForkRaw        = "vigil_fork_raw"
+	sensorProgVigilSysEnterBtf    = "vigil_sys_enter_btf"
+	sensorProgVigilSysEnterRaw    = "vigil_sys_enter_raw"
+	sensorProgVigilSysExitBtf     = "vigil_sys_exit_btf"
+	sensorProgVigilSysExitRaw     = "vigil_sys_exit_raw"
+	sensorProgVigilTracepoint     = "vigil_tracepoint"
+	sensorProgVigilUprobe         = "vigil_uprobe"
+	sensorProgVigilUretprobe      = "vigil_uretprobe"
+	sensorVarUnusedDenyConnectKey = "unused_deny_connect_key"
+	sensorVarUnusedExitRecord     = "unused_exit_record"
+	sensorVarUnusedForkRecord     = "unused_fork_record"
+	sensorVarUnusedHookConf       = "unused_hook_conf"
+	sensorVarUnusedHookRecord     = "unused_hook_record"
+	sensorVarUnusedSyscallEntry   = "unused_syscall_entry"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -392,6 +410,8 @@ type sensorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
 	AddrLpm        *ebpf.MapSpec `ebpf:"addr_lpm"`
+	DenyConnect    *ebpf.MapSpec `ebpf:"deny_connect"`
+	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecHeap       *ebpf.MapSpec `ebpf:"exec_heap"`
@@ -414,11 +434,12 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	UnusedExitRecord   *ebpf.VariableSpec `ebpf:"unused_exit_record"`
-	UnusedForkRecord   *ebpf.VariableSpec `ebpf:"unused_fork_record"`
-	UnusedHookConf     *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
-	UnusedHookRecord   *ebpf.VariableSpec `ebpf:"unused_hook_record"`
-	UnusedSyscallEntry *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
+	UnusedDenyConnectKey *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
+	UnusedExitRecord     *ebpf.VariableSpec `ebpf:"unused_exit_record"`
+	UnusedForkRecord     *ebpf.VariableSpec `ebpf:"unused_fork_record"`
+	UnusedHookConf       *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
+	UnusedHookRecord     *ebpf.VariableSpec `ebpf:"unused_hook_record"`
+	UnusedSyscallEntry   *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -442,6 +463,8 @@ func (o *sensorObjects) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
 	AddrLpm        *ebpf.Map `ebpf:"addr_lpm"`
+	DenyConnect    *ebpf.Map `ebpf:"deny_connect"`
+	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecHeap       *ebpf.Map `ebpf:"exec_heap"`
@@ -463,6 +486,8 @@ type sensorMaps struct {
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.AddrLpm,
+		m.DenyConnect,
+		m.DenyExec,
 		m.Drops,
 		m.Events,
 		m.ExecHeap,
@@ -486,11 +511,12 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	UnusedExitRecord   *ebpf.Variable `ebpf:"unused_exit_record"`
-	UnusedForkRecord   *ebpf.Variable `ebpf:"unused_fork_record"`
-	UnusedHookConf     *ebpf.Variable `ebpf:"unused_hook_conf"`
-	UnusedHookRecord   *ebpf.Variable `ebpf:"unused_hook_record"`
-	UnusedSyscallEntry *ebpf.Variable `ebpf:"unused_syscall_entry"`
+	UnusedDenyConnectKey *ebpf.Variable `ebpf:"unused_deny_connect_key"`
+	UnusedExitRecord     *ebpf.Variable `ebpf:"unused_exit_record"`
+	UnusedForkRecord     *ebpf.Variable `ebpf:"unused_fork_record"`
+	UnusedHookConf       *ebpf.Variable `ebpf:"unused_hook_conf"`
+	UnusedHookRecord     *ebpf.Variable `ebpf:"unused_hook_record"`
+	UnusedSyscallEntry   *ebpf.Variable `ebpf:"unused_syscall_entry"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.
