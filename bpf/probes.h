@@ -127,14 +127,7 @@ __noinline int connect_hook(struct hook_scratch *s, __u32 slot)
 		if (!selector_match(s, sel, 0))
 			continue;
 		count_hook(slot, HC_MATCHED);
-		if (sel->post) {
-			if (rate_limited(s, slot, j, sel)) {
-				count_hook(slot, HC_RATE_LIMITED);
-			} else {
-				emit_hook(s, conf, slot, j, 0, 0);
-				count_hook(slot, HC_POSTED);
-			}
-		}
+		post(s, conf, slot, j, sel, 0, 0);
 		return !sel->deny;
 	}
 	return 1;

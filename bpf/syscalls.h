@@ -43,6 +43,21 @@ struct {
 	__type(value, struct pending);
 } pending_returns SEC(".maps");
 
+/* post reports a matched selector, unless NoPost or its rate limit says
+ * otherwise. */
+static __always_inline void post(struct hook_scratch *s, const struct hook_conf *conf, __u32 slot,
+				 __u32 sel_idx, const struct selector *sel, __u32 signal, int at_return)
+{
+	if (!sel->post)
+		return;
+	if (rate_limited(s, slot, sel_idx, sel)) {
+		count_hook(slot, HC_RATE_LIMITED);
+		return;
+	}
+	emit_hook(s, conf, slot, sel_idx, signal, at_return);
+	count_hook(slot, HC_POSTED);
+}
+
 static __always_inline void act(struct hook_scratch *s, const struct hook_conf *conf, __u32 slot,
 				__u32 sel_idx, const struct selector *sel, int at_return)
 {
@@ -51,14 +66,7 @@ static __always_inline void act(struct hook_scratch *s, const struct hook_conf *
 		bpf_send_signal(sel->signal);
 		count_hook(slot, HC_SIGNALED);
 	}
-	if (!sel->post)
-		return;
-	if (rate_limited(s, slot, sel_idx, sel)) {
-		count_hook(slot, HC_RATE_LIMITED);
-		return;
-	}
-	emit_hook(s, conf, slot, sel_idx, sel->signal, at_return);
-	count_hook(slot, HC_POSTED);
+	post(s, conf, slot, sel_idx, sel, sel->signal, at_return);
 }
 
 __noinline int enter_hook(struct hook_scratch *s, __u32 slot)

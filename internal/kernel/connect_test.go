@@ -16,21 +16,7 @@ import (
 // 127.0.0.1, connect as usual. 127.0.0.2 stands for the forbidden address:
 // the traffic never leaves loopback.
 func TestConnectHookRefusesWithEPERM(t *testing.T) {
-	ln, err := net.Listen("tcp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := loopbackListener(t)
 
 	s, ph := install(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
@@ -76,4 +62,26 @@ func TestConnectHookRefusesWithEPERM(t *testing.T) {
 	if got := kernel.SockaddrString(uint64(recs[0].Args[1].Int)); got != fmt.Sprintf("127.0.0.2:%d", port) {
 		t.Errorf("reported address %s", got)
 	}
+}
+
+// loopbackListener accepts and closes TCP connections on every loopback
+// address (127.0.0.1 and 127.0.0.2 alike) until the test ends, and returns
+// its port.
+func loopbackListener(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -80,27 +81,13 @@ func TestDenyConnectRefusesTheDestination(t *testing.T) {
 	if err := s.EnableConnectDeny(); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := loopbackListener(t)
 	entry := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: netip.MustParsePrefix("127.0.0.2/32"), Port: uint16(port)}
 	if err := d.Add(entry); err != nil {
 		t.Fatal(err)
 	}
 	dial := func(addr string) error {
-		c, err := net.Dial("tcp4", fmt.Sprintf("%s:%d", addr, port))
+		c, err := net.Dial("tcp4", net.JoinHostPort(addr, strconv.Itoa(port)))
 		if err == nil {
 			c.Close()
 		}
