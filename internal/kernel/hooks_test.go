@@ -46,7 +46,9 @@ func install(t *testing.T, p *policy.TracingPolicy) (*kernel.Sensor, *kernel.Pol
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 22})
+	// Not the object's default size: the programs loaded later must be
+	// given the size the sensor chose.
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
 	if err != nil {
 		t.Fatal(err)
 	}

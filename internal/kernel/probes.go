@@ -41,6 +41,9 @@ func (s *Sensor) probeCollection() (*ebpf.Collection, error) {
 			delete(spec.Programs, name)
 		}
 	}
+	// The replacements must match the specs: the ring buffer was sized
+	// at load.
+	spec.Maps["events"].MaxEntries = s.coll.Maps["events"].MaxEntries()
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: s.coll.Maps})
 	if err != nil {
 		return nil, fmt.Errorf("loading the tracepoint and uprobe programs (they need attach cookies, Linux 5.15): %w", describeLoadError(err))
