@@ -96,6 +96,7 @@ func putProcess(attrs pcommon.Map, p, parent *process.Process, ancestors []*proc
 	attrs.PutInt(AttrProcessRealGroupID, int64(p.GID))
 	if p.StartTime != 0 {
 		attrs.PutStr(AttrProcessCreationTime, clock(p.StartTime).UTC().Format(time.RFC3339Nano))
+		attrs.PutInt(AttrProcessStartBootNs, int64(p.StartTime))
 	}
 	attrs.PutStr(AttrExecID, p.ExecID)
 	if p.ParentExecID != "" {

@@ -73,4 +73,37 @@ const (
 	AttrProcFS = "vigil.procfs"
 	// AttrArgsTruncated marks arguments cut at the kernel-side limit.
 	AttrArgsTruncated = "vigil.args_truncated"
+	// AttrProcessStartBootNs is when the task was created, CLOCK_BOOTTIME
+	// ns, as an int: with process.pid it names one process exactly, so an
+	// enforcement action can check a pid was not reused (/proc/<pid>/stat
+	// field 22 is the same time in clock ticks).
+	AttrProcessStartBootNs = "vigil.process.start_boot_ns"
+)
+
+// Attributes of enforcement.action records (enforcement.go). The rule or
+// policy is security_rule.name; vigil.exec_id is the triggering event's.
+const (
+	// AttrEnforcementSource is who acted: "processor" (an enforcement rule
+	// on the event stream) or "kernel" (a TracingPolicy selector, the exec
+	// deny list).
+	AttrEnforcementSource = "vigil.enforcement.source"
+	// AttrEnforcementRuleID is the id the rule's deny-list entries carry
+	// (`vigil enforcement list` shows it).
+	AttrEnforcementRuleID = "vigil.enforcement.rule_id"
+	AttrEnforcementAction = "vigil.enforcement.action"
+	AttrEnforcementSignal = "vigil.enforcement.signal"
+	AttrEnforcementMode   = "vigil.enforcement.mode"
+	AttrEnforcementResult = "vigil.enforcement.result"
+	AttrEnforcementReason = "vigil.enforcement.reason"
+	AttrEnforcementError  = "vigil.enforcement.error"
+	// AttrEnforcementExpires is when a deny-list entry stops applying.
+	AttrEnforcementExpires = "vigil.enforcement.expires"
+
+	AttrTargetPID         = "vigil.enforcement.target.pid"
+	AttrTargetExecID      = "vigil.enforcement.target.exec_id"
+	AttrTargetBinary      = "vigil.enforcement.target.binary"
+	AttrTargetContainerID = "vigil.enforcement.target.container.id"
+	AttrTargetCgroupID    = "vigil.enforcement.target.cgroup.id"
+	// AttrTargetDestination is a deny_connect target: "CIDR" or "CIDR port N".
+	AttrTargetDestination = "vigil.enforcement.target.destination"
 )

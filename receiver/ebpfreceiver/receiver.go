@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,8 +16,10 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
@@ -112,6 +115,11 @@ func (r *ebpfReceiver) start() error {
 	if _, err := policyFiles(r.cfg.Policies); err != nil {
 		sensor.Close()
 		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	// The connect deny list (the enforcement processor's deny_connect)
+	// needs the cgroup connect hook even when no policy hooks connect.
+	if err := sensor.EnableConnectDeny(); err != nil {
+		r.set.Logger.Warn("connect deny list unavailable: deny_connect will not refuse connections", zap.Error(err))
 	}
 	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies)
 	r.policies.sync()
@@ -220,6 +228,9 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exec{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors}, p.CgroupName)
 		r.stats.exec.Add(1)
+		if rec.Denied {
+			batch.Add(r.kernelEnforcement(rec.Ktime, p, "deny_exec", "deny_exec", "SIGKILL", event.ReasonDenyList), p.CgroupName)
+		}
 	case *kernel.ForkRecord:
 		r.cache.Fork(rec)
 	case *kernel.ExitRecord:
@@ -237,6 +248,9 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		if ev, ok := r.hookEvent(rec); ok {
 			batch.Add(ev, ev.Process.CgroupName)
 			r.stats.hook.Add(1)
+			if e, ok := r.hookEnforcement(rec, ev); ok {
+				batch.Add(e, ev.Process.CgroupName)
+			}
 		}
 	}
 }
@@ -287,6 +301,46 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 		ev.Args = append(ev.Args, arg)
 	}
 	return ev, true
+}
+
+// hookEnforcement is the audit record of what a policy selector did in the
+// kernel: a signal sent (Sigkill, Signal) or a connect refused (Override on
+// a connect hook). Selectors that only report have none.
+func (r *ebpfReceiver) hookEnforcement(rec *kernel.HookRecord, ev event.Hook) (event.Enforcement, bool) {
+	var action, signal string
+	switch {
+	case rec.Signal != 0:
+		action = actionName(rec.Signal)
+		signal = unix.SignalName(syscall.Signal(rec.Signal))
+		if signal == "" {
+			signal = strconv.FormatUint(uint64(rec.Signal), 10)
+		}
+	default:
+		ih, ok := r.sensor.Hook(rec.HookID)
+		if !ok || ih.Hook.Kind != policy.HookConnect || int(rec.Selector) >= len(ih.Hook.Selectors) || !ih.Hook.Selectors[rec.Selector].Deny {
+			return event.Enforcement{}, false
+		}
+		action = "Override"
+	}
+	e := r.kernelEnforcement(rec.Ktime, ev.Process, ev.Policy, action, signal, event.ReasonPolicySelector)
+	for _, a := range ev.Args {
+		if a.Type == "sockaddr" && a.Str != "" {
+			e.Destination = a.Str
+			break
+		}
+	}
+	return e, true
+}
+
+// kernelEnforcement is an enforcement.action record for an action the
+// kernel took on p.
+func (r *ebpfReceiver) kernelEnforcement(ktime uint64, p *process.Process, rule, action, signal, reason string) event.Enforcement {
+	return event.Enforcement{
+		Time: r.clock.Time(ktime), Source: event.SourceKernel, Rule: rule,
+		Action: action, Signal: signal, Mode: "enforce", Result: event.ResultTaken, Reason: reason,
+		PID: int64(p.PID), ExecID: p.ExecID, Binary: p.Binary, CgroupID: p.CgroupID,
+		ContainerID: k8s.ContainerIDFromCgroup(p.CgroupName), TriggerExecID: p.ExecID,
+	}
 }
 
 // actionName is what the kernel did, as Tetragon names the action.

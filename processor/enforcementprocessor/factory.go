@@ -1,0 +1,42 @@
+// Package enforcementprocessor is the `enforcement` processor: response
+// rules on the event stream. A rule is an OTTL condition on a log record and
+// an action (kill or signal the process through a pidfd, put its binary or
+// destination in the kernel's deny lists, drop the record); every action,
+// taken or skipped, leaves an enforcement.action audit record.
+package enforcementprocessor
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+)
+
+var typ = component.MustNewType("enforcement")
+
+// NewFactory returns the factory of the enforcement processor.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(typ, createDefaultConfig,
+		processor.WithLogs(createLogs, component.StabilityLevelDevelopment))
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		// Rules act unless told otherwise, as TracingPolicy actions do;
+		// `mode: monitor` is the dry run.
+		Mode:    ModeEnforce,
+		PinPath: kernel.DefaultPinPath,
+		ProcFS:  "/proc",
+		// Expired entries are already ignored by the kernel; removing
+		// them only frees room, so this need not be frequent.
+		ExpireInterval: 30 * time.Second,
+	}
+}
+
+func createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	return newProcessor(cfg.(*Config), set, next)
+}

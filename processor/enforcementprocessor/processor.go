@@ -1,0 +1,349 @@
+package enforcementprocessor
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottllog"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/kernel"
+)
+
+// enforcementProcessor evaluates the rules on every log record, acts, and
+// appends an enforcement.action record for each action taken or skipped.
+type enforcementProcessor struct {
+	cfg     *Config
+	set     processor.Settings
+	next    consumer.Logs
+	rules   []*rule
+	actions metric.Int64Counter
+	self    int
+
+	// deny is opened at the first deny action: the receiver creates the
+	// pins when it starts, possibly after this processor.
+	mu   sync.Mutex
+	deny *kernel.DenyLists
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newProcessor(cfg *Config, set processor.Settings, next consumer.Logs) (*enforcementProcessor, error) {
+	p := &enforcementProcessor{cfg: cfg, set: set, next: next, self: os.Getpid()}
+	for i, rc := range cfg.Rules {
+		if rc.Mode == "" {
+			rc.Mode = cfg.Mode
+		}
+		r, err := rc.compile(set.TelemetrySettings)
+		if err != nil {
+			return nil, fmt.Errorf("rules[%d] %q: %w", i, rc.Name, err)
+		}
+		p.rules = append(p.rules, r)
+	}
+	var err error
+	p.actions, err = set.MeterProvider.Meter(event.EnforcementScopeName).Int64Counter("vigil.enforcement.actions",
+		metric.WithDescription("Enforcement actions by rule, action and result (taken, skipped, failed)."),
+		metric.WithUnit("{action}"))
+	if err != nil {
+		return nil, fmt.Errorf("enforcement processor: creating its metric: %w", err)
+	}
+	return p, nil
+}
+
+func (p *enforcementProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+// Start runs the loop that removes expired deny-list entries.
+func (p *enforcementProcessor) Start(context.Context, component.Host) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(p.cfg.ExpireInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				p.expire(now)
+			}
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the expiry loop and closes the deny lists; their entries
+// stay in the kernel until they expire or are removed.
+func (p *enforcementProcessor) Shutdown(context.Context) error {
+	if p.cancel != nil {
+		p.cancel()
+		<-p.done
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deny != nil {
+		err := p.deny.Close()
+		p.deny = nil
+		return err
+	}
+	return nil
+}
+
+func (p *enforcementProcessor) expire(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deny == nil {
+		return
+	}
+	if n, err := p.deny.Expire(now); err != nil {
+		p.set.Logger.Warn("removing expired deny-list entries", zap.Error(err))
+	} else if n > 0 {
+		p.set.Logger.Debug("expired deny-list entries removed", zap.Int("entries", n))
+	}
+}
+
+// denyLists opens the receiver's deny lists once.
+func (p *enforcementProcessor) denyLists() (*kernel.DenyLists, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deny == nil {
+		d, err := kernel.OpenDenyLists(p.cfg.PinPath)
+		if err != nil {
+			return nil, err
+		}
+		p.deny = d
+	}
+	return p.deny, nil
+}
+
+// ConsumeLogs applies the rules. Dropped records leave the batch; audit
+// records join it, one ResourceLogs per triggering ResourceLogs.
+func (p *enforcementProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	type audit struct {
+		resource pcommon.Resource
+		records  []event.Enforcement
+	}
+	var audits []audit
+	rls := ld.ResourceLogs()
+	for _, rl := range rls.All() {
+		var records []event.Enforcement
+		for _, sl := range rl.ScopeLogs().All() {
+			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
+				drop := false
+				for _, r := range p.rules {
+					if !p.matches(ctx, r, rl, sl, lr) {
+						continue
+					}
+					e, dropped := p.act(ctx, r, rl.Resource(), lr)
+					drop = drop || dropped
+					if r.audit {
+						records = append(records, e)
+					}
+				}
+				return drop
+			})
+		}
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
+		if len(records) > 0 {
+			audits = append(audits, audit{rl.Resource(), records})
+		}
+	}
+	n := rls.Len()
+	for _, a := range audits {
+		event.AppendEnforcement(ld, a.resource, p.set.BuildInfo.Version, a.records)
+	}
+	// Resources whose records were all dropped go; their audit records,
+	// appended above, carry a copy of the resource.
+	i := 0
+	rls.RemoveIf(func(rl plog.ResourceLogs) bool {
+		i++
+		return i <= n && rl.ScopeLogs().Len() == 0
+	})
+	if ld.LogRecordCount() == 0 {
+		return nil
+	}
+	return p.next.ConsumeLogs(ctx, ld)
+}
+
+// matches evaluates a rule's condition; one that fails to evaluate (a type
+// mismatch, say) does not match.
+func (p *enforcementProcessor) matches(ctx context.Context, r *rule, rl plog.ResourceLogs, sl plog.ScopeLogs, lr plog.LogRecord) bool {
+	tCtx := ottllog.NewTransformContext(rl, sl, lr)
+	defer tCtx.Close()
+	ok, err := r.condition.Eval(ctx, tCtx)
+	if err != nil {
+		p.set.Logger.Debug("rule condition failed to evaluate", zap.String("rule", r.Name), zap.Error(err))
+		return false
+	}
+	return ok
+}
+
+// act takes a rule's action on the record that matched and returns its
+// audit record, and whether the record is dropped.
+func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Resource, lr plog.LogRecord) (event.Enforcement, bool) {
+	attrs := lr.Attributes()
+	e := event.Enforcement{
+		Time: time.Now(), Source: event.SourceProcessor, Rule: r.Name, Action: r.Action, Mode: r.Mode,
+		TriggerExecID: strAttr(attrs, event.AttrExecID),
+		ContainerID:   strAttr(res.Attributes(), event.AttrContainerID),
+	}
+	dropped := false
+	defer func() {
+		p.actions.Add(ctx, 1, metric.WithAttributes(
+			attribute.String("rule", r.Name), attribute.String("action", r.Action), attribute.String("result", e.Result)))
+	}()
+	skip := func(reason string) (event.Enforcement, bool) {
+		e.Result, e.Reason = event.ResultSkipped, reason
+		return e, false
+	}
+
+	// What the action aims at, from the event: without it, nothing to do.
+	var entry kernel.DenyEntry
+	switch r.Action {
+	case ActionKill, ActionSignal:
+		e.Signal = unix.SignalName(r.signal)
+		e.PID = intAttr(attrs, event.AttrProcessPID)
+		e.ExecID = e.TriggerExecID
+		e.Binary = strAttr(attrs, event.AttrProcessExecutablePath)
+		if _, ok := attrs.Get(event.AttrProcessStartBootNs); !ok || e.PID <= 0 {
+			e.Error = "the event has no process.pid and vigil.process.start_boot_ns"
+			return skip(event.ReasonNoTarget)
+		}
+		if e.PID == 1 || e.PID == int64(p.self) {
+			return skip(event.ReasonProtected)
+		}
+	case ActionDenyExec:
+		e.RuleID = r.id
+		e.Binary = strAttr(attrs, event.AttrProcessExecutablePath)
+		if !filepath.IsAbs(e.Binary) {
+			e.Error = "the event has no absolute process.executable.path"
+			return skip(event.ReasonNoTarget)
+		}
+		entry = kernel.DenyEntry{Kind: kernel.DenyExec, Binary: e.Binary, Rule: r.id}
+	case ActionDenyConnect:
+		e.RuleID = r.id
+		var err error
+		if entry, err = r.connectEntry(attrs); err != nil {
+			e.Error = err.Error()
+			return skip(event.ReasonNoTarget)
+		}
+		e.Destination = destination(entry)
+		e.CgroupID = entry.Cgroup
+	}
+	if r.limit != nil && !r.limit.allow(time.Now()) {
+		return skip(event.ReasonRateLimited)
+	}
+	if r.Mode == ModeMonitor {
+		return skip(event.ReasonMonitor)
+	}
+
+	e.Result, e.Reason = event.ResultTaken, event.ReasonRuleMatched
+	fail := func(err error) {
+		e.Result, e.Reason, e.Error = event.ResultFailed, event.ReasonError, err.Error()
+		p.set.Logger.Warn("enforcement action failed", zap.String("rule", r.Name), zap.String("action", r.Action), zap.Error(err))
+	}
+	switch r.Action {
+	case ActionKill, ActionSignal:
+		start := intAttr(attrs, event.AttrProcessStartBootNs)
+		reason, err := signalProcess(p.cfg.ProcFS, int(e.PID), start, r.signal)
+		switch {
+		case err != nil:
+			fail(err)
+		case reason != "":
+			e.Result, e.Reason = event.ResultSkipped, reason
+		}
+	case ActionDenyExec, ActionDenyConnect:
+		if r.TTL > 0 {
+			entry.Expires = time.Now().Add(r.TTL)
+			e.Expires = entry.Expires
+		}
+		d, err := p.denyLists()
+		if err == nil {
+			err = d.Add(entry)
+		}
+		if err != nil {
+			fail(err)
+		}
+	case ActionDrop:
+		dropped = true
+	}
+	return e, dropped
+}
+
+// connectEntry is the deny_connect entry for an event: the configured
+// destination and port, else the event's; the event's cgroup when scoped to
+// the container.
+func (r *rule) connectEntry(attrs pcommon.Map) (kernel.DenyEntry, error) {
+	e := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: r.destination, Port: uint16(r.Port), Rule: r.id}
+	if !e.Prefix.IsValid() {
+		a, err := netip.ParseAddr(strAttr(attrs, event.AttrDestinationAddress))
+		if err != nil || !a.Unmap().Is4() {
+			return e, fmt.Errorf("the event has no IPv4 destination.address and the rule no destination")
+		}
+		a = a.Unmap()
+		e.Prefix = netip.PrefixFrom(a, 32)
+		if e.Port == 0 {
+			e.Port = uint16(intAttr(attrs, event.AttrDestinationPort))
+		}
+	}
+	if r.Scope == ScopeContainer {
+		id := intAttr(attrs, event.AttrCgroupID)
+		if id <= 0 {
+			return e, fmt.Errorf("scope container: the event has no vigil.cgroup.id")
+		}
+		e.Cgroup = uint64(id)
+	}
+	return e, nil
+}
+
+// destination describes a deny_connect target: "10.0.0.0/8 port 443".
+func destination(e kernel.DenyEntry) string {
+	if e.Port == 0 {
+		return e.Prefix.String()
+	}
+	return e.Prefix.String() + " port " + strconv.Itoa(int(e.Port))
+}
+
+func strAttr(m pcommon.Map, k string) string {
+	v, ok := m.Get(k)
+	if !ok {
+		return ""
+	}
+	return v.AsString()
+}
+
+// intAttr is an int attribute, or one written as a decimal string; -1 when
+// absent or not a number.
+func intAttr(m pcommon.Map, k string) int64 {
+	v, ok := m.Get(k)
+	if !ok {
+		return -1
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeStr:
+		if n, err := strconv.ParseInt(v.Str(), 10, 64); err == nil {
+			return n
+		}
+	}
+	return -1
+}

@@ -1,0 +1,220 @@
+package ebpfreceiver
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/kernel"
+)
+
+const sigkillPolicy = `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: %s
+spec:
+  kprobes:
+  - call: "sys_openat"
+    syscall: true
+    args:
+    - index: 1
+      type: "string"
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: "Equal"
+        values:
+        - "%s"
+      matchActions:
+      - action: Sigkill
+`
+
+// kernelAudits are the enforcement.action records aimed at pid.
+func kernelAudits(pid int) func(record) bool {
+	return func(r record) bool {
+		return r.lr.EventName() == event.NameEnforcementAction && r.int(event.AttrTargetPID) == int64(pid)
+	}
+}
+
+// TestKernelSigkillIsAuditedOnce: a TracingPolicy's in-kernel Sigkill
+// yields its hook event and exactly one enforcement.action record.
+func TestKernelSigkillIsAuditedOnce(t *testing.T) {
+	dir := t.TempDir()
+	forbidden := filepath.Join(dir, "forbidden")
+	os.WriteFile(forbidden, []byte("x"), 0o644)
+	policies := filepath.Join(dir, "policies")
+	os.Mkdir(policies, 0o755)
+	name := fmt.Sprintf("kill-on-open-%d", time.Now().UnixNano())
+	writePolicy(t, policies, "kill.yaml", fmt.Sprintf(sigkillPolicy, name, forbidden))
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{policies}
+	r, sink, _ := startReceiver(t, cfg)
+	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+
+	cmd := exec.Command("/bin/cat", forbidden)
+	err := cmd.Run()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if err == nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("cat was not killed: %v", err)
+	}
+	pid := cmd.ProcessState.Pid()
+	hook := waitFor(t, sink, "process.kprobe", isEvent(event.NameProcessKprobe, pid))
+	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
+	time.Sleep(300 * time.Millisecond)
+	n := 0
+	findRecord(sink, func(r record) bool {
+		if kernelAudits(pid)(r) {
+			n++
+		}
+		return false
+	})
+	if n != 1 {
+		t.Fatalf("%d enforcement.action records, want exactly 1", n)
+	}
+	for k, want := range map[string]string{
+		event.AttrSecurityRuleName: name, event.AttrEnforcementSource: "kernel",
+		event.AttrEnforcementAction: "Sigkill", event.AttrEnforcementSignal: "SIGKILL",
+		event.AttrEnforcementResult: "taken", event.AttrEnforcementReason: "policy_selector",
+		event.AttrEnforcementMode: "enforce", event.AttrTargetBinary: "/bin/cat",
+		event.AttrExecID: hook.str(event.AttrExecID),
+	} {
+		if got := a.str(k); got != want {
+			t.Errorf("audit %s = %q, want %q", k, got, want)
+		}
+	}
+	t.Logf("audit record: %s %v", a.lr.Body().Str(), a.lr.Attributes().AsRaw())
+}
+
+// TestDeniedExecIsAudited: an exec the exec deny list kills at exec yields
+// one enforcement.action record. The entry is for a copy of a binary of the
+// test's own, in the receiver's deny list at the default pin path.
+func TestDeniedExecIsAudited(t *testing.T) {
+	_, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+	bin := filepath.Join(t.TempDir(), fmt.Sprintf("printenv-%d", time.Now().UnixNano()))
+	data, err := os.ReadFile("/usr/bin/printenv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, data, 0o755)
+	d, err := kernel.OpenDenyLists(kernel.DefaultPinPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	entry := kernel.DenyEntry{Kind: kernel.DenyExec, Binary: bin, Expires: time.Now().Add(time.Minute)}
+	if err := d.Add(entry); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(entry)
+
+	cmd := exec.Command(bin, "HOME")
+	err = cmd.Run()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if err == nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the denied binary ran: %v", err)
+	}
+	pid := cmd.ProcessState.Pid()
+	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
+	time.Sleep(300 * time.Millisecond)
+	n := 0
+	findRecord(sink, func(r record) bool {
+		if kernelAudits(pid)(r) {
+			n++
+		}
+		return false
+	})
+	if n != 1 || a.str(event.AttrSecurityRuleName) != "deny_exec" || a.str(event.AttrEnforcementAction) != "deny_exec" ||
+		a.str(event.AttrEnforcementReason) != "deny_list" || a.str(event.AttrTargetBinary) != bin {
+		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
+	}
+}
+
+const overridePolicy = `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: %s
+spec:
+  kprobes:
+  - call: "sys_connect"
+    syscall: true
+    args:
+    - index: 0
+      type: "int"
+    - index: 1
+      type: "sockaddr"
+    selectors:
+    - matchBinaries:
+      - operator: "In"
+        values:
+        - "%s"
+      matchArgs:
+      - index: 1
+        operator: "NotSAddr"
+        values:
+        - "127.0.0.1"
+      matchActions:
+      - action: Override
+        argError: -1
+`
+
+// TestKernelConnectRefusalIsAudited: a connect refused by a policy's
+// Override on the cgroup connect hook yields one enforcement.action record.
+func TestKernelConnectRefusalIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	// A bash of the test's own, so that the policy refuses no one else.
+	bash := filepath.Join(dir, "bash")
+	data, err := os.ReadFile("/usr/bin/bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bash, data, 0o755)
+	policies := filepath.Join(dir, "policies")
+	os.Mkdir(policies, 0o755)
+	name := fmt.Sprintf("refuse-connect-%d", time.Now().UnixNano())
+	writePolicy(t, policies, "connect.yaml", fmt.Sprintf(overridePolicy, name, bash))
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{policies}
+	r, sink, _ := startReceiver(t, cfg)
+	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(bash, "-c", fmt.Sprintf("echo > /dev/tcp/127.0.0.2/%d", port))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Operation not permitted") {
+		t.Fatalf("connect to 127.0.0.2: %v %q, want EPERM", err, out)
+	}
+	pid := cmd.ProcessState.Pid()
+	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
+	time.Sleep(300 * time.Millisecond)
+	n := 0
+	findRecord(sink, func(r record) bool {
+		if kernelAudits(pid)(r) {
+			n++
+		}
+		return false
+	})
+	if n != 1 || a.str(event.AttrSecurityRuleName) != name || a.str(event.AttrEnforcementAction) != "Override" ||
+		a.str(event.AttrTargetDestination) != fmt.Sprintf("127.0.0.2:%d", port) {
+		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
+	}
+}
