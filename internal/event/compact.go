@@ -57,6 +57,18 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 		icon, word := hookWord(attrString(attrs, AttrHook))
 		return joinFields(p.paint(ansiBlue, eventWord(icon, word)), source, binary,
 			p.paint(ansiCyan, hookDetail(attrs)))
+	case NameEnforcementAction:
+		// What was done, to whom, and by which rule, so that an
+		// operator watching a node sees enforcement as it happens.
+		what := joinFields(attrString(attrs, AttrEnforcementAction), attrString(attrs, AttrEnforcementResult))
+		if reason := attrString(attrs, AttrEnforcementReason); reason != "" {
+			what += " (" + reason + ")"
+		}
+		if binary == "" {
+			binary = p.paint(ansiMagenta, attrString(attrs, AttrTargetBinary))
+		}
+		return joinFields(p.paint(ansiBlue, eventWord("🛑", "enforce")), source, binary,
+			p.paint(ansiRed, what), attrString(attrs, AttrSecurityRuleName))
 	default:
 		return joinFields(p.paint(ansiBlue, eventWord("❓", printable(name))), source, binary,
 			printable(record.Body().AsString()))

@@ -156,8 +156,8 @@ func TestCompact(t *testing.T) {
 		{
 			name:     "unknown event without binary or body",
 			resource: hostResource(),
-			record:   record(NameEnforcementAction, "", nil, nil),
-			want:     "❓ enforcement.action node-1",
+			record:   record("process.future", "", nil, nil),
+			want:     "❓ process.future node-1",
 		},
 		{
 			name:     "control characters in arguments cannot forge a line",
@@ -195,5 +195,18 @@ func TestCompactPolicyEvents(t *testing.T) {
 	})
 	if got, want := Compact(k8sResource(), other, false), "⁉️ kill    default/xwing /usr/bin/x 42 9 = -1"; got != want {
 		t.Errorf("kill:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestCompactEnforcementAction(t *testing.T) {
+	r := record(NameEnforcementAction, "", nil, func(m pcommon.Map) {
+		m.PutStr(AttrTargetBinary, "/usr/bin/nc")
+		m.PutStr(AttrEnforcementAction, "kill")
+		m.PutStr(AttrEnforcementResult, "skipped")
+		m.PutStr(AttrEnforcementReason, "monitor")
+		m.PutStr(AttrSecurityRuleName, "no-netcat")
+	})
+	if got, want := Compact(hostResource(), r, false), "🛑 enforce node-1 /usr/bin/nc kill skipped (monitor) no-netcat"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
