@@ -9,6 +9,11 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 
+/* BOUND masks x in the register it is used from. Clang may otherwise keep
+ * the masked value on the stack and reload it, and older verifiers (6.1)
+ * lose its bounds on the way: "R2 min value is negative". */
+#define BOUND(x, mask) ({ __u64 __b = (x); asm volatile("%0 &= " #mask : "+r"(__b)); __b; })
+
 /* Record kinds; internal/kernel/record.go mirrors these values. */
 enum vigil_record_kind {
 	RECORD_EXEC = 1,

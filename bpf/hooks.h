@@ -405,8 +405,20 @@ static __always_inline int int_match(__s64 v, const struct arg_filter *f)
 
 /* filter_match is a global function: the verifier checks it once, not once
  * per filter and selector of the caller's loops. */
-__noinline int filter_match(struct hook_scratch *s, const struct arg_filter *f)
+/* scratch returns the per-CPU scratch as a map value. Global functions get
+ * their pointer arguments as plain memory, which kernels before 6.2 refuse
+ * as map keys: the ones that look up string sets take the scratch again. */
+static __always_inline struct hook_scratch *scratch(void)
 {
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&hook_heap, &zero);
+}
+
+__noinline int filter_match(const struct arg_filter *f)
+{
+	struct hook_scratch *s = scratch();
+
 	if (!s || !f)
 		return 0;
 	if (f->arg == ARG_RET)
@@ -433,8 +445,10 @@ __noinline int filter_match(struct hook_scratch *s, const struct arg_filter *f)
 	return int_match(s->a.ival[a], f);
 }
 
-__noinline int binary_match(struct hook_scratch *s, const struct selector *sel)
+__noinline int binary_match(const struct selector *sel)
 {
+	struct hook_scratch *s = scratch();
+
 	if (!s || !sel)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -516,19 +530,19 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 		for (int i = 0; i < MAX_RET_FILTERS; i++) {
 			if (i >= sel->nret)
 				break;
-			if (!filter_match(s, &sel->r[i]))
+			if (!filter_match(&sel->r[i]))
 				return 0;
 		}
 		return 1;
 	}
 	if (sel->pid_op && !pid_match(sel))
 		return 0;
-	if (sel->bin_op && !binary_match(s, sel))
+	if (sel->bin_op && !binary_match(sel))
 		return 0;
 	for (int i = 0; i < MAX_FILTERS; i++) {
 		if (i >= sel->nfilters)
 			break;
-		if (!filter_match(s, &sel->f[i]))
+		if (!filter_match(&sel->f[i]))
 			return 0;
 	}
 	return 1;
@@ -653,7 +667,7 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 				size = STR_SLOT - 1;
 				s->a.trunc[i] = 1;
 			}
-			if (size && !bpf_probe_read_user(s->a.str[i].s, size & (STR_SLOT - 1), (void *)raw))
+			if (size && !bpf_probe_read_user(s->a.str[i].s, BOUND(size, 255), (void *)raw))
 				s->a.slen[i] = size;
 			break;
 		}

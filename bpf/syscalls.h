@@ -88,10 +88,15 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 			continue;
 		if (conf->ret) {
 			struct pending_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .slot = slot};
+			/* A map update takes its value from a map value, not from
+			 * s (see scratch()). */
+			struct hook_scratch *hs = scratch();
 
-			s->pend_sel = j;
-			bpf_probe_read_kernel(&s->pend_a, sizeof(s->pend_a), &s->a);
-			bpf_map_update_elem(&pending_returns, &key, &s->pend_sel, BPF_ANY);
+			if (!hs)
+				return 0;
+			hs->pend_sel = j;
+			bpf_probe_read_kernel(&hs->pend_a, sizeof(hs->pend_a), &hs->a);
+			bpf_map_update_elem(&pending_returns, &key, &hs->pend_sel, BPF_ANY);
 			return 0;
 		}
 		act(s, conf, slot, j, sel, 0);

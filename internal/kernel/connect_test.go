@@ -45,6 +45,9 @@ func TestConnectHookRefusesWithEPERM(t *testing.T) {
 		if err == nil || !strings.Contains(out, "Operation not permitted") {
 			t.Errorf("bash to 127.0.0.2: %v, %q; want EPERM", err, out)
 		}
+		if cmd.ProcessState == nil {
+			t.Fatalf("bash did not run: %v", err)
+		}
 		denied = cmd
 		if _, out, err := bash("127.0.0.1"); err != nil {
 			t.Errorf("bash to 127.0.0.1 was refused: %v %q", err, out)

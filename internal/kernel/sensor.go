@@ -184,7 +184,7 @@ func attachTracepoints(m Mechanism, coll *ebpf.Collection, progs []tracepointPro
 func describeLoadError(err error) error {
 	var verr *ebpf.VerifierError
 	if errors.As(err, &verr) {
-		return fmt.Errorf("the kernel refused the program: %+3v", verr)
+		return fmt.Errorf("the kernel refused the program: %-5v", verr)
 	}
 	return err
 }

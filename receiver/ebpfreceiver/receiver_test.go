@@ -232,7 +232,8 @@ func TestProcessesStartedBeforeTheReceiverAreAncestors(t *testing.T) {
 	if err := shell.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer shell.Wait()
+	// However the test ends, the shell must not wait for its line forever.
+	defer func() { stdin.Close(); shell.Process.Kill(); shell.Wait() }()
 	hostname, _ := os.Hostname()
 	shellID := procExecID(t, hostname, shell.Process.Pid)
 
