@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh bpf     clang-19, llvm-19 (llvm-strip-19), libbpf-dev: `make generate`
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
+#   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd: `make vmtest`
 #
 # Several groups may be given at once. It is idempotent: a second run
 # installs nothing and says so.
@@ -15,7 +16,7 @@ set -euo pipefail
 OCB_VERSION=v0.165.0
 
 usage() {
-	echo "usage: $0 {bpf|ocb|bench}..." >&2
+	echo "usage: $0 {bpf|ocb|bench|vm}..." >&2
 	exit 2
 }
 
@@ -74,6 +75,10 @@ for group in "$@"; do
 	bpf) apt_install clang-19 llvm-19 libbpf-dev ;;
 	ocb) install_ocb ;;
 	bench) apt_install bpftrace ;;
+	# vm: QEMU boots the Debian kernels, busybox-static is the guest's
+	# userland, lz4 (6.1) and zstd (6.12+) unpack the kernel images, the
+	# keyring checks the suites the kernels come from.
+	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring ;;
 	*) usage ;;
 	esac
 done

@@ -1,0 +1,51 @@
+package main
+
+// This file is the lane's whole configuration: which kernels boot, which test
+// packages run inside each of them, and what the guest needs for them. Each
+// addition is one line.
+
+// kernels are the Debian kernels the lane boots, each pinned to the exact
+// package version the archive served when it was added. A pinned version that
+// the archive no longer serves is an error that names it: bump the line.
+//
+// To add a kernel, find its package with apt-cache against the lane's private
+// lists (see README.md, "Kernel VM lane") and add one line.
+var kernels = []kernel{
+	// 6.1 LTS: no kprobe.multi (CONFIG_FPROBE is off), BPF LSM built in.
+	{Name: "6.1", Suite: "bookworm-security", Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
+	// 6.12 LTS from trixie-security. Not 6.12.95 from bookworm-backports:
+	// that build panics at random under TCG.
+	{Name: "6.12", Suite: "trixie-security", Package: "linux-image-6.12.118+deb13-cloud-amd64", Version: "6.12.118-1"},
+	// From 7.x the image is in linux-binary-*, linux-image-* is a meta package.
+	{Name: "7.3", Suite: "trixie-backports", Package: "linux-binary-7.3.4+deb13-cloud-amd64", Version: "7.3.4-1~bpo13+1"},
+}
+
+// testPackages are built with `go test -c` and run, in this order, in every
+// kernel, as root with CI=true so that a missing kernel feature fails instead
+// of skipping. Each runs in its package directory of a copy of the repository
+// in the guest, as under `go test`, beside a copy of its testdata/.
+var testPackages = []string{
+	"./internal/kernel/",
+	"./receiver/ebpfreceiver/",
+}
+
+// testData are files or directories, relative to the repository root, that
+// tests read besides their testdata/. They are copied to the same place
+// relative to the guest's copy of the repository, so that a test's relative
+// path finds them there too; one missing here is left out with a warning.
+var testData = []string{
+	"../shared/policies/tetragon-examples", // internal/kernel: TestTetragonExamplesLoadOnThisKernel
+}
+
+// hostBinaries are the programs copied from this machine into the guest,
+// with the shared objects they need, because tests run them by path and
+// busybox-static lacks them: Debian's /bin/sh (dash), /bin/bash (for
+// /dev/tcp), /usr/bin/printenv. busybox provides every other command.
+var hostBinaries = []string{"dash", "bash", "printenv"}
+
+// notInVM are the tests that cannot work in the guest for a reason of the
+// guest's, not the kernel's. They are left out with -test.skip and shown as
+// SKIP with the reason.
+var notInVM = []excludedTest{
+	{"./internal/kernel/", "TestUprobeHookReadsFunctionArgumentsAndReturn", "builds its target with gcc at run time; the guest has no compiler"},
+}

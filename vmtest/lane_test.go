@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The lists in lane.go are edited by hand, one line at a time: `make test`
+// catches a broken line before the VM lane does.
+func TestLaneKernelsArePinnedAndUnique(t *testing.T) {
+	names := map[string]bool{}
+	for _, k := range kernels {
+		if k.Name == "" || k.Suite == "" || k.Package == "" || k.Version == "" {
+			t.Errorf("%+v: every field is needed", k)
+		}
+		if names[k.Name] {
+			t.Errorf("two kernels named %q", k.Name)
+		}
+		names[k.Name] = true
+		if !strings.HasPrefix(k.Package, "linux-image-") && !strings.HasPrefix(k.Package, "linux-binary-") {
+			t.Errorf("%s: %s is not a kernel image package", k.Name, k.Package)
+		}
+	}
+}
+
+func TestLaneTestPackagesExist(t *testing.T) {
+	bins := map[string]bool{}
+	for _, pkg := range testPackages {
+		if !strings.HasPrefix(pkg, "./") {
+			t.Errorf("%q: write packages relative to the repository root, as ./dir/", pkg)
+		}
+		if _, err := os.Stat(filepath.Join("..", pkg)); err != nil {
+			t.Errorf("%q: %v", pkg, err)
+		}
+		if name := binaryName(pkg); bins[name] {
+			t.Errorf("%q: a second package maps to %s", pkg, name)
+		} else {
+			bins[name] = true
+		}
+	}
+}
+
+func TestSourcesListSendsSecuritySuitesToTheSecurityArchive(t *testing.T) {
+	a := &aptRepo{mirror: "http://m/debian", securityMirror: "http://m/debian-security"}
+	got := a.sourcesList([]string{"bookworm-security", "trixie-backports"})
+	want := "deb [arch=amd64 signed-by=" + debianKeyring + "] http://m/debian-security bookworm-security main\n" +
+		"deb [arch=amd64 signed-by=" + debianKeyring + "] http://m/debian trixie-backports main\n"
+	if got != want {
+		t.Errorf("got:\n%swant:\n%s", got, want)
+	}
+}
+
+func TestBinaryName(t *testing.T) {
+	for pkg, want := range map[string]string{
+		"./internal/kernel/":       "internal-kernel",
+		"./receiver/ebpfreceiver":  "receiver-ebpfreceiver",
+		"./internal/policy/engine": "internal-policy-engine",
+	} {
+		if got := binaryName(pkg); got != want {
+			t.Errorf("%s: %s, want %s", pkg, got, want)
+		}
+	}
+}
+
+func TestNotInVMNamesRealPackages(t *testing.T) {
+	for _, e := range notInVM {
+		if !slices.Contains(testPackages, e.Pkg) {
+			t.Errorf("%s: %s is not in testPackages", e.Test, e.Pkg)
+		}
+		if e.Reason == "" {
+			t.Errorf("%s: say why it cannot run in the VM", e.Test)
+		}
+	}
+}
+
+func TestSkipFlagMatchesTheExcludedTestsOnly(t *testing.T) {
+	saved := notInVM
+	defer func() { notInVM = saved }()
+	notInVM = []excludedTest{{"./a/", "TestX", "r"}, {"./a", "TestY.Z", "r"}, {"./b/", "TestW", "r"}}
+	if got, want := skipFlag("./a/"), `-test.skip=^(TestX|TestY\.Z)$`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got := skipFlag("./c/"); got != "" {
+		t.Errorf("a package with no exclusions got %s", got)
+	}
+}
