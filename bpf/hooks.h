@@ -33,6 +33,8 @@ enum arg_type {
 	ARG_FD = 3,       /* file descriptor: read as the file's path */
 	ARG_CHAR_BUF = 4, /* user buffer whose size is another argument */
 	ARG_SOCKADDR = 5, /* IPv4 sockaddr: address (network order) | port << 32 */
+	ARG_FILE = 6,     /* struct file *: read as its path */
+	ARG_PATH = 7,     /* struct path *: read as the path */
 };
 
 enum arg_flags {
@@ -581,6 +583,32 @@ static __always_inline int rate_limited(struct hook_scratch *s, __u32 slot, __u3
 
 /* read_fd_path resolves fd of the current task to its path, the way the
  * process sees it, into slot; returns the length kept. */
+/* read_path writes the path of (dentry, mnt), as the current task sees it,
+ * into slot; returns the length kept (the start of the path). */
+static __always_inline __u32 read_path(struct str_slot *slot, struct dentry *dentry,
+				       struct vfsmount *mnt, __u8 *trunc)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	bool truncated;
+	int start = resolve_path(dentry, mnt, BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
+				 &truncated);
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
+
+	if (!pb || start < 0 || start >= VIGIL_PATH_MAX)
+		return 0;
+	__u32 len = VIGIL_PATH_MAX - start;
+	if (len > STR_SLOT - 1) {
+		len = STR_SLOT - 1;
+		truncated = true;
+	}
+	*trunc = truncated;
+	bpf_probe_read_kernel(slot->s, len & (STR_SLOT - 1), &pb->buf[start & (VIGIL_PATH_MAX - 1)]);
+	return len;
+}
+
+/* read_fd_path resolves fd of the current task to its path. */
 static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 *trunc)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -594,23 +622,7 @@ static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	if (!file)
 		return 0;
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	bool truncated;
-	int start = resolve_path(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt),
-				 BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
-				 &truncated);
-	__u32 zero = 0;
-	struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
-	if (!pb || start < 0 || start >= VIGIL_PATH_MAX)
-		return 0;
-	__u32 len = VIGIL_PATH_MAX - start;
-	if (len > STR_SLOT - 1) {
-		len = STR_SLOT - 1;
-		truncated = true;
-	}
-	*trunc = truncated;
-	bpf_probe_read_kernel(slot->s, len & (STR_SLOT - 1), &pb->buf[start & (VIGIL_PATH_MAX - 1)]);
-	return len;
+	return read_path(slot, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), trunc);
 }
 
 static __always_inline __s64 int_value(__u64 raw, __u8 flags)
@@ -659,6 +671,22 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		case ARG_FD:
 			s->a.slen[i] = read_fd_path(&s->a.str[i], raw, &s->a.trunc[i]);
 			break;
+		case ARG_FILE: {
+			struct file *f = (struct file *)raw;
+
+			if (f)
+				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(f, f_path.dentry),
+							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
+			break;
+		}
+		case ARG_PATH: {
+			struct path *p = (struct path *)raw;
+
+			if (p)
+				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(p, dentry),
+							 BPF_CORE_READ(p, mnt), &s->a.trunc[i]);
+			break;
+		}
 		case ARG_CHAR_BUF: {
 			__u64 size = at_return ? (__u64)s->ret : s->a.raw[(ac->size_index - 1) & 7];
 			if (at_return && s->ret < 0)

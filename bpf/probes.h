@@ -69,6 +69,65 @@ int vigil_tracepoint(void *ctx)
 	return 0;
 }
 
+/* Kprobes on kernel functions: arguments by the kernel's calling
+ * convention, the same registers as user functions on x86-64. The same
+ * body serves single kprobes and kprobe.multi, whose programs must be
+ * loaded as such. */
+static __always_inline int kprobe_entry(struct pt_regs *ctx)
+{
+	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+	if (!s)
+		return 0;
+	s->a.raw[0] = PT_REGS_PARM1(ctx);
+	s->a.raw[1] = PT_REGS_PARM2(ctx);
+	s->a.raw[2] = PT_REGS_PARM3(ctx);
+	s->a.raw[3] = PT_REGS_PARM4(ctx);
+	s->a.raw[4] = PT_REGS_PARM5(ctx);
+	s->a.raw[5] = ctx->r9;
+	s->call = 0;
+	enter_hook(s, slot);
+	return 0;
+}
+
+static __always_inline int kprobe_return(struct pt_regs *ctx)
+{
+	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+	if (!s)
+		return 0;
+	s->ret = PT_REGS_RC(ctx);
+	s->call = 0;
+	exit_hook(s, slot);
+	return 0;
+}
+
+SEC("kprobe")
+int vigil_kprobe(struct pt_regs *ctx)
+{
+	return kprobe_entry(ctx);
+}
+
+SEC("kretprobe")
+int vigil_kretprobe(struct pt_regs *ctx)
+{
+	return kprobe_return(ctx);
+}
+
+SEC("kprobe.multi")
+int vigil_kprobe_multi(struct pt_regs *ctx)
+{
+	return kprobe_entry(ctx);
+}
+
+SEC("kretprobe.multi")
+int vigil_kretprobe_multi(struct pt_regs *ctx)
+{
+	return kprobe_return(ctx);
+}
+
 SEC("uprobe")
 int vigil_uprobe(struct pt_regs *ctx)
 {

@@ -29,6 +29,8 @@ const (
 	argFD       = 3
 	argCharBuf  = 4
 	argSockaddr = 5
+	argFile     = 6
+	argPath     = 7
 
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
@@ -54,6 +56,7 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgInt: argInt, policy.ArgString: argString,
 	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
 	policy.ArgSockaddr: argSockaddr,
+	policy.ArgFile:     argFile, policy.ArgPath: argPath,
 }
 
 // ErrNoSlots is returned when the kernel tables cannot hold more hooks.
@@ -67,7 +70,10 @@ type InstalledHook struct {
 	Hook    *policy.Hook
 	slot    uint32
 	nrs     []uint32
-	links   []link.Link // tracepoints and uprobes
+	links   []link.Link // tracepoints, kprobes and uprobes
+	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
+	// "tracepoint", "uprobe", "raw syscall tracepoints", "cgroup connect4").
+	Mechanism string
 }
 
 // PolicyHooks is what one policy installed in the kernel; it is the handle
@@ -163,10 +169,11 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		h := &prog.Hooks[i]
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
 		ph.Hooks = append(ph.Hooks, ih)
-		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe {
+		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookKprobe {
 			continue
 		}
 		if h.Kind == policy.HookConnect {
+			ih.Mechanism = "cgroup connect4"
 			ih.nrs = []uint32{connect4Key}
 			want[connect4Key] = append(want[connect4Key], ih.slot)
 			if len(want[connect4Key]) > hooksPerSyscall {
@@ -177,6 +184,7 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		if h.Kind != policy.HookSyscall {
 			return nil, fmt.Errorf("%s: %s hooks cannot be attached by this version of Vigil", h.Path, h.Kind)
 		}
+		ih.Mechanism = "raw syscall tracepoints"
 		for _, name := range h.Calls {
 			nr, ok := syscallNumbers[name]
 			if !ok || nr >= maxSyscalls {
@@ -223,7 +231,7 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 	// With an old version still attached, both report for an instant;
 	// neither is ever missing.
 	for _, ih := range ph.Hooks {
-		if ih.Hook.Kind == policy.HookTracepoint || ih.Hook.Kind == policy.HookUprobe {
+		if k := ih.Hook.Kind; k == policy.HookTracepoint || k == policy.HookUprobe || k == policy.HookKprobe {
 			if err := s.attachProbes(ih); err != nil {
 				undo()
 				return nil, err
@@ -405,6 +413,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		}
 		if a.ReturnCopy {
 			ca.Flags |= argfReturnCopy
+		}
+		if a.Kernel {
+			ca.Flags |= argfKernel
 		}
 	}
 	for i, sel := range h.Selectors {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -17,7 +20,11 @@ import (
 
 // The tracepoint and uprobe programs (bpf/probes.h) are loaded on first use:
 // they need attach cookies (Linux 5.15), which the process sensor does not.
-var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_connect4"}
+var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_connect4", "vigil_kprobe", "vigil_kretprobe"}
+
+// multiPrograms are loaded only where the kernel has kprobe.multi: elsewhere
+// their attach type does not load at all.
+var multiPrograms = []string{"vigil_kprobe_multi", "vigil_kretprobe_multi"}
 
 const (
 	tracefsRoot = "/sys/kernel/tracing"
@@ -36,8 +43,9 @@ func (s *Sensor) probeCollection() (*ebpf.Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
+	multi := features.HaveBPFLinkKprobeMulti() == nil
 	for name := range spec.Programs {
-		if !contains(probePrograms, name) {
+		if !contains(probePrograms, name) && !(multi && contains(multiPrograms, name)) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -196,6 +204,9 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 			return fmt.Errorf("%s: attaching to tracepoint %s: %w", h.Path, h.Calls[0], err)
 		}
 		ih.links = append(ih.links, l)
+		ih.Mechanism = "tracepoint"
+	case policy.HookKprobe:
+		return s.attachKprobes(ih, coll)
 	case policy.HookUprobe:
 		ex, err := link.OpenExecutable(h.Binary)
 		if err != nil {
@@ -217,6 +228,7 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 				return fmt.Errorf("%s.symbols[%d]: %q in %s: %w", h.Path, i, sym, h.Binary, err)
 			}
 		}
+		ih.Mechanism = "uprobe"
 	}
 	return nil
 }
@@ -226,4 +238,70 @@ func (ih *InstalledHook) closeLinks() {
 		l.Close()
 	}
 	ih.links = nil
+}
+
+// ErrMissingFeature wraps the refusal of a hook that this kernel cannot
+// host; the error names the feature.
+var ErrMissingFeature = errors.New("missing kernel feature")
+
+// attachKprobes attaches a kprobe hook: with kprobe.multi (Linux 5.18, and
+// a kernel with fprobe) where the kernel has it, else one kprobe per
+// function. Mechanism says which.
+func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
+	h := ih.Hook
+	if err := probePMU("kprobe"); err != nil {
+		return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, err)
+	}
+	for _, sel := range h.Selectors {
+		if sel.Override {
+			if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn); err != nil {
+				return fmt.Errorf("%s: Override on a kprobe needs bpf_override_return, which this kernel lacks (CONFIG_BPF_KPROBE_OVERRIDE): %w", h.Path, ErrMissingFeature)
+			}
+			return fmt.Errorf("%s: Override on a kprobe is not implemented by this version of Vigil yet", h.Path)
+		}
+	}
+	cookie := uint64(ih.slot)
+	if coll.Programs["vigil_kprobe_multi"] != nil {
+		cookies := make([]uint64, len(h.Calls))
+		for i := range cookies {
+			cookies[i] = cookie
+		}
+		opts := link.KprobeMultiOptions{Symbols: h.Calls, Cookies: cookies}
+		l, err := link.KprobeMulti(coll.Programs["vigil_kprobe_multi"], opts)
+		if err == nil && h.Return {
+			ih.links = append(ih.links, l)
+			l, err = link.KretprobeMulti(coll.Programs["vigil_kretprobe_multi"], opts)
+		}
+		if err != nil {
+			ih.closeLinks()
+			if h.IgnoreNotFound && errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("%s.call: attaching kprobe.multi to %v: %w", h.Path, h.Calls, err)
+		}
+		ih.links = append(ih.links, l)
+		ih.Mechanism = "kprobe.multi"
+		return nil
+	}
+	for _, fn := range h.Calls {
+		l, err := link.Kprobe(fn, coll.Programs["vigil_kprobe"], &link.KprobeOptions{Cookie: cookie})
+		if err == nil {
+			ih.links = append(ih.links, l)
+			if h.Return {
+				l, err = link.Kretprobe(fn, coll.Programs["vigil_kretprobe"], &link.KprobeOptions{Cookie: cookie})
+				if err == nil {
+					ih.links = append(ih.links, l)
+				}
+			}
+		}
+		if err != nil {
+			if h.IgnoreNotFound && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			ih.closeLinks()
+			return fmt.Errorf("%s.call: attaching a kprobe to %s: %w", h.Path, fn, err)
+		}
+	}
+	ih.Mechanism = "kprobe"
+	return nil
 }

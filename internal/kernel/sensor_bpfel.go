@@ -332,6 +332,10 @@ const (
 	sensorProgVigilExitRaw        = "vigil_exit_raw"
 	sensorProgVigilForkBtf        = "vigil_fork_btf"
 	sensorProgVigilForkRaw        = "vigil_fork_raw"
+	sensorProgVigilKprobe         = "vigil_kprobe"
+	sensorProgVigilKprobeMulti    = "vigil_kprobe_multi"
+	sensorProgVigilKretprobe      = "vigil_kretprobe"
+	sensorProgVigilKretprobeMulti = "vigil_kretprobe_multi"
 	sensorProgVigilSysEnterBtf    = "vigil_sys_enter_btf"
 	sensorProgVigilSysEnterRaw    = "vigil_sys_enter_raw"
 	sensorProgVigilSysExitBtf     = "vigil_sys_exit_btf"
@@ -389,20 +393,24 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	VigilConnect4    *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
-	VigilExecBtf     *ebpf.ProgramSpec `ebpf:"vigil_exec_btf"`
-	VigilExecRaw     *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
-	VigilExitBtf     *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
-	VigilExitRaw     *ebpf.ProgramSpec `ebpf:"vigil_exit_raw"`
-	VigilForkBtf     *ebpf.ProgramSpec `ebpf:"vigil_fork_btf"`
-	VigilForkRaw     *ebpf.ProgramSpec `ebpf:"vigil_fork_raw"`
-	VigilSysEnterBtf *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_btf"`
-	VigilSysEnterRaw *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_raw"`
-	VigilSysExitBtf  *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_btf"`
-	VigilSysExitRaw  *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_raw"`
-	VigilTracepoint  *ebpf.ProgramSpec `ebpf:"vigil_tracepoint"`
-	VigilUprobe      *ebpf.ProgramSpec `ebpf:"vigil_uprobe"`
-	VigilUretprobe   *ebpf.ProgramSpec `ebpf:"vigil_uretprobe"`
+	VigilConnect4       *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
+	VigilExecBtf        *ebpf.ProgramSpec `ebpf:"vigil_exec_btf"`
+	VigilExecRaw        *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
+	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
+	VigilExitRaw        *ebpf.ProgramSpec `ebpf:"vigil_exit_raw"`
+	VigilForkBtf        *ebpf.ProgramSpec `ebpf:"vigil_fork_btf"`
+	VigilForkRaw        *ebpf.ProgramSpec `ebpf:"vigil_fork_raw"`
+	VigilKprobe         *ebpf.ProgramSpec `ebpf:"vigil_kprobe"`
+	VigilKprobeMulti    *ebpf.ProgramSpec `ebpf:"vigil_kprobe_multi"`
+	VigilKretprobe      *ebpf.ProgramSpec `ebpf:"vigil_kretprobe"`
+	VigilKretprobeMulti *ebpf.ProgramSpec `ebpf:"vigil_kretprobe_multi"`
+	VigilSysEnterBtf    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_btf"`
+	VigilSysEnterRaw    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_raw"`
+	VigilSysExitBtf     *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_btf"`
+	VigilSysExitRaw     *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_raw"`
+	VigilTracepoint     *ebpf.ProgramSpec `ebpf:"vigil_tracepoint"`
+	VigilUprobe         *ebpf.ProgramSpec `ebpf:"vigil_uprobe"`
+	VigilUretprobe      *ebpf.ProgramSpec `ebpf:"vigil_uretprobe"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -523,20 +531,24 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	VigilConnect4    *ebpf.Program `ebpf:"vigil_connect4"`
-	VigilExecBtf     *ebpf.Program `ebpf:"vigil_exec_btf"`
-	VigilExecRaw     *ebpf.Program `ebpf:"vigil_exec_raw"`
-	VigilExitBtf     *ebpf.Program `ebpf:"vigil_exit_btf"`
-	VigilExitRaw     *ebpf.Program `ebpf:"vigil_exit_raw"`
-	VigilForkBtf     *ebpf.Program `ebpf:"vigil_fork_btf"`
-	VigilForkRaw     *ebpf.Program `ebpf:"vigil_fork_raw"`
-	VigilSysEnterBtf *ebpf.Program `ebpf:"vigil_sys_enter_btf"`
-	VigilSysEnterRaw *ebpf.Program `ebpf:"vigil_sys_enter_raw"`
-	VigilSysExitBtf  *ebpf.Program `ebpf:"vigil_sys_exit_btf"`
-	VigilSysExitRaw  *ebpf.Program `ebpf:"vigil_sys_exit_raw"`
-	VigilTracepoint  *ebpf.Program `ebpf:"vigil_tracepoint"`
-	VigilUprobe      *ebpf.Program `ebpf:"vigil_uprobe"`
-	VigilUretprobe   *ebpf.Program `ebpf:"vigil_uretprobe"`
+	VigilConnect4       *ebpf.Program `ebpf:"vigil_connect4"`
+	VigilExecBtf        *ebpf.Program `ebpf:"vigil_exec_btf"`
+	VigilExecRaw        *ebpf.Program `ebpf:"vigil_exec_raw"`
+	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
+	VigilExitRaw        *ebpf.Program `ebpf:"vigil_exit_raw"`
+	VigilForkBtf        *ebpf.Program `ebpf:"vigil_fork_btf"`
+	VigilForkRaw        *ebpf.Program `ebpf:"vigil_fork_raw"`
+	VigilKprobe         *ebpf.Program `ebpf:"vigil_kprobe"`
+	VigilKprobeMulti    *ebpf.Program `ebpf:"vigil_kprobe_multi"`
+	VigilKretprobe      *ebpf.Program `ebpf:"vigil_kretprobe"`
+	VigilKretprobeMulti *ebpf.Program `ebpf:"vigil_kretprobe_multi"`
+	VigilSysEnterBtf    *ebpf.Program `ebpf:"vigil_sys_enter_btf"`
+	VigilSysEnterRaw    *ebpf.Program `ebpf:"vigil_sys_enter_raw"`
+	VigilSysExitBtf     *ebpf.Program `ebpf:"vigil_sys_exit_btf"`
+	VigilSysExitRaw     *ebpf.Program `ebpf:"vigil_sys_exit_raw"`
+	VigilTracepoint     *ebpf.Program `ebpf:"vigil_tracepoint"`
+	VigilUprobe         *ebpf.Program `ebpf:"vigil_uprobe"`
+	VigilUretprobe      *ebpf.Program `ebpf:"vigil_uretprobe"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -548,6 +560,10 @@ func (p *sensorPrograms) Close() error {
 		p.VigilExitRaw,
 		p.VigilForkBtf,
 		p.VigilForkRaw,
+		p.VigilKprobe,
+		p.VigilKprobeMulti,
+		p.VigilKretprobe,
+		p.VigilKretprobeMulti,
 		p.VigilSysEnterBtf,
 		p.VigilSysEnterRaw,
 		p.VigilSysExitBtf,

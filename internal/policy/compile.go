@@ -96,8 +96,13 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags}
 	if !k.Syscall {
 		h.Kind = HookKprobe
-		c.fail(refuse(path+".call", "kprobes on kernel functions (%q) are not compiled by this version of Vigil yet; only syscall: true", k.Call))
-		return h, false
+		h.Calls = []string{k.Call}
+		if strings.HasPrefix(k.Call, "list:") {
+			c.fail(refuse(path+".call", "lists of kernel functions are not compiled by this version of Vigil yet"))
+		}
+		h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
+		c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.kernelArg)
+		return h, len(c.errs) == before
 	}
 	h.Kind = HookSyscall
 	h.Calls = c.syscalls(path+".call", k.Call)
@@ -143,6 +148,38 @@ func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, sele
 		// No selector: every hit is reported.
 		h.Selectors = []Selector{{Post: true, Actions: []string{"Post"}}}
 	}
+}
+
+// kernelArg compiles an argument of a kprobe on a kernel function: its
+// pointers are kernel pointers.
+func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
+	out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
+	if a.Index > 5 {
+		c.fail(refuse(path+".index", "%d: a function has at most 6 register arguments (0-5)", a.Index))
+		return out, false
+	}
+	if a.Resolve != "" {
+		c.fail(refuse(path+".resolve", "not supported by this version of Vigil yet"))
+		return out, false
+	}
+	if size, signed, ok := intType(a.Type); ok {
+		out.Kind, out.Size, out.Signed = ArgInt, size, signed
+		return out, true
+	}
+	switch a.Type {
+	case "string":
+		out.Kind, out.Kernel = ArgString, true
+	case "file":
+		out.Kind = ArgFile
+	case "path":
+		out.Kind = ArgPath
+	case "fd":
+		out.Kind = ArgFD
+	default:
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file or path", a.Type))
+		return out, false
+	}
+	return out, true
 }
 
 // tracepoint compiles a tracepoint hook. Argument indexes are field
@@ -525,6 +562,11 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				if c.mode != ModeMonitor {
 					sel.Deny = true
 				}
+				continue
+			}
+			if kind == HookKprobe {
+				// Whether the kernel can is decided where it loads.
+				sel.Override = true
 				continue
 			}
 			c.fail(refuse(p, "Override needs bpf_override_return on a kprobe; syscall hooks on the raw syscall tracepoints cannot change a return value"))

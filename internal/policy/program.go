@@ -65,6 +65,9 @@ type Hook struct {
 	Selectors      []Selector
 	Message        string
 	Tags           []string
+	// IgnoreNotFound skips a kprobe whose function this kernel lacks
+	// instead of refusing the policy (ignore.callNotFound).
+	IgnoreNotFound bool
 }
 
 // ArgKind is how an argument is read in the kernel.
@@ -77,6 +80,10 @@ const (
 	ArgCharBuf
 	// ArgSockaddr is an IPv4 address and port.
 	ArgSockaddr
+	// ArgFile and ArgPath are struct file * and struct path *, read as
+	// the path the current task sees.
+	ArgFile
+	ArgPath
 )
 
 // Arg is one argument read at the hook.
@@ -93,6 +100,8 @@ type Arg struct {
 	// SizeIndex is char_buf's 1-based index of its size argument.
 	SizeIndex  uint8
 	ReturnCopy bool
+	// Kernel marks a string in kernel memory (kprobe arguments).
+	Kernel bool
 }
 
 // Op is a comparison the kernel performs.
@@ -171,6 +180,8 @@ type Selector struct {
 	Post bool
 	// Deny refuses the operation (Override on a connect hook).
 	Deny bool
+	// Override is Override on a kprobe: it needs bpf_override_return.
+	Override bool
 	// Signal is sent to the process when the selector matches (Sigkill: 9).
 	Signal    uint32
 	RateLimit time.Duration

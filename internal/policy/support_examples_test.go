@@ -238,8 +238,10 @@ TracingPolicies of the cilium/tetragon repository (its ` + "`examples/`" + ` fol
   *refused* lists every field the engine does not handle yet; the policy is valid Tetragon.
 - **Compile** builds the kernel's selector tables (` + "`internal/policy/compile.go`" + `).
   *not compiled* lists what the kernel side of this version cannot build yet; *accepted*
-  policies compile, and load into the development kernel (6.18, no kprobes): a test
-  (` + "`internal/kernel/examples_test.go`" + `) installs and removes each of them.
+  policies compile. A test (` + "`internal/kernel/examples_test.go`" + `) installs and removes
+  each of them on the host and on every kernel of the VM lane: each loads, or is refused
+  naming the kernel feature it lacks (kprobes on the development kernel,
+  ` + "`bpf_override_return`" + ` everywhere).
 
 Whether the running kernel can host a hook (kprobes, BPF LSM, return-value override) is
 decided when the policy loads, not here: see ` + "`vigil probe`" + `. Two pairs of examples share

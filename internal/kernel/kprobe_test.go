@@ -1,0 +1,96 @@
+package kernel_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/features"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+func filePermissionPolicy(actions ...policy.ActionSelector) func(path string) *policy.TracingPolicy {
+	return func(path string) *policy.TracingPolicy {
+		return &policy.TracingPolicy{
+			APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+			Metadata: policy.ObjectMeta{Name: "file-permission"},
+			Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
+				Call: "security_file_permission",
+				Args: []policy.ArgSpec{{Index: 0, Type: "file"}, {Index: 1, Type: "int"}},
+				Selectors: []policy.SelectorSpec{{
+					MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{path}}},
+					MatchActions: actions,
+				}},
+			}}},
+		}
+	}
+}
+
+// TestKprobeHookOnAKernelFunction watches security_file_permission, as
+// Tetragon's file monitoring examples do: reads of one file are reported,
+// reads of another are not. Where the kernel has no kprobes the policy is
+// refused, naming what is missing.
+func TestKprobeHookOnAKernelFunction(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched", "other")
+	p := filePermissionPolicy()(f[0])
+	if !kernel.Probe().Has(kernel.FeatureKprobe) {
+		s, err := kernel.LoadSensor(kernel.SensorOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		prog, err := policy.Compile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.InstallPolicy(prog, nil)
+		if err == nil || !strings.Contains(err.Error(), "spec.kprobes[0].call: kprobes are not available on this kernel") || !strings.Contains(err.Error(), "CONFIG_KPROBES") {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	s, ph := install(t, p)
+	want := "kprobe"
+	if features.HaveBPFLinkKprobeMulti() == nil {
+		want = "kprobe.multi"
+	}
+	if got := ph.Hooks[0].Mechanism; got != want {
+		t.Errorf("mechanism %q, want %q", got, want)
+	}
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[1], f[0])} })
+	if len(recs) == 0 {
+		t.Fatal("no record for the watched file")
+	}
+	for _, r := range recs {
+		if r.Args[0].Str != f[0] {
+			t.Errorf("record for %q", r.Args[0].Str)
+		}
+	}
+}
+
+// TestKprobeOverrideIsRefusedWithoutTheKernelFeature: none of the kernels
+// Vigil is tested on has bpf_override_return; the refusal names it.
+func TestKprobeOverrideIsRefusedWithoutTheKernelFeature(t *testing.T) {
+	_, f := files(t, "file")
+	p := filePermissionPolicy(policy.ActionSelector{Action: "Override", ArgError: -1})(f[0])
+	testenv.RequireBPF(t)
+	s, err := kernel.LoadSensor(kernel.SensorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prog, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.InstallPolicy(prog, nil)
+	if err == nil {
+		t.Fatal("an Override kprobe installed")
+	}
+	if kernel.Probe().Has(kernel.FeatureKprobe) && !strings.Contains(err.Error(), "bpf_override_return") {
+		t.Errorf("refusal does not name bpf_override_return: %v", err)
+	}
+}
