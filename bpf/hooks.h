@@ -113,7 +113,8 @@ struct selector {
 	__u64 rate_ns;
 	__u8 pid_follow; /* matchPIDs followForks: ancestors count too */
 	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
-	__u8 pad2[6];
+	__u8 pad2[2];
+	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
 	__u32 pids[MAX_PIDS];
 	struct arg_filter f[MAX_FILTERS];
 	struct arg_filter r[MAX_RET_FILTERS];

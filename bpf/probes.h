@@ -255,3 +255,51 @@ int vigil_connect4(struct bpf_sock_addr *ctx)
 	}
 	return allow;
 }
+
+/* Trampoline hooks (BPF LSM, fmod_ret, fentry) are loaded once per hook,
+ * attached to their function at load: tramp_slot is set in each copy. */
+const volatile __u32 tramp_slot = 0;
+
+static __always_inline int tramp_hook(void *ctx)
+{
+	__u32 zero = 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+	if (!s)
+		return 0;
+	for (int i = 0; i < 6; i++) {
+		__u64 v = 0;
+
+		bpf_get_func_arg(ctx, i, &v);
+		s->a.raw[i] = v;
+	}
+	s->call = 0;
+	return enter_hook(s, tramp_slot);
+}
+
+/* An LSM hook allows with 0 and refuses with a negative errno; newer
+ * verifiers check that the return is within [-MAX_ERRNO, 0]. */
+SEC("lsm/file_open")
+int vigil_lsm(void *ctx)
+{
+	int ret = tramp_hook(ctx);
+
+	if (ret >= 0)
+		return 0;
+	/* Built so the verifier can bound it: a mask, then a subtraction from
+	 * a zero the compiler must keep (not a negation, which it would not
+	 * follow). User space keeps Override errors within 1..4095. */
+	__u64 err = (__u64)(-(__s64)ret) & 4095;
+	__s64 zero = 0;
+
+	barrier_var(zero);
+	return zero - (__s64)err;
+}
+
+/* fmod_ret on a security_* function: a non-zero return skips the function
+ * and is what its caller sees. */
+SEC("fmod_ret/security_file_open")
+int vigil_fmod_ret(void *ctx)
+{
+	return tramp_hook(ctx);
+}

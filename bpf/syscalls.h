@@ -100,7 +100,8 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 			return 0;
 		}
 		act(s, conf, slot, j, sel, 0);
-		return 0;
+		/* What LSM and fmod_ret programs return; 0 elsewhere. */
+		return sel->override;
 	}
 	return 0;
 }

@@ -125,6 +125,22 @@ func refusal(err error) error {
 // probeLSM checks that BPF is an active LSM and that an LSM program loads.
 // Without "bpf" in the LSM list, programs attach but never run.
 func probeLSM() error {
+	if err := probeLSMActive(); err != nil {
+		return err
+	}
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "file_open", License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return refusal(err)
+	}
+	return p.Close()
+}
+
+// probeLSMActive checks that "bpf" is in the active LSMs, mounting
+// securityfs to read them.
+func probeLSMActive() error {
 	if err := ensureMounted("securityfs", unix.SECURITYFS_MAGIC, "/sys/kernel/security"); err != nil {
 		return err
 	}
@@ -135,14 +151,7 @@ func probeLSM() error {
 	if !strings.Contains(","+strings.TrimSpace(string(list))+",", ",bpf,") {
 		return fmt.Errorf("%w: bpf is not in the active LSMs (%s); boot with lsm=...,bpf", ebpf.ErrNotSupported, strings.TrimSpace(string(list)))
 	}
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "file_open", License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	if err != nil {
-		return refusal(err)
-	}
-	return p.Close()
+	return nil
 }
 
 // HookMechanism is how a kind of policy hook would attach on a kernel with
@@ -166,13 +175,33 @@ func (fs Features) Mechanisms() []HookMechanism {
 		}
 		return HookMechanism{Hook: hook, Err: errors.New("not implemented by this version of Vigil")}
 	}
+	kprobes := HookMechanism{Hook: "kprobes (kernel functions)", Mechanism: "kprobe"}
+	if fs.Has(FeatureKprobeMulti) {
+		kprobes.Mechanism = "kprobe.multi"
+	}
+	if !fs.Has(FeatureKprobe) {
+		kprobes = notYet("kprobes (kernel functions)", FeatureKprobe)
+	}
+	uprobes := HookMechanism{Hook: "uprobes", Mechanism: "uprobe (attach cookie)"}
+	if !fs.Has(FeatureUprobe) {
+		uprobes = notYet("uprobes", FeatureUprobe)
+	}
+	lsm := HookMechanism{Hook: "lsmhooks", Mechanism: "bpf_lsm"}
+	if !fs.Has(FeatureLSM) {
+		lsm = notYet("lsmhooks", FeatureLSM)
+	}
+	override := HookMechanism{Hook: "Override (security_*)", Mechanism: "fmod_ret"}
+	if !fs.Has(FeatureFentry) {
+		override = HookMechanism{Hook: "Override (security_*)", Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
+	}
 	return []HookMechanism{
 		{Hook: "process exec/fork/exit", Mechanism: tp + " sched_process_exec/fork/exit"},
 		{Hook: "kprobes (syscall: true)", Mechanism: tp + " sys_enter/sys_exit, by syscall number"},
-		notYet("kprobes (kernel functions)", FeatureKprobe),
-		notYet("tracepoints", ""),
-		notYet("uprobes", FeatureUprobe),
-		notYet("lsmhooks", FeatureLSM),
-		{Hook: "Override", Err: fmt.Errorf("needs a kprobe with bpf_override_return or fmod_ret/LSM; not implemented by this version of Vigil")},
+		kprobes,
+		{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"},
+		uprobes,
+		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4 (Override: EPERM)"},
+		lsm,
+		override,
 	}
 }

@@ -70,7 +70,8 @@ type InstalledHook struct {
 	Hook    *policy.Hook
 	slot    uint32
 	nrs     []uint32
-	links   []link.Link // tracepoints, kprobes and uprobes
+	links   []link.Link        // tracepoints, kprobes and uprobes
+	colls   []*ebpf.Collection // trampoline programs loaded for this hook
 	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
 	// "tracepoint", "uprobe", "raw syscall tracepoints", "cgroup connect4").
 	Mechanism string
@@ -169,7 +170,7 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		h := &prog.Hooks[i]
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
 		ph.Hooks = append(ph.Hooks, ih)
-		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookKprobe {
+		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookKprobe || h.Kind == policy.HookLSM {
 			continue
 		}
 		if h.Kind == policy.HookConnect {
@@ -231,7 +232,7 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 	// With an old version still attached, both report for an instant;
 	// neither is ever missing.
 	for _, ih := range ph.Hooks {
-		if k := ih.Hook.Kind; k == policy.HookTracepoint || k == policy.HookUprobe || k == policy.HookKprobe {
+		if k := ih.Hook.Kind; k == policy.HookTracepoint || k == policy.HookUprobe || k == policy.HookKprobe || k == policy.HookLSM {
 			if err := s.attachProbes(ih); err != nil {
 				undo()
 				return nil, err
@@ -425,6 +426,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		}
 		if sel.Deny {
 			cs.Deny = 1
+		}
+		if sel.Override {
+			cs.Override = sel.OverrideErr
 		}
 		cs.Signal = sel.Signal
 		cs.RateNs = uint64(sel.RateLimit)

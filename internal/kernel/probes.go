@@ -207,6 +207,8 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 		ih.Mechanism = "tracepoint"
 	case policy.HookKprobe:
 		return s.attachKprobes(ih, coll)
+	case policy.HookLSM:
+		return s.attachLSM(ih)
 	case policy.HookUprobe:
 		ex, err := link.OpenExecutable(h.Binary)
 		if err != nil {
@@ -238,6 +240,86 @@ func (ih *InstalledHook) closeLinks() {
 		l.Close()
 	}
 	ih.links = nil
+	for _, c := range ih.colls {
+		c.Close()
+	}
+	ih.colls = nil
+}
+
+// loadTrampoline loads a copy of a trampoline program (BPF LSM, fmod_ret)
+// for one hook: such programs are bound to their function at load, and
+// their copy of tramp_slot names the hook.
+func (s *Sensor) loadTrampoline(ih *InstalledHook, program, attachTo string) (*ebpf.Program, error) {
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	for name := range spec.Programs {
+		if name != program {
+			delete(spec.Programs, name)
+		}
+	}
+	spec.Programs[program].AttachTo = attachTo
+	if err := spec.Variables["tramp_slot"].Set(ih.slot); err != nil {
+		return nil, err
+	}
+	spec.Maps["events"].MaxEntries = s.coll.Maps["events"].MaxEntries()
+	// Share every map but the constants, which are this copy's own.
+	repl := map[string]*ebpf.Map{}
+	for name, m := range s.coll.Maps {
+		if !strings.HasPrefix(name, ".") {
+			repl[name] = m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: repl})
+	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("%s: the kernel refuses %s programs (EPERM): %w", ih.Hook.Path, program, ErrMissingFeature)
+		}
+		return nil, fmt.Errorf("%s: loading %s for %s: %w", ih.Hook.Path, program, attachTo, describeLoadError(err))
+	}
+	ih.colls = append(ih.colls, coll)
+	return coll.Programs[program], nil
+}
+
+// attachLSM attaches an lsmhooks hook as a BPF LSM program. Where "bpf" is
+// not an active LSM the program would attach and never run: that is
+// refused instead.
+func (s *Sensor) attachLSM(ih *InstalledHook) error {
+	h := ih.Hook
+	if err := probeLSMActive(); err != nil {
+		return fmt.Errorf("%s.hook: %w: %w", h.Path, ErrMissingFeature, err)
+	}
+	prog, err := s.loadTrampoline(ih, "vigil_lsm", h.Calls[0])
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
+	if err != nil {
+		ih.closeLinks()
+		return fmt.Errorf("%s.hook: attaching the LSM program to %s: %w", h.Path, h.Calls[0], err)
+	}
+	ih.links = append(ih.links, l)
+	ih.Mechanism = "bpf_lsm"
+	return nil
+}
+
+// attachFmodRet attaches an Override kprobe on a security_* function as
+// fmod_ret: the program's non-zero return replaces the function's.
+func (s *Sensor) attachFmodRet(ih *InstalledHook) error {
+	h := ih.Hook
+	prog, err := s.loadTrampoline(ih, "vigil_fmod_ret", h.Calls[0])
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		ih.closeLinks()
+		return fmt.Errorf("%s.call: attaching fmod_ret to %s: %w", h.Path, h.Calls[0], err)
+	}
+	ih.links = append(ih.links, l)
+	ih.Mechanism = "fmod_ret"
+	return nil
 }
 
 // ErrMissingFeature wraps the refusal of a hook that this kernel cannot
@@ -254,6 +336,11 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 	}
 	for _, sel := range h.Selectors {
 		if sel.Override {
+			// Error injection on a security_* function: fmod_ret, which
+			// needs no bpf_override_return.
+			if len(h.Calls) == 1 && strings.HasPrefix(h.Calls[0], "security_") && !h.Return {
+				return s.attachFmodRet(ih)
+			}
 			if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn); err != nil {
 				return fmt.Errorf("%s: Override on a kprobe needs bpf_override_return, which this kernel lacks (CONFIG_BPF_KPROBE_OVERRIDE): %w", h.Path, ErrMissingFeature)
 			}

@@ -130,7 +130,8 @@ type sensorHookConf struct {
 		RateNs    uint64
 		PidFollow uint8
 		PidNs     uint8
-		Pad2      [6]uint8
+		Pad2      [2]uint8
+		Override  int32
 		Pids      [8]uint32
 		F         [5]struct {
 			_     structs.HostLayout
@@ -330,12 +331,14 @@ const (
 	sensorProgVigilExecRaw        = "vigil_exec_raw"
 	sensorProgVigilExitBtf        = "vigil_exit_btf"
 	sensorProgVigilExitRaw        = "vigil_exit_raw"
+	sensorProgVigilFmodRet        = "vigil_fmod_ret"
 	sensorProgVigilForkBtf        = "vigil_fork_btf"
 	sensorProgVigilForkRaw        = "vigil_fork_raw"
 	sensorProgVigilKprobe         = "vigil_kprobe"
 	sensorProgVigilKprobeMulti    = "vigil_kprobe_multi"
 	sensorProgVigilKretprobe      = "vigil_kretprobe"
 	sensorProgVigilKretprobeMulti = "vigil_kretprobe_multi"
+	sensorProgVigilLsm            = "vigil_lsm"
 	sensorProgVigilSysEnterBtf    = "vigil_sys_enter_btf"
 	sensorProgVigilSysEnterRaw    = "vigil_sys_enter_raw"
 	sensorProgVigilSysExitBtf     = "vigil_sys_exit_btf"
@@ -343,6 +346,7 @@ const (
 	sensorProgVigilTracepoint     = "vigil_tracepoint"
 	sensorProgVigilUprobe         = "vigil_uprobe"
 	sensorProgVigilUretprobe      = "vigil_uretprobe"
+	sensorVarTrampSlot            = "tramp_slot"
 	sensorVarUnusedDenyConnectKey = "unused_deny_connect_key"
 	sensorVarUnusedExitRecord     = "unused_exit_record"
 	sensorVarUnusedForkRecord     = "unused_fork_record"
@@ -398,12 +402,14 @@ type sensorProgramSpecs struct {
 	VigilExecRaw        *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
 	VigilExitRaw        *ebpf.ProgramSpec `ebpf:"vigil_exit_raw"`
+	VigilFmodRet        *ebpf.ProgramSpec `ebpf:"vigil_fmod_ret"`
 	VigilForkBtf        *ebpf.ProgramSpec `ebpf:"vigil_fork_btf"`
 	VigilForkRaw        *ebpf.ProgramSpec `ebpf:"vigil_fork_raw"`
 	VigilKprobe         *ebpf.ProgramSpec `ebpf:"vigil_kprobe"`
 	VigilKprobeMulti    *ebpf.ProgramSpec `ebpf:"vigil_kprobe_multi"`
 	VigilKretprobe      *ebpf.ProgramSpec `ebpf:"vigil_kretprobe"`
 	VigilKretprobeMulti *ebpf.ProgramSpec `ebpf:"vigil_kretprobe_multi"`
+	VigilLsm            *ebpf.ProgramSpec `ebpf:"vigil_lsm"`
 	VigilSysEnterBtf    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_btf"`
 	VigilSysEnterRaw    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_raw"`
 	VigilSysExitBtf     *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_btf"`
@@ -442,6 +448,7 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
+	TrampSlot            *ebpf.VariableSpec `ebpf:"tramp_slot"`
 	UnusedDenyConnectKey *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
 	UnusedExitRecord     *ebpf.VariableSpec `ebpf:"unused_exit_record"`
 	UnusedForkRecord     *ebpf.VariableSpec `ebpf:"unused_fork_record"`
@@ -519,6 +526,7 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
+	TrampSlot            *ebpf.Variable `ebpf:"tramp_slot"`
 	UnusedDenyConnectKey *ebpf.Variable `ebpf:"unused_deny_connect_key"`
 	UnusedExitRecord     *ebpf.Variable `ebpf:"unused_exit_record"`
 	UnusedForkRecord     *ebpf.Variable `ebpf:"unused_fork_record"`
@@ -536,12 +544,14 @@ type sensorPrograms struct {
 	VigilExecRaw        *ebpf.Program `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
 	VigilExitRaw        *ebpf.Program `ebpf:"vigil_exit_raw"`
+	VigilFmodRet        *ebpf.Program `ebpf:"vigil_fmod_ret"`
 	VigilForkBtf        *ebpf.Program `ebpf:"vigil_fork_btf"`
 	VigilForkRaw        *ebpf.Program `ebpf:"vigil_fork_raw"`
 	VigilKprobe         *ebpf.Program `ebpf:"vigil_kprobe"`
 	VigilKprobeMulti    *ebpf.Program `ebpf:"vigil_kprobe_multi"`
 	VigilKretprobe      *ebpf.Program `ebpf:"vigil_kretprobe"`
 	VigilKretprobeMulti *ebpf.Program `ebpf:"vigil_kretprobe_multi"`
+	VigilLsm            *ebpf.Program `ebpf:"vigil_lsm"`
 	VigilSysEnterBtf    *ebpf.Program `ebpf:"vigil_sys_enter_btf"`
 	VigilSysEnterRaw    *ebpf.Program `ebpf:"vigil_sys_enter_raw"`
 	VigilSysExitBtf     *ebpf.Program `ebpf:"vigil_sys_exit_btf"`
@@ -558,12 +568,14 @@ func (p *sensorPrograms) Close() error {
 		p.VigilExecRaw,
 		p.VigilExitBtf,
 		p.VigilExitRaw,
+		p.VigilFmodRet,
 		p.VigilForkBtf,
 		p.VigilForkRaw,
 		p.VigilKprobe,
 		p.VigilKprobeMulti,
 		p.VigilKretprobe,
 		p.VigilKretprobeMulti,
+		p.VigilLsm,
 		p.VigilSysEnterBtf,
 		p.VigilSysEnterRaw,
 		p.VigilSysExitBtf,

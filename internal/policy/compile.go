@@ -64,7 +64,14 @@ func Compile(p *TracingPolicy) (*Program, error) {
 		}
 	}
 	for i := range p.Spec.LsmHooks {
-		c.fail(refuse(fmt.Sprintf("spec.lsmhooks[%d]", i), "lsm hooks are not compiled by this version of Vigil yet"))
+		l := &p.Spec.LsmHooks[i]
+		path := fmt.Sprintf("spec.lsmhooks[%d]", i)
+		before := len(c.errs)
+		h := Hook{Kind: HookLSM, Path: path, Calls: []string{l.Hook}, Message: l.Message, Tags: l.Tags}
+		c.body(path, &h, l.Args, nil, l.Selectors, c.kernelArg)
+		if len(c.errs) == before {
+			prog.Hooks = append(prog.Hooks, h)
+		}
 	}
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
@@ -556,6 +563,14 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				sel.Signal = a.ArgSig
 			}
 		case "Override":
+			if kind == HookKprobe || kind == HookLSM {
+				// Whether the kernel can is decided where it loads.
+				if c.mode != ModeMonitor {
+					sel.Override = true
+					sel.OverrideErr = overrideErrno(a.ArgError)
+				}
+				continue
+			}
 			if kind == HookConnect {
 				// The cgroup hook can only say no: the caller
 				// sees EPERM whatever argError asks for.
@@ -564,16 +579,24 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				continue
 			}
-			if kind == HookKprobe {
-				// Whether the kernel can is decided where it loads.
-				sel.Override = true
-				continue
-			}
 			c.fail(refuse(p, "Override needs bpf_override_return on a kprobe; syscall hooks on the raw syscall tracepoints cannot change a return value"))
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}
 	}
+}
+
+// overrideErrno is the error an Override makes the call return: argError
+// as a negative errno, -EPERM when it is not given.
+func overrideErrno(argError int32) int32 {
+	switch {
+	case argError == 0, argError < -4095, argError > 4095:
+		// Errnos are 1..4095: anything else is EPERM.
+		return -1
+	case argError > 0:
+		return -argError
+	}
+	return argError
 }
 
 // ParseRateLimit reads Tetragon's rateLimit: a number with an optional unit

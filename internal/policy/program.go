@@ -180,8 +180,10 @@ type Selector struct {
 	Post bool
 	// Deny refuses the operation (Override on a connect hook).
 	Deny bool
-	// Override is Override on a kprobe: it needs bpf_override_return.
-	Override bool
+	// Override is Override on a kprobe or LSM hook; OverrideErr is the
+	// negative errno the call then returns.
+	Override    bool
+	OverrideErr int32
 	// Signal is sent to the process when the selector matches (Sigkill: 9).
 	Signal    uint32
 	RateLimit time.Duration

@@ -1,0 +1,85 @@
+package kernel_test
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+func overridePolicy(lsm bool, path string) *policy.TracingPolicy {
+	sel := []policy.SelectorSpec{{
+		MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{path}}},
+		MatchActions: []policy.ActionSelector{{Action: "Override", ArgError: -1}},
+	}}
+	args := []policy.ArgSpec{{Index: 0, Type: "file"}}
+	p := &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "override-open"},
+	}
+	if lsm {
+		p.Spec.LsmHooks = []policy.LsmHookSpec{{Hook: "file_open", Args: args, Selectors: sel}}
+	} else {
+		p.Spec.KProbes = []policy.KProbeSpec{{Call: "security_file_open", Args: args, Selectors: sel}}
+	}
+	return p
+}
+
+// testOverride installs an Override policy on opens of one file: the open
+// fails with EPERM, another file opens. A kernel that cannot run the
+// mechanism refuses the policy naming what it lacks.
+func testOverride(t *testing.T, lsm bool, mechanism, feature string) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "forbidden", "allowed")
+	prog, err := policy.Compile(overridePolicy(lsm, f[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ph, err := s.InstallPolicy(prog, nil)
+	if !kernel.Probe().Has(feature) {
+		if !errors.Is(err, kernel.ErrMissingFeature) {
+			t.Fatalf("on a kernel without %s: %v, want a refusal naming the missing feature", feature, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Hooks[0].Mechanism; got != mechanism {
+		t.Errorf("mechanism %q, want %q", got, mechanism)
+	}
+	if _, err := os.Open(f[0]); !errors.Is(err, syscall.EPERM) {
+		t.Errorf("open of the forbidden file: %v, want EPERM", err)
+	}
+	fd, err := os.Open(f[1])
+	if err != nil {
+		t.Errorf("open of another file: %v", err)
+	} else {
+		fd.Close()
+	}
+	if err := s.RemovePolicy(ph); err != nil {
+		t.Fatal(err)
+	}
+	if fd, err := os.Open(f[0]); err != nil {
+		t.Errorf("after removal: %v", err)
+	} else {
+		fd.Close()
+	}
+}
+
+func TestLSMHookOverrideRefusesTheOpen(t *testing.T) {
+	testOverride(t, true, "bpf_lsm", kernel.FeatureLSM)
+}
+
+func TestFmodRetOverrideOnASecurityFunction(t *testing.T) {
+	testOverride(t, false, "fmod_ret", kernel.FeatureFentry)
+}
