@@ -64,13 +64,20 @@ $(DIST_DIR)/.ocb-stamp: builder-config.yaml go.mod | tools
 run: dist
 	$(if $(filter 0,$(shell id -u)),,sudo) $(DIST_BIN) --config $(RUN_CONFIG) $(RUN_ARGS)
 
-## bench: fork+exec loop without an agent, under otelcol-vigil, under bpftrace: one table (root)
+## bench: two tables (root): exec, a fork+exec loop without an agent, under otelcol-vigil,
+## under bpftrace; openat, an openat loop without an agent, under an empty BPF program,
+## under otelcol-vigil with a policy that matches nothing and one that posts every call
+BENCH_TABLES ?= exec,openat
 BENCH_N ?= 5000
 BENCH_ROUNDS ?= 3
+BENCH_OPENAT_N ?= 1000000
 BENCH_ARGS ?=
 bench: dist
 	scripts/install-deps.sh bench
-	$(GO) run ./bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -agent $(DIST_BIN) -config bench/config.yaml $(BENCH_ARGS)
+	$(GO) run ./bench -tables $(BENCH_TABLES) -agent $(DIST_BIN) \
+		-n $(BENCH_N) -rounds $(BENCH_ROUNDS) -config bench/config.yaml \
+		-openat-n $(BENCH_OPENAT_N) -openat-config bench/config-openat.yaml -openat-policies bench/policies \
+		$(BENCH_ARGS)
 
 ## vmtest: the kernel VM lane: boots each Debian kernel of vmtest/lane.go under QEMU
 ## and runs the kernel tests inside it; prints a kernel x test table (no root, no KVM)

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,4 +88,85 @@ func perProcess(from, to bpfSnapshot) time.Duration {
 		}
 	}
 	return total
+}
+
+// programsNamed returns the ids of the BPF programs a process holds whose
+// kernel name starts with prefix. The kernel keeps the first 15 bytes of a
+// name: vigil_sys_enter_btf and vigil_sys_enter_raw are both
+// "vigil_sys_enter".
+func programsNamed(pid int, prefix string) ([]ebpf.ProgramID, error) {
+	ids, err := programsOf(pid)
+	if err != nil {
+		return nil, err
+	}
+	var named []ebpf.ProgramID
+	for _, id := range ids {
+		name, err := programName(id)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(name, prefix) {
+			named = append(named, id)
+		}
+	}
+	return named, nil
+}
+
+func programName(id ebpf.ProgramID) (string, error) {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return "", fmt.Errorf("BPF program %d: %w", id, err)
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return "", fmt.Errorf("BPF program %d: %w", id, err)
+	}
+	return info.Name, nil
+}
+
+// otherAttached counts the BPF links on the host whose program's name
+// starts with prefix and is not in ours: another Vigil (a test run, a second
+// collector) whose syscall hooks would slow every mode down alike. Links,
+// not programs: a program of a collector that just stopped outlives its
+// detachment for a moment.
+func otherAttached(prefix string, ours []ebpf.ProgramID) int {
+	n := 0
+	var it link.Iterator
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Link.Info()
+		if err != nil || slices.Contains(ours, info.Program) {
+			continue
+		}
+		if name, err := programName(info.Program); err == nil && strings.HasPrefix(name, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// runs is what some programs did between two snapshots, summed.
+type runs struct {
+	time  time.Duration
+	count uint64
+}
+
+// perRun is the mean run time in nanoseconds; -1 when the programs did
+// not run.
+func (r runs) perRun() float64 {
+	if r.count == 0 {
+		return -1
+	}
+	return float64(r.time.Nanoseconds()) / float64(r.count)
+}
+
+func runsBetween(from, to bpfSnapshot) runs {
+	var r runs
+	for id, b := range to {
+		a := from[id]
+		r.time += b.Runtime - a.Runtime
+		r.count += b.RunCount - a.RunCount
+	}
+	return r
 }

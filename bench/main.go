@@ -1,10 +1,12 @@
-// Command bench measures what watching every exec costs: it runs a
+// Command bench measures what Vigil costs, in two tables. exec: a
 // fork+exec+wait loop of /bin/true with no agent, under otelcol-vigil and
-// under bpftrace, interleaving the modes over several rounds, and prints one
-// table of medians with the stage's goals beneath it. It is a benchmark, not
-// a test: it exits 0 whether or not the goals are met, and non-zero only when
-// something could not run. Run it as root from the repository root
-// (`make bench`); see bench/README.md.
+// under bpftrace. openat: an openat loop with no agent, under an empty BPF
+// program on the same hook, and under otelcol-vigil with a policy that
+// matches nothing and with one that posts every call. Each table interleaves
+// its modes over several rounds and shows medians, with the stage's goals
+// beneath it. It is a benchmark, not a test: it exits 0 whether or not the
+// goals are met, and non-zero only when something could not run. Run it as
+// root from the repository root (`make bench`); see bench/README.md.
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,9 +41,17 @@ type options struct {
 	bpfStats     bool
 	workloadName string
 	bpftracePath string
+
+	tables []string
+	openat openatOptions
 }
 
-var allModes = []string{"none", "vigil", "bpftrace"}
+var (
+	allModes  = []string{"none", "vigil", "bpftrace"}
+	allTables = []string{"exec", "openat"}
+)
+
+func (o *options) table(name string) bool { return slices.Contains(o.tables, name) }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == withTracefs {
@@ -48,8 +59,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
+	if len(os.Args) > 1 && os.Args[1] == openatLoopCmd {
+		if err := openatLoopMain(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
-	var modes string
+	var modes, tables, openatModes string
+	flag.StringVar(&tables, "tables", strings.Join(allTables, ","), "tables to run, in this order: exec (fork+exec loop), openat (policy engine)")
 	flag.IntVar(&o.n, "n", 5000, "fork+exec+wait iterations per round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of every mode, interleaved; the table shows medians")
 	flag.StringVar(&modes, "modes", strings.Join(allModes, ","), "modes to run, in this order within a round: none, vigil, bpftrace")
@@ -62,14 +81,26 @@ func main() {
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long an agent may take to handle the loop's events")
 	flag.BoolVar(&o.bpfStats, "bpf-stats", true, "measure the agents' BPF programs' run time (BPF_ENABLE_STATS, for the whole run)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the agents' output and logs (the directory is printed)")
+	flag.IntVar(&o.openat.n, "openat-n", 1_000_000, "openat table: openat calls per round")
+	flag.IntVar(&o.openat.rounds, "openat-rounds", 3, "openat table: rounds of every mode, interleaved; the table shows medians")
+	flag.StringVar(&openatModes, "openat-modes", strings.Join(allOpenatModes, ","), "openat table: modes to run, in this order within a round: "+strings.Join(allOpenatModes, ", "))
+	flag.StringVar(&o.openat.config, "openat-config", "bench/config-openat.yaml", "openat table: the collector configuration of the vigil modes")
+	flag.StringVar(&o.openat.policies, "openat-policies", "bench/policies", "openat table: the directory of the vigil modes' policies ("+policyFiles[openatNoMatch]+", "+policyFiles[openatMatch]+")")
+	flag.IntVar(&o.openat.ringMiB, "openat-ring-buffer-mib", 128, "openat table: the receiver's ring_buffer_size in MiB (its default is 8)")
+	flag.DurationVar(&o.openat.drainTimeout, "openat-drain-timeout", 2*time.Minute, "openat table: how long the collector may take to export the loop's events")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\n"+
-			"Times a fork+exec+wait loop with no agent, under otelcol-vigil and under\n"+
-			"bpftrace, and prints a table of medians. Needs root.\n\n")
+			"Prints two tables of medians. exec: a fork+exec+wait loop with no agent,\n"+
+			"under otelcol-vigil and under bpftrace. openat: an openat loop with no\n"+
+			"agent, under an empty BPF program on sys_enter, and under otelcol-vigil\n"+
+			"with a policy that matches nothing and one that posts every call.\n"+
+			"Needs root.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
+	o.tables = strings.Split(tables, ",")
+	o.openat.modes = strings.Split(openatModes, ",")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -80,6 +111,22 @@ func main() {
 }
 
 func (o *options) check() error {
+	for _, t := range o.tables {
+		if !slices.Contains(allTables, t) {
+			return fmt.Errorf("-tables: unknown table %q (want %s)", t, strings.Join(allTables, ", "))
+		}
+	}
+	if o.table("openat") {
+		if err := o.openat.check(o); err != nil {
+			return err
+		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("loading BPF programs needs root: run `sudo make bench`")
+	}
+	if !o.table("exec") {
+		return nil
+	}
 	if o.n < 1 || o.rounds < 1 {
 		return errors.New("-n and -rounds must be at least 1")
 	}
@@ -102,9 +149,6 @@ func (o *options) check() error {
 		default:
 			return fmt.Errorf("-modes: unknown mode %q (want %s)", m, strings.Join(allModes, ", "))
 		}
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("loading BPF programs needs root: run `sudo make bench`")
 	}
 	// The agents match the workload's execs by pid and by the base name of
 	// the binary, which is the same whichever symlink the kernel resolved.
@@ -133,10 +177,6 @@ func run(ctx context.Context, o options) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	w, err := newWorkload(o.workload)
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "vigil-bench-")
 	if err != nil {
 		return err
@@ -157,7 +197,27 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	host := fmt.Sprintf("kernel %s, %d CPUs, load average %s at start", kernelRelease(), runtime.NumCPU(), loadAverage())
+	for _, t := range o.tables {
+		host := fmt.Sprintf("kernel %s, %d CPUs, load average %s at start", kernelRelease(), runtime.NumCPU(), loadAverage())
+		switch t {
+		case "exec":
+			err = runExecTable(ctx, o, host, dir)
+		case "openat":
+			err = runOpenatTable(ctx, o, host, dir)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runExecTable runs every round of the exec table and prints it.
+func runExecTable(ctx context.Context, o options, host, dir string) error {
+	w, err := newWorkload(o.workload)
+	if err != nil {
+		return err
+	}
 	// Page cache, dentries and the allocator warm up before the first round,
 	// so that round 1 of the first mode does not pay for them.
 	warm := make([]int, max(o.n/10, 100))

@@ -111,3 +111,28 @@ func kernelRelease() string {
 	}
 	return unix.ByteSliceToString(u.Release[:])
 }
+
+// irqWorkInterrupts sums the IWI line of /proc/interrupts over CPUs; 0
+// when it cannot be read.
+func irqWorkInterrupts() uint64 {
+	b, err := os.ReadFile("/proc/interrupts")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "IWI:" {
+			continue
+		}
+		var n uint64
+		for _, v := range f[1:] {
+			c, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				break // the description
+			}
+			n += c
+		}
+		return n
+	}
+	return 0
+}

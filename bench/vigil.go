@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,39 +215,58 @@ func (t *otlpTail) add(logs plog.Logs) {
 
 // scrapeLost sums vigil_events_lost_total over its reasons.
 func scrapeLost(addr string) (int64, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
+	byReason, err := scrapeCounter(addr, "vigil_events_lost_total", "reason")
 	if err != nil {
 		return 0, err
 	}
+	var total int64
+	for _, v := range byReason {
+		total += v
+	}
+	return total, nil
+}
+
+// scrapeCounter reads one metric from the Prometheus endpoint at addr, by
+// the value of one of its labels.
+func scrapeCounter(addr, metric, label string) (map[string]int64, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	var total int64
+	values := map[string]int64{}
 	found := false
+	labelRE := regexp.MustCompile(`[{,]` + regexp.QuoteMeta(label) + `="([^"]*)"`)
 	s := bufio.NewScanner(resp.Body)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for s.Scan() {
 		line := s.Text()
-		if !strings.HasPrefix(line, "vigil_events_lost_total{") && !strings.HasPrefix(line, "vigil_events_lost_total ") {
+		if !strings.HasPrefix(line, metric+"{") && !strings.HasPrefix(line, metric+" ") {
 			continue
 		}
 		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
-			return 0, fmt.Errorf("%q: %w", line, err)
+			return nil, fmt.Errorf("%q: %w", line, err)
 		}
-		total += int64(v)
+		key := ""
+		if m := labelRE.FindStringSubmatch(line); m != nil {
+			key = m[1]
+		}
+		values[key] += int64(v)
 		found = true
 	}
 	if err := s.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if !found {
-		return 0, fmt.Errorf("no vigil_events_lost_total in the scrape of %s", addr)
+		return nil, fmt.Errorf("no %s in the scrape of %s", metric, addr)
 	}
-	return total, nil
+	return values, nil
 }
 
 // freeLoopbackAddr returns a loopback TCP address nothing listens on now.
