@@ -240,7 +240,11 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		}
 	}
 	if hasSyscalls(want) {
-		if err := s.attachSyscallHooks(); err != nil {
+		needExit := false
+		for _, ih := range ph.Hooks {
+			needExit = needExit || (ih.Hook.Kind == policy.HookSyscall && ih.Hook.Return)
+		}
+		if err := s.attachSyscallHooks(needExit); err != nil {
 			undo()
 			return nil, err
 		}
@@ -369,16 +373,26 @@ func (s *Sensor) reclaimLocked(now time.Time) {
 	t.retired = kept
 }
 
-func (s *Sensor) attachSyscallHooks() error {
+// attachSyscallHooks attaches sys_enter, and sys_exit when a hook reports at
+// return: sys_exit runs on every syscall of the node, so it is attached
+// only once a policy needs it.
+func (s *Sensor) attachSyscallHooks(needExit bool) error {
 	t := s.hooks
-	if t.sysLinks != nil {
-		return nil
+	progs := syscallHooks[s.mechanism]
+	if t.sysLinks == nil {
+		links, err := attachTracepoints(s.mechanism, s.coll, progs[:1])
+		if err != nil {
+			return fmt.Errorf("attaching the syscall hooks: %w", err)
+		}
+		t.sysLinks = links
 	}
-	links, err := attachTracepoints(s.mechanism, s.coll, syscallHooks[s.mechanism])
-	if err != nil {
-		return fmt.Errorf("attaching the syscall hooks: %w", err)
+	if needExit && len(t.sysLinks) == 1 {
+		links, err := attachTracepoints(s.mechanism, s.coll, progs[1:])
+		if err != nil {
+			return fmt.Errorf("attaching the syscall return hooks: %w", err)
+		}
+		t.sysLinks = append(t.sysLinks, links...)
 	}
-	t.sysLinks = links
 	return nil
 }
 
