@@ -303,3 +303,12 @@ int vigil_fmod_ret(void *ctx)
 {
 	return tramp_hook(ctx);
 }
+
+/* fentry on a kernel function: where kprobes are missing, or preferred.
+ * Reports only; its return value is ignored. */
+SEC("fentry/security_file_open")
+int vigil_fentry(void *ctx)
+{
+	tramp_hook(ctx);
+	return 0;
+}

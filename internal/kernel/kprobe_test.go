@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -95,5 +96,45 @@ func TestKprobeOverrideIsRefusedWithoutTheKernelFeature(t *testing.T) {
 	}
 	if kernel.Probe().Has(kernel.FeatureKprobe) && !strings.Contains(err.Error(), "bpf_override_return") {
 		t.Errorf("refusal does not name bpf_override_return: %v", err)
+	}
+}
+
+// TestFentryHookOnAKernelFunction attaches the file monitoring kprobe with
+// fentry, the mechanism for kernels without kprobes: reads of one file are
+// reported, of another not. Where fentry is refused, so is the policy,
+// naming it.
+func TestFentryHookOnAKernelFunction(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched", "other")
+	prog, err := policy.Compile(filePermissionPolicy()(f[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21, PreferFentry: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ph, err := s.InstallPolicy(prog, nil)
+	if !kernel.Probe().Has(kernel.FeatureFentry) {
+		if !errors.Is(err, kernel.ErrMissingFeature) {
+			t.Fatalf("on a kernel that refuses fentry: %v, want a refusal naming it", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Hooks[0].Mechanism; got != "fentry" {
+		t.Fatalf("mechanism %q, want fentry", got)
+	}
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[1], f[0])} })
+	if len(recs) == 0 {
+		t.Fatal("no record for the watched file")
+	}
+	for _, r := range recs {
+		if r.Args[0].Str != f[0] {
+			t.Errorf("record for %q", r.Args[0].Str)
+		}
 	}
 }

@@ -304,6 +304,32 @@ func (s *Sensor) attachLSM(ih *InstalledHook) error {
 	return nil
 }
 
+func hasOverride(h *policy.Hook) bool {
+	for _, sel := range h.Selectors {
+		if sel.Override {
+			return true
+		}
+	}
+	return false
+}
+
+// attachFentry attaches a kprobe hook as fentry on its function.
+func (s *Sensor) attachFentry(ih *InstalledHook) error {
+	h := ih.Hook
+	prog, err := s.loadTrampoline(ih, "vigil_fentry", h.Calls[0])
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		ih.closeLinks()
+		return fmt.Errorf("%s.call: attaching fentry to %s: %w", h.Path, h.Calls[0], err)
+	}
+	ih.links = append(ih.links, l)
+	ih.Mechanism = "fentry"
+	return nil
+}
+
 // attachFmodRet attaches an Override kprobe on a security_* function as
 // fmod_ret: the program's non-zero return replaces the function's.
 func (s *Sensor) attachFmodRet(ih *InstalledHook) error {
@@ -331,8 +357,19 @@ var ErrMissingFeature = errors.New("missing kernel feature")
 // function. Mechanism says which.
 func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 	h := ih.Hook
-	if err := probePMU("kprobe"); err != nil {
-		return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, err)
+	kprobes := probePMU("kprobe")
+	if kprobes != nil || s.preferFentry {
+		if !h.Return && !hasOverride(h) && len(h.Calls) == 1 {
+			// fentry needs no kprobes: a trampoline on the function.
+			if err := s.attachFentry(ih); err == nil || kprobes == nil {
+				return err
+			} else if !errors.Is(err, ErrMissingFeature) {
+				return err
+			}
+		}
+		if kprobes != nil {
+			return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, kprobes)
+		}
 	}
 	for _, sel := range h.Selectors {
 		if sel.Override {

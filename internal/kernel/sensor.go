@@ -66,6 +66,9 @@ type SensorOptions struct {
 	// PinPath is the bpffs directory for the maps that outlive the sensor
 	// (the deny lists); empty is DefaultPinPath.
 	PinPath string
+	// PreferFentry attaches kprobes on kernel functions with fentry even
+	// where kprobes exist (fentry is the fallback otherwise).
+	PreferFentry bool
 }
 
 // Sensor is Vigil's BPF object in the kernel: it watches exec, fork and exit
@@ -74,15 +77,17 @@ type SensorOptions struct {
 //
 // It holds BPF programs, maps and links: Close must be called to release them.
 type Sensor struct {
-	hooks     *hookTable
-	probes    *ebpf.Collection // tracepoint and uprobe programs, loaded on first use
-	coll      *ebpf.Collection
-	links     []link.Link
-	reader    *ringbuf.Reader
-	mechanism Mechanism
-	dec       decoder
-	rec       ringbuf.Record
-	deadline  atomic.Int64 // unix ns; 0 waits forever
+	hooks  *hookTable
+	probes *ebpf.Collection // tracepoint and uprobe programs, loaded on first use
+	// preferFentry: see SensorOptions.PreferFentry.
+	preferFentry bool
+	coll         *ebpf.Collection
+	links        []link.Link
+	reader       *ringbuf.Reader
+	mechanism    Mechanism
+	dec          decoder
+	rec          ringbuf.Record
+	deadline     atomic.Int64 // unix ns; 0 waits forever
 }
 
 // LoadSensor loads the sensor and attaches its process tracking. Unless
@@ -143,7 +148,7 @@ func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
 	if err != nil {
 		return nil, describeLoadError(err)
 	}
-	s := &Sensor{coll: coll, mechanism: m, hooks: newHookTable()}
+	s := &Sensor{coll: coll, mechanism: m, hooks: newHookTable(), preferFentry: opts.PreferFentry}
 	if s.links, err = attachTracepoints(m, coll, processHooks[m]); err != nil {
 		s.Close()
 		return nil, err

@@ -331,6 +331,7 @@ const (
 	sensorProgVigilExecRaw        = "vigil_exec_raw"
 	sensorProgVigilExitBtf        = "vigil_exit_btf"
 	sensorProgVigilExitRaw        = "vigil_exit_raw"
+	sensorProgVigilFentry         = "vigil_fentry"
 	sensorProgVigilFmodRet        = "vigil_fmod_ret"
 	sensorProgVigilForkBtf        = "vigil_fork_btf"
 	sensorProgVigilForkRaw        = "vigil_fork_raw"
@@ -402,6 +403,7 @@ type sensorProgramSpecs struct {
 	VigilExecRaw        *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
 	VigilExitRaw        *ebpf.ProgramSpec `ebpf:"vigil_exit_raw"`
+	VigilFentry         *ebpf.ProgramSpec `ebpf:"vigil_fentry"`
 	VigilFmodRet        *ebpf.ProgramSpec `ebpf:"vigil_fmod_ret"`
 	VigilForkBtf        *ebpf.ProgramSpec `ebpf:"vigil_fork_btf"`
 	VigilForkRaw        *ebpf.ProgramSpec `ebpf:"vigil_fork_raw"`
@@ -544,6 +546,7 @@ type sensorPrograms struct {
 	VigilExecRaw        *ebpf.Program `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
 	VigilExitRaw        *ebpf.Program `ebpf:"vigil_exit_raw"`
+	VigilFentry         *ebpf.Program `ebpf:"vigil_fentry"`
 	VigilFmodRet        *ebpf.Program `ebpf:"vigil_fmod_ret"`
 	VigilForkBtf        *ebpf.Program `ebpf:"vigil_fork_btf"`
 	VigilForkRaw        *ebpf.Program `ebpf:"vigil_fork_raw"`
@@ -568,6 +571,7 @@ func (p *sensorPrograms) Close() error {
 		p.VigilExecRaw,
 		p.VigilExitBtf,
 		p.VigilExitRaw,
+		p.VigilFentry,
 		p.VigilFmodRet,
 		p.VigilForkBtf,
 		p.VigilForkRaw,
