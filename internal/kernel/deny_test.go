@@ -22,11 +22,13 @@ func denySensor(t *testing.T) (*kernel.Sensor, *kernel.DenyLists) {
 	t.Helper()
 	testenv.RequireBPF(t)
 	pin := fmt.Sprintf("/sys/fs/bpf/vigil-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	// The directory is made before the load can fail: remove it either way.
+	t.Cleanup(func() { os.RemoveAll(pin) })
 	s, err := kernel.LoadSensor(kernel.SensorOptions{PinPath: pin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close(); os.RemoveAll(pin) })
+	t.Cleanup(func() { s.Close() })
 	d, err := kernel.OpenDenyLists(pin)
 	if err != nil {
 		t.Fatal(err)
