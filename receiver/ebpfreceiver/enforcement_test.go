@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"fmt"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"net"
 	"os"
 	"os/exec"
@@ -43,6 +44,22 @@ func kernelAudits(pid int) func(record) bool {
 	}
 }
 
+// kernelAudit waits for the enforcement.action record of pid, then a while
+// longer, and returns it with how many such records arrived in all.
+func kernelAudit(t *testing.T, sink *consumertest.LogsSink, pid int) (record, int) {
+	t.Helper()
+	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
+	time.Sleep(300 * time.Millisecond)
+	n := 0
+	findRecord(sink, func(r record) bool {
+		if kernelAudits(pid)(r) {
+			n++
+		}
+		return false
+	})
+	return a, n
+}
+
 // TestKernelSigkillIsAuditedOnce: a TracingPolicy's in-kernel Sigkill
 // yields its hook event and exactly one enforcement.action record.
 func TestKernelSigkillIsAuditedOnce(t *testing.T) {
@@ -66,15 +83,7 @@ func TestKernelSigkillIsAuditedOnce(t *testing.T) {
 	}
 	pid := cmd.ProcessState.Pid()
 	hook := waitFor(t, sink, "process.kprobe", isEvent(event.NameProcessKprobe, pid))
-	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
-	time.Sleep(300 * time.Millisecond)
-	n := 0
-	findRecord(sink, func(r record) bool {
-		if kernelAudits(pid)(r) {
-			n++
-		}
-		return false
-	})
+	a, n := kernelAudit(t, sink, pid)
 	if n != 1 {
 		t.Fatalf("%d enforcement.action records, want exactly 1", n)
 	}
@@ -121,15 +130,7 @@ func TestDeniedExecIsAudited(t *testing.T) {
 		t.Fatalf("the denied binary ran: %v", err)
 	}
 	pid := cmd.ProcessState.Pid()
-	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
-	time.Sleep(300 * time.Millisecond)
-	n := 0
-	findRecord(sink, func(r record) bool {
-		if kernelAudits(pid)(r) {
-			n++
-		}
-		return false
-	})
+	a, n := kernelAudit(t, sink, pid)
 	if n != 1 || a.str(event.AttrSecurityRuleName) != "deny_exec" || a.str(event.AttrEnforcementAction) != "deny_exec" ||
 		a.str(event.AttrEnforcementReason) != "deny_list" || a.str(event.AttrTargetBinary) != bin {
 		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
@@ -204,15 +205,7 @@ func TestKernelConnectRefusalIsAudited(t *testing.T) {
 		t.Fatalf("connect to 127.0.0.2: %v %q, want EPERM", err, out)
 	}
 	pid := cmd.ProcessState.Pid()
-	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
-	time.Sleep(300 * time.Millisecond)
-	n := 0
-	findRecord(sink, func(r record) bool {
-		if kernelAudits(pid)(r) {
-			n++
-		}
-		return false
-	})
+	a, n := kernelAudit(t, sink, pid)
 	if n != 1 || a.str(event.AttrSecurityRuleName) != name || a.str(event.AttrEnforcementAction) != "Override" ||
 		a.str(event.AttrTargetDestination) != fmt.Sprintf("127.0.0.2:%d", port) {
 		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
