@@ -2,7 +2,6 @@ package ebpfreceiver
 
 import (
 	"fmt"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumertest"
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/kernel"
