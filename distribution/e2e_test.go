@@ -1,7 +1,6 @@
 package distribution_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,91 +18,10 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
-// collector is bin/otelcol-vigil running as a child process.
-type collector struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stdout bytes.Buffer
-	stderr bytes.Buffer
-	ready  chan struct{}
-}
-
-func binary(t *testing.T) string {
+// startCollector runs the built distribution (see testenv.StartCollector).
+func startCollector(t *testing.T, env []string, args ...string) *testenv.Collector {
 	t.Helper()
-	testenv.RequireBPF(t)
-	bin, err := filepath.Abs("../bin/otelcol-vigil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		// make test builds it first; a bare `go test` may not have.
-		testenv.Unavailable(t, "%s is missing: run `make dist`", bin)
-	}
-	return bin
-}
-
-// startCollector runs the distribution and waits until the ebpf receiver
-// has attached its programs.
-func startCollector(t *testing.T, env []string, args ...string) *collector {
-	t.Helper()
-	c := &collector{cmd: exec.Command(binary(t), args...), ready: make(chan struct{})}
-	c.cmd.Env = append(os.Environ(), env...)
-	stdout, _ := c.cmd.StdoutPipe()
-	stderr, _ := c.cmd.StderrPipe()
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	go c.copy(stdout, &c.stdout, nil)
-	go c.copy(stderr, &c.stderr, func(line string) {
-		if strings.Contains(line, "process sensor attached") {
-			once.Do(func() { close(c.ready) })
-		}
-	})
-	t.Cleanup(func() { c.stop(t) })
-	select {
-	case <-c.ready:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the collector did not attach its sensor within 60s; stderr:\n%s", c.text(&c.stderr))
-	}
-	return c
-}
-
-func (c *collector) copy(r io.Reader, into *bytes.Buffer, onLine func(string)) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		c.mu.Lock()
-		into.WriteString(sc.Text() + "\n")
-		c.mu.Unlock()
-		if onLine != nil {
-			onLine(sc.Text())
-		}
-	}
-}
-
-func (c *collector) text(b *bytes.Buffer) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return b.String()
-}
-
-func (c *collector) stop(t *testing.T) {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("the collector exited with %v; stderr:\n%s", err, c.text(&c.stderr))
-		}
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
-		t.Errorf("the collector did not stop within 30s of SIGTERM")
-	}
+	return testenv.StartCollector(t, testenv.CollectorBinary(t, "../bin/otelcol-vigil"), env, args...)
 }
 
 // eventually polls get until it returns true or 10s pass.
@@ -199,7 +115,7 @@ service:
 		}
 		return slices.Contains(found, event.NameProcessExec) && slices.Contains(found, event.NameProcessExit), fmt.Sprint(found)
 	})
-	c.stop(t)
+	c.Stop(t)
 }
 
 func TestDefaultConfigIsEmbeddedAndPrintsEvents(t *testing.T) {
@@ -212,8 +128,8 @@ func TestDefaultConfigIsEmbeddedAndPrintsEvents(t *testing.T) {
 	}, "--config", "vigil:default", "--set", "exporters::compact::color=never")
 	marker, _ := runMarker(t)
 	eventually(t, "compact lines on stdout", func() (bool, string) {
-		out := c.text(&c.stdout)
+		out := c.Stdout()
 		return strings.Contains(out, "/bin/echo "+marker+"\n") && strings.Contains(out, "/bin/echo "+marker+" 0\n"), out
 	})
-	c.stop(t)
+	c.Stop(t)
 }

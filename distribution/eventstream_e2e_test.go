@@ -31,7 +31,7 @@ import (
 // file (OTLP JSON) and event_stream, side by side as in the default
 // configuration, and the paths they write to.
 type streamSetup struct {
-	*collector
+	*testenv.Collector
 	dir, socket, compactOut, fileOut string
 }
 
@@ -77,7 +77,7 @@ service:
 `, s.compactOut, s.fileOut, s.socket, bufferSize), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.collector = startCollector(t, nil, "--config", config)
+	s.Collector = startCollector(t, nil, "--config", config)
 	return s
 }
 
@@ -310,9 +310,9 @@ func TestEventStreamStuckClientDoesNotDelayThePipeline(t *testing.T) {
 	// The client reads nothing now. Run processes until the collector
 	// says the client misses events.
 	processes := 0
-	for !strings.Contains(s.text(&s.stderr), "is not keeping up") {
+	for !strings.Contains(s.Stderr(), "is not keeping up") {
 		if processes >= 20000 {
-			t.Fatalf("%d processes and the stuck client misses nothing; collector stderr:\n%s", processes, s.text(&s.stderr))
+			t.Fatalf("%d processes and the stuck client misses nothing; collector stderr:\n%s", processes, s.Stderr())
 		}
 		for range 50 {
 			runProcess(t, bin, "stuck", fmt.Sprint(processes))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -21,11 +20,7 @@ import (
 // the enforcement processor in its logs pipeline: a kill rule kills the
 // matching process and the audit record reaches the exporters.
 func TestDistributionKillsAndAudits(t *testing.T) {
-	testenv.RequireBPF(t)
-	bin, _ := filepath.Abs("../../bin/otelcol-vigil")
-	if _, err := os.Stat(bin); err != nil {
-		testenv.Unavailable(t, "%s is missing: run `make dist`", bin)
-	}
+	bin := testenv.CollectorBinary(t, "../../bin/otelcol-vigil")
 	dir := t.TempDir()
 	marker := "3600." + unique()
 	compactOut, fileOut := filepath.Join(dir, "compact.log"), filepath.Join(dir, "events.jsonl")
@@ -59,25 +54,7 @@ service:
       exporters: [compact, file]
 `, marker, compactOut, fileOut)), 0o600)
 
-	var stderr bytes.Buffer
-	col := exec.Command(bin, "--config", config)
-	col.Stderr = &stderr
-	if err := col.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		col.Process.Signal(syscall.SIGTERM)
-		if err := col.Wait(); err != nil {
-			t.Errorf("the collector exited with %v; stderr:\n%s", err, stderr.String())
-		}
-	}()
-	ready := false
-	for deadline := time.Now().Add(60 * time.Second); !ready && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ready = strings.Contains(stderr.String(), "process sensor attached")
-	}
-	if !ready {
-		t.Fatalf("the collector did not start; stderr:\n%s", stderr.String())
-	}
+	testenv.StartCollector(t, bin, nil, "--config", config)
 
 	cmd, status, done := startSleep(t, marker)
 	select {
@@ -117,7 +94,7 @@ service:
 	}
 	b, _ := os.ReadFile(compactOut)
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "enforcement.action") && strings.Contains(line, "kill-sleep") {
+		if strings.Contains(line, "🛑 enforce") && strings.Contains(line, "kill-sleep") {
 			t.Logf("compact: %s", line)
 		}
 	}
