@@ -128,37 +128,18 @@ int vigil_kretprobe_multi(struct pt_regs *ctx)
 	return kprobe_return(ctx);
 }
 
+/* A uprobe reads the user function's registers as a kprobe reads the
+ * kernel function's: the same body serves both. */
 SEC("uprobe")
 int vigil_uprobe(struct pt_regs *ctx)
 {
-	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
-	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
-
-	if (!s)
-		return 0;
-	s->a.raw[0] = PT_REGS_PARM1(ctx);
-	s->a.raw[1] = PT_REGS_PARM2(ctx);
-	s->a.raw[2] = PT_REGS_PARM3(ctx);
-	s->a.raw[3] = PT_REGS_PARM4(ctx);
-	s->a.raw[4] = PT_REGS_PARM5(ctx);
-	s->a.raw[5] = ctx->r9; /* the sixth argument, x86-64 */
-	s->call = 0;
-	enter_hook(s, slot);
-	return 0;
+	return kprobe_entry(ctx);
 }
 
 SEC("uretprobe")
 int vigil_uretprobe(struct pt_regs *ctx)
 {
-	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
-	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
-
-	if (!s)
-		return 0;
-	s->ret = PT_REGS_RC(ctx);
-	s->call = 0;
-	exit_hook(s, slot);
-	return 0;
+	return kprobe_return(ctx);
 }
 
 /* CONNECT4_KEY is the syscall_hooks key of hooks on IPv4 connects. */
