@@ -115,6 +115,8 @@ struct selector {
 	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
 	__u8 pad2[2];
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
+	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
+			   * set in policy_cgroups; 0: every cgroup */
 	__u32 pids[MAX_PIDS];
 	struct arg_filter f[MAX_FILTERS];
 	struct arg_filter r[MAX_RET_FILTERS];
@@ -523,6 +525,32 @@ static __always_inline int pid_match(const struct selector *sel)
 	return sel->pid_op == SOP_IN ? in : !in;
 }
 
+/* policy_cgroups: the cgroups a Kubernetes-scoped policy applies to
+ * (podSelector, containerSelector, the namespace of a
+ * TracingPolicyNamespaced), kept current by user space as pods come and go.
+ * One entry per (policy set, cgroup v2 id). */
+struct policy_cgroup_key {
+	__u32 set;
+	__u32 pad;
+	__u64 cgroup;
+};
+
+#define MAX_POLICY_CGROUPS 32768
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_POLICY_CGROUPS);
+	__type(key, struct policy_cgroup_key);
+	__type(value, __u8);
+} policy_cgroups SEC(".maps");
+
+static __always_inline int cgroup_in(__u32 set)
+{
+	struct policy_cgroup_key key = {.set = set, .cgroup = bpf_get_current_cgroup_id()};
+
+	return bpf_map_lookup_elem(&policy_cgroups, &key) != NULL;
+}
+
 /* selector_match tests the entry part (ret == 0) or the return part of a
  * selector. */
 __noinline int selector_match(struct hook_scratch *s, const struct selector *sel, int ret)
@@ -538,6 +566,10 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 		}
 		return 1;
 	}
+	/* The pod scope first: it is one lookup and, on a busy node, rejects
+	 * the most. */
+	if (sel->cgroup_set && !cgroup_in(sel->cgroup_set))
+		return 0;
 	if (sel->pid_op && !pid_match(sel))
 		return 0;
 	if (sel->bin_op && !binary_match(sel))

@@ -82,6 +82,9 @@ type InstalledHook struct {
 type PolicyHooks struct {
 	Hooks []*InstalledHook
 	sets  []setKey
+	// scope is the policy's cgroup set when it is pod-scoped, shared by
+	// its successive versions; nil for a policy of the whole node.
+	scope *cgroupSet
 }
 
 type setKey struct {
@@ -142,6 +145,15 @@ func (s *Sensor) Hook(id uint32) (*InstalledHook, bool) {
 // and the old hooks are removed after. On error the old policy keeps running
 // untouched.
 func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyHooks, error) {
+	return s.InstallScopedPolicy(prog, old, nil)
+}
+
+// InstallScopedPolicy installs a pod-scoped policy (prog.PodScoped) as
+// InstallPolicy does, applying to the given cgroups from its first
+// instant. A new version of a pod-scoped policy keeps the cgroups of the
+// version it replaces, and cgroups is then added to them; see
+// SetPolicyCgroups to change them after.
+func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgroups []uint64) (*PolicyHooks, error) {
 	t := s.hooks
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -166,6 +178,23 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		return nil, fmt.Errorf("%d hooks: %w (%d slots free)", len(prog.Hooks), ErrNoSlots, len(t.freeSlots))
 	}
 	ph := &PolicyHooks{}
+	if prog.PodScoped {
+		// A new version keeps the old one's cgroups: the pods it applies
+		// to did not change with the policy text, and an empty set would
+		// open a gap until the caller refills it.
+		if old != nil && old.scope != nil {
+			ph.scope = old.scope
+		} else {
+			t.nextSet++
+			ph.scope = &cgroupSet{id: t.nextSet, members: map[uint64]bool{}}
+		}
+		if err := s.addCgroups(ph.scope, cgroups); err != nil {
+			if ph.scope != old.scopeOrNil() {
+				s.clearCgroupSet(ph.scope)
+			}
+			return nil, err
+		}
+	}
 	for i := range prog.Hooks {
 		h := &prog.Hooks[i]
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
@@ -210,6 +239,9 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		}
 		for _, sk := range ph.sets {
 			sk.m.Delete(sk.key)
+		}
+		if ph.scope != nil && ph.scope != old.scopeOrNil() {
+			s.clearCgroupSet(ph.scope)
 		}
 	}
 	for _, ih := range ph.Hooks {
@@ -286,6 +318,9 @@ func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyH
 		t.byID[ih.ID] = ih
 	}
 	if old != nil {
+		if old.scope == ph.scope {
+			old.scope = nil // handed over, not to be emptied with old
+		}
 		s.retireLocked(old)
 	}
 	return ph, nil
@@ -355,6 +390,9 @@ func (s *Sensor) reclaimLocked(now time.Time) {
 		if !r.freed && now.Sub(r.at) >= reuseAfter {
 			for _, sk := range r.ph.sets {
 				sk.m.Delete(sk.key)
+			}
+			if r.ph.scope != nil {
+				s.clearCgroupSet(r.ph.scope)
 			}
 			// Freed slots go to the front: they are reused last.
 			for _, ih := range r.ph.Hooks {
@@ -443,6 +481,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		}
 		if sel.Override {
 			cs.Override = sel.OverrideErr
+		}
+		if ph.scope != nil {
+			cs.CgroupSet = ph.scope.id
 		}
 		cs.Signal = sel.Signal
 		cs.RateNs = uint64(sel.RateLimit)

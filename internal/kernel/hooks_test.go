@@ -353,3 +353,72 @@ func TestSyscallHookMatchNamespacePID(t *testing.T) {
 		t.Fatalf("records %+v: want the open by pid 1 of the new namespace only", recs)
 	}
 }
+
+// A pod-scoped policy (podSelector, namespaced) matches only in the cgroups
+// its set holds, and follows the set as it changes.
+func TestPodScopedPolicyMatchesOnlyItsCgroups(t *testing.T) {
+	_, f := files(t, "target")
+	p := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}})
+	p.Spec.PodSelector = &policy.LabelSelector{MatchLabels: map[string]string{"app": "x"}}
+	testenv.RequireBPF(t)
+	prog, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prog.PodScoped {
+		t.Fatal("a policy with a podSelector compiled as not pod-scoped")
+	}
+	in := testenv.NewCgroup(t, "vigil-test.slice/in-"+strconv.Itoa(os.Getpid()))
+	out := testenv.NewCgroup(t, "vigil-test.slice/out-"+strconv.Itoa(os.Getpid()))
+	s, err := kernel.LoadSensor(kernel.SensorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ph, err := s.InstallScopedPolicy(prog, nil, []uint64{in.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := func(cg *testenv.Cgroup) int {
+		cmd := cg.Command(t, "/bin/cat", f[0])
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cat in %s: %v: %s", cg.Path, err, out)
+		}
+		return cmd.ProcessState.Pid()
+	}
+	posted := func(cg *testenv.Cgroup) int {
+		return len(hookRecords(t, s, func() []int { return []int{cat(cg)} }))
+	}
+	if n := posted(in); n != 1 {
+		t.Errorf("in the policy's cgroup: %d records, want 1", n)
+	}
+	if n := posted(out); n != 0 {
+		t.Errorf("outside the policy's cgroups: %d records, want 0", n)
+	}
+
+	// The pod moved: the set follows.
+	if err := s.SetPolicyCgroups(ph, []uint64{out.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := posted(in); n != 0 {
+		t.Errorf("in a cgroup taken out of the set: %d records, want 0", n)
+	}
+	if n := posted(out); n != 1 {
+		t.Errorf("in a cgroup added to the set: %d records, want 1", n)
+	}
+
+	// A new version of the policy keeps its cgroups.
+	ph2, err := s.InstallPolicy(prog, ph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.PolicyCgroups(ph2); len(got) != 1 || got[0] != out.ID {
+		t.Errorf("the replacing version applies to cgroups %v, want [%d]", got, out.ID)
+	}
+	if n := posted(out); n != 1 {
+		t.Errorf("after replacement, in the set: %d records, want 1", n)
+	}
+	if err := s.SetPolicyCgroups(&kernel.PolicyHooks{}, nil); err == nil {
+		t.Error("SetPolicyCgroups on a policy that is not pod-scoped: no error")
+	}
+}

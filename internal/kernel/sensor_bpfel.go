@@ -132,7 +132,9 @@ type sensorHookConf struct {
 		PidNs     uint8
 		Pad2      [2]uint8
 		Override  int32
+		CgroupSet uint32
 		Pids      [8]uint32
+		_         [4]byte
 		F         [5]struct {
 			_     structs.HostLayout
 			Arg   uint8
@@ -262,6 +264,13 @@ type sensorPendingKey struct {
 	Slot uint32
 }
 
+type sensorPolicyCgroupKey struct {
+	_      structs.HostLayout
+	Set    uint32
+	Pad    uint32
+	Cgroup uint64
+}
+
 type sensorProcInfo struct {
 	_      structs.HostLayout
 	BinLen uint32
@@ -318,6 +327,7 @@ const (
 	sensorMapHooks                = "hooks"
 	sensorMapPathHeap             = "path_heap"
 	sensorMapPendingReturns       = "pending_returns"
+	sensorMapPolicyCgroups        = "policy_cgroups"
 	sensorMapProcHeap             = "proc_heap"
 	sensorMapProcs                = "procs"
 	sensorMapRateLimits           = "rate_limits"
@@ -436,6 +446,7 @@ type sensorMapSpecs struct {
 	Hooks          *ebpf.MapSpec `ebpf:"hooks"`
 	PathHeap       *ebpf.MapSpec `ebpf:"path_heap"`
 	PendingReturns *ebpf.MapSpec `ebpf:"pending_returns"`
+	PolicyCgroups  *ebpf.MapSpec `ebpf:"policy_cgroups"`
 	ProcHeap       *ebpf.MapSpec `ebpf:"proc_heap"`
 	Procs          *ebpf.MapSpec `ebpf:"procs"`
 	RateLimits     *ebpf.MapSpec `ebpf:"rate_limits"`
@@ -490,6 +501,7 @@ type sensorMaps struct {
 	Hooks          *ebpf.Map `ebpf:"hooks"`
 	PathHeap       *ebpf.Map `ebpf:"path_heap"`
 	PendingReturns *ebpf.Map `ebpf:"pending_returns"`
+	PolicyCgroups  *ebpf.Map `ebpf:"policy_cgroups"`
 	ProcHeap       *ebpf.Map `ebpf:"proc_heap"`
 	Procs          *ebpf.Map `ebpf:"procs"`
 	RateLimits     *ebpf.Map `ebpf:"rate_limits"`
@@ -513,6 +525,7 @@ func (m *sensorMaps) Close() error {
 		m.Hooks,
 		m.PathHeap,
 		m.PendingReturns,
+		m.PolicyCgroups,
 		m.ProcHeap,
 		m.Procs,
 		m.RateLimits,

@@ -8,6 +8,11 @@ import "time"
 type Program struct {
 	Policy *TracingPolicy
 	Hooks  []Hook
+	// PodScoped is set when the policy applies only to some pods
+	// (podSelector, containerSelector, or a TracingPolicyNamespaced): the
+	// kernel then checks every event's cgroup against the policy's set,
+	// which the caller keeps current with the pods of the node.
+	PodScoped bool
 }
 
 // HookKind is the kind of kernel attachment a hook needs.
@@ -190,4 +195,11 @@ type Selector struct {
 	RateScope RateScope
 	// Actions names what the selector does, for the event (vigil.action).
 	Actions []string
+}
+
+// PodScoped reports whether p applies only to some pods of the node: it
+// has a podSelector or containerSelector, or is a TracingPolicyNamespaced.
+// Such a policy needs Kubernetes metadata to match anything.
+func PodScoped(p *TracingPolicy) bool {
+	return p.Kind == KindTracingPolicyNamespaced || p.Spec.PodSelector != nil || p.Spec.ContainerSelector != nil
 }

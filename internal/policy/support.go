@@ -54,9 +54,10 @@ var support = struct {
 	// options of spec.options, by name.
 	options set
 }{
-	kinds: setOf(KindTracingPolicy),
+	kinds: setOf(KindTracingPolicy, KindTracingPolicyNamespaced),
 	fields: map[reflect.Type]set{
-		reflect.TypeFor[Spec]():           setOf("kprobes", "tracepoints", "uprobes", "lsmhooks", "lists", "options"),
+		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "lsmhooks", "lists", "options",
+			"podSelector", "containerSelector"),
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
 		reflect.TypeFor[TracepointSpec](): setOf("subsystem", "event", "raw", "args", "selectors", "message", "tags"),

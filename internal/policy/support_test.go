@@ -121,11 +121,8 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
   kprobes: [{call: "list:all"}]
 `,
 			want: []string{
-				`kind: "TracingPolicyNamespaced" is not supported by Vigil yet`,
 				"spec.usdts: not supported by Vigil yet",
 				"spec.enforcers: not supported by Vigil yet",
-				"spec.podSelector: not supported by Vigil yet",
-				"spec.containerSelector: not supported by Vigil yet",
 				"spec.loader: not supported by Vigil yet",
 				`spec.lists[0].type: "generated_syscalls" is not supported by Vigil yet`,
 				"spec.lists[1].type: a list of kernel functions (no type) is not supported by Vigil yet; type syscalls is",
