@@ -6,6 +6,7 @@
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
 #   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd: `make vmtest`
+#   scripts/install-deps.sh k8s     etcd, kube-apiserver and helm for the Kubernetes tests
 #
 # Several groups may be given at once. It is idempotent: a second run
 # installs nothing and says so.
@@ -15,8 +16,13 @@ set -euo pipefail
 # pins (core v0.165.0, stable modules v1.71.0).
 OCB_VERSION=v0.165.0
 
+# The Kubernetes tests run against this kube-apiserver release
+# (internal/testenv.KubeVersion) and render the chart with this helm.
+KUBE_VERSION=v1.37.2
+HELM_VERSION=v3.22.0
+
 usage() {
-	echo "usage: $0 {bpf|ocb|bench|vm}..." >&2
+	echo "usage: $0 {bpf|ocb|bench|vm|k8s}..." >&2
 	exit 2
 }
 
@@ -69,6 +75,39 @@ install_ocb() {
 	go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
 }
 
+# install_k8s puts kube-apiserver, etcd and helm into one directory, the
+# KUBEBUILDER_ASSETS the tests read (internal/testenv.KubeAssets). Nothing
+# publishes kube-apiserver as a Go module binary and no other download site
+# is reachable, so it is built from k8s.io/kubernetes through the tools
+# module in tools/kube-apiserver: about 25 minutes on 2 cores, once per
+# machine. etcd comes from Debian (etcd-server, 3.4), which this apiserver
+# accepts.
+install_k8s() {
+	local root assets
+	root="$(cd "$(dirname "$0")/.." && pwd)"
+	assets="${KUBEBUILDER_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil/k8s/$KUBE_VERSION}"
+	mkdir -p "$assets"
+	apt_install etcd-server
+	ln -sf "$(command -v etcd)" "$assets/etcd"
+	if [[ -x "$assets/kube-apiserver" ]]; then
+		echo "install-deps: already built: $assets/kube-apiserver"
+	else
+		echo "install-deps: building kube-apiserver $KUBE_VERSION into $assets (about 25 minutes on 2 cores, once)"
+		(cd "$root/tools/kube-apiserver" &&
+			CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' \
+				-o "$assets/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+		mv "$assets/kube-apiserver.tmp" "$assets/kube-apiserver"
+	fi
+	# helm built by `go install` does not know its own version: a stamp does.
+	if [[ -x "$assets/helm" ]] && [[ "$(cat "$assets/helm.version" 2>/dev/null)" == "$HELM_VERSION" ]]; then
+		echo "install-deps: already built: $assets/helm $HELM_VERSION"
+	else
+		echo "install-deps: building helm $HELM_VERSION into $assets"
+		GOBIN="$assets" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+		echo "$HELM_VERSION" >"$assets/helm.version"
+	fi
+}
+
 (($# > 0)) || usage
 for group in "$@"; do
 	case "$group" in
@@ -79,6 +118,7 @@ for group in "$@"; do
 	# userland, lz4 (6.1) and zstd (6.12+) unpack the kernel images, the
 	# keyring checks the suites the kernels come from.
 	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring ;;
+	k8s) install_k8s ;;
 	*) usage ;;
 	esac
 done

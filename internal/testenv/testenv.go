@@ -19,7 +19,7 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 func Unavailable(tb testing.TB, reason string, args ...any) {
 	tb.Helper()
 	if InCI() {
-		tb.Fatalf("CI=true and a kernel test cannot run: "+reason, args...)
+		tb.Fatalf("CI=true and this test cannot run: "+reason, args...)
 	}
 	tb.Skipf("skipped (set CI=true to make this a failure): "+reason, args...)
 }
