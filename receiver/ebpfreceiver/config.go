@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"go.opentelemetry.io/collector/component"
 )
 
 // Config is the ebpf receiver's configuration.
@@ -22,6 +24,11 @@ type Config struct {
 	Policies []string `mapstructure:"policies"`
 	// PolicyReloadInterval is how often the policy sources are checked.
 	PolicyReloadInterval time.Duration `mapstructure:"policy_reload_interval"`
+	// K8sMetadata names a k8s_metadata extension. With it the receiver
+	// loads the cluster's TracingPolicy and TracingPolicyNamespaced
+	// objects, and enforces podSelector, containerSelector and the
+	// namespace of namespaced policies in the kernel.
+	K8sMetadata string `mapstructure:"k8s_metadata"`
 
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.
@@ -71,6 +78,12 @@ func (c *Config) Validate() error {
 	}
 	if c.PolicyReloadInterval < minReloadInterval {
 		errs = append(errs, fmt.Errorf("policy_reload_interval: must be at least %s, got %s", minReloadInterval, c.PolicyReloadInterval))
+	}
+	if c.K8sMetadata != "" {
+		var id component.ID
+		if err := id.UnmarshalText([]byte(c.K8sMetadata)); err != nil {
+			errs = append(errs, fmt.Errorf("k8s_metadata: %w", err))
+		}
 	}
 	if c.MetricsInterval < minMetricsInterval {
 		errs = append(errs, fmt.Errorf("metrics_interval: must be at least %s, got %s", minMetricsInterval, c.MetricsInterval))

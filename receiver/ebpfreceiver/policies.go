@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 )
@@ -30,6 +31,17 @@ type runningPolicy struct {
 	source  string
 	content []byte
 	hooks   *kernel.PolicyHooks
+	// scope is set for a pod-scoped policy: the pods whose cgroups the
+	// kernel keeps in the policy's set.
+	scope *k8s.Scope
+}
+
+// kubeSource is what the policy manager gets from Kubernetes, when the
+// receiver names a k8s_metadata extension.
+type kubeSource struct {
+	pods    *k8s.Cache
+	watcher *k8s.PolicyWatcher
+	cgroups *k8s.CgroupIndex
 }
 
 // policyManager keeps the kernel's policies in step with the configured
@@ -40,6 +52,7 @@ type policyManager struct {
 	sensor *kernel.Sensor
 	logger *zap.Logger
 	paths  []string
+	kube   *kubeSource
 
 	mu      sync.Mutex
 	running map[string]*runningPolicy
@@ -49,8 +62,8 @@ type policyManager struct {
 	errors  uint64
 }
 
-func newPolicyManager(sensor *kernel.Sensor, logger *zap.Logger, paths []string) *policyManager {
-	return &policyManager{sensor: sensor, logger: logger, paths: paths,
+func newPolicyManager(sensor *kernel.Sensor, logger *zap.Logger, paths []string, kube *kubeSource) *policyManager {
+	return &policyManager{sensor: sensor, logger: logger, paths: paths, kube: kube,
 		running: map[string]*runningPolicy{}, status: map[string]*policyStatus{}, refused: map[string][]byte{}}
 }
 
@@ -129,6 +142,9 @@ func (m *policyManager) sync() {
 			m.apply(name, file, p)
 		}
 	}
+	if m.kube != nil {
+		m.syncObjects(seen)
+	}
 	for name, r := range m.running {
 		if seen[name] {
 			continue
@@ -146,6 +162,64 @@ func (m *policyManager) sync() {
 			delete(m.refused, name)
 		}
 	}
+}
+
+// syncObjects applies the cluster's TracingPolicy objects. A file policy
+// of the same name wins: two sources fighting over one name would replace
+// each other on every sync.
+func (m *policyManager) syncObjects(seen map[string]bool) {
+	for _, obj := range m.kube.watcher.Objects() {
+		policies, err := policy.Parse(obj.YAML, obj.Source)
+		if err != nil || len(policies) != 1 {
+			if err == nil {
+				err = fmt.Errorf("%d policies in one object", len(policies))
+			}
+			m.fail(obj.Source, obj.Source, err)
+			for name, r := range m.running {
+				if r.source == obj.Source {
+					seen[name] = true
+				}
+			}
+			continue
+		}
+		p := policies[0]
+		name := policyKey(p)
+		if r := m.running[name]; seen[name] && r != nil && r.source != obj.Source {
+			m.fail(obj.Source, obj.Source, fmt.Errorf("metadata.name: policy %q is already loaded from %s", name, r.source))
+			continue
+		}
+		seen[name] = true
+		m.apply(name, obj.Source, p)
+	}
+}
+
+// refreshScopes brings the cgroup sets of the pod-scoped policies in line
+// with the pods of the node, after a pod came, changed or went.
+func (m *policyManager) refreshScopes() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, r := range m.running {
+		if r.scope == nil {
+			continue
+		}
+		if err := m.sensor.SetPolicyCgroups(r.hooks, m.scopeCgroups(name, r.scope)); err != nil {
+			m.logger.Warn("updating the pods of a policy", zap.String("policy", name), zap.Error(err))
+		}
+	}
+}
+
+// scopeCgroups returns the cgroup ids of the containers scope selects now.
+func (m *policyManager) scopeCgroups(name string, scope *k8s.Scope) []uint64 {
+	ids, missing := m.kube.cgroups.Lookup(scope.ContainerIDs(m.kube.pods.Pods()))
+	if len(missing) > 0 {
+		// The runtime creates the cgroup before it reports the container
+		// id, so this is a cgroup from elsewhere (another mount
+		// namespace, a runtime Vigil cannot parse); the next refresh
+		// looks again.
+		m.logger.Debug("containers of a policy's pods have no cgroup here yet",
+			zap.String("policy", name), zap.Strings("containers", missing))
+	}
+	return ids
 }
 
 // apply installs one policy read from file, unless the same text runs.
@@ -166,6 +240,15 @@ func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
 	if err == nil {
 		err = policy.Supported(p)
 	}
+	var scope *k8s.Scope
+	if err == nil && policy.PodScoped(p) {
+		if m.kube == nil {
+			err = &policy.FieldError{Path: podScopePath(p),
+				Reason: "selects pods, which needs Kubernetes metadata: set the ebpf receiver's k8s_metadata to a k8s_metadata extension"}
+		} else {
+			scope, err = k8s.NewScope(p)
+		}
+	}
 	var prog *policy.Program
 	if err == nil {
 		prog, err = policy.Compile(p)
@@ -176,7 +259,11 @@ func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
 		if r != nil {
 			old = r.hooks
 		}
-		hooks, err = m.sensor.InstallPolicy(prog, old)
+		if scope != nil {
+			hooks, err = m.sensor.InstallScopedPolicy(prog, old, m.scopeCgroups(name, scope))
+		} else {
+			hooks, err = m.sensor.InstallPolicy(prog, old)
+		}
 	}
 	if err != nil {
 		m.refused[name] = content
@@ -188,10 +275,21 @@ func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
 	if r != nil {
 		verb = "policy replaced"
 	}
-	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks}
+	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks, scope: scope}
 	m.status[name] = &policyStatus{Name: name, Source: file, Running: true}
 	m.logger.Info(verb, zap.String("policy", name), zap.String("file", file),
 		zap.Int("hooks", len(hooks.Hooks)), zap.String("mode", policy.Mode(p)))
+}
+
+// podScopePath is the field that makes p pod-scoped, for errors.
+func podScopePath(p *policy.TracingPolicy) string {
+	switch {
+	case p.Spec.PodSelector != nil:
+		return "spec.podSelector"
+	case p.Spec.ContainerSelector != nil:
+		return "spec.containerSelector"
+	}
+	return "kind"
 }
 
 func (m *policyManager) fail(name, file string, err error) {

@@ -18,12 +18,17 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilsec/vigil/extension/k8smetaextension"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
 )
+
+// policySyncTimeout bounds how long Start waits for the first list of the
+// cluster's TracingPolicy objects.
+const policySyncTimeout = 30 * time.Second
 
 // maxBatch bounds how many events one ConsumeLogs carries; the reader
 // flushes earlier whenever it has caught up with the ring buffer.
@@ -44,6 +49,7 @@ type ebpfReceiver struct {
 	sensor   *kernel.Sensor
 	cache    *process.Cache
 	policies *policyManager
+	watcher  *k8s.PolicyWatcher
 	stats    stats
 
 	cancel      context.CancelFunc
@@ -67,12 +73,24 @@ func (r *ebpfReceiver) setLogs(c consumer.Logs)       { r.logs = c }
 func (r *ebpfReceiver) setMetrics(c consumer.Metrics) { r.metrics = c }
 
 // Start loads the sensors once, however many pipelines use the receiver.
-func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
-	r.startOnce.Do(func() { r.startErr = r.start() })
+func (r *ebpfReceiver) Start(ctx context.Context, host component.Host) error {
+	r.startOnce.Do(func() { r.startErr = r.start(ctx, host) })
 	return r.startErr
 }
 
-func (r *ebpfReceiver) start() error {
+func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) error {
+	var meta k8smetaextension.Metadata
+	if r.cfg.K8sMetadata != "" {
+		var id component.ID
+		if err := id.UnmarshalText([]byte(r.cfg.K8sMetadata)); err != nil {
+			return fmt.Errorf("ebpf receiver: k8s_metadata: %w", err)
+		}
+		m, err := k8smetaextension.FromHost(host, id)
+		if err != nil {
+			return fmt.Errorf("ebpf receiver: k8s_metadata: %w", err)
+		}
+		meta = m
+	}
 	hostname, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("ebpf receiver: reading the host name: %w", err)
@@ -121,7 +139,38 @@ func (r *ebpfReceiver) start() error {
 	if err := sensor.EnableConnectDeny(); err != nil {
 		r.set.Logger.Warn("connect deny list unavailable: deny_connect will not refuse connections", zap.Error(err))
 	}
-	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies)
+	// Changes from Kubernetes (a TracingPolicy object, a pod) wake the
+	// policy loop at once; a burst of them is one pass.
+	policyKick, podKick := make(chan struct{}, 1), make(chan struct{}, 1)
+	kick := func(ch chan struct{}) func() {
+		return func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+	var kube *kubeSource
+	if meta != nil {
+		watcher, err := k8s.WatchPolicies(meta.RESTConfig(), kick(policyKick))
+		if err != nil {
+			sensor.Close()
+			return fmt.Errorf("ebpf receiver: %w", err)
+		}
+		kube = &kubeSource{pods: meta.Cache(), watcher: watcher, cgroups: k8s.NewCgroupIndex(cgroupRoot)}
+		kube.pods.Subscribe(func(k8s.PodEvent) { kick(podKick)() })
+		watcher.Start()
+		r.watcher = watcher
+		syncCtx, cancel := context.WithTimeout(startCtx, policySyncTimeout)
+		err = watcher.WaitForSync(syncCtx)
+		cancel()
+		if err != nil {
+			// The file policies run; the cluster's load when the list
+			// succeeds.
+			r.set.Logger.Error("cluster policies not loaded yet", zap.Error(err))
+		}
+	}
+	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies, kube)
 	r.policies.sync()
 	r.stats.start = time.Now()
 	r.set.Logger.Info("process sensor attached",
@@ -136,7 +185,7 @@ func (r *ebpfReceiver) start() error {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if len(r.cfg.Policies) > 0 {
+	if len(r.cfg.Policies) > 0 || kube != nil {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -148,6 +197,15 @@ func (r *ebpfReceiver) start() error {
 					return
 				case <-t.C:
 					r.policies.sync()
+					if kube != nil {
+						// Catches cgroups that were missing at the
+						// last pod event.
+						r.policies.refreshScopes()
+					}
+				case <-policyKick:
+					r.policies.sync()
+				case <-podKick:
+					r.policies.refreshScopes()
 				}
 			}
 		}()
@@ -172,6 +230,9 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 			return
 		}
 		r.cancel()
+		if r.watcher != nil {
+			r.watcher.Stop()
+		}
 		if r.metricsDone != nil {
 			<-r.metricsDone
 		}

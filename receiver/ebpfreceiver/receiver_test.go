@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -57,6 +58,12 @@ func (r record) args() []string {
 // startReceiver runs the receiver in a logs and a metrics pipeline ending in sinks.
 func startReceiver(t *testing.T, cfg *Config) (*ebpfReceiver, *consumertest.LogsSink, *consumertest.MetricsSink) {
 	t.Helper()
+	return startReceiverOn(t, cfg, componenttest.NewNopHost())
+}
+
+// startReceiverOn is startReceiver with the extensions host provides.
+func startReceiverOn(t *testing.T, cfg *Config, host component.Host) (*ebpfReceiver, *consumertest.LogsSink, *consumertest.MetricsSink) {
+	t.Helper()
 	testenv.RequireBPF(t)
 	logs, metrics := new(consumertest.LogsSink), new(consumertest.MetricsSink)
 	f := NewFactory()
@@ -72,10 +79,10 @@ func startReceiver(t *testing.T, cfg *Config) (*ebpfReceiver, *consumertest.Logs
 	if lr != mr {
 		t.Fatal("the logs and metrics pipelines got two receivers for one config")
 	}
-	if err := lr.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := lr.Start(context.Background(), host); err != nil {
 		t.Fatal(err)
 	}
-	if err := mr.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := mr.Start(context.Background(), host); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
