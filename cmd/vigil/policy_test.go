@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 const goodPolicy = `apiVersion: cilium.io/v1alpha1
@@ -126,5 +130,52 @@ func TestPolicyUsageErrors(t *testing.T) {
 	}
 	if _, _, stderr := runVigil("help"); !strings.Contains(stderr, "policy") {
 		t.Errorf("vigil help does not list policy:\n%s", stderr)
+	}
+}
+
+func TestPolicyStatusPrintsTheCollectorsReport(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policies.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"policy", "status", "-file", file}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "is the collector running") {
+		t.Errorf("missing report: exit %d, stderr %q", code, stderr.String())
+	}
+
+	err := policy.WriteStatusFile(file, policy.StatusReport{Updated: time.Now(), Policies: []policy.Status{
+		{Name: "open-shadow", Source: "/etc/vigil/policies/a.yaml", Running: true, Mode: "enforce",
+			Hooks: []policy.HookStatus{{Path: "spec.kprobes[0]", Mechanism: "raw syscall tracepoints"}}},
+		{Name: "team-b/ns-open", Source: "TracingPolicyNamespaced team-b/ns-open", Running: true, Mode: "monitor",
+			Error: "spec.kprobes[0].selectors[0].matchArgs[0].operator: \"Equals\", want Equal"},
+		{Name: "lsm", Source: "/etc/vigil/policies/b.yaml", Error: "spec.lsmhooks[0]: BPF LSM programs cannot load here"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code := run([]string{"policy", "status", "-file", file}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 1 {
+		t.Errorf("exit %d with refusals, want 1", code)
+	}
+	for _, want := range []string{
+		"open-shadow     running          enforce",
+		"spec.kprobes[0]: raw syscall tracepoints",
+		"team-b/ns-open  running+refused  monitor",
+		"lsm             refused          -",
+		"lsm refused:\n  spec.lsmhooks[0]: BPF LSM programs cannot load here",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	stdout.Reset()
+	if code := run([]string{"policy", "status", "-file", file, "-o", "json"}, &stdout, &stderr); code != 1 {
+		t.Errorf("json: exit %d", code)
+	}
+	var back policy.StatusReport
+	if err := json.Unmarshal(stdout.Bytes(), &back); err != nil || len(back.Policies) != 3 {
+		t.Errorf("json output %q: %v", stdout.String(), err)
 	}
 }

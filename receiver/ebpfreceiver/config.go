@@ -29,6 +29,10 @@ type Config struct {
 	// objects, and enforces podSelector, containerSelector and the
 	// namespace of namespaced policies in the kernel.
 	K8sMetadata string `mapstructure:"k8s_metadata"`
+	// StatusFile is where the receiver writes the state of every policy
+	// (loaded, refused and why, mechanisms) for `vigil policy status`;
+	// empty for none.
+	StatusFile string `mapstructure:"status_file"`
 
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.
@@ -78,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PolicyReloadInterval < minReloadInterval {
 		errs = append(errs, fmt.Errorf("policy_reload_interval: must be at least %s, got %s", minReloadInterval, c.PolicyReloadInterval))
+	}
+	if c.StatusFile != "" && !filepath.IsAbs(c.StatusFile) {
+		errs = append(errs, fmt.Errorf("status_file: must be an absolute path, got %q", c.StatusFile))
 	}
 	if c.K8sMetadata != "" {
 		var id component.ID

@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 var typ = component.MustNewType("ebpf")
@@ -39,6 +41,7 @@ func createDefaultConfig() component.Config {
 		MetricsInterval: 10 * time.Second,
 		// Edits show up within a second, for the cost of a stat per file.
 		PolicyReloadInterval: time.Second,
+		StatusFile:           policy.DefaultStatusFile,
 	}
 }
 

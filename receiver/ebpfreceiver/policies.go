@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,15 +18,7 @@ import (
 )
 
 // policyStatus is what the receiver knows of one policy from its sources.
-type policyStatus struct {
-	Name   string // namespace/name for namespaced policies
-	Source string
-	// Running is set while a version of the policy is in the kernel.
-	Running bool
-	// Error is why the last version read could not run; the previous
-	// version, if any, keeps running.
-	Error string
-}
+type policyStatus = policy.Status
 
 type runningPolicy struct {
 	source  string
@@ -53,6 +46,10 @@ type policyManager struct {
 	logger *zap.Logger
 	paths  []string
 	kube   *kubeSource
+	// statusFile is where `vigil policy status` reads the statuses; empty
+	// for none. published is the last list written there.
+	statusFile string
+	published  []byte
 
 	mu      sync.Mutex
 	running map[string]*runningPolicy
@@ -162,6 +159,25 @@ func (m *policyManager) sync() {
 			delete(m.refused, name)
 		}
 	}
+	m.publish()
+}
+
+// publish writes the statuses to the status file when they changed. m.mu
+// is held.
+func (m *policyManager) publish() {
+	if m.statusFile == "" {
+		return
+	}
+	list := m.statusList()
+	data, _ := json.Marshal(list)
+	if bytes.Equal(data, m.published) {
+		return
+	}
+	if err := policy.WriteStatusFile(m.statusFile, policy.StatusReport{Updated: time.Now().UTC(), Policies: list}); err != nil {
+		m.logger.Warn("`vigil policy status` will not see the policies", zap.Error(err))
+		return
+	}
+	m.published = data
 }
 
 // syncObjects applies the cluster's TracingPolicy objects. A file policy
@@ -276,7 +292,11 @@ func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
 		verb = "policy replaced"
 	}
 	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks, scope: scope}
-	m.status[name] = &policyStatus{Name: name, Source: file, Running: true}
+	st := &policyStatus{Name: name, Source: file, Running: true, Mode: policy.Mode(p)}
+	for _, h := range hooks.Hooks {
+		st.Hooks = append(st.Hooks, policy.HookStatus{Path: h.Hook.Path, Mechanism: h.Mechanism})
+	}
+	m.status[name] = st
 	m.logger.Info(verb, zap.String("policy", name), zap.String("file", file),
 		zap.Int("hooks", len(hooks.Hooks)), zap.String("mode", policy.Mode(p)))
 }
@@ -299,8 +319,13 @@ func (m *policyManager) fail(name, file string, err error) {
 		return // already reported
 	}
 	m.errors++
+	if st == nil || !st.Running {
+		st = &policyStatus{Name: name, Source: file}
+	}
+	// The running version's mode and hooks stay: they still run.
+	st.Error = msg
+	m.status[name] = st
 	_, running := m.running[name]
-	m.status[name] = &policyStatus{Name: name, Source: file, Running: running, Error: msg}
 	fields := []zap.Field{zap.String("policy", name), zap.String("file", file), zap.Error(err)}
 	if running {
 		m.logger.Error("policy refused; its previous version keeps running", fields...)
@@ -313,6 +338,10 @@ func (m *policyManager) fail(name, file string, err error) {
 func (m *policyManager) statuses() []policyStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.statusList()
+}
+
+func (m *policyManager) statusList() []policyStatus {
 	out := make([]policyStatus, 0, len(m.status))
 	for _, st := range m.status {
 		out = append(out, *st)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 const openPolicy = `apiVersion: cilium.io/v1alpha1
@@ -114,6 +115,15 @@ func TestPolicyEventsAndHotReload(t *testing.T) {
 	st := waitForStatus(t, r, "watch-open", func(st policyStatus) bool { return st.Error != "" }, 5*time.Second)
 	if !st.Running || !strings.Contains(st.Error, "spec.kprobes[0].selectors[0].matchArgs[0].operator") {
 		t.Errorf("status after a broken edit: %+v", st)
+	}
+	// `vigil policy status` reads the same from the status file.
+	report, err := policy.ReadStatusFile(r.cfg.StatusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Policies) != 1 || report.Policies[0].Error != st.Error || !report.Policies[0].Running ||
+		len(report.Policies[0].Hooks) != 1 || report.Policies[0].Hooks[0].Mechanism != "raw syscall tracepoints" {
+		t.Errorf("status file %s: %+v, want the running policy with the refusal %q", r.cfg.StatusFile, report, st.Error)
 	}
 	if pid := catFile(t, second); !appearsWithin(5*time.Second, sink, isEvent(event.NameProcessKprobe, pid)) {
 		t.Error("the running version stopped after a broken edit")

@@ -171,6 +171,7 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 		}
 	}
 	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies, kube)
+	r.policies.statusFile = r.cfg.StatusFile
 	r.policies.sync()
 	r.stats.start = time.Now()
 	r.set.Logger.Info("process sensor attached",

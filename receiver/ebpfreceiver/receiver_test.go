@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -64,6 +65,10 @@ func startReceiver(t *testing.T, cfg *Config) (*ebpfReceiver, *consumertest.Logs
 // startReceiverOn is startReceiver with the extensions host provides.
 func startReceiverOn(t *testing.T, cfg *Config, host component.Host) (*ebpfReceiver, *consumertest.LogsSink, *consumertest.MetricsSink) {
 	t.Helper()
+	if cfg.StatusFile == policy.DefaultStatusFile {
+		// Not the machine's: a collector may be running there.
+		cfg.StatusFile = filepath.Join(t.TempDir(), "policies.json")
+	}
 	testenv.RequireBPF(t)
 	logs, metrics := new(consumertest.LogsSink), new(consumertest.MetricsSink)
 	f := NewFactory()
