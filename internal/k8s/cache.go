@@ -316,14 +316,18 @@ func ownerHandler(c *Cache, kind string) cache.ResourceEventHandler {
 			owner = &Owner{Kind: ref.Kind, Name: ref.Name}
 		}
 		c.owners[key] = owner
+		var owned []*Pod
 		for _, p := range c.byUID {
 			if r := p.ownerRef; r != nil && r.Kind == kind && r.Name == obj.GetName() && p.Namespace == obj.GetNamespace() {
-				// Pods are shared read-only with callers: replace, never
-				// mutate.
-				np := *p
-				np.Owners = c.ownerChain(p.Namespace, p.ownerRef)
-				c.index(p, &np)
+				owned = append(owned, p)
 			}
+		}
+		for _, p := range owned {
+			// Pods are shared read-only with callers: replace, never
+			// mutate.
+			np := *p
+			np.Owners = c.ownerChain(p.Namespace, p.ownerRef)
+			c.index(p, &np)
 		}
 	}
 	return cache.ResourceEventHandlerFuncs{
@@ -351,6 +355,10 @@ func trim(o any) (any, error) {
 		return o, nil
 	}
 	obj.SetManagedFields(nil)
+	// kubectl's copy of the whole object, often the largest annotation.
+	if ann := obj.GetAnnotations(); ann != nil {
+		delete(ann, "kubectl.kubernetes.io/last-applied-configuration")
+	}
 	switch v := o.(type) {
 	case *corev1.Pod:
 		keep := func(cs []corev1.Container) []corev1.Container {
