@@ -1,0 +1,257 @@
+package distribution_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/k8s"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+const e2eNode = "vigil-e2e-node"
+
+// shippedConfig extracts the collector config of the DaemonSet's ConfigMap.
+func shippedConfig(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile("kubernetes/collector-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal(data, &cm); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// e2ePod is a pod whose one container runs in a real cgroup named the way
+// containerd names it; the test plays the kubelet and writes its status.
+type e2ePod struct {
+	*corev1.Pod
+	id     string
+	cgroup *testenv.Cgroup
+}
+
+func newE2EContainer(t *testing.T) (string, *testenv.Cgroup) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	return id, testenv.NewCgroup(t, "kubepods.slice/kubepods-burstable.slice/vigil-e2e/cri-containerd-"+id+".scope")
+}
+
+func createE2EPod(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod, id string) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	pod.Spec.NodeName = e2eNode
+	created, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pod.Spec.Containers[0]
+	created.Status.Phase = corev1.PodRunning
+	created.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name: c.Name, Image: c.Image, ImageID: c.Image + "@sha256:" + strings.Repeat("1", 64),
+		ContainerID: "containerd://" + id, Ready: true,
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+	}}
+	updated, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return updated
+}
+
+// logRecords returns the records of the OTLP JSON file whose body
+// contains marker, with their resources.
+func logRecords(t *testing.T, path, marker string) (res []pcommon.Map, recs []plog.LogRecord) {
+	b, _ := os.ReadFile(path)
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
+		if err != nil {
+			t.Fatalf("the file exporter wrote a line that is not OTLP JSON: %v", err)
+		}
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if strings.Contains(lr.Body().Str(), marker) {
+						res = append(res, rl.Resource().Attributes())
+						recs = append(recs, lr)
+					}
+				}
+			}
+		}
+	}
+	return res, recs
+}
+
+// The DaemonSet's own collector config, run by the built distribution
+// against a real API server: events of processes in a pod's cgroup carry
+// the pod, its workload and labels; a TracingPolicy object with a
+// podSelector reports that pod; a pod the informer learns of only after its
+// first exec still labels that exec.
+func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
+	bin := testenv.CollectorBinary(t, "../bin/otelcol-vigil")
+	kube := testenv.StartKube(t, "kubernetes/crds")
+	cs := kube.Clientset
+	ctx := context.Background()
+	dir := t.TempDir()
+	policies := filepath.Join(dir, "policies")
+	os.Mkdir(policies, 0o755)
+	eventsFile := filepath.Join(dir, "events.jsonl")
+
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Deployment web -> ReplicaSet web-7c9d -> pod web-7c9d-x2x4z. No
+	// controller runs: the objects are written as the controllers would.
+	deploy, err := cs.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "nginx:1.27"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	rs, err := cs.AppsV1().ReplicaSets("shop").Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-7c9d", OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: "Deployment", Name: deploy.Name, UID: deploy.UID, Controller: &yes}}},
+		Spec: appsv1.ReplicaSetSpec{Selector: deploy.Spec.Selector, Template: deploy.Spec.Template},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webID, webCgroup := newE2EContainer(t)
+	createE2EPod(t, cs, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-7c9d-x2x4z", Namespace: "shop", Labels: map[string]string{"app": "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: &yes}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "nginx:1.27"}}},
+	}, webID)
+
+	c := testenv.StartCollector(t, bin, []string{"K8S_NODE_NAME=" + e2eNode, "POD_IP=127.0.0.1"},
+		"--config", shippedConfig(t, dir),
+		"--set", "extensions::k8s_metadata::auth_type=kubeConfig",
+		"--set", "extensions::k8s_metadata::kubeconfig="+kube.Kubeconfig(t, dir),
+		"--set", "extensions::health_check::endpoint=127.0.0.1:0",
+		"--set", "exporters::prometheus::endpoint=127.0.0.1:0",
+		"--set", "exporters::event_stream::socket="+filepath.Join(dir, "events.sock"),
+		"--set", "receivers::ebpf::process::procfs=/proc",
+		"--set", "receivers::ebpf::policies=["+policies+"]",
+		"--set", "receivers::ebpf::status_file="+filepath.Join(dir, "policies.json"),
+		"--set", "exporters::file::path="+eventsFile,
+		"--set", "service::pipelines::logs::exporters=[compact,file]",
+	)
+
+	// An exec in the pod's container: `kubectl logs` shows namespace/pod.
+	marker := fmt.Sprintf("vigil-k8s-%d", time.Now().UnixNano())
+	run := func(cg *testenv.Cgroup, args ...string) {
+		t.Helper()
+		if out, err := cg.Command(t, args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	run(webCgroup, "/bin/echo", marker)
+	eventually(t, "the compact exec line names shop/web-7c9d-x2x4z", func() (bool, string) {
+		out := c.Stdout()
+		return strings.Contains(out, "🚀 process shop/web-7c9d-x2x4z /bin/echo "+marker+"\n"), out
+	})
+	eventually(t, "the OTLP exec record carries the pod's attributes", func() (bool, string) {
+		res, recs := logRecords(t, eventsFile, marker)
+		for i, r := range recs {
+			if r.EventName() != event.NameProcessExec {
+				continue
+			}
+			got := res[i].AsRaw()
+			want := map[string]any{
+				"container.id": webID, "k8s.pod.name": "web-7c9d-x2x4z", "k8s.namespace.name": "shop",
+				"k8s.container.name": "nginx", "container.image.name": "nginx",
+				"k8s.replicaset.name": "web-7c9d", "k8s.deployment.name": "web", "k8s.node.name": e2eNode,
+				"k8s.pod.labels.app": "web",
+			}
+			for k, v := range want {
+				if got[k] != v {
+					return false, fmt.Sprintf("%s = %v, want %v; resource %v", k, got[k], v, got)
+				}
+			}
+			return true, ""
+		}
+		return false, fmt.Sprintf("%d records", len(recs))
+	})
+
+	// A TracingPolicy object for app=web pods, applied to the cluster.
+	secret := filepath.Join(dir, "secret-"+marker)
+	os.WriteFile(secret, []byte("x"), 0o644)
+	dyn, err := dynamic.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj unstructured.Unstructured
+	yaml.Unmarshal([]byte(fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: web-secrets}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args: [{index: 1, type: string}]
+    selectors:
+    - matchArgs: [{index: 1, operator: Equal, values: [%q]}]
+`, secret)), &obj.Object)
+	if _, err := dyn.Resource(k8s.TracingPolicyResource).Create(ctx, &obj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the policy object reports the pod's open", func() (bool, string) {
+		run(webCgroup, "/bin/cat", secret)
+		out := c.Stdout()
+		return strings.Contains(out, "📬 open    shop/web-7c9d-x2x4z /bin/cat "+secret+"\n"), out
+	})
+
+	// A process runs in a new container before its pod reaches the
+	// informer: its exec is held (wait_for_metadata) and still labelled.
+	newID, newCgroup := newE2EContainer(t)
+	late := marker + "-late"
+	run(newCgroup, "/bin/echo", late)
+	time.Sleep(300 * time.Millisecond)
+	createE2EPod(t, cs, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "batch-1", Namespace: "shop"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "job", Image: "busybox:1.37"}}},
+	}, newID)
+	eventually(t, "the first exec of a pod the informer learnt of later is labelled", func() (bool, string) {
+		out := c.Stdout()
+		return strings.Contains(out, "🚀 process shop/batch-1 /bin/echo "+late+"\n"), out
+	})
+	c.Stop(t)
+}
