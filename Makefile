@@ -20,7 +20,9 @@ check-generate: generate
 FUZZTIME ?= 30s
 
 ## test: every test on this machine (root for the kernel tests), with the distribution built
+## and a real kube-apiserver + etcd for the Kubernetes tests (built once, cached)
 test: dist
+	scripts/install-deps.sh k8s
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	# The policy compiler meets untrusted YAML: fuzz it for a bounded time.
