@@ -118,6 +118,7 @@ func logRecords(t *testing.T, path, marker string) (res []pcommon.Map, recs []pl
 // first exec still labels that exec.
 func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
 	bin := testenv.CollectorBinary(t, "../bin/otelcol-vigil")
+	cli := vigilCLI(t)
 	kube := testenv.StartKube(t, "kubernetes/crds")
 	cs := kube.Clientset
 	ctx := context.Background()
@@ -125,6 +126,7 @@ func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
 	policies := filepath.Join(dir, "policies")
 	os.Mkdir(policies, 0o755)
 	eventsFile := filepath.Join(dir, "events.jsonl")
+	socket := filepath.Join(dir, "events.sock")
 
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -166,13 +168,17 @@ func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
 		"--set", "extensions::k8s_metadata::kubeconfig="+kube.Kubeconfig(t, dir),
 		"--set", "extensions::health_check::endpoint=127.0.0.1:0",
 		"--set", "exporters::prometheus::endpoint=127.0.0.1:0",
-		"--set", "exporters::event_stream::socket="+filepath.Join(dir, "events.sock"),
+		"--set", "exporters::event_stream::socket="+socket,
 		"--set", "receivers::ebpf::process::procfs=/proc",
 		"--set", "receivers::ebpf::policies=["+policies+"]",
 		"--set", "receivers::ebpf::status_file="+filepath.Join(dir, "policies.json"),
 		"--set", "exporters::file::path="+eventsFile,
-		"--set", "service::pipelines::logs::exporters=[compact,file]",
+		"--set", "service::pipelines::logs::exporters=[compact,event_stream,file]",
 	)
+	// `kubectl exec ds/vigil -- vigil events --pods`: the stream filters on
+	// the attributes k8s_workload set.
+	webStream, webStreamErr := followEvents(t, cli, "--socket", socket, "--color", "never",
+		"--namespace", "shop", "--pods", "^web-", "--event", "process.exec")
 
 	// An exec in the pod's container: `kubectl logs` shows namespace/pod.
 	marker := fmt.Sprintf("vigil-k8s-%d", time.Now().UnixNano())
@@ -253,5 +259,19 @@ spec:
 		out := c.Stdout()
 		return strings.Contains(out, "🚀 process shop/batch-1 /bin/echo "+late+"\n"), out
 	})
+
+	// vigil events --pods '^web-' saw web's execs and nothing of batch-1.
+	eventually(t, "vigil events --pods shows the web pod's exec", func() (bool, string) {
+		out := webStream.String()
+		return strings.Contains(out, "🚀 process shop/web-7c9d-x2x4z /bin/echo "+marker+"\n"), out
+	})
+	for _, line := range completeLines(webStream.String()) {
+		if !strings.HasPrefix(line, "🚀 process shop/web-7c9d-x2x4z ") {
+			t.Errorf("vigil events --namespace shop --pods ^web- --event process.exec printed %q", line)
+		}
+	}
+	if s := webStreamErr.String(); s != "" {
+		t.Errorf("vigil events wrote to stderr:\n%s", s)
+	}
 	c.Stop(t)
 }
