@@ -158,3 +158,18 @@ func waitForStatus(t *testing.T, r *ebpfReceiver, name string, ok func(policySta
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A policy for some pods cannot be honoured without the cluster's metadata:
+// it is refused by the field that asks for pods, and nothing else changes.
+func TestPodScopedPolicyWithoutKubernetesIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	scoped := strings.Replace(fmt.Sprintf(openPolicy, "/nonexistent"), "spec:\n", "spec:\n  podSelector: {matchLabels: {app: web}}\n", 1)
+	writePolicy(t, dir, "scoped.yaml", scoped)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{dir}
+	r, _, _ := startReceiver(t, cfg)
+	st := waitForStatus(t, r, "watch-open", func(st policyStatus) bool { return st.Error != "" }, 5*time.Second)
+	if st.Running || !strings.HasPrefix(st.Error, "spec.podSelector: ") || !strings.Contains(st.Error, "k8s_metadata") {
+		t.Errorf("status %+v: want refused at spec.podSelector, naming k8s_metadata", st)
+	}
+}
