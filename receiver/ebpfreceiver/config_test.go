@@ -47,6 +47,8 @@ func TestConfigCustom(t *testing.T) {
 		MetricsInterval:      30 * time.Second,
 		Policies:             []string{"/etc/vigil/policies", "/opt/extra.yaml"},
 		PolicyReloadInterval: 5 * time.Second,
+		K8sMetadata:          "k8s_metadata/node",
+		StatusFile:           "/run/vigil/status.json",
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v, want %+v", *cfg, want)
@@ -64,6 +66,8 @@ process.ancestors: must be between 0 and 64, got 100
 ring_buffer_size: must be a power of two between 4096 and 1073741824 bytes, got 5000
 policies[0]: must not be empty
 policy_reload_interval: must be at least 100ms, got 10ms
+status_file: must be an absolute path, got "status.json"
+k8s_metadata: in "k8s metadata" id: invalid character(s) in type "k8s metadata"
 metrics_interval: must be at least 100ms, got 10ms`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
