@@ -17,6 +17,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Modes of a rule.
@@ -34,7 +35,16 @@ const (
 	ActionDenyExec    = "deny_exec"
 	ActionDenyConnect = "deny_connect"
 	ActionDrop        = "drop"
+	// ActionK8sLabel adds the rule's label to the event's pod.
+	ActionK8sLabel = "k8s_label"
+	// ActionK8sDeletePod deletes the event's pod.
+	ActionK8sDeletePod = "k8s_delete_pod"
 )
+
+// isK8sAction reports whether an action calls the Kubernetes API.
+func isK8sAction(action string) bool {
+	return action == ActionK8sLabel || action == ActionK8sDeletePod
+}
 
 // ScopeContainer scopes a deny_connect entry to the offending process's
 // cgroup (vigil.cgroup.id); the default applies it to the whole node.
@@ -55,6 +65,15 @@ type Config struct {
 	ProcFS string `mapstructure:"procfs"`
 	// ExpireInterval is how often expired deny-list entries are removed.
 	ExpireInterval time.Duration `mapstructure:"expire_interval"`
+	// K8sMetadata is the component id of the k8s_metadata extension whose
+	// connection (RESTConfig) the k8s_label and k8s_delete_pod actions
+	// use; required when a rule has one of them.
+	K8sMetadata string `mapstructure:"k8s_metadata"`
+	// K8sTimeout bounds each Kubernetes API call of an action.
+	K8sTimeout time.Duration `mapstructure:"k8s_timeout"`
+	// K8sQueueSize bounds the Kubernetes actions waiting for a worker;
+	// an action that finds the queue full is skipped (queue_full).
+	K8sQueueSize int `mapstructure:"k8s_queue_size"`
 }
 
 // RuleConfig is one response rule.
@@ -66,7 +85,8 @@ type RuleConfig struct {
 	// resource (the ottllog context): attributes["process.pid"],
 	// resource.attributes["container.id"], event_name...
 	Condition string `mapstructure:"condition"`
-	// Action is kill, signal, deny_exec, deny_connect or drop.
+	// Action is kill, signal, deny_exec, deny_connect, drop, k8s_label or
+	// k8s_delete_pod.
 	Action string `mapstructure:"action"`
 	// Mode overrides the processor's mode for this rule.
 	Mode string `mapstructure:"mode"`
@@ -86,6 +106,15 @@ type RuleConfig struct {
 	// Scope "container" limits a deny_connect entry to the cgroup of the
 	// event's process; empty applies it to every process of the node.
 	Scope string `mapstructure:"scope"`
+	// Label is what k8s_label sets on the event's pod: "key=value", with
+	// Kubernetes label syntax ("vigil.dev/quarantine=true").
+	Label string `mapstructure:"label"`
+	// GracePeriod is k8s_delete_pod's grace period, in whole seconds; 0
+	// removes the pod from the API at once (kubectl delete --force
+	// --grace-period=0). Unset: the pod's own
+	// terminationGracePeriodSeconds (30s unless it says otherwise), as
+	// kubectl delete does.
+	GracePeriod *time.Duration `mapstructure:"grace_period"`
 	// Audit, when false, stops the rule's audit records (the metric still
 	// counts its actions): for drop rules that silence noise.
 	Audit *bool `mapstructure:"audit"`
@@ -93,6 +122,9 @@ type RuleConfig struct {
 
 const (
 	minExpireInterval = 100 * time.Millisecond
+	// maxK8sQueueSize bounds k8s_queue_size: each queued action holds a
+	// copy of its event's resource.
+	maxK8sQueueSize = 100000
 	// maxRateLimit bounds N in "N/duration": the limiter remembers the
 	// time of each of the last N actions.
 	maxRateLimit = 100000
@@ -113,6 +145,18 @@ func (c *Config) Validate() error {
 	if c.ExpireInterval < minExpireInterval {
 		errs = append(errs, fmt.Errorf("expire_interval: must be at least %s, got %s", minExpireInterval, c.ExpireInterval))
 	}
+	if c.K8sMetadata != "" {
+		var id component.ID
+		if err := id.UnmarshalText([]byte(c.K8sMetadata)); err != nil {
+			errs = append(errs, fmt.Errorf("k8s_metadata: %w", err))
+		}
+	}
+	if c.K8sTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("k8s_timeout: must be positive, got %s", c.K8sTimeout))
+	}
+	if c.K8sQueueSize < 1 || c.K8sQueueSize > maxK8sQueueSize {
+		errs = append(errs, fmt.Errorf("k8s_queue_size: %d: 1 to %d", c.K8sQueueSize, maxK8sQueueSize))
+	}
 	names := map[string]bool{}
 	for i := range c.Rules {
 		r := &c.Rules[i]
@@ -123,6 +167,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: name: used by another rule", where))
 		}
 		names[r.Name] = true
+		if isK8sAction(r.Action) && c.K8sMetadata == "" {
+			errs = append(errs, fmt.Errorf("%s: action: %s needs the processor's k8s_metadata (the id of a k8s_metadata extension, whose connection it uses)", where, r.Action))
+		}
 		if _, err := r.compile(nopTelemetry()); err != nil {
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 				errs = append(errs, fmt.Errorf("%s: %w", where, e))
@@ -147,6 +194,10 @@ type rule struct {
 	destination netip.Prefix // invalid: from the event
 	limit       *limiter     // nil: no limit
 	audit       bool
+	// labelKey, labelValue: k8s_label's label.
+	labelKey, labelValue string
+	// grace is k8s_delete_pod's grace period in seconds; nil: the pod's.
+	grace *int64
 }
 
 // compile checks a rule and prepares it; errors name the field. The error
@@ -177,13 +228,31 @@ func (r RuleConfig) compile(set component.TelemetrySettings) (*rule, error) {
 			errs = append(errs, fmt.Errorf("signal: %w", err))
 		}
 		c.signal = sig
-	case ActionDenyExec, ActionDenyConnect, ActionDrop:
-	case "k8s_label", "k8s_delete_pod":
-		errs = append(errs, fmt.Errorf("action: %q is not supported by this version of Vigil yet", r.Action))
+	case ActionDenyExec, ActionDenyConnect, ActionDrop, ActionK8sDeletePod:
+	case ActionK8sLabel:
+		var err error
+		if c.labelKey, c.labelValue, err = parseLabel(r.Label); err != nil {
+			errs = append(errs, fmt.Errorf("label: %w", err))
+		}
 	case "":
-		errs = append(errs, errors.New("action: must not be empty: kill, signal, deny_exec, deny_connect or drop"))
+		errs = append(errs, errors.New("action: must not be empty: kill, signal, deny_exec, deny_connect, drop, k8s_label or k8s_delete_pod"))
 	default:
-		errs = append(errs, fmt.Errorf("action: %q is not one of kill, signal, deny_exec, deny_connect, drop", r.Action))
+		errs = append(errs, fmt.Errorf("action: %q is not one of kill, signal, deny_exec, deny_connect, drop, k8s_label, k8s_delete_pod", r.Action))
+	}
+	if r.Label != "" && r.Action != ActionK8sLabel {
+		errs = append(errs, fmt.Errorf("label: only for the k8s_label action, not %s", r.Action))
+	}
+	if r.GracePeriod != nil {
+		g := *r.GracePeriod
+		switch {
+		case r.Action != ActionK8sDeletePod:
+			errs = append(errs, fmt.Errorf("grace_period: only for the k8s_delete_pod action, not %s", r.Action))
+		case g < 0 || g%time.Second != 0:
+			errs = append(errs, fmt.Errorf("grace_period: %s: whole seconds, 0 or more (0 removes the pod at once)", g))
+		default:
+			s := int64(g / time.Second)
+			c.grace = &s
+		}
 	}
 	if r.Signal != "" && r.Action != ActionSignal {
 		errs = append(errs, fmt.Errorf("signal: only for the signal action, not %s", r.Action))
@@ -220,6 +289,30 @@ func (r RuleConfig) compile(set component.TelemetrySettings) (*rule, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// parseLabel splits "key=value" and checks both halves as Kubernetes does
+// (a qualified name, "prefix/name"; a value of up to 63 characters, which
+// may be empty).
+func parseLabel(s string) (key, value string, err error) {
+	if s == "" {
+		return "", "", errors.New(`must be set for the k8s_label action: "key=value", as "vigil.dev/quarantine=true"`)
+	}
+	key, value, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", "", fmt.Errorf(`%q: "key=value", as "vigil.dev/quarantine=true"`, s)
+	}
+	var bad []string
+	for _, msg := range validation.IsQualifiedName(key) {
+		bad = append(bad, fmt.Sprintf("key %q: %s", key, msg))
+	}
+	for _, msg := range validation.IsValidLabelValue(value) {
+		bad = append(bad, fmt.Sprintf("value %q: %s", value, msg))
+	}
+	if len(bad) > 0 {
+		return "", "", errors.New(strings.Join(bad, "; "))
+	}
+	return key, value, nil
 }
 
 // parseSignal accepts SIGTERM, TERM or a number from 1 to 64.

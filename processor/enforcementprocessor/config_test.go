@@ -33,7 +33,8 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if err := confmap.Validate(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Mode != ModeEnforce || cfg.PinPath != "/sys/fs/bpf/vigil" || cfg.ProcFS != "/proc" {
+	if cfg.Mode != ModeEnforce || cfg.PinPath != "/sys/fs/bpf/vigil" || cfg.ProcFS != "/proc" ||
+		cfg.K8sMetadata != "" || cfg.K8sTimeout != 10*time.Second || cfg.K8sQueueSize != 100 {
 		t.Errorf("defaults %+v", cfg)
 	}
 }
@@ -43,7 +44,8 @@ func TestLoadConfig(t *testing.T) {
 	if err := confmap.Validate(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Rules) != 5 || cfg.ExpireInterval != 10*time.Second {
+	if len(cfg.Rules) != 7 || cfg.ExpireInterval != 10*time.Second || cfg.K8sMetadata != "k8s_metadata/cluster" ||
+		cfg.K8sTimeout != 5*time.Second || cfg.K8sQueueSize != 50 {
 		t.Fatalf("config %+v", cfg)
 	}
 	if r := cfg.Rules[3]; r.Action != ActionDenyConnect || r.Scope != ScopeContainer || r.TTL != 10*time.Minute {
@@ -52,6 +54,35 @@ func TestLoadConfig(t *testing.T) {
 	if r := cfg.Rules[4]; r.Audit == nil || *r.Audit {
 		t.Errorf("rule 4 audit %v", r.Audit)
 	}
+	if r := cfg.Rules[5]; r.Action != ActionK8sLabel || r.Label != "vigil.dev/quarantine=true" || r.GracePeriod != nil {
+		t.Errorf("rule 5 %+v", r)
+	}
+	if r := cfg.Rules[6]; r.Action != ActionK8sDeletePod || r.GracePeriod == nil || *r.GracePeriod != 0 {
+		t.Errorf("rule 6 %+v", r)
+	}
+	compiled, err := cfg.Rules[5].compile(nopTelemetry())
+	if err != nil || compiled.labelKey != "vigil.dev/quarantine" || compiled.labelValue != "true" {
+		t.Errorf("label %q=%q, %v", compiled.labelKey, compiled.labelValue, err)
+	}
+	if compiled, err = cfg.Rules[6].compile(nopTelemetry()); err != nil || compiled.grace == nil || *compiled.grace != 0 {
+		t.Errorf("grace %v, %v", compiled.grace, err)
+	}
+}
+
+// TestK8sActionsNeedTheExtension: a Kubernetes action without k8s_metadata
+// is refused, naming the rule, the action and the missing key.
+func TestK8sActionsNeedTheExtension(t *testing.T) {
+	cfg := loadConfig(t, "")
+	cfg.K8sMetadata = ""
+	err := confmap.Validate(cfg)
+	for _, w := range []string{
+		`rules[5] "quarantine-miner-pod": action: k8s_label needs the processor's k8s_metadata`,
+		`rules[6] "delete-miner-pod": action: k8s_delete_pod needs the processor's k8s_metadata`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v\ndoes not contain %q", err, w)
+		}
+	}
 }
 
 // TestValidateNamesTheRuleAndField: a broken rule is refused with its name
@@ -59,7 +90,20 @@ func TestLoadConfig(t *testing.T) {
 func TestValidateNamesTheRuleAndField(t *testing.T) {
 	for name, want := range map[string][]string{
 		"bad_condition":  {`rules[0] "typo": condition: `},
-		"unknown_action": {`rules[0] "explode": action: "explode" is not one of kill, signal, deny_exec, deny_connect, drop`},
+		"unknown_action": {`rules[0] "explode": action: "explode" is not one of kill, signal, deny_exec, deny_connect, drop, k8s_label, k8s_delete_pod`},
+		"bad_k8s": {
+			`k8s_timeout: must be positive, got 0s`,
+			`k8s_queue_size: 0: 1 to 100000`,
+			`rules[0] "no-label": action: k8s_label needs the processor's k8s_metadata`,
+			`rules[0] "no-label": label: must be set for the k8s_label action`,
+			`rules[1] "bad-label": label: key "Vigil Quarantine": name part must consist of alphanumeric characters`,
+			`value "yes!": a valid label must be an empty string or consist of alphanumeric characters`,
+			`rules[2] "not-key-value": label: "quarantined": "key=value"`,
+			`rules[3] "half-seconds": grace_period: 1.5s: whole seconds`,
+			`rules[3] "half-seconds": label: only for the k8s_label action, not k8s_delete_pod`,
+			`rules[4] "grace-on-kill": grace_period: only for the k8s_delete_pod action, not kill`,
+		},
+		"bad_extension_id": {`k8s_metadata: `},
 		"bad_params": {
 			`mode: "audit": enforce or monitor`,
 			`rules[0] "p": signal: "SIGNOPE": not a signal name`,

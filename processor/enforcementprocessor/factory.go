@@ -1,8 +1,9 @@
 // Package enforcementprocessor is the `enforcement` processor: response
 // rules on the event stream. A rule is an OTTL condition on a log record and
 // an action (kill or signal the process through a pidfd, put its binary or
-// destination in the kernel's deny lists, drop the record); every action,
-// taken or skipped, leaves an enforcement.action audit record.
+// destination in the kernel's deny lists, drop the record, label or delete
+// its pod through the Kubernetes API); every action, taken or skipped,
+// leaves an enforcement.action audit record.
 package enforcementprocessor
 
 import (
@@ -34,6 +35,13 @@ func createDefaultConfig() component.Config {
 		// Expired entries are already ignored by the kernel; removing
 		// them only frees room, so this need not be frequent.
 		ExpireInterval: 30 * time.Second,
+		// An API server answers a patch or a delete in milliseconds; 10 s
+		// covers a loaded one without holding a worker for long.
+		K8sTimeout: 10 * time.Second,
+		// A burst of matches on one node is mostly one pod, which dedup
+		// folds into one call; 100 distinct pods waiting means the API
+		// server is not keeping up, and more would only wait longer.
+		K8sQueueSize: 100,
 	}
 }
 

@@ -40,6 +40,9 @@ type enforcementProcessor struct {
 	mu   sync.Mutex
 	deny *kernel.DenyLists
 
+	// kube runs the Kubernetes actions; nil when no rule has one.
+	kube *kubeActions
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -55,6 +58,9 @@ func newProcessor(cfg *Config, set processor.Settings, next consumer.Logs) (*enf
 			return nil, fmt.Errorf("rules[%d] %q: %w", i, rc.Name, err)
 		}
 		p.rules = append(p.rules, r)
+		if isK8sAction(r.Action) && p.kube == nil {
+			p.kube = newKubeActions(cfg, p.emitK8s)
+		}
 	}
 	var err error
 	p.actions, err = set.MeterProvider.Meter(event.EnforcementScopeName).Int64Counter("vigil.enforcement.actions",
@@ -70,8 +76,15 @@ func (p *enforcementProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}
 }
 
-// Start runs the loop that removes expired deny-list entries.
-func (p *enforcementProcessor) Start(context.Context, component.Host) error {
+// Start runs the loop that removes expired deny-list entries and, when a
+// rule has a Kubernetes action, connects to the API server through the
+// k8s_metadata extension and starts the workers that call it.
+func (p *enforcementProcessor) Start(_ context.Context, host component.Host) error {
+	if p.kube != nil {
+		if err := p.kube.start(host, p.cfg.K8sMetadata, p.set.BuildInfo.Version); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel, p.done = cancel, make(chan struct{})
 	go func() {
@@ -90,9 +103,13 @@ func (p *enforcementProcessor) Start(context.Context, component.Host) error {
 	return nil
 }
 
-// Shutdown stops the expiry loop and closes the deny lists; their entries
-// stay in the kernel until they expire or are removed.
-func (p *enforcementProcessor) Shutdown(context.Context) error {
+// Shutdown waits for the queued Kubernetes actions (their calls are
+// cancelled when ctx ends first), stops the expiry loop and closes the deny
+// lists; their entries stay in the kernel until they expire or are removed.
+func (p *enforcementProcessor) Shutdown(ctx context.Context) error {
+	if p.kube != nil {
+		p.kube.stop(ctx)
+	}
 	if p.cancel != nil {
 		p.cancel()
 		<-p.done
@@ -139,12 +156,12 @@ func (p *enforcementProcessor) denyLists() (*kernel.DenyLists, error) {
 func (p *enforcementProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	type audit struct {
 		resource pcommon.Resource
-		records  []event.Enforcement
+		records  []auditRecord
 	}
 	var audits []audit
 	rls := ld.ResourceLogs()
 	for _, rl := range rls.All() {
-		var records []event.Enforcement
+		var records []auditRecord
 		for _, sl := range rl.ScopeLogs().All() {
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				drop := false
@@ -152,9 +169,11 @@ func (p *enforcementProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) er
 					if !p.matches(ctx, r, rl, sl, lr) {
 						continue
 					}
-					e, dropped := p.act(ctx, r, rl.Resource(), lr)
+					e, dropped, queued := p.act(ctx, r, rl.Resource(), lr)
 					drop = drop || dropped
-					if r.audit {
+					// A queued action is audited when the API server
+					// has answered.
+					if r.audit && !queued {
 						records = append(records, e)
 					}
 				}
@@ -168,7 +187,7 @@ func (p *enforcementProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) er
 	}
 	n := rls.Len()
 	for _, a := range audits {
-		event.AppendEnforcement(ld, a.resource, p.set.BuildInfo.Version, a.records)
+		appendAudits(ld, a.resource, p.set.BuildInfo.Version, a.records)
 	}
 	// Resources whose records were all dropped go; their audit records,
 	// appended above, carry a copy of the resource.
@@ -197,22 +216,25 @@ func (p *enforcementProcessor) matches(ctx context.Context, r *rule, rl plog.Res
 }
 
 // act takes a rule's action on the record that matched and returns its
-// audit record, and whether the record is dropped.
-func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Resource, lr plog.LogRecord) (event.Enforcement, bool) {
+// audit record, and whether the record is dropped. A Kubernetes action is
+// queued instead (queued true): its worker counts and audits it when the
+// API server has answered.
+func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Resource, lr plog.LogRecord) (_ auditRecord, dropped, queued bool) {
 	attrs := lr.Attributes()
-	e := event.Enforcement{
+	a := auditRecord{Enforcement: event.Enforcement{
 		Time: time.Now(), Source: event.SourceProcessor, Rule: r.Name, Action: r.Action, Mode: r.Mode,
 		TriggerExecID: strAttr(attrs, event.AttrExecID),
 		ContainerID:   strAttr(res.Attributes(), event.AttrContainerID),
-	}
-	dropped := false
+	}}
+	e := &a.Enforcement
 	defer func() {
-		p.actions.Add(ctx, 1, metric.WithAttributes(
-			attribute.String("rule", r.Name), attribute.String("action", r.Action), attribute.String("result", e.Result)))
+		if !queued {
+			p.count(ctx, r, e.Result)
+		}
 	}()
-	skip := func(reason string) (event.Enforcement, bool) {
+	skip := func(reason string) (auditRecord, bool, bool) {
 		e.Result, e.Reason = event.ResultSkipped, reason
-		return e, false
+		return a, false, false
 	}
 
 	// What the action aims at, from the event: without it, nothing to do.
@@ -247,12 +269,41 @@ func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Res
 		}
 		e.Destination = destination(entry)
 		e.CgroupID = entry.Cgroup
+	case ActionK8sLabel, ActionK8sDeletePod:
+		var ok bool
+		if a.pod, ok = podOf(res.Attributes()); !ok {
+			e.Error = "the event has no k8s.namespace.name, k8s.pod.name and k8s.pod.uid (the k8s_workload processor sets them: put it before enforcement)"
+			return skip(event.ReasonNoTarget)
+		}
+		if r.Action == ActionK8sLabel {
+			a.label = r.Label
+		}
+		a.grace = r.grace
+		// Before the rate limit: the burst of events of one pod does
+		// not use up the rule's actions for the other pods.
+		if p.kube.duplicate(r, a.pod, time.Now()) {
+			return skip(reasonDuplicate)
+		}
 	}
 	if r.limit != nil && !r.limit.allow(time.Now()) {
 		return skip(event.ReasonRateLimited)
 	}
 	if r.Mode == ModeMonitor {
 		return skip(event.ReasonMonitor)
+	}
+	if isK8sAction(r.Action) {
+		job := k8sJob{rule: r, audit: a, resource: pcommon.NewResource()}
+		res.CopyTo(job.resource)
+		reason, detail := p.kube.enqueue(job, time.Now())
+		if reason == "" {
+			return a, false, true
+		}
+		e.Error = detail
+		if reason == event.ReasonError {
+			e.Result, e.Reason = event.ResultFailed, reason
+			return a, false, false
+		}
+		return skip(reason)
 	}
 
 	e.Result, e.Reason = event.ResultTaken, event.ReasonRuleMatched
@@ -285,7 +336,13 @@ func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Res
 	case ActionDrop:
 		dropped = true
 	}
-	return e, dropped
+	return a, dropped, false
+}
+
+// count adds an action to the vigil.enforcement.actions metric.
+func (p *enforcementProcessor) count(ctx context.Context, r *rule, result string) {
+	p.actions.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("rule", r.Name), attribute.String("action", r.Action), attribute.String("result", result)))
 }
 
 // connectEntry is the deny_connect entry for an event: the configured
