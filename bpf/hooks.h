@@ -35,7 +35,27 @@ enum arg_type {
 	ARG_SOCKADDR = 5, /* IPv4 sockaddr: address (network order) | port << 32 */
 	ARG_FILE = 6,     /* struct file *: read as its path */
 	ARG_PATH = 7,     /* struct path *: read as the path */
+	ARG_SOCK = 8,     /* struct sock *: a struct sock_arg in the string slot;
+			   * ival: destination address | port << 32, as sockaddr */
 };
+
+/* A sock argument as read_sock leaves it in its argument's string slot,
+ * and as the record carries it (internal/kernel/record.go). */
+struct sock_arg {
+	__u32 saddr; /* IPv4, network order */
+	__u32 daddr;
+	__u16 sport; /* host order */
+	__u16 dport;
+	__u16 family;   /* AF_* */
+	__u16 protocol; /* IPPROTO_* */
+	__u8 state;     /* TCP_* */
+	__u8 pad[3];
+	__u8 saddr6[16]; /* AF_INET6 only */
+	__u8 daddr6[16];
+};
+
+#define VIGIL_AF_INET 2
+#define VIGIL_AF_INET6 10
 
 enum arg_flags {
 	ARGF_SIGNED = 1 << 0,
@@ -87,6 +107,19 @@ struct arg_conf {
 enum filter_flags {
 	FF_UNSIGNED = 1 << 0, /* compare integers as unsigned */
 	FF_STRING = 1 << 1,   /* the argument is a string: use the sets */
+	/* Bits 2-4: on a sock argument, the field compared (enum sock_field);
+	 * 0 compares the argument's value. */
+	FF_FIELD_SHIFT = 2,
+};
+
+enum sock_field {
+	SF_DADDR = 1,
+	SF_DPORT,
+	SF_SADDR,
+	SF_SPORT,
+	SF_PROTOCOL,
+	SF_FAMILY,
+	SF_STATE,
 };
 
 struct arg_filter {
@@ -433,10 +466,44 @@ __noinline int filter_match(const struct arg_filter *f)
 		return 0;
 	if (f->flags & FF_STRING)
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
+	__s64 v = s->a.ival[a];
+	__u32 field = (f->flags >> FF_FIELD_SHIFT) & 7;
+	if (field) {
+		const struct sock_arg *sk = (const struct sock_arg *)s->a.str[a].s;
+
+		switch (field) {
+		case SF_DADDR:
+			v = sk->daddr;
+			break;
+		case SF_DPORT:
+			v = sk->dport;
+			break;
+		case SF_SADDR:
+			v = sk->saddr;
+			break;
+		case SF_SPORT:
+			v = sk->sport;
+			break;
+		case SF_PROTOCOL:
+			v = sk->protocol;
+			break;
+		case SF_FAMILY:
+			v = sk->family;
+			break;
+		case SF_STATE:
+			v = sk->state;
+			break;
+		}
+		/* The sets hold IPv4 prefixes. As in Tetragon, an IPv6
+		 * address is in none of them, and a socket of another
+		 * family has no address to match or not. */
+		if ((f->op == SOP_ADDR || f->op == SOP_NOTADDR) && sk->family != VIGIL_AF_INET)
+			return f->op == SOP_NOTADDR && sk->family == VIGIL_AF_INET6;
+	}
 	switch (f->op) {
 	case SOP_ADDR:
 	case SOP_NOTADDR: {
-		struct addr_lpm_key key = {.prefixlen = 64, .set = f->set, .addr = (__u32)s->a.ival[a]};
+		struct addr_lpm_key key = {.prefixlen = 64, .set = f->set, .addr = (__u32)v};
 		int in = bpf_map_lookup_elem(&addr_lpm, &key) != NULL;
 		return f->op == SOP_ADDR ? in : !in;
 	}
@@ -444,10 +511,10 @@ __noinline int filter_match(const struct arg_filter *f)
 	case SOP_NOTPORT: {
 		struct arg_filter eq = *f;
 		eq.op = f->op == SOP_PORT ? SOP_EQ : SOP_NEQ;
-		return int_match((s->a.ival[a] >> 32) & 0xffff, &eq);
+		return int_match((v >> 32) & 0xffff, &eq);
 	}
 	}
-	return int_match(s->a.ival[a], f);
+	return int_match(v, f);
 }
 
 __noinline int binary_match(const struct selector *sel)
@@ -661,6 +728,33 @@ static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 
 	return read_path(slot, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), trunc);
 }
 
+/* read_sock reads the struct sock at raw into out: its addresses, ports,
+ * family, protocol and state (Tetragon's sock argument). A global function:
+ * verified once, whatever the callers' loops. */
+__noinline int read_sock(struct sock_arg *out, __u64 raw)
+{
+	struct sock *sk = (struct sock *)raw;
+
+	if (!out)
+		return 0;
+	__builtin_memset(out, 0, sizeof(*out));
+	if (!sk)
+		return 0;
+	out->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	out->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	out->protocol = BPF_CORE_READ(sk, sk_protocol);
+	out->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	out->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (out->family == VIGIL_AF_INET) {
+		out->saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		out->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else if (out->family == VIGIL_AF_INET6) {
+		BPF_CORE_READ_INTO(&out->saddr6, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&out->daddr6, sk, __sk_common.skc_v6_daddr);
+	}
+	return 0;
+}
+
 static __always_inline __s64 int_value(__u64 raw, __u8 flags)
 {
 	switch (flags & ARGF_SIZE_MASK) {
@@ -695,7 +789,7 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		/* Strings and paths are used as keys: zero the slot's tail.
 		 * Integers never touch their slot; clearing 256 bytes for them
 		 * is most of a filtered-out hit's cost. */
-		if (ac->type != ARG_INT && ac->type != ARG_SOCKADDR)
+		if (ac->type != ARG_INT && ac->type != ARG_SOCKADDR && ac->type != ARG_SOCK)
 			__builtin_memset(s->a.str[i].s, 0, sizeof(s->a.str[i].s));
 		switch (ac->type) {
 		case ARG_STRING: {
@@ -717,6 +811,14 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			if (f)
 				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(f, f_path.dentry),
 							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
+			break;
+		}
+		case ARG_SOCK: {
+			struct sock_arg *sk = (struct sock_arg *)s->a.str[i].s;
+
+			read_sock(sk, raw);
+			s->a.slen[i] = sizeof(*sk);
+			s->a.ival[i] = (__u64)sk->daddr | ((__u64)sk->dport << 32);
 			break;
 		}
 		case ARG_PATH: {
@@ -767,6 +869,7 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 		__u8 type = conf->args[i].type;
 		if (type == ARG_SOCKADDR)
 			type = ARG_INT; /* carried as its packed integer */
+		/* ARG_SOCK is carried as its struct sock_arg, from its slot. */
 		__u32 len = type == ARG_INT ? 8 : s->a.slen[i] & (STR_SLOT - 1);
 		struct arg_header hdr = {.type = type, .truncated = s->a.trunc[i], .len = len};
 

@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -108,8 +109,13 @@ func hookDetail(attrs pcommon.Map) string {
 	var parts []string
 	if path := attrString(attrs, AttrFilePath); path != "" {
 		parts = append(parts, path)
+	} else if src := attrString(attrs, AttrSourceAddress); src != "" {
+		// A socket, as tetra prints one: "tcp 10.0.0.5:43122 -> 104.198.14.52:443".
+		parts = append(parts, attrString(attrs, AttrNetworkTransport),
+			net.JoinHostPort(src, attrString(attrs, AttrSourcePort)), "->",
+			net.JoinHostPort(attrString(attrs, AttrDestinationAddress), attrString(attrs, AttrDestinationPort)))
 	} else if addr := attrString(attrs, AttrDestinationAddress); addr != "" {
-		parts = append(parts, addr+":"+attrString(attrs, AttrDestinationPort))
+		parts = append(parts, net.JoinHostPort(addr, attrString(attrs, AttrDestinationPort)))
 	} else if v, ok := attrs.Get(AttrArgs); ok && v.Type() == pcommon.ValueTypeSlice {
 		for _, a := range v.Slice().All() {
 			if a.Type() != pcommon.ValueTypeMap {

@@ -85,17 +85,56 @@ func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
 	if p := h.FilePath(); p != "" {
 		attrs.PutStr(AttrFilePath, p)
 	}
+	// The first socket argument says where the event goes (and, for a
+	// sock, from where and over what).
 	for _, a := range h.Args {
-		if a.Type != "sockaddr" {
-			continue
+		if sk, ok := a.Sock(); ok {
+			attrs.PutStr(AttrNetworkTransport, sk.Transport)
+			attrs.PutStr(AttrSourceAddress, sk.Source.Addr().String())
+			attrs.PutInt(AttrSourcePort, int64(sk.Source.Port()))
 		}
-		if ap, err := netip.ParseAddrPort(a.Str); err == nil {
-			attrs.PutStr(AttrDestinationAddress, ap.Addr().String())
-			attrs.PutInt(AttrDestinationPort, int64(ap.Port()))
+		if dst, ok := a.Destination(); ok {
+			attrs.PutStr(AttrDestinationAddress, dst.Addr().String())
+			attrs.PutInt(AttrDestinationPort, int64(dst.Port()))
+			break
 		}
-		break
 	}
 	lr.Body().SetStr(h.summary())
+}
+
+// Sock is an INET socket argument (type sock): its transport and ends.
+type Sock struct {
+	Transport           string // "tcp", "udp", ...
+	Source, Destination netip.AddrPort
+}
+
+// Sock reads a sock argument of an AF_INET or AF_INET6 socket, which the
+// kernel package renders as "tcp 10.0.0.5:43122 -> 104.198.14.52:443".
+func (a HookArg) Sock() (Sock, bool) {
+	if a.Type != "sock" {
+		return Sock{}, false
+	}
+	f := strings.Fields(a.Str)
+	if len(f) != 4 || f[2] != "->" {
+		return Sock{}, false
+	}
+	src, err1 := netip.ParseAddrPort(f[1])
+	dst, err2 := netip.ParseAddrPort(f[3])
+	if err1 != nil || err2 != nil {
+		return Sock{}, false
+	}
+	return Sock{Transport: f[0], Source: src, Destination: dst}, true
+}
+
+// Destination is where a socket argument goes: a sockaddr's address and
+// port, or a sock's remote end.
+func (a HookArg) Destination() (netip.AddrPort, bool) {
+	if a.Type == "sockaddr" {
+		ap, err := netip.ParseAddrPort(a.Str)
+		return ap, err == nil
+	}
+	sk, ok := a.Sock()
+	return sk.Destination, ok
 }
 
 // openCalls are the hooks whose string argument is the path being opened.

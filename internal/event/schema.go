@@ -46,6 +46,9 @@ const (
 	AttrProcessExitTime       = "process.exit.time"
 	AttrSecurityRuleName      = "security_rule.name"
 	AttrFilePath              = "file.path"
+	AttrNetworkTransport      = "network.transport"
+	AttrSourceAddress         = "source.address"
+	AttrSourcePort            = "source.port"
 	AttrDestinationAddress    = "destination.address"
 	AttrDestinationPort       = "destination.port"
 )

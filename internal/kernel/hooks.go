@@ -31,12 +31,14 @@ const (
 	argSockaddr = 5
 	argFile     = 6
 	argPath     = 7
+	argSock     = 8
 
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
 
-	ffUnsigned = 1 << 0
-	ffString   = 1 << 1
+	ffUnsigned   = 1 << 0
+	ffString     = 1 << 1
+	ffFieldShift = 2 // enum sock_field
 
 	argRet = 0xff
 )
@@ -57,6 +59,33 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
 	policy.ArgSockaddr: argSockaddr,
 	policy.ArgFile:     argFile, policy.ArgPath: argPath,
+	policy.ArgSock: argSock,
+}
+
+// Fields of a sock argument (enum sock_field, bpf/hooks.h).
+const (
+	sfDaddr = 1 + iota
+	sfDport
+	sfSaddr
+	sfSport
+	sfProtocol
+	sfFamily
+	sfState
+)
+
+// sockFilters are the sock operators: the field each compares, and whether
+// it is a Not form (the field in none of the values).
+var sockFilters = map[policy.Op]struct {
+	field uint8
+	not   bool
+}{
+	policy.OpSockSAddr: {sfSaddr, false}, policy.OpSockNotSAddr: {sfSaddr, true},
+	policy.OpSockDAddr: {sfDaddr, false}, policy.OpSockNotDAddr: {sfDaddr, true},
+	policy.OpSockSPort: {sfSport, false}, policy.OpSockNotSPort: {sfSport, true},
+	policy.OpSockDPort: {sfDport, false}, policy.OpSockNotDPort: {sfDport, true},
+	policy.OpSockProtocol: {sfProtocol, false},
+	policy.OpSockFamily:   {sfFamily, false},
+	policy.OpSockState:    {sfState, false},
 }
 
 // ErrNoSlots is returned when the kernel tables cannot hold more hooks.
@@ -461,8 +490,8 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		if a.Kind == policy.ArgInt {
 			ca.Flags |= uint8(bits.TrailingZeros8(a.Size)) << 1
 		}
-		if a.Kind == policy.ArgSockaddr {
-			ca.Flags |= 3 << 1 // the packed 64-bit value
+		if a.Kind == policy.ArgSockaddr || a.Kind == policy.ArgSock {
+			ca.Flags |= 3 << 1 // the packed 64-bit value; a sock's pointer
 		}
 		if a.ReturnCopy {
 			ca.Flags |= argfReturnCopy
@@ -532,6 +561,10 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 	if f.Unsigned {
 		*flags |= ffUnsigned
 	}
+	if sf, ok := sockFilters[f.Op]; ok {
+		*flags |= ffUnsigned | sf.field<<ffFieldShift
+		return t.sockFilter(coll, ph, op, nvals, set, vals, f, sf.not)
+	}
 	if f.Op == policy.OpAddr || f.Op == policy.OpNotAddr {
 		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
 		*set = id
@@ -546,6 +579,42 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 		*set = id
 		return nil
 	}
+	*nvals = uint8(copy(vals, f.Ints))
+	return nil
+}
+
+// sockFilter writes a filter on a field of a sock argument: addresses as a
+// CIDR set; other fields as equalities when the policy listed single
+// values, else as ranges, two slots each.
+func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals *uint8, set *uint32, vals []int64, f policy.Filter, not bool) error {
+	pick := func(yes, no policy.Op) uint8 {
+		if not {
+			return kernelOps[no]
+		}
+		return kernelOps[yes]
+	}
+	if policy.SockAddrOp(f.Op) {
+		*op = pick(policy.OpAddr, policy.OpNotAddr)
+		id, err := t.writeSet(coll, ph, policy.OpAddr, f.Strings)
+		*set = id
+		return err
+	}
+	singles := true
+	for i := 0; i+1 < len(f.Ints); i += 2 {
+		singles = singles && f.Ints[i] == f.Ints[i+1]
+	}
+	if singles && len(f.Ints)/2 <= len(vals) {
+		*op = pick(policy.OpEqual, policy.OpNotEqual)
+		for i := 0; i+1 < len(f.Ints); i += 2 {
+			vals[*nvals] = f.Ints[i]
+			*nvals++
+		}
+		return nil
+	}
+	if len(f.Ints) > len(vals) {
+		return fmt.Errorf("%d ranges, at most %d", len(f.Ints)/2, len(vals)/2)
+	}
+	*op = pick(policy.OpInRange, policy.OpNotInRange)
 	*nvals = uint8(copy(vals, f.Ints))
 	return nil
 }

@@ -287,6 +287,20 @@ type sensorRateKey struct {
 	Args     uint64
 }
 
+type sensorSockArg struct {
+	_        structs.HostLayout
+	Saddr    uint32
+	Daddr    uint32
+	Sport    uint16
+	Dport    uint16
+	Family   uint16
+	Protocol uint16
+	State    uint8
+	Pad      [3]uint8
+	Saddr6   [16]uint8
+	Daddr6   [16]uint8
+}
+
 type sensorStrEqKey struct {
 	_   structs.HostLayout
 	Set uint32

@@ -182,8 +182,10 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		out.Kind = ArgPath
 	case "fd":
 		out.Kind = ArgFD
+	case "sock":
+		out.Kind = ArgSock
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file or path", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path or sock", a.Type))
 		return out, false
 	}
 	return out, true
@@ -368,6 +370,13 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			continue
 		}
 		a := h.Args[pos]
+		if a.Kind == ArgSock {
+			if f, ok := c.sockFilter(p, m); ok {
+				f.Arg = uint8(pos)
+				sel.Filters = append(sel.Filters, f)
+			}
+			continue
+		}
 		if a.Kind == ArgSockaddr {
 			if f, ok := c.sockaddrFilter(p, m); ok {
 				f.Arg = uint8(pos)
@@ -493,6 +502,120 @@ func (c *compiler) sockaddrFilter(path string, m ArgSelector) (Filter, bool) {
 		return f, false
 	}
 	return f, true
+}
+
+// Sock filters hold at most tableIntValues single values, or half as many
+// entries when one of them is a range: the kernel compares singles for
+// equality and ranges by their bounds, two table slots each.
+const (
+	tableSockValues = tableIntValues
+	tableSockRanges = tableIntValues / 2
+)
+
+// sockOperators are the operators of sock arguments: the policy operator
+// each compiles to, and the names its values may use.
+var sockOperators = map[string]struct {
+	op      Op
+	names   map[string]uint64 // nil: numbers only
+	example string            // one of names
+	max     uint64
+	priv    bool // SPortPriv and the like: the privileged ports, no values
+}{
+	"SAddr": {op: OpSockSAddr}, "NotSAddr": {op: OpSockNotSAddr},
+	"DAddr": {op: OpSockDAddr}, "NotDAddr": {op: OpSockNotDAddr},
+	"SPort": {op: OpSockSPort, max: 65535}, "NotSPort": {op: OpSockNotSPort, max: 65535},
+	"DPort": {op: OpSockDPort, max: 65535}, "NotDPort": {op: OpSockNotDPort, max: 65535},
+	"SPortPriv": {op: OpSockSPort, priv: true}, "NotSPortPriv": {op: OpSockNotSPort, priv: true},
+	"DPortPriv": {op: OpSockDPort, priv: true}, "NotDPortPriv": {op: OpSockNotDPort, priv: true},
+	"Protocol": {op: OpSockProtocol, names: protocolNumbers, example: "IPPROTO_TCP", max: 65535},
+	"Family":   {op: OpSockFamily, names: familyNumbers, example: "AF_INET", max: 65535},
+	"State":    {op: OpSockState, names: tcpStates, example: "TCP_SYN_SENT", max: 255},
+}
+
+// sockFilter compiles a matchArgs entry on a sock argument. Addresses are
+// IPv4: the kernel's address sets are, and an IPv6 socket's address is in
+// none of them (so NotDAddr matches it, as in Tetragon without IPv6 CIDRs).
+func (c *compiler) sockFilter(path string, m ArgSelector) (Filter, bool) {
+	canon := canonOp(m.Operator)
+	so, ok := sockOperators[canon]
+	if !ok {
+		c.fail(refuse(path+".operator", "%q does not apply to a sock argument; use SAddr, DAddr, SPort, DPort, SPortPriv, DPortPriv (or their Not forms), Protocol, Family or State", m.Operator))
+		return Filter{}, false
+	}
+	f := Filter{Op: so.op, Unsigned: true}
+	switch {
+	case SockAddrOp(so.op):
+		if len(m.Values) == 0 {
+			c.fail(refuse(path+".values", "at least one address or CIDR"))
+			return f, false
+		}
+		for i, v := range m.Values {
+			if _, err := ParseCIDR(v); err != nil {
+				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%v", err))
+				return f, false
+			}
+		}
+		f.Strings = m.Values
+		return f, true
+	case so.priv:
+		if len(m.Values) > 0 {
+			c.fail(refuse(path+".values", "%s takes no values", canon))
+			return f, false
+		}
+		f.Ints = []int64{0, 1023}
+		return f, true
+	}
+	if len(m.Values) == 0 {
+		c.fail(refuse(path+".values", "at least one value"))
+		return f, false
+	}
+	ranges := false
+	for i, v := range m.Values {
+		lo, hi, ok := sockValue(strings.TrimSpace(v), so.names, so.max)
+		if !ok {
+			hint := ""
+			if so.example != "" {
+				hint = ", or a name such as " + so.example
+			}
+			c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is not a value of %s: want a number from 0 to %d, a range lo:hi of such numbers%s", v, canon, so.max, hint))
+			return f, false
+		}
+		ranges = ranges || lo != hi
+		f.Ints = append(f.Ints, lo, hi)
+	}
+	if n := len(m.Values); n > tableSockValues || ranges && n > tableSockRanges {
+		c.fail(refuse(path+".values", "%d values, at most %d, or %d when one is a range", n, tableSockValues, tableSockRanges))
+		return f, false
+	}
+	return f, true
+}
+
+// sockValue reads one value of a sock operator: a name, a number up to max,
+// or a range "lo:hi" of numbers (a reversed range is turned around, as
+// Tetragon does with the ranges of its maps).
+func sockValue(v string, names map[string]uint64, max uint64) (lo, hi int64, ok bool) {
+	if n, ok := names[v]; ok {
+		return int64(n), int64(n), true
+	}
+	a, b, isRange := strings.Cut(v, ":")
+	if !isRange {
+		b = a
+	}
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil || x > max || y > max {
+		return 0, 0, false
+	}
+	if x > y {
+		x, y = y, x
+	}
+	return int64(x), int64(y), true
+}
+
+// SockAddrOp reports whether op compares a sock argument's address with
+// CIDRs (SAddr, DAddr and their Not forms).
+func SockAddrOp(op Op) bool {
+	return op == OpSockSAddr || op == OpSockNotSAddr || op == OpSockDAddr || op == OpSockNotDAddr
 }
 
 // ParseCIDR reads an IPv4 address or CIDR ("127.0.0.1", "10.0.0.0/8").

@@ -89,6 +89,9 @@ const (
 	// the path the current task sees.
 	ArgFile
 	ArgPath
+	// ArgSock is a struct sock * on a kernel function, read as its
+	// addresses, ports, protocol, family and state (Tetragon's sock).
+	ArgSock
 )
 
 // Arg is one argument read at the hook.
@@ -132,6 +135,22 @@ const (
 	OpNotAddr
 	OpPort
 	OpNotPort
+	// Tetragon's socket operators on a sock argument, each bound to the
+	// field it compares. The address operators hold IPv4 CIDRs in
+	// Filter.Strings. The others hold inclusive ranges in Filter.Ints, lo
+	// and hi in turn (a single value v is v, v), and match when the field
+	// is in one of them; their Not forms, when it is in none.
+	OpSockSAddr
+	OpSockNotSAddr
+	OpSockDAddr
+	OpSockNotDAddr
+	OpSockSPort
+	OpSockNotSPort
+	OpSockDPort
+	OpSockNotDPort
+	OpSockProtocol
+	OpSockFamily
+	OpSockState
 )
 
 // ReturnArg is the Filter.Arg of a filter on the return value.

@@ -386,8 +386,8 @@ func (r *ebpfReceiver) hookEnforcement(rec *kernel.HookRecord, ev event.Hook) (e
 	}
 	e := r.kernelEnforcement(rec.Ktime, ev.Process, ev.Policy, action, signal, event.ReasonPolicySelector)
 	for _, a := range ev.Args {
-		if a.Type == "sockaddr" && a.Str != "" {
-			e.Destination = a.Str
+		if dst, ok := a.Destination(); ok {
+			e.Destination = dst.String()
 			break
 		}
 	}

@@ -1,0 +1,115 @@
+package event
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/process"
+)
+
+func connectEvent(sock string) Hook {
+	return Hook{
+		Time:    time.Unix(1700000000, 0),
+		Process: &process.Process{PID: 42, Binary: "/usr/bin/curl", Args: []string{"curl", "https://ebpf.io"}, ExecID: "eA=="},
+		Name:    NameProcessKprobe, Policy: "connect", Call: "tcp_connect", Actions: []string{"Post"},
+		Args: []HookArg{{Index: 0, Type: "sock", Str: sock, IsString: true}},
+	}
+}
+
+func fillRecord(h Hook) plog.LogRecord {
+	lr := plog.NewLogRecord()
+	h.fill(lr, func(uint64) time.Time { return time.Unix(0, 0) })
+	return lr
+}
+
+// TestHookSockAttributes: a sock argument gives the event its transport
+// and both ends, under the semantic-convention names, and the compact line
+// reads as tetra's.
+func TestHookSockAttributes(t *testing.T) {
+	lr := fillRecord(connectEvent("tcp 10.0.0.5:43122 -> 104.198.14.52:443"))
+	attrs := lr.Attributes()
+	for key, want := range map[string]any{
+		AttrNetworkTransport:   "tcp",
+		AttrSourceAddress:      "10.0.0.5",
+		AttrSourcePort:         int64(43122),
+		AttrDestinationAddress: "104.198.14.52",
+		AttrDestinationPort:    int64(443),
+	} {
+		v, ok := attrs.Get(key)
+		if !ok {
+			t.Errorf("%s missing", key)
+			continue
+		}
+		if got := v.AsRaw(); got != want {
+			t.Errorf("%s = %v (%T), want %v", key, got, got, want)
+		}
+	}
+	if got, want := lr.Body().AsString(), "tcp_connect /usr/bin/curl tcp 10.0.0.5:43122 -> 104.198.14.52:443"; got != want {
+		t.Errorf("body %q, want %q", got, want)
+	}
+	if got, want := Compact(k8sResource(), lr, false), "🔌 connect default/xwing /usr/bin/curl tcp 10.0.0.5:43122 -> 104.198.14.52:443"; got != want {
+		t.Errorf("compact:\n got %q\nwant %q", got, want)
+	}
+
+	v6 := fillRecord(connectEvent("tcp [fd00::5]:43122 -> [2001:db8::1]:443"))
+	if got, want := Compact(hostResource(), v6, false), "🔌 connect node-1 /usr/bin/curl tcp [fd00::5]:43122 -> [2001:db8::1]:443"; got != want {
+		t.Errorf("compact IPv6:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestHookSockOfAnotherFamily: a socket that is not INET has no ends to
+// report; the event keeps the argument's text only.
+func TestHookSockOfAnotherFamily(t *testing.T) {
+	lr := fillRecord(connectEvent("family 1 protocol 0"))
+	for _, key := range []string{AttrNetworkTransport, AttrSourceAddress, AttrDestinationAddress} {
+		if _, ok := lr.Attributes().Get(key); ok {
+			t.Errorf("%s set for an AF_UNIX socket", key)
+		}
+	}
+	args, _ := lr.Attributes().Get(AttrArgs)
+	if v, _ := args.Slice().At(0).Map().Get("value"); v.Str() != "family 1 protocol 0" {
+		t.Errorf("argument value %q", v.Str())
+	}
+}
+
+// TestHookReadsTheKernelSockText pins the text a kernel.Sock renders to,
+// which is how a sock reaches this package, against what Sock reads back.
+func TestHookReadsTheKernelSockText(t *testing.T) {
+	for _, ks := range []kernel.Sock{
+		{Family: 2, Protocol: 6, State: 2,
+			Source: netip.MustParseAddrPort("127.0.0.1:40000"), Destination: netip.MustParseAddrPort("127.0.0.2:8080")},
+		{Family: 10, Protocol: 17,
+			Source: netip.MustParseAddrPort("[::1]:5353"), Destination: netip.MustParseAddrPort("[::ffff:10.0.0.1]:53")},
+	} {
+		a := HookArg{Type: "sock", Str: ks.String(), IsString: true}
+		got, ok := a.Sock()
+		if !ok || got.Transport != ks.Transport() || got.Source != ks.Source || got.Destination != ks.Destination {
+			t.Errorf("%q read as %+v, %v; want %+v", ks.String(), got, ok, ks)
+		}
+		if dst, ok := a.Destination(); !ok || dst != ks.Destination {
+			t.Errorf("%q: destination %v", ks.String(), dst)
+		}
+	}
+	if _, ok := (HookArg{Type: "sock", Str: kernel.Sock{Family: 1}.String()}).Sock(); ok {
+		t.Error("an AF_UNIX socket read as INET")
+	}
+}
+
+// TestHookSockaddrDestination: a sockaddr argument still sets the
+// destination alone.
+func TestHookSockaddrDestination(t *testing.T) {
+	h := connectEvent("")
+	h.Call = "sys_connect"
+	h.Args = []HookArg{{Index: 1, Type: "sockaddr", Str: "127.0.0.2:8080", IsString: true}}
+	lr := fillRecord(h)
+	if _, ok := lr.Attributes().Get(AttrSourceAddress); ok {
+		t.Error("source.address set from a sockaddr")
+	}
+	if got, want := Compact(hostResource(), lr, false), "🔌 connect node-1 /usr/bin/curl 127.0.0.2:8080"; got != want {
+		t.Errorf("compact %q, want %q", got, want)
+	}
+}
