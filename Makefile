@@ -85,9 +85,10 @@ bench: dist
 ## and runs the kernel tests inside it; prints a kernel x test table (no root, no KVM)
 VMTEST_ARGS ?=
 .PHONY: vmtest
+## A full run also rewrites docs/tetragon-examples-kernels.md, which CI checks is unchanged.
 vmtest:
 	scripts/install-deps.sh vm
-	$(GO) run ./vmtest $(VMTEST_ARGS)
+	$(GO) run ./vmtest -corpus-doc docs/tetragon-examples-kernels.md $(VMTEST_ARGS)
 
 clean:
 	rm -rf bin build

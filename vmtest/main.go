@@ -43,6 +43,7 @@ type options struct {
 	mirror         string
 	securityMirror string
 	verbose        bool
+	corpusDoc      string
 	find           string
 	suites         string
 }
@@ -72,6 +73,7 @@ func run() error {
 	flag.StringVar(&o.mirror, "mirror", "http://deb.debian.org/debian", "Debian archive")
 	flag.StringVar(&o.securityMirror, "security-mirror", "http://deb.debian.org/debian-security", "Debian security archive")
 	flag.BoolVar(&o.verbose, "v", false, "print each kernel's test output")
+	flag.StringVar(&o.corpusDoc, "corpus-doc", "", "write the per-kernel table of the Tetragon examples here (a full run only)")
 	flag.StringVar(&o.find, "find", "", "print the packages matching this regexp, as kernels lines for lane.go, and exit")
 	flag.StringVar(&o.suites, "suites", "", "with -find: comma-separated suites to search besides lane.go's")
 	flag.Parse()
@@ -189,6 +191,9 @@ func run() error {
 		if r.anyFail() {
 			return fmt.Errorf("failures in the VM lane (logs in %s)", o.out)
 		}
+	}
+	if o.corpusDoc != "" {
+		return writeCorpusDoc(o.corpusDoc, reports)
 	}
 	return nil
 }

@@ -126,3 +126,25 @@ func TestPrintTableHasOneColumnPerKernel(t *testing.T) {
 		t.Errorf("vm row %q", lines[2])
 	}
 }
+
+func TestCorpusOutcomesReadTheTestsLogLines(t *testing.T) {
+	results := []byte("=== RUN   TestTetragonExamplesLoadOnThisKernel\r\n" +
+		"    examples_test.go:47: vigil-corpus: a.yaml\tpol-a\tloaded: kprobe.multi\r\n" +
+		"    examples_test.go:47: vigil-corpus: b.yaml\tpol-b\trefused: spec.lsmhooks[0]: x | y\n" +
+		"    examples_test.go:47: vigil-corpus: c.yaml\tpol-c\t-\n" +
+		"    other line\n")
+	got := corpusOutcomes(results)
+	want := map[string]string{
+		"a.yaml\tpol-a": "loaded: kprobe.multi",
+		"b.yaml\tpol-b": "refused: spec.lsmhooks[0]: x | y",
+		"c.yaml\tpol-c": "-",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%q: got %q, want %q", k, got[k], v)
+		}
+	}
+}

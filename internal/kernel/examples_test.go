@@ -2,14 +2,21 @@ package kernel_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
+
+// corpusMarker starts the line logged for each policy of the corpus; the
+// VM lane gathers them from every kernel into docs/tetragon-examples-kernels.md.
+const corpusMarker = "vigil-corpus: "
 
 // TestTetragonExamplesLoadOnThisKernel installs every example of the
 // compatibility corpus that compiles (docs/tetragon-examples.md lists them
@@ -34,22 +41,36 @@ func TestTetragonExamplesLoadOnThisKernel(t *testing.T) {
 	for _, f := range files {
 		policies, _ := policy.ParseFile(f)
 		for _, p := range policies {
+			// One line per policy for the VM lane's per-kernel table
+			// (vmtest -corpus-doc), whatever the outcome.
+			outcome := func(format string, args ...any) {
+				t.Logf("%s%s\t%s\t%s", corpusMarker, filepath.Base(f), p.Metadata.Name, fmt.Sprintf(format, args...))
+			}
 			if policy.Validate(p) != nil || policy.Supported(p) != nil {
+				outcome("-")
 				continue
 			}
 			prog, err := policy.Compile(p)
 			if err != nil {
+				outcome("-")
 				continue
 			}
 			ph, err := s.InstallPolicy(prog, nil)
 			if errors.Is(err, kernel.ErrMissingFeature) {
-				t.Logf("%s: %s refused on this kernel: %v", filepath.Base(f), p.Metadata.Name, err)
+				outcome("refused: %v", err)
 				continue
 			}
 			if err != nil {
 				t.Errorf("%s: %s compiles but does not load: %v", filepath.Base(f), p.Metadata.Name, err)
 				continue
 			}
+			var mechanisms []string
+			for _, h := range ph.Hooks {
+				if !slices.Contains(mechanisms, h.Mechanism) {
+					mechanisms = append(mechanisms, h.Mechanism)
+				}
+			}
+			outcome("loaded: %s", strings.Join(mechanisms, ", "))
 			loaded++
 			if err := s.RemovePolicy(ph); err != nil {
 				t.Errorf("%s: removing %s: %v", filepath.Base(f), p.Metadata.Name, err)
