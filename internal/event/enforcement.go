@@ -48,6 +48,16 @@ const (
 	ReasonNoTarget = "no_target"
 	// ReasonError: the action failed; vigil.enforcement.error says why.
 	ReasonError = "error"
+	// ReasonPodGone: no pod of that name is left in the namespace.
+	ReasonPodGone = "pod_gone"
+	// ReasonPodRecreated: the pod of that name has another uid than the
+	// event's (a controller recreated it), and is left alone.
+	ReasonPodRecreated = "pod_recreated"
+	// ReasonQueueFull: the Kubernetes actions' queue was full.
+	ReasonQueueFull = "queue_full"
+	// ReasonDuplicate: the rule already acts, or recently acted, on this
+	// pod.
+	ReasonDuplicate = "duplicate"
 )
 
 // Enforcement is one enforcement action taken or skipped, by an enforcement

@@ -16,16 +16,19 @@ const (
 
 // Resource attributes (semantic conventions).
 const (
-	AttrHostName      = "host.name"
-	AttrHostID        = "host.id"
-	AttrOSType        = "os.type"
-	AttrK8sNodeName   = "k8s.node.name"
-	AttrContainerID   = "container.id"
-	AttrK8sNamespace  = "k8s.namespace.name"
-	AttrK8sPodName    = "k8s.pod.name"
-	AttrK8sPodUID     = "k8s.pod.uid"
-	AttrK8sContainer  = "k8s.container.name"
-	AttrContainerName = "container.image.name"
+	AttrHostName     = "host.name"
+	AttrHostID       = "host.id"
+	AttrOSType       = "os.type"
+	AttrK8sNodeName  = "k8s.node.name"
+	AttrContainerID  = "container.id"
+	AttrK8sNamespace = "k8s.namespace.name"
+	AttrK8sPodName   = "k8s.pod.name"
+	AttrK8sPodUID    = "k8s.pod.uid"
+	AttrK8sContainer = "k8s.container.name"
+	// AttrContainerImageName and AttrContainerImageTags describe the
+	// image of the container's pod spec; tags is a string slice.
+	AttrContainerImageName = "container.image.name"
+	AttrContainerImageTags = "container.image.tags"
 )
 
 // Log record attributes: semantic-convention names first.
@@ -109,4 +112,13 @@ const (
 	AttrTargetCgroupID    = "vigil.enforcement.target.cgroup.id"
 	// AttrTargetDestination is a deny_connect target: "CIDR" or "CIDR port N".
 	AttrTargetDestination = "vigil.enforcement.target.destination"
+	// The pod a Kubernetes action (k8s_label, k8s_delete_pod) aims at.
+	AttrTargetK8sNamespace = "vigil.enforcement.target.k8s.namespace.name"
+	AttrTargetK8sPodName   = "vigil.enforcement.target.k8s.pod.name"
+	AttrTargetK8sPodUID    = "vigil.enforcement.target.k8s.pod.uid"
+	// AttrEnforcementLabel is k8s_label's "key=value".
+	AttrEnforcementLabel = "vigil.enforcement.label"
+	// AttrEnforcementGracePeriod is k8s_delete_pod's grace period in
+	// seconds; absent, the pod's own.
+	AttrEnforcementGracePeriod = "vigil.enforcement.grace_period_seconds"
 )

@@ -23,33 +23,6 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-// Reasons of the Kubernetes actions, beside those of internal/event.
-const (
-	// reasonPodGone: no pod of that name is left in the namespace.
-	reasonPodGone = "pod_gone"
-	// reasonPodRecreated: the pod of that name has another uid than the
-	// event's (a controller recreated it), and is left alone.
-	reasonPodRecreated = "pod_recreated"
-	// reasonQueueFull: k8s_queue_size actions were already waiting.
-	reasonQueueFull = "queue_full"
-	// reasonDuplicate: the rule has a call for this pod waiting, or acted
-	// on it less than k8sRecent ago.
-	reasonDuplicate = "duplicate"
-)
-
-// Attributes of the audit records of the Kubernetes actions: the pod they
-// aim at and what they do to it.
-const (
-	attrTargetK8sNamespace = "vigil.enforcement.target.k8s.namespace.name"
-	attrTargetK8sPodName   = "vigil.enforcement.target.k8s.pod.name"
-	attrTargetK8sPodUID    = "vigil.enforcement.target.k8s.pod.uid"
-	// attrEnforcementLabel is k8s_label's "key=value".
-	attrEnforcementLabel = "vigil.enforcement.label"
-	// attrEnforcementGracePeriod is k8s_delete_pod's grace_period in
-	// seconds; absent, the pod's own.
-	attrEnforcementGracePeriod = "vigil.enforcement.grace_period_seconds"
-)
-
 const (
 	// k8sWorkers is how many Kubernetes API calls run at once. The
 	// client's own rate limit (5 per second, bursts of 10) is what bounds
@@ -98,10 +71,10 @@ func (a auditRecord) fill(lr plog.LogRecord) {
 		return
 	}
 	attrs := lr.Attributes()
-	putNonEmpty(attrs, attrTargetK8sNamespace, a.pod.namespace)
-	putNonEmpty(attrs, attrTargetK8sPodName, a.pod.name)
-	putNonEmpty(attrs, attrTargetK8sPodUID, a.pod.uid)
-	putNonEmpty(attrs, attrEnforcementLabel, a.label)
+	putNonEmpty(attrs, event.AttrTargetK8sNamespace, a.pod.namespace)
+	putNonEmpty(attrs, event.AttrTargetK8sPodName, a.pod.name)
+	putNonEmpty(attrs, event.AttrTargetK8sPodUID, a.pod.uid)
+	putNonEmpty(attrs, event.AttrEnforcementLabel, a.label)
 	what := ""
 	if a.pod.name != "" {
 		what = " " + a.pod.String()
@@ -110,7 +83,7 @@ func (a auditRecord) fill(lr plog.LogRecord) {
 		what += " " + a.label
 	}
 	if a.grace != nil {
-		attrs.PutInt(attrEnforcementGracePeriod, *a.grace)
+		attrs.PutInt(event.AttrEnforcementGracePeriod, *a.grace)
 		what += " grace " + strconv.FormatInt(*a.grace, 10) + "s"
 	}
 	// The body is "action: result..." when the record has no binary, pid
@@ -273,14 +246,14 @@ func (k *kubeActions) enqueue(job k8sJob, now time.Time) (reason, detail string)
 	job.key = k8sKey(job.rule, job.audit.pod)
 	// Checked again: another batch may have queued the pod since.
 	if k.isRecent(job.key, now) {
-		return reasonDuplicate, ""
+		return event.ReasonDuplicate, ""
 	}
 	select {
 	case k.queue <- job:
 		k.recent[job.key] = time.Time{}
 		return "", ""
 	default:
-		return reasonQueueFull, fmt.Sprintf("%d Kubernetes actions are waiting (k8s_queue_size)", cap(k.queue))
+		return event.ReasonQueueFull, fmt.Sprintf("%d Kubernetes actions are waiting (k8s_queue_size)", cap(k.queue))
 	}
 }
 
@@ -335,11 +308,11 @@ func outcome(r *rule, pod podRef, err error) (result, reason, detail string) {
 	case err == nil:
 		return event.ResultTaken, event.ReasonRuleMatched, ""
 	case apierrors.IsNotFound(err):
-		return event.ResultSkipped, reasonPodGone, ""
+		return event.ResultSkipped, event.ReasonPodGone, ""
 	case apierrors.IsConflict(err) || (apierrors.IsInvalid(err) && invalidField(err, "metadata.uid")):
 		// Conflict: the delete's uid precondition; Invalid: the patch
 		// tried to change the uid of the pod now holding the name.
-		return event.ResultSkipped, reasonPodRecreated, fmt.Sprintf("pod %s is no longer uid %s: %v", pod, pod.uid, err)
+		return event.ResultSkipped, event.ReasonPodRecreated, fmt.Sprintf("pod %s is no longer uid %s: %v", pod, pod.uid, err)
 	case apierrors.IsForbidden(err):
 		verb := "patch"
 		if r.Action == ActionK8sDeletePod {

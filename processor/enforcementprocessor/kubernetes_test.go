@@ -86,8 +86,8 @@ func (f *kubeFixture) testLabel(t *testing.T) {
 	assertAudit(t, a, map[string]string{
 		event.AttrEnforcementAction: ActionK8sLabel, event.AttrEnforcementResult: "taken",
 		event.AttrEnforcementReason: "rule_matched", event.AttrEnforcementMode: "enforce",
-		attrTargetK8sNamespace: pod.Namespace, attrTargetK8sPodName: pod.Name, attrTargetK8sPodUID: string(pod.UID),
-		attrEnforcementLabel: "vigil.dev/quarantine=true", event.AttrExecID: "exec-miner",
+		event.AttrTargetK8sNamespace: pod.Namespace, event.AttrTargetK8sPodName: pod.Name, event.AttrTargetK8sPodUID: string(pod.UID),
+		event.AttrEnforcementLabel: "vigil.dev/quarantine=true", event.AttrExecID: "exec-miner",
 		event.AttrTargetContainerID: "c0ffee",
 	})
 	if want := "k8s_label " + pod.Namespace + "/miner vigil.dev/quarantine=true: taken (rule_matched) by quarantine"; a.lr.Body().Str() != want {
@@ -103,7 +103,7 @@ func (f *kubeFixture) testLabel(t *testing.T) {
 	// More events of the pod: one call was enough.
 	consume(t, p, podRecord(pod, "xmrig"))
 	got := records(sink, audits("quarantine"))
-	if len(got) != 2 || got[1].str(event.AttrEnforcementResult) != "skipped" || got[1].str(event.AttrEnforcementReason) != reasonDuplicate {
+	if len(got) != 2 || got[1].str(event.AttrEnforcementResult) != "skipped" || got[1].str(event.AttrEnforcementReason) != event.ReasonDuplicate {
 		t.Errorf("second event: %d audit records, last %v", len(got), got[len(got)-1].lr.Attributes().AsRaw())
 	}
 	t.Logf("audit record: %s %v", a.lr.Body().Str(), a.lr.Attributes().AsRaw())
@@ -116,10 +116,10 @@ func (f *kubeFixture) testDeleteNow(t *testing.T) {
 	consume(t, p, podRecord(pod, "xmrig"))
 	a := waitRecords(t, sink, "enforcement.action", 1, audits("evict"))[0]
 	assertAudit(t, a, map[string]string{
-		event.AttrEnforcementResult: "taken", attrTargetK8sPodUID: string(pod.UID),
+		event.AttrEnforcementResult: "taken", event.AttrTargetK8sPodUID: string(pod.UID),
 	})
-	if a.int(attrEnforcementGracePeriod) != 0 {
-		t.Errorf("grace period %d", a.int(attrEnforcementGracePeriod))
+	if a.int(event.AttrEnforcementGracePeriod) != 0 {
+		t.Errorf("grace period %d", a.int(event.AttrEnforcementGracePeriod))
 	}
 	// Grace 0 removes the object at once, kubelet or not.
 	if _, err := f.cs.CoreV1().Pods(pod.Namespace).Get(t.Context(), pod.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -173,8 +173,8 @@ func (f *kubeFixture) testRecreated(t *testing.T) {
 	for _, rule := range []string{"quarantine", "evict"} {
 		a := waitRecords(t, sink, "enforcement.action", 1, audits(rule))[0]
 		assertAudit(t, a, map[string]string{
-			event.AttrEnforcementResult: "skipped", event.AttrEnforcementReason: reasonPodRecreated,
-			attrTargetK8sPodUID: string(old.UID),
+			event.AttrEnforcementResult: "skipped", event.AttrEnforcementReason: event.ReasonPodRecreated,
+			event.AttrTargetK8sPodUID: string(old.UID),
 		})
 		if !strings.Contains(a.str(event.AttrEnforcementError), string(old.UID)) {
 			t.Errorf("%s: error %q does not name the uid", rule, a.str(event.AttrEnforcementError))
@@ -192,7 +192,7 @@ func (f *kubeFixture) testRecreated(t *testing.T) {
 	consume(t, p, podRecord(gone, "xmrig"))
 	for _, rule := range []string{"quarantine", "evict"} {
 		a := waitRecords(t, sink, "enforcement.action", 2, audits(rule))[1]
-		assertAudit(t, a, map[string]string{event.AttrEnforcementResult: "skipped", event.AttrEnforcementReason: reasonPodGone})
+		assertAudit(t, a, map[string]string{event.AttrEnforcementResult: "skipped", event.AttrEnforcementReason: event.ReasonPodGone})
 	}
 }
 
@@ -212,7 +212,7 @@ func (f *kubeFixture) testMonitor(t *testing.T) {
 		}
 		assertAudit(t, a[0], map[string]string{
 			event.AttrEnforcementMode: "monitor", event.AttrEnforcementResult: "skipped", event.AttrEnforcementReason: "monitor",
-			attrTargetK8sPodName: pod.Name,
+			event.AttrTargetK8sPodName: pod.Name,
 		})
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -282,7 +282,7 @@ func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Res
 		// Before the rate limit: the burst of events of one pod does
 		// not use up the rule's actions for the other pods.
 		if p.kube.duplicate(r, a.pod, time.Now()) {
-			return skip(reasonDuplicate)
+			return skip(event.ReasonDuplicate)
 		}
 	}
 	if r.limit != nil && !r.limit.allow(time.Now()) {

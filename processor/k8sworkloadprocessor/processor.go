@@ -22,13 +22,6 @@ import (
 	"github.com/vigilsec/vigil/internal/k8s"
 )
 
-// Resource attributes set here that internal/event does not name.
-const (
-	// AttrContainerImageTags is the semantic conventions' string slice;
-	// Vigil sets the one tag of the pod spec's image reference.
-	AttrContainerImageTags = "container.image.tags"
-)
-
 // ScopeName is the instrumentation scope of the processor's metric.
 const ScopeName = "github.com/vigilsec/vigil/processor/k8sworkloadprocessor"
 
@@ -342,9 +335,9 @@ func (p *workloadProcessor) decorate(res pcommon.Map, pod *k8s.Pod, ctr k8s.Cont
 	put(event.AttrK8sNamespace, pod.Namespace)
 	put(event.AttrK8sNodeName, pod.NodeName)
 	put(event.AttrK8sContainer, ctr.Name)
-	put(event.AttrContainerName, ctr.ImageName)
-	if _, ok := res.Get(AttrContainerImageTags); !ok && ctr.ImageTag != "" {
-		res.PutEmptySlice(AttrContainerImageTags).AppendEmpty().SetStr(ctr.ImageTag)
+	put(event.AttrContainerImageName, ctr.ImageName)
+	if _, ok := res.Get(event.AttrContainerImageTags); !ok && ctr.ImageTag != "" {
+		res.PutEmptySlice(event.AttrContainerImageTags).AppendEmpty().SetStr(ctr.ImageTag)
 	}
 	for _, o := range pod.Owners {
 		put("k8s."+strings.ToLower(o.Kind)+".name", o.Name)

@@ -102,8 +102,8 @@ func testAttributes(t *testing.T, f *fixture) {
 		event.AttrK8sNamespace:                  ns,
 		event.AttrK8sNodeName:                   "as-the-receiver-saw-it",
 		event.AttrK8sContainer:                  "app",
-		event.AttrContainerName:                 "registry.local:5000/shop/web",
-		AttrContainerImageTags:                  []any{"1.4.2"},
+		event.AttrContainerImageName:            "registry.local:5000/shop/web",
+		event.AttrContainerImageTags:            []any{"1.4.2"},
 		"k8s.replicaset.name":                   "web-5d8f7",
 		"k8s.deployment.name":                   "web",
 		"k8s.pod.labels.app.kubernetes.io/name": "web",
@@ -173,7 +173,7 @@ func testOtherOwnerChains(t *testing.T, f *fixture) {
 		assert.Equal(t, tc.owners, owners, tc.container)
 		// "alpine" and "busybox" mean the latest tag, as they do to the
 		// runtime.
-		assert.Equal(t, []any{tc.tag}, attrs[AttrContainerImageTags], tc.container)
+		assert.Equal(t, []any{tc.tag}, attrs[event.AttrContainerImageTags], tc.container)
 	}
 }
 
@@ -219,7 +219,7 @@ func testWaits(t *testing.T, f *fixture) {
 		attrs := l.ResourceLogs().At(0).Resource().Attributes()
 		name, _ := attrs.Get(event.AttrK8sPodName)
 		assert.Equal(t, "brand-new", name.Str())
-		img, _ := attrs.Get(event.AttrContainerName)
+		img, _ := attrs.Get(event.AttrContainerImageName)
 		assert.Equal(t, "nginx", img.Str())
 	}
 	h.assertCounts(t, 2, 2, 0)
