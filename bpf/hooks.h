@@ -18,6 +18,8 @@
 #define MAX_RET_FILTERS 2
 #define MAX_VALUES 8
 #define MAX_PIDS 8
+#define MAX_NS_FILTERS 4
+#define MAX_NS_VALUES 4
 #define HOOKS_PER_SYSCALL 4
 #define MAX_SYSCALLS 512
 /* A string argument is kept on its first STR_SLOT - 1 bytes; prefixes and
@@ -132,6 +134,48 @@ struct arg_filter {
 	__s64 vals[MAX_VALUES];
 };
 
+/* Namespace types of matchNamespaces; internal/kernel mirrors them. */
+enum ns_type {
+	NS_UTS = 1,
+	NS_IPC,
+	NS_MNT,
+	NS_PID,
+	NS_PID_FOR_CHILDREN,
+	NS_NET,
+	NS_TIME,
+	NS_TIME_FOR_CHILDREN,
+	NS_CGROUP,
+	NS_USER,
+};
+
+/* One matchNamespaces entry: the current task's namespace of type ns is
+ * (SOP_IN) or is not (SOP_NOTIN) one of vals, inode numbers. */
+struct ns_filter {
+	__u8 ns; /* enum ns_type */
+	__u8 op;
+	__u8 nvals;
+	__u8 pad;
+	__u32 vals[MAX_NS_VALUES];
+};
+
+/* Capability sets of matchCapabilities. */
+enum cap_set {
+	CAPS_EFFECTIVE = 1,
+	CAPS_INHERITABLE,
+	CAPS_PERMITTED,
+};
+
+/* The matchCapabilities entry: the current task has (SOP_IN) or has none
+ * (SOP_NOTIN) of the capabilities in mask, in its set. */
+struct cap_filter {
+	__u8 op; /* 0: no matchCapabilities */
+	__u8 set; /* enum cap_set */
+	__u8 pad[2];
+	__u32 userns; /* isNamespaceCapability: the host's user namespace, where
+		       * the entry matches nothing; 0: any */
+	__u64 mask;
+};
+
 struct selector {
 	__u8 nfilters;
 	__u8 nret;
@@ -146,11 +190,14 @@ struct selector {
 	__u64 rate_ns;
 	__u8 pid_follow; /* matchPIDs followForks: ancestors count too */
 	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
-	__u8 pad2[2];
+	__u8 nns;        /* matchNamespaces entries in ns */
+	__u8 pad2;
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
 	__u32 pids[MAX_PIDS];
+	struct cap_filter caps;
+	struct ns_filter ns[MAX_NS_FILTERS];
 	struct arg_filter f[MAX_FILTERS];
 	struct arg_filter r[MAX_RET_FILTERS];
 };
@@ -592,6 +639,108 @@ static __always_inline int pid_match(const struct selector *sel)
 	return sel->pid_op == SOP_IN ? in : !in;
 }
 
+/* ns_inum is the inode number of the current task's namespace of type ns,
+ * as /proc/PID/ns/ shows it; 0 when the task has none (it is exiting) or
+ * the kernel lacks the type. */
+static __always_inline __u32 ns_inum(struct task_struct *task, __u8 ns)
+{
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+
+	switch (ns) {
+	case NS_UTS:
+		return BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	case NS_IPC:
+		return BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	case NS_MNT:
+		return BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	case NS_PID: {
+		/* task_active_pid_ns: the namespace of the task's own pid at
+		 * its deepest level, not nsproxy's, which is for children. */
+		struct pid *pid = BPF_CORE_READ(task, thread_pid);
+		unsigned int level = BPF_CORE_READ(pid, level);
+		struct upid up = {};
+
+		bpf_probe_read_kernel(&up, sizeof(up), (void *)&pid->numbers[0] + (level & 31) * sizeof(struct upid));
+		return BPF_CORE_READ(up.ns, ns.inum);
+	}
+	case NS_PID_FOR_CHILDREN:
+		return BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
+	case NS_NET:
+		return BPF_CORE_READ(nsp, net_ns, ns.inum);
+	case NS_TIME:
+		if (!bpf_core_field_exists(nsp->time_ns))
+			return 0;
+		return BPF_CORE_READ(nsp, time_ns, ns.inum);
+	case NS_TIME_FOR_CHILDREN:
+		if (!bpf_core_field_exists(nsp->time_ns_for_children))
+			return 0;
+		return BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
+	case NS_CGROUP:
+		return BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	case NS_USER:
+		return BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	}
+	return 0;
+}
+
+/* namespaces_match tests matchNamespaces: every entry must hold. A global
+ * function, verified once. */
+__noinline int namespaces_match(const struct selector *sel)
+{
+	if (!sel)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	for (int i = 0; i < MAX_NS_FILTERS; i++) {
+		if (i >= sel->nns)
+			break;
+		const struct ns_filter *f = &sel->ns[i];
+		__u32 inum = ns_inum(task, f->ns);
+		int in = 0;
+
+		for (int j = 0; j < MAX_NS_VALUES; j++) {
+			if (j >= f->nvals)
+				break;
+			in |= f->vals[j] == inum;
+		}
+		if (in != (f->op == SOP_IN))
+			return 0;
+	}
+	return 1;
+}
+
+/* caps_match tests matchCapabilities on the current task's credentials, as
+ * Tetragon does: In, at least one of the capabilities; NotIn, none. */
+__noinline int caps_match(const struct selector *sel)
+{
+	if (!sel)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = 0;
+
+	if (sel->caps.userns && BPF_CORE_READ(cred, user_ns, ns.inum) == sel->caps.userns)
+		return 0;
+	/* kernel_cap_t is { u64 val; } from 6.3 and { u32 cap[2]; } before:
+	 * on little-endian, the whole field read as 8 bytes is the mask in
+	 * both. */
+	switch (sel->caps.set) {
+	case CAPS_EFFECTIVE:
+		BPF_CORE_READ_INTO(&caps, cred, cap_effective);
+		break;
+	case CAPS_INHERITABLE:
+		BPF_CORE_READ_INTO(&caps, cred, cap_inheritable);
+		break;
+	case CAPS_PERMITTED:
+		BPF_CORE_READ_INTO(&caps, cred, cap_permitted);
+		break;
+	default:
+		return 0;
+	}
+	int any = (caps & sel->caps.mask) != 0;
+	return sel->caps.op == SOP_IN ? any : !any;
+}
+
 /* policy_cgroups: the cgroups a Kubernetes-scoped policy applies to
  * (podSelector, containerSelector, the namespace of a
  * TracingPolicyNamespaced), kept current by user space as pods come and go.
@@ -638,6 +787,10 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 	if (sel->cgroup_set && !cgroup_in(sel->cgroup_set))
 		return 0;
 	if (sel->pid_op && !pid_match(sel))
+		return 0;
+	if (sel->caps.op && !caps_match(sel))
+		return 0;
+	if (sel->nns && !namespaces_match(sel))
 		return 0;
 	if (sel->bin_op && !binary_match(sel))
 		return 0;

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/policy"
 )
@@ -88,6 +91,29 @@ var sockFilters = map[policy.Op]struct {
 	policy.OpSockState:    {sfState, false},
 }
 
+// Namespace types (enum ns_type) and capability sets (enum cap_set) of
+// bpf/hooks.h, and each namespace's file under /proc/PID/ns/.
+var (
+	kernelNamespaces = map[policy.Namespace]struct {
+		typ  uint8
+		proc string
+	}{
+		policy.NamespaceUts:             {1, "uts"},
+		policy.NamespaceIpc:             {2, "ipc"},
+		policy.NamespaceMnt:             {3, "mnt"},
+		policy.NamespacePid:             {4, "pid"},
+		policy.NamespacePidForChildren:  {5, "pid_for_children"},
+		policy.NamespaceNet:             {6, "net"},
+		policy.NamespaceTime:            {7, "time"},
+		policy.NamespaceTimeForChildren: {8, "time_for_children"},
+		policy.NamespaceCgroup:          {9, "cgroup"},
+		policy.NamespaceUser:            {10, "user"},
+	}
+	kernelCapSets = map[policy.CapabilitySet]uint8{
+		policy.CapEffective: 1, policy.CapInheritable: 2, policy.CapPermitted: 3,
+	}
+)
+
 // ErrNoSlots is returned when the kernel tables cannot hold more hooks.
 var ErrNoSlots = errors.New("the kernel hook table is full")
 
@@ -150,14 +176,27 @@ type hookTable struct {
 	retired     []retired
 	sysLinks    []link.Link
 	connectLink link.Link
+	// procfs is where the host's proc filesystem is mounted, for host_ns
+	// (see SetProcFS).
+	procfs string
 }
 
 func newHookTable() *hookTable {
-	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}}
+	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}, procfs: "/proc"}
 	for s := maxHookSlots - 1; s >= 0; s-- {
 		t.freeSlots = append(t.freeSlots, uint32(s))
 	}
 	return t
+}
+
+// SetProcFS sets where the host's proc filesystem is mounted (/proc unless
+// set; /procRoot in the DaemonSet). Policies installed after read the
+// host's namespaces for host_ns in matchNamespaces there, as those of pid
+// 1 (/proc/1/ns/*).
+func (s *Sensor) SetProcFS(dir string) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.procfs = dir
 }
 
 // Hook returns the installed hook an event's id names.
@@ -188,6 +227,10 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	defer t.mu.Unlock()
 	s.reclaimLocked(time.Now())
 
+	host, err := t.hostNamespaces(prog)
+	if err != nil {
+		return nil, err
+	}
 	oldSlots := map[uint32]bool{}
 	if old != nil {
 		for _, h := range old.Hooks {
@@ -276,7 +319,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	for _, ih := range ph.Hooks {
 		t.nextID++
 		ih.ID = t.nextID
-		conf, err := t.conf(s.coll, ih, ph)
+		conf, err := t.conf(s.coll, ih, ph, host)
 		if err == nil {
 			// A slot's counters start over with each hook it holds.
 			err = s.coll.Maps["hook_stats"].Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
@@ -463,9 +506,81 @@ func (s *Sensor) attachSyscallHooks(needExit bool) error {
 	return nil
 }
 
+// hostNamespaces reads the host's namespaces that prog's selectors name
+// (host_ns, and the user namespace of isNamespaceCapability): those of the
+// node's init process, as Tetragon does, in the proc filesystem SetProcFS
+// names; the user namespace is Vigil's own. It refuses, naming the field,
+// a namespace type this kernel lacks.
+func (t *hookTable) hostNamespaces(prog *policy.Program) (map[policy.Namespace]uint32, error) {
+	host := map[policy.Namespace]uint32{}
+	resolve := func(ns policy.Namespace) error {
+		if _, ok := host[ns]; ok {
+			return nil
+		}
+		p := filepath.Join(t.procfs, "1", "ns", kernelNamespaces[ns].proc)
+		if ns == policy.NamespaceUser {
+			// Loading BPF takes capabilities in the initial user
+			// namespace: Vigil's own is the host's, and reading it
+			// needs no access to pid 1.
+			p = "/proc/self/ns/user"
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			return fmt.Errorf("reading the host's %s namespace: %w", ns, err)
+		}
+		host[ns] = uint32(st.Ino)
+		return nil
+	}
+	for _, h := range prog.Hooks {
+		for i, sel := range h.Selectors {
+			sp := fmt.Sprintf("%s.selectors[%d]", h.Path, i)
+			for j, m := range sel.Namespaces {
+				mp := fmt.Sprintf("%s.matchNamespaces[%d]", sp, j)
+				if _, ok := kernelNamespaces[m.Namespace]; !ok {
+					return nil, fmt.Errorf("%s.namespace: %v is not a namespace type of this version of Vigil", mp, m.Namespace)
+				}
+				if (m.Namespace == policy.NamespaceTime || m.Namespace == policy.NamespaceTimeForChildren) && !haveTimeNamespaces() {
+					return nil, fmt.Errorf("%s.namespace: %v: this kernel has no time namespaces (Linux 5.6)", mp, m.Namespace)
+				}
+				if m.HostNS {
+					if err := resolve(m.Namespace); err != nil {
+						return nil, fmt.Errorf("%s.values: host_ns: %w", mp, err)
+					}
+				}
+			}
+			if c := sel.Capabilities; c != nil && c.NamespaceCapability {
+				if err := resolve(policy.NamespaceUser); err != nil {
+					return nil, fmt.Errorf("%s.matchCapabilities[0].isNamespaceCapability: %w", sp, err)
+				}
+			}
+		}
+	}
+	return host, nil
+}
+
+// haveTimeNamespaces reports whether the kernel's struct nsproxy has time
+// namespaces (Linux 5.6); without BTF, the programs do not load anyway.
+func haveTimeNamespaces() bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var nsp *btf.Struct
+	if err := spec.TypeByName("nsproxy", &nsp); err != nil {
+		return false
+	}
+	for _, m := range nsp.Members {
+		if m.Name == "time_ns" {
+			return true
+		}
+	}
+	return false
+}
+
 // conf builds the kernel's hook_conf for one hook and writes the string
-// sets its selectors use.
-func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHooks) (_ *sensorHookConf, err error) {
+// sets its selectors use. host holds the host's namespaces its selectors
+// need (hostNamespaces).
+func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHooks, host map[policy.Namespace]uint32) (_ *sensorHookConf, err error) {
 	h := ih.Hook
 	c := &sensorHookConf{Id: ih.ID, Nargs: uint8(len(h.Args)), Nsel: uint8(len(h.Selectors))}
 	defer func() {
@@ -527,6 +642,31 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			if sel.PIDs.NamespacePID {
 				cs.PidNs = 1
 			}
+		}
+		if c := sel.Capabilities; c != nil {
+			cs.Caps.Op = kernelOps[c.Op]
+			cs.Caps.Set = kernelCapSets[c.Set]
+			cs.Caps.Mask = c.Mask
+			if c.NamespaceCapability {
+				cs.Caps.Userns = host[policy.NamespaceUser]
+			}
+		}
+		if len(sel.Namespaces) > len(cs.Ns) {
+			return nil, fmt.Errorf("%d matchNamespaces, at most %d", len(sel.Namespaces), len(cs.Ns))
+		}
+		cs.Nns = uint8(len(sel.Namespaces))
+		for j, m := range sel.Namespaces {
+			kn := &cs.Ns[j]
+			kn.Ns = kernelNamespaces[m.Namespace].typ
+			kn.Op = kernelOps[m.Op]
+			vals := m.Values
+			if m.HostNS {
+				vals = append(slices.Clone(vals), host[m.Namespace])
+			}
+			if len(vals) > len(kn.Vals) {
+				return nil, fmt.Errorf("matchNamespaces[%d]: %d values, at most %d", j, len(vals), len(kn.Vals))
+			}
+			kn.Nvals = uint8(copy(kn.Vals[:], vals))
 		}
 		if sel.Binaries != nil {
 			set, err := t.writeSet(coll, ph, sel.Binaries.Op, sel.Binaries.Values)

@@ -130,12 +130,29 @@ type sensorHookConf struct {
 		RateNs    uint64
 		PidFollow uint8
 		PidNs     uint8
-		Pad2      [2]uint8
+		Nns       uint8
+		Pad2      uint8
 		Override  int32
 		CgroupSet uint32
 		Pids      [8]uint32
 		_         [4]byte
-		F         [5]struct {
+		Caps      struct {
+			_      structs.HostLayout
+			Op     uint8
+			Set    uint8
+			Pad    [2]uint8
+			Userns uint32
+			Mask   uint64
+		}
+		Ns [4]struct {
+			_     structs.HostLayout
+			Ns    uint8
+			Op    uint8
+			Nvals uint8
+			Pad   uint8
+			Vals  [4]uint32
+		}
+		F [5]struct {
 			_     structs.HostLayout
 			Arg   uint8
 			Op    uint8

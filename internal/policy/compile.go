@@ -19,6 +19,8 @@ const (
 	tableMatchRets   = 2
 	tableIntValues   = 8
 	tablePIDValues   = 8
+	tableNamespaces  = 4   // matchNamespaces entries per selector
+	tableNSValues    = 4   // values of one matchNamespaces entry
 	tableStringLen   = 255 // Equal/NotEqual/In/NotIn values, bytes
 	tableAffixLen    = 252 // Prefix/Postfix values, bytes (LPM trie key)
 	signalKill       = 9
@@ -442,12 +444,28 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	default:
 		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes one per selector", len(s.MatchPIDs)))
 	}
+	if len(s.MatchNamespaces) > tableNamespaces {
+		c.fail(refuse(path+".matchNamespaces", "%d entries: this version of Vigil takes at most %d per selector", len(s.MatchNamespaces), tableNamespaces))
+	} else {
+		for i := range s.MatchNamespaces {
+			if m, ok := c.namespace(fmt.Sprintf("%s.matchNamespaces[%d]", path, i), &s.MatchNamespaces[i]); ok {
+				sel.Namespaces = append(sel.Namespaces, m)
+			}
+		}
+	}
+	switch len(s.MatchCapabilities) {
+	case 0:
+	case 1:
+		if m, ok := c.capabilities(path+".matchCapabilities[0]", &s.MatchCapabilities[0]); ok {
+			sel.Capabilities = &m
+		}
+	default:
+		c.fail(refuse(path+".matchCapabilities", "%d entries: this version of Vigil takes one per selector", len(s.MatchCapabilities)))
+	}
 	for _, unsupported := range []struct {
 		name string
 		n    int
 	}{
-		{"matchNamespaces", len(s.MatchNamespaces)},
-		{"matchCapabilities", len(s.MatchCapabilities)},
 		{"matchNamespaceChanges", len(s.MatchNamespaceChanges)},
 		{"matchCapabilityChanges", len(s.MatchCapabilityChanges)},
 		{"matchParentBinaries", len(s.MatchParentBinaries)},
@@ -460,6 +478,77 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	}
 	c.actions(path+".matchActions", s.MatchActions, &sel, h.Kind)
 	return sel
+}
+
+// namespace compiles a matchNamespaces entry. host_ns stays symbolic: the
+// node resolves it when the policy loads.
+func (c *compiler) namespace(path string, m *NamespaceSelector) (NamespaceMatch, bool) {
+	var out NamespaceMatch
+	ok := true
+	t, known := namespaceTypes[namespaceNames[strings.ToLower(m.Namespace)]]
+	if !known {
+		c.fail(refuse(path+".namespace", "%q: matchNamespaces takes Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup or User", m.Namespace))
+		ok = false
+	}
+	out.Namespace = t
+	if out.Op = opNames[canonOp(m.Operator)]; out.Op != OpIn && out.Op != OpNotIn {
+		c.fail(refuse(path+".operator", "%q: matchNamespaces takes In or NotIn", m.Operator))
+		ok = false
+	}
+	if n := len(m.Values); n == 0 || n > tableNSValues {
+		c.fail(refuse(path+".values", "%d values, 1 to %d", n, tableNSValues))
+		return out, false
+	}
+	for i, v := range m.Values {
+		if v == "host_ns" {
+			out.HostNS = true
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is neither a namespace inode number nor host_ns", v))
+			ok = false
+			continue
+		}
+		out.Values = append(out.Values, uint32(n))
+	}
+	return out, ok
+}
+
+// capabilities compiles a matchCapabilities entry. An empty type is
+// Effective, the CRD's default.
+func (c *compiler) capabilities(path string, m *CapabilitySelector) (CapabilityMatch, bool) {
+	out := CapabilityMatch{NamespaceCapability: m.IsNamespaceCapability}
+	ok := true
+	switch strings.ToLower(m.Type) {
+	case "", "effective":
+		out.Set = CapEffective
+	case "inheritable":
+		out.Set = CapInheritable
+	case "permitted":
+		out.Set = CapPermitted
+	default:
+		c.fail(refuse(path+".type", "%q: matchCapabilities takes Effective, Inheritable or Permitted", m.Type))
+		ok = false
+	}
+	if out.Op = opNames[canonOp(m.Operator)]; out.Op != OpIn && out.Op != OpNotIn {
+		c.fail(refuse(path+".operator", "%q: matchCapabilities takes In or NotIn", m.Operator))
+		ok = false
+	}
+	if len(m.Values) == 0 {
+		c.fail(refuse(path+".values", "at least one capability"))
+		return out, false
+	}
+	for i, v := range m.Values {
+		n, known := CapabilityNumber(v)
+		if !known {
+			c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is not a capability (CAP_CHOWN ... CAP_CHECKPOINT_RESTORE)", v))
+			ok = false
+			continue
+		}
+		out.Mask |= 1 << n
+	}
+	return out, ok
 }
 
 // sockaddrFilter compiles SAddr/NotSAddr (CIDRs) and SPort/NotSPort on a

@@ -114,12 +114,18 @@ const (
 
 	// MaxMatchNamespacesPerSelector is one filter per namespace type (ten
 	// types); MaxNamespaceValues is Tetragon's unrolled loop of four.
+	// Vigil's kernel table holds four matchNamespaces entries per selector
+	// (Tetragon's own bound on kernels without large programs) of four
+	// values each, host_ns included; Compile refuses a fifth entry, naming
+	// the field.
 	MaxMatchNamespacesPerSelector = 10
 	MaxNamespaceValues            = 4
 
 	// MaxMatchCapabilitiesPerSelector is Tetragon's: its kernel code
 	// evaluates only the first matchCapabilities filter, so Vigil refuses
-	// a second rather than evaluate something Tetragon ignores.
+	// a second rather than evaluate something Tetragon ignores. The one
+	// filter takes any number of capabilities: the kernel tests them as
+	// one 64-bit mask.
 	MaxMatchCapabilitiesPerSelector = 1
 
 	// MaxMatchNamespaceChangesPerSelector is Tetragon's.

@@ -185,6 +185,76 @@ type PIDMatch struct {
 	NamespacePID bool
 }
 
+// Namespace is a type of Linux namespace, as matchNamespaces names it.
+type Namespace int
+
+const (
+	NamespaceUts Namespace = iota + 1
+	NamespaceIpc
+	NamespaceMnt
+	// NamespacePid is the pid namespace the process is in;
+	// NamespacePidForChildren the one its children will be in.
+	NamespacePid
+	NamespacePidForChildren
+	NamespaceNet
+	NamespaceTime
+	NamespaceTimeForChildren
+	NamespaceCgroup
+	NamespaceUser
+)
+
+var namespaceTypes = map[string]Namespace{
+	"Uts": NamespaceUts, "Ipc": NamespaceIpc, "Mnt": NamespaceMnt,
+	"Pid": NamespacePid, "PidForChildren": NamespacePidForChildren, "Net": NamespaceNet,
+	"Time": NamespaceTime, "TimeForChildren": NamespaceTimeForChildren,
+	"Cgroup": NamespaceCgroup, "User": NamespaceUser,
+}
+
+// String is the namespace type as policies spell it ("PidForChildren").
+func (n Namespace) String() string {
+	for name, t := range namespaceTypes {
+		if t == n {
+			return name
+		}
+	}
+	return "unknown"
+}
+
+// NamespaceMatch is a matchNamespaces entry: the process's namespace of
+// one type is (In) or is not (NotIn) one of the listed ones.
+type NamespaceMatch struct {
+	Namespace Namespace
+	Op        Op // OpIn or OpNotIn
+	// Values are namespace inode numbers, as /proc/PID/ns/ shows them.
+	Values []uint32
+	// HostNS lists host_ns too: the namespace of this type of the node's
+	// init process, which only the node can resolve (/proc/1/ns/).
+	HostNS bool
+}
+
+// CapabilitySet is a set of capabilities of a process's credentials.
+type CapabilitySet int
+
+const (
+	CapEffective CapabilitySet = iota + 1
+	CapInheritable
+	CapPermitted
+)
+
+// CapabilityMatch is a matchCapabilities entry: In matches a process that
+// has at least one of the capabilities in its set, NotIn one that has none
+// of them (Tetragon's semantics).
+type CapabilityMatch struct {
+	Set CapabilitySet
+	Op  Op // OpIn or OpNotIn
+	// Mask has bit n set for capability n (CAP_SYS_ADMIN: 1 << 21).
+	Mask uint64
+	// NamespaceCapability (isNamespaceCapability) restricts the match to
+	// processes outside the host's user namespace, which only the node can
+	// resolve (/proc/1/ns/user).
+	NamespaceCapability bool
+}
+
 // RateScope is what a rate limit counts per.
 type RateScope int
 
@@ -200,6 +270,9 @@ type Selector struct {
 	RetFilters []Filter
 	Binaries   *StringMatch
 	PIDs       *PIDMatch
+	// Namespaces must all match (matchNamespaces entries are ANDed).
+	Namespaces   []NamespaceMatch
+	Capabilities *CapabilityMatch
 	// Post emits an event; NoPost clears it.
 	Post bool
 	// Deny refuses the operation (Override on a connect hook).

@@ -109,6 +109,8 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 		return fmt.Errorf("ebpf receiver: %w", err)
 	}
 	r.sensor = sensor
+	// host_ns in matchNamespaces names the namespaces of the host's pid 1.
+	sensor.SetProcFS(r.cfg.Process.ProcFS)
 	r.clock = kernel.NewBootClock()
 	r.cache = process.NewCache(node, r.cfg.Process.CacheSize)
 

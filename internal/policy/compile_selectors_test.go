@@ -1,0 +1,176 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// selectorPolicy is a syscall kprobe on openat with one selector.
+func selectorPolicy(sel SelectorSpec) *TracingPolicy {
+	return &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy,
+		Metadata: ObjectMeta{Name: "selectors"},
+		Spec: Spec{KProbes: []KProbeSpec{{
+			Call: "sys_openat", Syscall: true,
+			Args:      []ArgSpec{{Index: 1, Type: "string"}},
+			Selectors: []SelectorSpec{sel},
+		}}},
+	}
+}
+
+// compileErrors compiles p and returns its refusals as "path: reason".
+func compileErrors(t *testing.T, p *TracingPolicy) []string {
+	t.Helper()
+	_, err := Compile(p)
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *CompileError
+		if !errors.As(e, &ce) {
+			t.Fatalf("refusal %v is not a *CompileError", e)
+		}
+		out = append(out, ce.Error())
+	}
+	return out
+}
+
+func TestCompileMatchCapabilities(t *testing.T) {
+	for _, tt := range []struct {
+		spec CapabilitySelector
+		want CapabilityMatch
+	}{
+		{CapabilitySelector{Operator: "In", Values: []string{"CAP_SYS_ADMIN"}},
+			CapabilityMatch{Set: CapEffective, Op: OpIn, Mask: 1 << 21}},
+		{CapabilitySelector{Type: "Effective", Operator: "NotIn", Values: []string{"CAP_CHOWN", "cap_bpf", "CAP_CHECKPOINT_RESTORE"}},
+			CapabilityMatch{Set: CapEffective, Op: OpNotIn, Mask: 1<<0 | 1<<39 | 1<<40}},
+		{CapabilitySelector{Type: "Inheritable", Operator: "In", Values: []string{"CAP_NET_RAW"}},
+			CapabilityMatch{Set: CapInheritable, Op: OpIn, Mask: 1 << 13}},
+		{CapabilitySelector{Type: "Permitted", Operator: "In", IsNamespaceCapability: true, Values: []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN"}},
+			CapabilityMatch{Set: CapPermitted, Op: OpIn, Mask: 1<<21 | 1<<12, NamespaceCapability: true}},
+	} {
+		prog, err := Compile(selectorPolicy(SelectorSpec{MatchCapabilities: []CapabilitySelector{tt.spec}}))
+		if err != nil {
+			t.Errorf("%+v: %v", tt.spec, err)
+			continue
+		}
+		if got := prog.Hooks[0].Selectors[0].Capabilities; got == nil || *got != tt.want {
+			t.Errorf("%+v compiled to %+v, want %+v", tt.spec, got, tt.want)
+		}
+	}
+}
+
+func TestCompileMatchNamespaces(t *testing.T) {
+	prog, err := Compile(selectorPolicy(SelectorSpec{MatchNamespaces: []NamespaceSelector{
+		{Namespace: "Uts", Operator: "NotIn", Values: []string{"host_ns"}},
+		{Namespace: "Net", Operator: "In", Values: []string{"4026531840", "host_ns", "4026532000"}},
+		{Namespace: "pidforchildren", Operator: "In", Values: []string{"1"}},
+		{Namespace: "TimeForChildren", Operator: "NotIn", Values: []string{"4026531834"}},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []NamespaceMatch{
+		{Namespace: NamespaceUts, Op: OpNotIn, HostNS: true},
+		{Namespace: NamespaceNet, Op: OpIn, Values: []uint32{4026531840, 4026532000}, HostNS: true},
+		{Namespace: NamespacePidForChildren, Op: OpIn, Values: []uint32{1}},
+		{Namespace: NamespaceTimeForChildren, Op: OpNotIn, Values: []uint32{4026531834}},
+	}
+	if got := prog.Hooks[0].Selectors[0].Namespaces; !reflect.DeepEqual(got, want) {
+		t.Errorf("compiled to %+v, want %+v", got, want)
+	}
+	for name, ns := range namespaceTypes {
+		if ns.String() != name {
+			t.Errorf("%s.String() = %q", name, ns.String())
+		}
+	}
+}
+
+// TestCompileSelectorRefusals: each refusal names the field and the limit.
+func TestCompileSelectorRefusals(t *testing.T) {
+	const s0 = "spec.kprobes[0].selectors[0]"
+	ns := func(n int) []NamespaceSelector {
+		out := make([]NamespaceSelector, n)
+		for i := range out {
+			out[i] = NamespaceSelector{Namespace: "Net", Operator: "In", Values: []string{fmt.Sprint(4026531840 + i)}}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		sel  SelectorSpec
+		want []string
+	}{
+		{"five namespaces", SelectorSpec{MatchNamespaces: ns(tableNamespaces + 1)},
+			[]string{s0 + ".matchNamespaces: 5 entries: this version of Vigil takes at most 4 per selector"}},
+		{"namespace values", SelectorSpec{MatchNamespaces: []NamespaceSelector{
+			{Namespace: "Mnt", Operator: "In", Values: []string{"1", "2", "3", "4", "host_ns"}},
+			{Namespace: "Mnt", Operator: "In"},
+		}}, []string{
+			s0 + ".matchNamespaces[0].values: 5 values, 1 to 4",
+			s0 + ".matchNamespaces[1].values: 0 values, 1 to 4",
+		}},
+		{"namespace fields", SelectorSpec{MatchNamespaces: []NamespaceSelector{
+			{Namespace: "Disk", Operator: "Equal", Values: []string{"self", "4294967296", "host_ns"}},
+		}}, []string{
+			s0 + `.matchNamespaces[0].namespace: "Disk": matchNamespaces takes Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup or User`,
+			s0 + `.matchNamespaces[0].operator: "Equal": matchNamespaces takes In or NotIn`,
+			s0 + `.matchNamespaces[0].values[0]: "self" is neither a namespace inode number nor host_ns`,
+			s0 + `.matchNamespaces[0].values[1]: "4294967296" is neither a namespace inode number nor host_ns`,
+		}},
+		{"two capability entries", SelectorSpec{MatchCapabilities: []CapabilitySelector{
+			{Operator: "In", Values: []string{"CAP_SYS_ADMIN"}}, {Operator: "In", Values: []string{"CAP_BPF"}},
+		}}, []string{s0 + ".matchCapabilities: 2 entries: this version of Vigil takes one per selector"}},
+		{"capability fields", SelectorSpec{MatchCapabilities: []CapabilitySelector{
+			{Type: "Sometimes", Operator: "Mask", Values: []string{"CAP_SYS_ADMIN", "CAP_FLY"}},
+		}}, []string{
+			s0 + `.matchCapabilities[0].type: "Sometimes": matchCapabilities takes Effective, Inheritable or Permitted`,
+			s0 + `.matchCapabilities[0].operator: "Mask": matchCapabilities takes In or NotIn`,
+			s0 + `.matchCapabilities[0].values[1]: "CAP_FLY" is not a capability (CAP_CHOWN ... CAP_CHECKPOINT_RESTORE)`,
+		}},
+		{"no capabilities", SelectorSpec{MatchCapabilities: []CapabilitySelector{{Operator: "NotIn"}}},
+			[]string{s0 + ".matchCapabilities[0].values: at least one capability"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := compileErrors(t, selectorPolicy(tt.sel))
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("refusals:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+}
+
+// TestCompileSelectorsAtTheLimits: what the kernel table holds compiles.
+func TestCompileSelectorsAtTheLimits(t *testing.T) {
+	var nss []NamespaceSelector
+	for _, n := range []string{"Uts", "Ipc", "Cgroup", "User"} {
+		nss = append(nss, NamespaceSelector{Namespace: n, Operator: "NotIn", Values: []string{"1", "2", "3", "host_ns"}})
+	}
+	all := make([]string, 0, len(capabilityNumbers))
+	for name := range capabilityNumbers {
+		all = append(all, name)
+	}
+	prog, err := Compile(selectorPolicy(SelectorSpec{
+		MatchNamespaces:   nss,
+		MatchCapabilities: []CapabilitySelector{{Operator: "In", Values: all}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := prog.Hooks[0].Selectors[0]
+	if len(sel.Namespaces) != tableNamespaces || sel.Capabilities.Mask != 1<<41-1 {
+		t.Errorf("compiled to %+v", sel)
+	}
+	// Validation and compilation agree on everything but the number of
+	// matchNamespaces entries (Tetragon's 10, the table's 4).
+	if err := Validate(selectorPolicy(SelectorSpec{MatchNamespaces: nss})); err != nil {
+		t.Errorf("a policy at the table's limits is not valid: %v", err)
+	}
+}
