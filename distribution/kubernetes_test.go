@@ -325,7 +325,7 @@ func TestKubernetesManifestsAndChartApply(t *testing.T) {
 	t.Run("chart passes a server-side apply", func(t *testing.T) {
 		c.dryRunAll(t, chartObjects(t, "namespace.create=true"))
 		c.dryRunAll(t, chartObjects(t, "otlp.endpoint=otel-collector.observability:4317", "otlp.insecure=true",
-			"nodeSelector.kubernetes\\.io/os=linux", "image.tag=dev"))
+			"nodeSelector.kubernetes\\.io/os=linux", "image.tag=dev", "enforcement.podVerbs={patch,delete}"))
 	})
 
 	t.Run("policies apply as Tetragon objects", func(t *testing.T) {
@@ -482,6 +482,21 @@ func TestKubernetesChartRendersTheManifests(t *testing.T) {
 			if !bytes.Equal(x, y) {
 				t.Errorf("%s differs from %s: cp %[1]s %[2]s", a[i], b[i])
 			}
+		}
+	})
+
+	t.Run("enforcement.podVerbs", func(t *testing.T) {
+		role := findObject(t, chartObjects(t, "enforcement.podVerbs={patch,delete}"), "ClusterRole", "vigil")
+		rules, _, _ := unstructured.NestedSlice(role.obj.Object, "rules")
+		found := false
+		for _, r := range rules {
+			r := r.(map[string]any)
+			if fmt.Sprint(r["resources"]) == "[pods]" && fmt.Sprint(r["verbs"]) == "[patch delete]" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("ClusterRole rules %v: want patch and delete on pods", rules)
 		}
 	})
 
