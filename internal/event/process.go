@@ -77,11 +77,14 @@ func summary(p *process.Process) string {
 }
 
 func putProcess(attrs pcommon.Map, p, parent *process.Process, ancestors []*process.Process, clock func(uint64) time.Time) {
+	// Room for the process and the event's own attributes at once: the
+	// map grows by appending, and growing it is most of its cost.
+	attrs.EnsureCapacity(attrs.Len() + 32)
 	attrs.PutInt(AttrProcessPID, int64(p.PID))
 	attrs.PutInt(AttrProcessParentPID, int64(p.PPID))
 	attrs.PutStr(AttrProcessExecutablePath, p.Binary)
 	attrs.PutStr(AttrProcessExecutableName, p.ExecutableName())
-	attrs.PutStr(AttrProcessCommandLine, strings.Join(p.Args, " "))
+	attrs.PutStr(AttrProcessCommandLine, p.CommandLine())
 	args := attrs.PutEmptySlice(AttrProcessCommandArgs)
 	args.EnsureCapacity(len(p.Args))
 	for _, a := range p.Args {
@@ -95,7 +98,7 @@ func putProcess(attrs pcommon.Map, p, parent *process.Process, ancestors []*proc
 	attrs.PutInt(AttrProcessGroupID, int64(p.EGID))
 	attrs.PutInt(AttrProcessRealGroupID, int64(p.GID))
 	if p.StartTime != 0 {
-		attrs.PutStr(AttrProcessCreationTime, clock(p.StartTime).UTC().Format(time.RFC3339Nano))
+		attrs.PutStr(AttrProcessCreationTime, p.CreationTime(clock))
 		attrs.PutInt(AttrProcessStartBootNs, int64(p.StartTime))
 	}
 	attrs.PutStr(AttrExecID, p.ExecID)

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"path"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Process is one program image run by one thread group: an exec starts a new
@@ -51,6 +53,29 @@ type Process struct {
 	// this image, plus 1 per child entry in the cache.
 	refs int
 	elem *list.Element
+
+	// Strings derived from the fields above, built once: every event of
+	// the process carries them. Like the cache, not safe for concurrent
+	// use.
+	cmdline, created string
+}
+
+// CommandLine is the arguments joined with spaces.
+func (p *Process) CommandLine() string {
+	if p.cmdline == "" && len(p.Args) > 0 {
+		p.cmdline = strings.Join(p.Args, " ")
+	}
+	return p.cmdline
+}
+
+// CreationTime is StartTime on the wall clock, in RFC 3339 with
+// nanoseconds, or "" when the start time is unknown. clock maps
+// CLOCK_BOOTTIME to wall time; the first call's answer is kept.
+func (p *Process) CreationTime(clock func(uint64) time.Time) string {
+	if p.created == "" && p.StartTime != 0 {
+		p.created = clock(p.StartTime).UTC().Format(time.RFC3339Nano)
+	}
+	return p.created
 }
 
 // ExecID builds the exec id of the process started at ktime with pid on node.
