@@ -209,7 +209,11 @@ struct hook_conf {
 	__u8 ret; /* report at return: the event carries the return value */
 	__u8 ret_unsigned;
 	__u16 rec_size; /* tracepoints: bytes of the record to copy */
-	__u16 pad;
+	/* A kprobe or fentry on a syscall wrapper (__x64_sys_*): its one
+	 * argument is the syscall's pt_regs, which hold the arguments
+	 * (syscalls.h, read_syscall_regs). */
+	__u8 syscall_wrapper;
+	__u8 pad;
 	struct arg_conf args[MAX_ARGS];
 	struct selector sel[MAX_SELECTORS];
 };
@@ -357,7 +361,7 @@ struct hook_scratch {
 	__u32 call_pad;
 	/* What a return hook keeps from entry (struct pending, syscalls.h). */
 	__u32 pend_sel;
-	__u32 pend_pad;
+	__u32 pend_call;
 	struct hook_args pend_a;
 	struct hook_record rec;
 };

@@ -72,7 +72,9 @@ int vigil_tracepoint(void *ctx)
 /* Kprobes on kernel functions: arguments by the kernel's calling
  * convention, the same registers as user functions on x86-64. The same
  * body serves single kprobes and kprobe.multi, whose programs must be
- * loaded as such. */
+ * loaded as such. On a syscall wrapper the first argument is the
+ * syscall's pt_regs, which enter_hook reads the arguments from
+ * (hook_conf.syscall_wrapper). */
 static __always_inline int kprobe_entry(struct pt_regs *ctx)
 {
 	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
@@ -285,8 +287,8 @@ int vigil_fmod_ret(void *ctx)
 	return tramp_hook(ctx);
 }
 
-/* fentry on a kernel function: where kprobes are missing, or preferred.
- * Reports only; its return value is ignored. */
+/* fentry on a kernel function or a syscall wrapper: where kprobes are
+ * missing, or preferred. Reports only; its return value is ignored. */
 SEC("fentry/security_file_open")
 int vigil_fentry(void *ctx)
 {

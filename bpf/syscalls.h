@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Syscall hooks on the raw syscall tracepoints: one program on sys_enter
- * and one on sys_exit serve every `syscall: true` kprobe of every policy,
- * dispatching on the syscall number. This is the mechanism for kernels
- * without kprobes; a hook costs one array lookup on syscalls no policy
- * names. Arguments are read from the user registers (x86-64 ABI). */
+/* Syscall hooks. Where the kernel has kprobes, a `syscall: true` kprobe is
+ * a kprobe (or fentry) on the syscall's wrapper, __x64_sys_<name>
+ * (probes.h): enter_hook finds the syscall's registers behind the
+ * wrapper's one argument (hook_conf.syscall_wrapper).
+ *
+ * Elsewhere they run on the raw syscall tracepoints: one program on
+ * sys_enter and one on sys_exit serve every such hook of every policy,
+ * dispatching on the syscall number; a hook costs one lookup on syscalls
+ * no policy names. Arguments are read from the user registers (x86-64
+ * ABI). */
 #pragma once
 
 #include "hooks.h"
+
+#define X32_SYSCALL_BIT 0x40000000
 
 struct syscall_entry {
 	__u32 n;
@@ -29,10 +36,11 @@ struct pending_key {
 	__u32 slot;
 };
 
-/* What a return hook selected at entry, waiting for the return. */
+/* What a return hook selected at entry, waiting for the return: a
+ * kretprobe sees neither the syscall's registers nor its number. */
 struct pending {
 	__u32 sel;
-	__u32 pad;
+	__u32 call;
 	struct hook_args a;
 };
 
@@ -69,6 +77,18 @@ static __always_inline void act(struct hook_scratch *s, const struct hook_conf *
 	post(s, conf, slot, sel_idx, sel, sel->signal, at_return);
 }
 
+/* read_syscall_regs reads a syscall's arguments from the user registers
+ * the kernel saved at its entry. */
+static __always_inline void read_syscall_regs(struct hook_scratch *s, struct pt_regs *regs)
+{
+	s->a.raw[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	s->a.raw[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	s->a.raw[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	s->a.raw[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	s->a.raw[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	s->a.raw[5] = BPF_CORE_READ(regs, r9);
+}
+
 __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 {
 	if (!s)
@@ -77,6 +97,13 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 	if (!conf)
 		return 0;
 	count_hook(slot, HC_HITS);
+	if (conf->syscall_wrapper) {
+		struct pt_regs *regs = (struct pt_regs *)s->a.raw[0];
+
+		read_syscall_regs(s, regs);
+		/* x32 calls reach the same wrappers with this bit set. */
+		s->call = BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT;
+	}
 	read_args(s, conf, 0);
 	s->ret = 0;
 	for (int j = 0; j < MAX_SELECTORS; j++) {
@@ -95,6 +122,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 			if (!hs)
 				return 0;
 			hs->pend_sel = j;
+			hs->pend_call = hs->call;
 			bpf_probe_read_kernel(&hs->pend_a, sizeof(hs->pend_a), &hs->a);
 			bpf_map_update_elem(&pending_returns, &key, &hs->pend_sel, BPF_ANY);
 			return 0;
@@ -115,6 +143,7 @@ __noinline int exit_hook(struct hook_scratch *s, __u32 slot)
 	if (!p)
 		return 0;
 	__u32 j = p->sel;
+	s->call = p->call;
 	bpf_probe_read_kernel(&s->a, sizeof(s->a), &p->a);
 	bpf_map_delete_elem(&pending_returns, &key);
 
@@ -140,12 +169,7 @@ static __always_inline int sys_enter(struct pt_regs *regs, long id)
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 	if (!s)
 		return 0;
-	s->a.raw[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	s->a.raw[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	s->a.raw[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	s->a.raw[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-	s->a.raw[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
-	s->a.raw[5] = BPF_CORE_READ(regs, r9);
+	read_syscall_regs(s, regs);
 	s->call = nr;
 	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
 		if (i >= e->n)

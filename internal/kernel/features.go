@@ -190,13 +190,27 @@ func (fs Features) Mechanisms() []HookMechanism {
 	if !fs.Has(FeatureLSM) {
 		lsm = notYet("lsmhooks", FeatureLSM)
 	}
+	// As a sensor picks it at install (syscallMechanism); the raw
+	// tracepoints with the process sensor's mechanism.
+	sysTP := tp + " sys_enter/sys_exit, by syscall number"
+	syscalls := HookMechanism{Hook: "kprobes (syscall: true)", Mechanism: sysTP}
+	switch m := syscallMechanism(syscallSupport{
+		kprobe:      fs.Has(FeatureKprobe),
+		kprobeMulti: fs.Has(FeatureKprobeMulti),
+		fentry:      fs.Has(FeatureFentry),
+	}, false, false); m {
+	case SyscallFentry:
+		syscalls.Mechanism = m + " (at return: " + sysTP + ")"
+	case SyscallKprobeMulti, SyscallKprobe:
+		syscalls.Mechanism = m
+	}
 	override := HookMechanism{Hook: "Override (security_*)", Mechanism: "fmod_ret"}
 	if !fs.Has(FeatureFentry) {
 		override = HookMechanism{Hook: "Override (security_*)", Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
 	}
 	return []HookMechanism{
 		{Hook: "process exec/fork/exit", Mechanism: tp + " sched_process_exec/fork/exit"},
-		{Hook: "kprobes (syscall: true)", Mechanism: tp + " sys_enter/sys_exit, by syscall number"},
+		syscalls,
 		kprobes,
 		{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"},
 		uprobes,

@@ -124,11 +124,14 @@ type InstalledHook struct {
 	Program *policy.Program
 	Hook    *policy.Hook
 	slot    uint32
-	nrs     []uint32
+	nrs     []uint32           // syscall hooks on the raw tracepoints
+	symbols []string           // syscall hooks on their wrapper functions
 	links   []link.Link        // tracepoints, kprobes and uprobes
 	colls   []*ebpf.Collection // trampoline programs loaded for this hook
 	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
-	// "tracepoint", "uprobe", "raw syscall tracepoints", "cgroup connect4").
+	// "fentry", "tracepoint", "uprobe", "cgroup connect4"; for syscall
+	// hooks SyscallKprobeMulti, SyscallKprobe, SyscallFentry or
+	// SyscallTracepoints).
 	Mechanism string
 }
 
@@ -210,8 +213,8 @@ func (s *Sensor) Hook(id uint32) (*InstalledHook, bool) {
 // InstallPolicy puts a compiled policy into the kernel. With old set, it
 // replaces that policy without a gap: the new hooks are complete in the
 // kernel before each syscall's entry switches to them in one map update,
-// and the old hooks are removed after. On error the old policy keeps running
-// untouched.
+// or before their probes attach, and the old hooks are removed after. On
+// error the old policy keeps running untouched.
 func (s *Sensor) InstallPolicy(prog *policy.Program, old *PolicyHooks) (*PolicyHooks, error) {
 	return s.InstallScopedPolicy(prog, old, nil)
 }
@@ -286,12 +289,24 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		if h.Kind != policy.HookSyscall {
 			return nil, fmt.Errorf("%s: %s hooks cannot be attached by this version of Vigil", h.Path, h.Kind)
 		}
-		ih.Mechanism = "raw syscall tracepoints"
 		for _, name := range h.Calls {
 			nr, ok := syscallNumbers[name]
 			if !ok || nr >= maxSyscalls {
 				return nil, fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
 			}
+		}
+		ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry, h.Return)
+		if ih.Mechanism != SyscallTracepoints {
+			// On the wrapper functions: attached below, as kprobes are.
+			syms, err := syscallSymbols(h)
+			if err != nil {
+				return nil, err
+			}
+			ih.symbols = syms
+			continue
+		}
+		for _, name := range h.Calls {
+			nr := syscallNumbers[name]
 			if slices.Contains(ih.nrs, nr) {
 				continue
 			}
@@ -336,7 +351,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	// With an old version still attached, both report for an instant;
 	// neither is ever missing.
 	for _, ih := range ph.Hooks {
-		if k := ih.Hook.Kind; k == policy.HookTracepoint || k == policy.HookUprobe || k == policy.HookKprobe || k == policy.HookLSM {
+		if ih.probed() {
 			if err := s.attachProbes(ih); err != nil {
 				undo()
 				return nil, err
@@ -346,7 +361,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	if hasSyscalls(want) {
 		needExit := false
 		for _, ih := range ph.Hooks {
-			needExit = needExit || (ih.Hook.Kind == policy.HookSyscall && ih.Hook.Return)
+			needExit = needExit || (len(ih.nrs) > 0 && ih.Hook.Kind == policy.HookSyscall && ih.Hook.Return)
 		}
 		if err := s.attachSyscallHooks(needExit); err != nil {
 			undo()
@@ -393,9 +408,51 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		if old.scope == ph.scope {
 			old.scope = nil // handed over, not to be emptied with old
 		}
+		if old.probed() {
+			// A hit that reached a probed function before the new
+			// programs were attached has passed them by, and may not
+			// have reached the old ones yet: each probe has its own
+			// program list (single kprobes, kprobe.multi). Let every
+			// hit under way end before the old programs go.
+			waitForProbeHits()
+		}
 		s.retireLocked(old)
 	}
 	return ph, nil
+}
+
+// probed reports whether any of the policy's hooks is attached by probes of
+// its own.
+func (ph *PolicyHooks) probed() bool {
+	for _, ih := range ph.Hooks {
+		if len(ih.links) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForProbeHits returns once every probe hit under way on any CPU has
+// ended. Probe programs run with preemption off, so an RCU grace period,
+// which membarrier(MEMBARRIER_CMD_GLOBAL) waits for, outlasts them.
+func waitForProbeHits() {
+	const membarrierCmdGlobal = 1
+	if _, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0); errno != 0 {
+		// Refused on nohz_full kernels: wait far longer than a hit lasts.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// probed reports whether the hook is attached by probes of its own, which
+// fire as soon as they attach, rather than through syscall_hooks.
+func (ih *InstalledHook) probed() bool {
+	switch ih.Hook.Kind {
+	case policy.HookTracepoint, policy.HookUprobe, policy.HookKprobe, policy.HookLSM:
+		return true
+	case policy.HookSyscall:
+		return ih.Mechanism != SyscallTracepoints
+	}
+	return false
 }
 
 func (s *Sensor) setSyscallEntry(nr uint32, slots []uint32) error {
@@ -593,6 +650,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 	}
 	if h.ReturnUnsigned {
 		c.RetUnsigned = 1
+	}
+	if h.Kind == policy.HookSyscall && ih.Mechanism != SyscallTracepoints {
+		c.SyscallWrapper = 1
 	}
 	for i, a := range h.Args {
 		ca := &c.Args[i]

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -207,6 +209,8 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 		ih.Mechanism = "tracepoint"
 	case policy.HookKprobe:
 		return s.attachKprobes(ih, coll)
+	case policy.HookSyscall:
+		return s.attachSyscallWrappers(ih, coll)
 	case policy.HookLSM:
 		return s.attachLSM(ih)
 	case policy.HookUprobe:
@@ -313,20 +317,21 @@ func hasOverride(h *policy.Hook) bool {
 	return false
 }
 
-// attachFentry attaches a kprobe hook as fentry on its function.
-func (s *Sensor) attachFentry(ih *InstalledHook) error {
+// attachFentry attaches a kprobe hook as fentry on fn, one of its
+// functions. On error nothing of the hook stays attached.
+func (s *Sensor) attachFentry(ih *InstalledHook, fn string) error {
 	h := ih.Hook
-	prog, err := s.loadTrampoline(ih, "vigil_fentry", h.Calls[0])
+	prog, err := s.loadTrampoline(ih, "vigil_fentry", fn)
 	if err != nil {
+		ih.closeLinks()
 		return err
 	}
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
 		ih.closeLinks()
-		return fmt.Errorf("%s.call: attaching fentry to %s: %w", h.Path, h.Calls[0], err)
+		return fmt.Errorf("%s.call: attaching fentry to %s: %w", h.Path, fn, err)
 	}
 	ih.links = append(ih.links, l)
-	ih.Mechanism = "fentry"
 	return nil
 }
 
@@ -361,9 +366,11 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 	if kprobes != nil || s.preferFentry {
 		if !h.Return && !hasOverride(h) && len(h.Calls) == 1 {
 			// fentry needs no kprobes: a trampoline on the function.
-			if err := s.attachFentry(ih); err == nil || kprobes == nil {
-				return err
-			} else if !errors.Is(err, ErrMissingFeature) {
+			err := s.attachFentry(ih, h.Calls[0])
+			if err == nil {
+				ih.Mechanism = "fentry"
+			}
+			if err == nil || kprobes == nil || !errors.Is(err, ErrMissingFeature) {
 				return err
 			}
 		}
@@ -384,13 +391,28 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 			return fmt.Errorf("%s: Override on a kprobe is not implemented by this version of Vigil yet", h.Path)
 		}
 	}
+	mechanism, err := attachKprobeLinks(ih, coll, h.Calls)
+	if mechanism != "" {
+		ih.Mechanism = mechanism
+	}
+	return err
+}
+
+// attachKprobeLinks attaches kprobes, and kretprobes for a return hook, to
+// fns with the hook's slot as the cookie: with kprobe.multi where the probe
+// collection has it, else one kprobe per function. It returns the mechanism,
+// "" when nothing was attached because the functions are missing and the
+// hook ignores that (ignore.callNotFound). On error nothing of the hook
+// stays attached.
+func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (string, error) {
+	h := ih.Hook
 	cookie := uint64(ih.slot)
 	if coll.Programs["vigil_kprobe_multi"] != nil {
-		cookies := make([]uint64, len(h.Calls))
+		cookies := make([]uint64, len(fns))
 		for i := range cookies {
 			cookies[i] = cookie
 		}
-		opts := link.KprobeMultiOptions{Symbols: h.Calls, Cookies: cookies}
+		opts := link.KprobeMultiOptions{Symbols: fns, Cookies: cookies}
 		l, err := link.KprobeMulti(coll.Programs["vigil_kprobe_multi"], opts)
 		if err == nil && h.Return {
 			ih.links = append(ih.links, l)
@@ -399,15 +421,14 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 		if err != nil {
 			ih.closeLinks()
 			if h.IgnoreNotFound && errors.Is(err, os.ErrNotExist) {
-				return nil
+				return "", nil
 			}
-			return fmt.Errorf("%s.call: attaching kprobe.multi to %v: %w", h.Path, h.Calls, err)
+			return "", fmt.Errorf("%s.call: attaching kprobe.multi to %v: %w", h.Path, fns, err)
 		}
 		ih.links = append(ih.links, l)
-		ih.Mechanism = "kprobe.multi"
-		return nil
+		return "kprobe.multi", nil
 	}
-	for _, fn := range h.Calls {
+	for _, fn := range fns {
 		l, err := link.Kprobe(fn, coll.Programs["vigil_kprobe"], &link.KprobeOptions{Cookie: cookie})
 		if err == nil {
 			ih.links = append(ih.links, l)
@@ -423,9 +444,156 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 				continue
 			}
 			ih.closeLinks()
-			return fmt.Errorf("%s.call: attaching a kprobe to %s: %w", h.Path, fn, err)
+			return "", fmt.Errorf("%s.call: attaching a kprobe to %s: %w", h.Path, fn, err)
 		}
 	}
-	ih.Mechanism = "kprobe"
-	return nil
+	return "kprobe", nil
+}
+
+// How `syscall: true` kprobes attach, as InstalledHook.Mechanism says, in
+// DESIGN.md's order of preference: on the syscall's wrapper function with
+// kprobe.multi, single kprobes or fentry, else on the raw syscall
+// tracepoints, dispatched by syscall number.
+const (
+	SyscallKprobeMulti = "kprobe.multi " + syscallPrefix + "*"
+	SyscallKprobe      = "kprobe " + syscallPrefix + "*"
+	SyscallFentry      = "fentry " + syscallPrefix + "*"
+	SyscallTracepoints = "raw syscall tracepoints"
+)
+
+// syscallPrefix names the syscall wrappers of x86-64
+// (CONFIG_ARCH_HAS_SYSCALL_WRAPPER), the functions Tetragon hooks too:
+// __x64_sys_openat(const struct pt_regs *regs) is what the syscall table
+// calls, regs holding the syscall's arguments.
+const syscallPrefix = "__x64_sys_"
+
+// syscallEntries are the syscalls of syscall_64.tbl whose entry point is
+// not sys_<name>. The functions of their own names serve the 32-bit ABI: a
+// probe there would never see the 64-bit call.
+var syscallEntries = map[string]string{
+	"stat": "newstat", "fstat": "newfstat", "lstat": "newlstat",
+	"uname": "newuname", "umount2": "umount", "sendfile": "sendfile64",
+}
+
+// syscallWrapper is the function that serves the 64-bit syscall name.
+func syscallWrapper(name string) string {
+	if entry, ok := syscallEntries[name]; ok {
+		return syscallPrefix + entry
+	}
+	return syscallPrefix + name
+}
+
+// syscallWrappers are the syscall wrappers of the running kernel, read once
+// from /proc/kallsyms: a syscall the kernel lacks (not built, or removed)
+// has none.
+var syscallWrappers = sync.OnceValues(func() (map[string]bool, error) {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, fmt.Errorf("listing the kernel's syscall functions: %w", err)
+	}
+	defer f.Close()
+	have := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "ffffffff816b7900 T __x64_sys_openat"
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 3 && strings.HasPrefix(fields[2], syscallPrefix) {
+			have[fields[2]] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("listing the kernel's syscall functions: %w", err)
+	}
+	return have, nil
+})
+
+// syscallSupport is what the kernel offers syscall hooks besides the raw
+// syscall tracepoints, which every kernel Vigil loads on has.
+type syscallSupport struct {
+	kprobe, kprobeMulti, fentry bool
+}
+
+// syscallSupport probes, on first use, what this sensor can attach syscall
+// hooks with. The caller holds s.hooks.mu.
+func (s *Sensor) syscallSupport() syscallSupport {
+	if s.syscalls != nil {
+		return *s.syscalls
+	}
+	var k syscallSupport
+	if !s.syscallTracepoints {
+		k.kprobe = probePMU("kprobe") == nil
+		// As probeCollection decides whether to load the programs.
+		k.kprobeMulti = k.kprobe && features.HaveBPFLinkKprobeMulti() == nil
+		if !k.kprobe || s.preferFentry {
+			k.fentry = probeTracing(ebpf.AttachTraceFEntry, syscallWrapper("openat")) == nil
+		}
+	}
+	s.syscalls = &k
+	return k
+}
+
+// syscallMechanism picks how a syscall hook attaches: kprobe.multi, else
+// single kprobes, else fentry, else the raw syscall tracepoints; fentry
+// first with preferFentry. fentry serves hooks that report at entry only
+// (Vigil has no fexit program).
+func syscallMechanism(k syscallSupport, preferFentry, atReturn bool) string {
+	switch {
+	case k.fentry && !atReturn && (preferFentry || !k.kprobe):
+		return SyscallFentry
+	case k.kprobe && k.kprobeMulti:
+		return SyscallKprobeMulti
+	case k.kprobe:
+		return SyscallKprobe
+	}
+	return SyscallTracepoints
+}
+
+// syscallSymbols resolves a syscall hook's calls to the wrapper functions
+// it attaches to. A syscall this kernel has no wrapper for is refused,
+// naming it, unless the hook ignores missing calls (ignore.callNotFound).
+func syscallSymbols(h *policy.Hook) ([]string, error) {
+	have, err := syscallWrappers()
+	if err != nil {
+		return nil, fmt.Errorf("%s.call: %w", h.Path, err)
+	}
+	var syms []string
+	for _, name := range h.Calls {
+		sym := syscallWrapper(name)
+		if slices.Contains(syms, sym) {
+			continue
+		}
+		if !have[sym] {
+			if h.IgnoreNotFound {
+				continue
+			}
+			return nil, fmt.Errorf("%s.call: %q: this kernel has no %s, it does not implement the syscall: %w", h.Path, name, sym, ErrMissingFeature)
+		}
+		syms = append(syms, sym)
+	}
+	return syms, nil
+}
+
+// attachSyscallWrappers attaches a syscall hook to the wrapper functions
+// of its calls (ih.symbols) with the mechanism chosen at install
+// (ih.Mechanism). On error nothing stays attached.
+func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, coll *ebpf.Collection) error {
+	if len(ih.symbols) == 0 {
+		return nil // every call missing and ignored
+	}
+	if ih.Mechanism == SyscallFentry {
+		for _, sym := range ih.symbols {
+			if err := s.attachFentry(ih, sym); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	got, err := attachKprobeLinks(ih, coll, ih.symbols)
+	switch got {
+	case "kprobe.multi":
+		ih.Mechanism = SyscallKprobeMulti
+	case "kprobe":
+		ih.Mechanism = SyscallKprobe
+	}
+	return err
 }

@@ -66,9 +66,14 @@ type SensorOptions struct {
 	// PinPath is the bpffs directory for the maps that outlive the sensor
 	// (the deny lists); empty is DefaultPinPath.
 	PinPath string
-	// PreferFentry attaches kprobes on kernel functions with fentry even
-	// where kprobes exist (fentry is the fallback otherwise).
+	// PreferFentry attaches kprobes on kernel functions, and syscall
+	// kprobes that report at entry, with fentry even where kprobes exist
+	// (fentry is the fallback otherwise).
 	PreferFentry bool
+	// SyscallTracepoints attaches `syscall: true` kprobes to the raw
+	// syscall tracepoints, dispatched by syscall number, even where the
+	// kernel has kprobes (the fallback otherwise).
+	SyscallTracepoints bool
 }
 
 // Sensor is Vigil's BPF object in the kernel: it watches exec, fork and exit
@@ -79,15 +84,19 @@ type SensorOptions struct {
 type Sensor struct {
 	hooks  *hookTable
 	probes *ebpf.Collection // tracepoint and uprobe programs, loaded on first use
-	// preferFentry: see SensorOptions.PreferFentry.
-	preferFentry bool
-	coll         *ebpf.Collection
-	links        []link.Link
-	reader       *ringbuf.Reader
-	mechanism    Mechanism
-	dec          decoder
-	rec          ringbuf.Record
-	deadline     atomic.Int64 // unix ns; 0 waits forever
+	// preferFentry and syscallTracepoints: see SensorOptions.
+	preferFentry       bool
+	syscallTracepoints bool
+	// syscalls is what syscall hooks can attach with, probed on first
+	// use (syscallSupport).
+	syscalls  *syscallSupport
+	coll      *ebpf.Collection
+	links     []link.Link
+	reader    *ringbuf.Reader
+	mechanism Mechanism
+	dec       decoder
+	rec       ringbuf.Record
+	deadline  atomic.Int64 // unix ns; 0 waits forever
 }
 
 // LoadSensor loads the sensor and attaches its process tracking. Unless
@@ -148,7 +157,7 @@ func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
 	if err != nil {
 		return nil, describeLoadError(err)
 	}
-	s := &Sensor{coll: coll, mechanism: m, hooks: newHookTable(), preferFentry: opts.PreferFentry}
+	s := &Sensor{coll: coll, mechanism: m, hooks: newHookTable(), preferFentry: opts.PreferFentry, syscallTracepoints: opts.SyscallTracepoints}
 	if s.links, err = attachTracepoints(m, coll, processHooks[m]); err != nil {
 		s.Close()
 		return nil, err

@@ -96,15 +96,16 @@ type sensorForkRecord struct {
 }
 
 type sensorHookConf struct {
-	_           structs.HostLayout
-	Id          uint32
-	Nargs       uint8
-	Nsel        uint8
-	Ret         uint8
-	RetUnsigned uint8
-	RecSize     uint16
-	Pad         uint16
-	Args        [5]struct {
+	_              structs.HostLayout
+	Id             uint32
+	Nargs          uint8
+	Nsel           uint8
+	Ret            uint8
+	RetUnsigned    uint8
+	RecSize        uint16
+	SyscallWrapper uint8
+	Pad            uint8
+	Args           [5]struct {
 		_         structs.HostLayout
 		Type      uint8
 		Index     uint8
@@ -228,12 +229,12 @@ type sensorHookScratch struct {
 		Hdr1 uint32
 		S    [256]int8
 	}
-	Ret     int64
-	Call    uint32
-	CallPad uint32
-	PendSel uint32
-	PendPad uint32
-	PendA   struct {
+	Ret      int64
+	Call     uint32
+	CallPad  uint32
+	PendSel  uint32
+	PendCall uint32
+	PendA    struct {
 		_     structs.HostLayout
 		Ival  [5]int64
 		Raw   [8]uint64
@@ -256,10 +257,10 @@ type sensorPathBuf struct {
 }
 
 type sensorPending struct {
-	_   structs.HostLayout
-	Sel uint32
-	Pad uint32
-	A   struct {
+	_    structs.HostLayout
+	Sel  uint32
+	Call uint32
+	A    struct {
 		_     structs.HostLayout
 		Ival  [5]int64
 		Raw   [8]uint64
