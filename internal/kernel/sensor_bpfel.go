@@ -349,6 +349,7 @@ type sensorTpRecord struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sensorMapAddrLpm              = "addr_lpm"
+	sensorMapBacklogRecords       = "backlog_records"
 	sensorMapDenyConnect          = "deny_connect"
 	sensorMapDenyExec             = "deny_exec"
 	sensorMapDrops                = "drops"
@@ -468,6 +469,7 @@ type sensorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
 	AddrLpm        *ebpf.MapSpec `ebpf:"addr_lpm"`
+	BacklogRecords *ebpf.MapSpec `ebpf:"backlog_records"`
 	DenyConnect    *ebpf.MapSpec `ebpf:"deny_connect"`
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
@@ -523,6 +525,7 @@ func (o *sensorObjects) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
 	AddrLpm        *ebpf.Map `ebpf:"addr_lpm"`
+	BacklogRecords *ebpf.Map `ebpf:"backlog_records"`
 	DenyConnect    *ebpf.Map `ebpf:"deny_connect"`
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
@@ -547,6 +550,7 @@ type sensorMaps struct {
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.AddrLpm,
+		m.BacklogRecords,
 		m.DenyConnect,
 		m.DenyExec,
 		m.Drops,
