@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -29,7 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/vigilsec/vigil/extension/k8smetaextension"
+	"github.com/vigilsec/vigil/extension/k8smetaextension/k8smetatest"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -38,11 +36,6 @@ import (
 // pod deleted with a grace period stays, terminating, until it runs out.
 const testNode = "vigil-test-node"
 
-// extensionHost is a collector host with real extensions.
-type extensionHost map[component.ID]component.Component
-
-func (h extensionHost) GetExtensions() map[component.ID]component.Component { return h }
-
 // kubeFixture is one real kube-apiserver and etcd, shared by the subtests,
 // each of which works in a namespace of its own.
 type kubeFixture struct {
@@ -50,19 +43,16 @@ type kubeFixture struct {
 	cs   kubernetes.Interface
 	// host holds the k8s_metadata extension, started on an admin
 	// kubeconfig as a user configures it.
-	host extensionHost
+	host k8smetatest.Host
 	n    atomic.Int64
 }
-
-var metadataID = component.MustNewID("k8s_metadata")
 
 // TestKubernetesActions runs the k8s_label and k8s_delete_pod actions
 // against a real API server, through the real k8s_metadata extension.
 func TestKubernetesActions(t *testing.T) {
 	kube := testenv.StartKube(t)
-	t.Setenv("VIGIL_TEST_NODE", testNode)
 	f := &kubeFixture{kube: kube, cs: kube.Clientset}
-	f.host = extensionHost{metadataID: f.startExtension(t, kube.Kubeconfig(t, t.TempDir()))}
+	f.host, _ = k8smetatest.Start(t, kube.Kubeconfig(t, t.TempDir()), testNode)
 
 	t.Run("LabelsThePod", f.testLabel)
 	t.Run("DeletesThePodAtOnceWithGraceZero", f.testDeleteNow)
@@ -245,7 +235,8 @@ func (f *kubeFixture) testForbidden(t *testing.T) {
 	ns := f.namespace(t)
 	pod := f.pod(t, ns, "miner", nil)
 	user := f.serviceAccount(t, ns, "collector", shippedClusterRole(t))
-	p, sink := f.startWith(t, extensionHost{metadataID: f.startExtension(t, user)},
+	userHost, _ := k8smetatest.Start(t, user, testNode)
+	p, sink := f.startWith(t, userHost,
 		RuleConfig{Name: "quarantine", Action: ActionK8sLabel, Label: "vigil.dev/quarantine=true", Condition: minerCondition},
 		RuleConfig{Name: "evict", Action: ActionK8sDeletePod, Condition: minerCondition},
 	)
@@ -376,10 +367,10 @@ func (f *kubeFixture) start(t *testing.T, rules ...RuleConfig) (*enforcementProc
 	return f.startWith(t, f.host, rules...)
 }
 
-func (f *kubeFixture) startWith(t *testing.T, host extensionHost, rules ...RuleConfig) (*enforcementProcessor, *consumertest.LogsSink) {
+func (f *kubeFixture) startWith(t *testing.T, host k8smetatest.Host, rules ...RuleConfig) (*enforcementProcessor, *consumertest.LogsSink) {
 	t.Helper()
 	cfg := testConfig("", rules...)
-	cfg.K8sMetadata = metadataID.String()
+	cfg.K8sMetadata = k8smetatest.ID.String()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -393,25 +384,6 @@ func (f *kubeFixture) startWith(t *testing.T, host extensionHost, rules ...RuleC
 	}
 	t.Cleanup(func() { p.Shutdown(context.Background()) })
 	return p.(*enforcementProcessor), sink
-}
-
-// startExtension starts the k8s_metadata extension on a kubeconfig.
-func (f *kubeFixture) startExtension(t *testing.T, kubeconfig string) component.Component {
-	t.Helper()
-	cfg := k8smetaextension.NewFactory().CreateDefaultConfig().(*k8smetaextension.Config)
-	cfg.AuthType = k8smetaextension.AuthKubeConfig
-	cfg.KubeConfig = kubeconfig
-	cfg.NodeFromEnvVar = "VIGIL_TEST_NODE"
-	cfg.SyncTimeout = 10 * time.Second
-	ext, err := k8smetaextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(metadataID.Type()), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ext.Start(context.Background(), extensionHost{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ext.Shutdown(context.Background()) })
-	return ext
 }
 
 func (f *kubeFixture) namespace(t *testing.T) string {

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -28,7 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/vigilsec/vigil/extension/k8smetaextension"
+	"github.com/vigilsec/vigil/extension/k8smetaextension/k8smetatest"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -48,7 +47,6 @@ const eventually = 20 * time.Second
 // processor and works in its own namespace.
 func TestWithAPIServer(t *testing.T) {
 	kube := testenv.StartKube(t)
-	t.Setenv("K8S_NODE_NAME", testNode)
 	f := &fixture{cs: kube.Clientset, kubeconfig: kube.Kubeconfig(t, t.TempDir())}
 
 	t.Run("SetsPodAndWorkloadAttributes", func(t *testing.T) { testAttributes(t, f) })
@@ -327,16 +325,10 @@ func TestStartNeedsTheExtension(t *testing.T) {
 	require.ErrorContains(t, err, `k8s_workload: k8s_metadata: extension "k8s_metadata" is not configured`)
 
 	// An extension of another type under that id is refused too.
-	err = p.Start(t.Context(), hostWith{component.MustNewID("k8s_metadata"): nopComponent{}})
+	err = p.Start(t.Context(), k8smetatest.Host{k8smetatest.ID: nopComponent{}})
 	require.ErrorContains(t, err, "is not a k8s_metadata extension")
 	require.NoError(t, p.Shutdown(t.Context()))
 }
-
-// hostWith is a component.Host that runs the given extensions:
-// componenttest's nop host has none.
-type hostWith map[component.ID]component.Component
-
-func (h hostWith) GetExtensions() map[component.ID]component.Component { return h }
 
 type nopComponent struct{}
 
@@ -359,19 +351,12 @@ type fixture struct {
 	n          atomic.Int64
 }
 
-// start runs the k8s_metadata extension (kubeConfig auth, the node from
-// $K8S_NODE_NAME) and a processor using it, configured by edit, until the
-// test ends.
+// start runs the k8s_metadata extension (kubeConfig auth, the pods of
+// testNode) and a processor using it, configured by edit, until the test
+// ends.
 func (f *fixture) start(t *testing.T, edit func(*Config)) *harness {
 	t.Helper()
-	extFactory := k8smetaextension.NewFactory()
-	extCfg := extFactory.CreateDefaultConfig().(*k8smetaextension.Config)
-	extCfg.AuthType = k8smetaextension.AuthKubeConfig
-	extCfg.KubeConfig = f.kubeconfig
-	ext, err := extFactory.Create(t.Context(), extensiontest.NewNopSettings(extFactory.Type()), extCfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(t.Context(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	host, _ := k8smetatest.Start(t, f.kubeconfig, testNode)
 
 	cfg := createDefaultConfig().(*Config)
 	if edit != nil {
@@ -383,7 +368,7 @@ func (f *fixture) start(t *testing.T, edit func(*Config)) *harness {
 	sink := new(consumertest.LogsSink)
 	lp, err := NewFactory().CreateLogs(t.Context(), set, cfg, sink)
 	require.NoError(t, err)
-	require.NoError(t, lp.Start(t.Context(), hostWith{cfg.K8sMetadata: ext}))
+	require.NoError(t, lp.Start(t.Context(), host))
 	// Registered after the extension's, so it runs first, as the
 	// collector shuts pipelines down before extensions.
 	t.Cleanup(func() { require.NoError(t, lp.Shutdown(context.Background())) })

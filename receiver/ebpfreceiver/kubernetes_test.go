@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,18 +19,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/vigilsec/vigil/extension/k8smetaextension"
+	"github.com/vigilsec/vigil/extension/k8smetaextension/k8smetatest"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 const testNode = "vigil-test-node"
-
-// extensionHost is a collector host with real extensions.
-type extensionHost map[component.ID]component.Component
-
-func (h extensionHost) GetExtensions() map[component.ID]component.Component { return h }
 
 // fakePod is a pod of the test node with one container running in a real
 // cgroup named as containerd names it. No kubelet runs: the test writes the
@@ -82,25 +75,12 @@ func startKubeReceiver(t *testing.T) (*testenv.Kube, *ebpfReceiver, *recordSink)
 	t.Helper()
 	testenv.RequireBPF(t)
 	kube := testenv.StartKube(t, "../../distribution/kubernetes/crds")
-	t.Setenv("VIGIL_TEST_NODE", testNode)
-	extCfg := k8smetaextension.NewFactory().CreateDefaultConfig().(*k8smetaextension.Config)
-	extCfg.AuthType = k8smetaextension.AuthKubeConfig
-	extCfg.KubeConfig = kube.Kubeconfig(t, t.TempDir())
-	extCfg.NodeFromEnvVar = "VIGIL_TEST_NODE"
-	extID := component.MustNewID("k8s_metadata")
-	ext, err := k8smetaextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(extID.Type()), extCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ext.Start(context.Background(), extensionHost{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ext.Shutdown(context.Background()) })
+	host, _ := k8smetatest.Start(t, kube.Kubeconfig(t, t.TempDir()), testNode)
 
 	cfg := createDefaultConfig().(*Config)
-	cfg.K8sMetadata = extID.String()
+	cfg.K8sMetadata = k8smetatest.ID.String()
 	cfg.PolicyReloadInterval = 200 * time.Millisecond
-	r, sink, _ := startReceiverOn(t, cfg, extensionHost{extID: ext})
+	r, sink, _ := startReceiverOn(t, cfg, host)
 	return kube, r, &recordSink{sink}
 }
 
