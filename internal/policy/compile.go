@@ -162,18 +162,9 @@ func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, sele
 // kernelArg compiles an argument of a kprobe on a kernel function: its
 // pointers are kernel pointers.
 func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
-	out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
-	if a.Index > 5 {
-		c.fail(refuse(path+".index", "%d: a function has at most 6 register arguments (0-5)", a.Index))
-		return out, false
-	}
-	if a.Resolve != "" {
-		c.fail(refuse(path+".resolve", "not supported by this version of Vigil yet"))
-		return out, false
-	}
-	if size, signed, ok := intType(a.Type); ok {
-		out.Kind, out.Size, out.Signed = ArgInt, size, signed
-		return out, true
+	out, done, ok := c.argHead(path, a)
+	if done {
+		return out, ok
 	}
 	switch a.Type {
 	case "string":
@@ -310,19 +301,30 @@ func intType(t string) (size uint8, signed, ok bool) {
 	return 0, false, false
 }
 
-func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
+// argHead compiles what every hook kind reads alike: the register index,
+// resolve (refused) and the integer types. done says whether the argument
+// is settled, ok whether it compiled.
+func (c *compiler) argHead(path string, a ArgSpec) (out Arg, done, ok bool) {
+	out = Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
 	if a.Index > 5 {
 		c.fail(refuse(path+".index", "%d: a function has at most 6 register arguments (0-5)", a.Index))
-		return Arg{}, false
+		return out, true, false
 	}
-	out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
 	if a.Resolve != "" {
 		c.fail(refuse(path+".resolve", "not supported by this version of Vigil yet"))
-		return out, false
+		return out, true, false
 	}
-	if size, signed, ok := intType(a.Type); ok {
+	if size, signed, isInt := intType(a.Type); isInt {
 		out.Kind, out.Size, out.Signed = ArgInt, size, signed
-		return out, true
+		return out, true, true
+	}
+	return out, false, false
+}
+
+func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
+	out, done, ok := c.argHead(path, a)
+	if done {
+		return out, ok
 	}
 	switch a.Type {
 	case "string":
