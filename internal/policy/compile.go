@@ -793,7 +793,7 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				continue
 			}
-			c.fail(refuse(p, "Override needs bpf_override_return on a kprobe; syscall hooks on the raw syscall tracepoints cannot change a return value"))
+			c.fail(refuse(p, "Override on a syscall hook is not done by this version of Vigil yet: it needs bpf_override_return on the syscall's kprobe (CONFIG_BPF_KPROBE_OVERRIDE), and the raw syscall tracepoints cannot change a return value"))
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}
