@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -46,6 +47,34 @@ func runMarker(t *testing.T) (marker string, pid int) {
 		t.Fatal(err)
 	}
 	return marker, cmd.ProcessState.Pid()
+}
+
+// logRecords returns the records of the OTLP JSON file whose body
+// contains marker, with their resources.
+func logRecords(t *testing.T, path, marker string) (res []pcommon.Map, recs []plog.LogRecord) {
+	b, _ := os.ReadFile(path)
+	// The exporter may be in the middle of a line: only complete ones count.
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
+		if err != nil {
+			t.Fatalf("the file exporter wrote a line that is not OTLP JSON: %v", err)
+		}
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if strings.Contains(lr.Body().Str(), marker) {
+						res = append(res, rl.Resource().Attributes())
+						recs = append(recs, lr)
+					}
+				}
+			}
+		}
+	}
+	return res, recs
 }
 
 func TestDistributionDeliversExecAndExitToFileAndCompact(t *testing.T) {
@@ -90,27 +119,11 @@ service:
 	})
 
 	eventually(t, "OTLP JSON records", func() (bool, string) {
-		b, _ := os.ReadFile(fileOut)
-		// The exporter may be in the middle of a line: only complete ones count.
-		b = b[:bytes.LastIndexByte(b, '\n')+1]
 		var found []string
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			if len(line) == 0 {
-				continue
-			}
-			logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
-			if err != nil {
-				t.Fatalf("the file exporter wrote a line that is not OTLP JSON: %v", err)
-			}
-			for _, rl := range logs.ResourceLogs().All() {
-				for _, sl := range rl.ScopeLogs().All() {
-					for _, lr := range sl.LogRecords().All() {
-						p, _ := lr.Attributes().Get(event.AttrProcessPID)
-						if p.Int() == int64(pid) && strings.Contains(lr.Body().Str(), marker) {
-							found = append(found, lr.EventName())
-						}
-					}
-				}
+		_, recs := logRecords(t, fileOut, marker)
+		for _, lr := range recs {
+			if p, _ := lr.Attributes().Get(event.AttrProcessPID); p.Int() == int64(pid) {
+				found = append(found, lr.EventName())
 			}
 		}
 		return slices.Contains(found, event.NameProcessExec) && slices.Contains(found, event.NameProcessExit), fmt.Sprint(found)

@@ -1,7 +1,6 @@
 package distribution_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,33 +79,6 @@ func createE2EPod(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod, id str
 		t.Fatal(err)
 	}
 	return updated
-}
-
-// logRecords returns the records of the OTLP JSON file whose body
-// contains marker, with their resources.
-func logRecords(t *testing.T, path, marker string) (res []pcommon.Map, recs []plog.LogRecord) {
-	b, _ := os.ReadFile(path)
-	b = b[:bytes.LastIndexByte(b, '\n')+1]
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
-		if err != nil {
-			t.Fatalf("the file exporter wrote a line that is not OTLP JSON: %v", err)
-		}
-		for _, rl := range logs.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if strings.Contains(lr.Body().Str(), marker) {
-						res = append(res, rl.Resource().Attributes())
-						recs = append(recs, lr)
-					}
-				}
-			}
-		}
-	}
-	return res, recs
 }
 
 // The DaemonSet's own collector config, run by the built distribution
