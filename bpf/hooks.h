@@ -112,6 +112,9 @@ enum filter_flags {
 	/* Bits 2-4: on a sock argument, the field compared (enum sock_field);
 	 * 0 compares the argument's value. */
 	FF_FIELD_SHIFT = 2,
+	/* An exact-match string filter: vals holds a 512-bit Bloom filter of
+	 * the set's values (string_bloom). */
+	FF_BLOOM = 1 << 5,
 };
 
 enum sock_field {
@@ -191,7 +194,7 @@ struct selector {
 	__u8 pid_follow; /* matchPIDs followForks: ancestors count too */
 	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
 	__u8 nns;        /* matchNamespaces entries in ns */
-	__u8 pad2;
+	__u8 bin_follow; /* matchBinaries followChildren: ancestors' binaries count too */
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
@@ -264,11 +267,6 @@ struct str_slot {
 	char s[STR_SLOT];
 };
 
-struct str_eq_key {
-	__u32 set;
-	__u32 len;
-	char s[STR_SLOT];
-};
 
 struct str_lpm_key {
 	__u32 prefixlen; /* bits, the 32 of set included */
@@ -276,12 +274,24 @@ struct str_lpm_key {
 	char s[LPM_STR];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, struct str_eq_key);
-	__type(value, __u8);
-} str_eq SEC(".maps");
+/* Exact values live in the smallest of four maps their length fits, keyed
+ * by the first 8 + 32, 64, 128 or 256 bytes of a zero-padded slot: a hash
+ * lookup hashes its whole key, and hashing 264 bytes for a 36-byte path was
+ * most of what a filtered-out hit cost (make bench, openat table). The
+ * length is in the key, so the bucket follows from it on both sides
+ * (internal/kernel/hooks.go, strEqKey). */
+#define STR_EQ_MAP(name, n)                                       \
+	struct {                                                  \
+		__uint(type, BPF_MAP_TYPE_HASH);                  \
+		__uint(max_entries, 8192);                        \
+		__uint(key_size, 8 + (n));                        \
+		__uint(value_size, 1);                            \
+	} name SEC(".maps")
+
+STR_EQ_MAP(str_eq_32, 32);
+STR_EQ_MAP(str_eq_64, 64);
+STR_EQ_MAP(str_eq_128, 128);
+STR_EQ_MAP(str_eq, STR_SLOT);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -392,6 +402,12 @@ static __always_inline int lookup_eq(struct str_slot *slot, __u32 set, __u32 len
 {
 	slot->hdr0 = set;
 	slot->hdr1 = len;
+	if (len <= 32)
+		return bpf_map_lookup_elem(&str_eq_32, slot) != NULL;
+	if (len <= 64)
+		return bpf_map_lookup_elem(&str_eq_64, slot) != NULL;
+	if (len <= 128)
+		return bpf_map_lookup_elem(&str_eq_128, slot) != NULL;
 	return bpf_map_lookup_elem(&str_eq, slot) != NULL;
 }
 
@@ -492,6 +508,26 @@ static __always_inline int int_match(__s64 v, const struct arg_filter *f)
 	return any;
 }
 
+/* string_bloom reports whether the string in slot may be one of an exact
+ * set's values, from a 512-bit Bloom filter user space computed the same
+ * way (internal/kernel/hooks.go, stringBloomBit) over the length and last
+ * eight bytes. A filtered-out hit mostly sees strings of another length or
+ * ending, and answering those from the filter saves a hash lookup that
+ * costs more than all the rest of the selector (make bench, openat table). */
+static __always_inline int string_bloom(const struct arg_filter *f, const struct str_slot *slot,
+					__u32 len)
+{
+	__u32 off = len >= 8 ? len - 8 : 0;
+	__u64 w = 0;
+
+	/* The slot is zero padded past len, so a short string reads the same
+	 * zeros here as in user space. */
+	__builtin_memcpy(&w, &slot->s[off & (STR_SLOT - 1)], sizeof(w));
+	__u64 h = (w ^ ((__u64)len * 0x9E3779B97F4A7C15ULL)) * 0xff51afd7ed558ccdULL;
+	__u32 bit = h >> 55;
+	return (f->vals[(bit >> 6) & (MAX_VALUES - 1)] >> (bit & 63)) & 1;
+}
+
 /* filter_match is a global function: the verifier checks it once, not once
  * per filter and selector of the caller's loops. */
 /* scratch returns the per-CPU scratch as a map value. Global functions get
@@ -515,8 +551,11 @@ __noinline int filter_match(const struct arg_filter *f)
 	__u32 a = f->arg;
 	if (a >= MAX_ARGS)
 		return 0;
-	if (f->flags & FF_STRING)
+	if (f->flags & FF_STRING) {
+		if ((f->flags & FF_BLOOM) && !string_bloom(f, &s->a.str[a], s->a.slen[a]))
+			return f->op == SOP_NEQ || f->op == SOP_NOTIN;
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
+	}
 	__s64 v = s->a.ival[a];
 	__u32 field = (f->flags >> FF_FIELD_SHIFT) & 7;
 	if (field) {
@@ -568,6 +607,36 @@ __noinline int filter_match(const struct arg_filter *f)
 	return int_match(v, f);
 }
 
+/* load_binary puts the binary of thread group tgid, as procs has it, in
+ * s->bin and returns its length; 0 for a process Vigil knows nothing of. */
+static __always_inline __u32 load_binary(struct hook_scratch *s, __u32 tgid)
+{
+	struct proc_info *info = bpf_map_lookup_elem(&procs, &tgid);
+
+	__builtin_memset(s->bin.s, 0, sizeof(s->bin.s));
+	if (!info)
+		return 0;
+	__builtin_memcpy(s->bin.s, info->bin, sizeof(s->bin.s));
+	return info->bin_len & (BINARY_MAX - 1);
+}
+
+/* FOLLOW_DEPTH bounds how many ancestors matchPIDs followForks and
+ * matchBinaries followChildren look at. */
+#define FOLLOW_DEPTH 8
+
+/* binary_in reports whether thread group tgid runs a binary of set. A
+ * global function: the followChildren loop verifies it once. */
+__noinline int binary_in(__u32 tgid, __u32 set)
+{
+	struct hook_scratch *s = scratch();
+
+	if (!s)
+		return 0;
+	__u32 len = load_binary(s, tgid);
+	/* A process Vigil knows nothing of runs no binary of any set. */
+	return len && lookup_eq(&s->bin, set, len);
+}
+
 __noinline int binary_match(const struct selector *sel)
 {
 	struct hook_scratch *s = scratch();
@@ -575,17 +644,28 @@ __noinline int binary_match(const struct selector *sel)
 	if (!s || !sel)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct proc_info *info = bpf_map_lookup_elem(&procs, &tgid);
-	__u32 len = 0;
 
-	__builtin_memset(s->bin.s, 0, sizeof(s->bin.s));
-	if (info) {
-		len = info->bin_len & (BINARY_MAX - 1);
-		__builtin_memcpy(s->bin.s, info->bin, sizeof(s->bin.s));
+	if (!sel->bin_follow) {
+		/* Unknown processes match no binary, and therefore every
+		 * NotIn. */
+		__u32 len = load_binary(s, tgid);
+		return string_match(s, &s->bin, len, sel->bin_op, sel->bin_set);
 	}
-	/* A process Vigil knows nothing of matches no binary, and therefore
-	 * every NotIn. */
-	return string_match(s, &s->bin, len, sel->bin_op, sel->bin_set);
+	/* followChildren (In and NotIn only): the process, or one of the
+	 * processes it descends from, runs a binary of the set. */
+	int in = binary_in(tgid, sel->bin_set);
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	for (int i = 0; i < FOLLOW_DEPTH && !in; i++) {
+		t = BPF_CORE_READ(t, real_parent);
+		if (!t)
+			break;
+		__u32 p = BPF_CORE_READ(t, tgid);
+		in = binary_in(p, sel->bin_set);
+		if (p <= 1)
+			break;
+	}
+	return sel->bin_op == SOP_IN ? in : !in;
 }
 
 static __always_inline int pid_in(const struct selector *sel, __u32 tgid)
@@ -599,9 +679,6 @@ static __always_inline int pid_in(const struct selector *sel, __u32 tgid)
 	}
 	return in;
 }
-
-/* PID_FOLLOW_DEPTH bounds how many ancestors followForks looks at. */
-#define PID_FOLLOW_DEPTH 8
 
 /* ns_tgid is the process id of task as its own pid namespace numbers it. */
 static __always_inline __u32 ns_tgid(struct task_struct *task)
@@ -627,7 +704,7 @@ static __always_inline int pid_match(const struct selector *sel)
 		 * processes it forked, and theirs. */
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 
-		for (int i = 0; i < PID_FOLLOW_DEPTH; i++) {
+		for (int i = 0; i < FOLLOW_DEPTH; i++) {
 			t = BPF_CORE_READ(t, real_parent);
 			if (!t)
 				break;

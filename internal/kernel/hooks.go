@@ -42,6 +42,7 @@ const (
 	ffUnsigned   = 1 << 0
 	ffString     = 1 << 1
 	ffFieldShift = 2 // enum sock_field
+	ffBloom      = 1 << 5
 
 	argRet = 0xff
 )
@@ -735,6 +736,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			}
 			cs.BinOp = kernelOps[sel.Binaries.Op]
 			cs.BinSet = set
+			if sel.Binaries.FollowChildren {
+				cs.BinFollow = 1
+			}
 		}
 		cs.Nfilters = uint8(len(sel.Filters))
 		for j, f := range sel.Filters {
@@ -777,6 +781,14 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 			return err
 		}
 		*set = id
+		switch f.Op {
+		case policy.OpEqual, policy.OpNotEqual, policy.OpIn, policy.OpNotIn:
+			*flags |= ffBloom
+			for _, v := range f.Strings {
+				bit := stringBloomBit(v)
+				vals[bit/64] |= int64(uint64(1) << (bit % 64))
+			}
+		}
 		return nil
 	}
 	*nvals = uint8(copy(vals, f.Ints))
@@ -820,7 +832,7 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 }
 
 // writeSet stores string values under a new set id in the map the operator
-// looks them up in: exact values in str_eq, prefixes in str_prefix, and
+// looks them up in: exact values in a str_eq map, prefixes in str_prefix, and
 // suffixes, reversed, in str_postfix.
 func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.Op, values []string) (uint32, error) {
 	t.nextSet++
@@ -831,9 +843,7 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 		var key any
 		switch op {
 		case policy.OpEqual, policy.OpNotEqual, policy.OpIn, policy.OpNotIn:
-			k := sensorStrEqKey{Set: set, Len: uint32(len(v))}
-			putString(k.S[:], v)
-			m, key = coll.Maps["str_eq"], k
+			m, key = strEqKey(coll, set, v)
 		case policy.OpPrefix, policy.OpNotPrefix:
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], v)
@@ -860,6 +870,36 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 		ph.sets = append(ph.sets, setKey{m, key})
 	}
 	return set, nil
+}
+
+// stringBloomBit is the bit a string sets in an exact-match filter's Bloom
+// filter; bpf/hooks.h (string_bloom) computes it the same way from the
+// kernel's copy, which holds at most policy.MaxStringLen bytes.
+func stringBloomBit(v string) uint {
+	var b [8]byte
+	copy(b[:], v[max(len(v)-8, 0):])
+	h := (binary.LittleEndian.Uint64(b[:]) ^ uint64(len(v))*0x9E3779B97F4A7C15) * 0xff51afd7ed558ccd
+	return uint(h >> 55)
+}
+
+// strEqKey is the key of an exact value and the map it goes in: the
+// smallest of bpf/hooks.h's four whose string part holds it. The string is
+// zero padded, and its length is part of the key.
+func strEqKey(coll *ebpf.Collection, set uint32, v string) (*ebpf.Map, []byte) {
+	name, n := "str_eq", 256
+	switch {
+	case len(v) <= 32:
+		name, n = "str_eq_32", 32
+	case len(v) <= 64:
+		name, n = "str_eq_64", 64
+	case len(v) <= 128:
+		name, n = "str_eq_128", 128
+	}
+	key := make([]byte, 8+n)
+	binary.NativeEndian.PutUint32(key, set)
+	binary.NativeEndian.PutUint32(key[4:], uint32(len(v)))
+	copy(key[8:], v)
+	return coll.Maps[name], key
 }
 
 func putString(dst []int8, s string) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -420,5 +421,102 @@ func TestPodScopedPolicyMatchesOnlyItsCgroups(t *testing.T) {
 	}
 	if err := s.SetPolicyCgroups(&kernel.PolicyHooks{}, nil); err == nil {
 		t.Error("SetPolicyCgroups on a policy that is not pod-scoped: no error")
+	}
+}
+
+// Exact string sets are split by length over four maps and fronted by a
+// Bloom filter (bpf/hooks.h, string_bloom): every length class, its
+// boundaries, and near misses of the same length and ending must still be
+// told apart, by Equal and by NotEqual.
+func TestExactStringMatchAtEveryLength(t *testing.T) {
+	var want, miss []string
+	for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 255} {
+		v := strings.Repeat("v", n-1) + "x"
+		want = append(want, v)
+		// Same length, another ending; same ending, one longer (a
+		// string past 255 bytes is kept on its first 255).
+		miss = append(miss, strings.Repeat("v", n-1)+"y")
+		if n < 255 {
+			miss = append(miss, "w"+v)
+		}
+	}
+	ours := map[string]bool{}
+	for _, v := range append(slices.Clone(want), miss...) {
+		ours[v] = true
+	}
+	for _, op := range []string{"Equal", "NotEqual"} {
+		t.Run(op, func(t *testing.T) {
+			s, _ := install(t, openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs(op, want...)}}))
+			recs := hookRecords(t, s, func() []int {
+				// cat fails on each (no such file, or a name too long):
+				// the hook sees the call at entry all the same.
+				return []int{runCmd(t, "/bin/cat", append(slices.Clone(want), miss...)...)}
+			})
+			var got []string
+			for _, r := range recs {
+				if ours[r.Args[1].Str] {
+					got = append(got, r.Args[1].Str)
+				}
+			}
+			expect := want
+			if op == "NotEqual" {
+				expect = miss
+			}
+			slices.Sort(got)
+			expect = slices.Sorted(slices.Values(expect))
+			if !slices.Equal(got, expect) {
+				t.Errorf("matched %d paths, want %d:\n got %q\nwant %q", len(got), len(expect), got, expect)
+			}
+		})
+	}
+}
+
+// matchBinaries followChildren: a process counts as running the listed
+// binary when one of its ancestors does. The shell is a copy under a path of
+// the test's own, since the test itself may well descend from /bin/sh.
+func TestSyscallHookBinariesFollowChildren(t *testing.T) {
+	dir, f := files(t, "child", "grandchild", "outside")
+	sh := filepath.Join(t.TempDir(), "sh")
+	data, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sh, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		op   string
+		want []string
+	}{
+		{"In", []string{f[0], f[1]}},
+		{"NotIn", []string{f[2]}},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+				MatchArgs:     []policy.ArgSelector{pathIs("Prefix", dir+"/")},
+				MatchBinaries: []policy.BinarySelector{{Operator: tc.op, Values: []string{sh}, FollowChildren: true}},
+			}))
+			var got []string
+			s.SetDeadline(time.Now().Add(500 * time.Millisecond))
+			// cat runs as the shell's child, then as its grandchild
+			// (timeout forks the command it runs), then on its own.
+			runCmd(t, sh, "-c", "/bin/cat "+f[0]+"; /usr/bin/timeout 10 /bin/cat "+f[1]+"; true")
+			runCmd(t, "/bin/cat", f[2])
+			for {
+				r, err := s.Read()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h, ok := r.(*kernel.HookRecord); ok {
+					got = append(got, h.Args[1].Str)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("opens reported %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

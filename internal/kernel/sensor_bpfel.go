@@ -132,7 +132,7 @@ type sensorHookConf struct {
 		PidFollow uint8
 		PidNs     uint8
 		Nns       uint8
-		Pad2      uint8
+		BinFollow uint8
 		Override  int32
 		CgroupSet uint32
 		Pids      [8]uint32
@@ -319,13 +319,6 @@ type sensorSockArg struct {
 	Daddr6   [16]uint8
 }
 
-type sensorStrEqKey struct {
-	_   structs.HostLayout
-	Set uint32
-	Len uint32
-	S   [256]int8
-}
-
 type sensorStrLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -365,6 +358,9 @@ const (
 	sensorMapProcs                = "procs"
 	sensorMapRateLimits           = "rate_limits"
 	sensorMapStrEq                = "str_eq"
+	sensorMapStrEq128             = "str_eq_128"
+	sensorMapStrEq32              = "str_eq_32"
+	sensorMapStrEq64              = "str_eq_64"
 	sensorMapStrPostfix           = "str_postfix"
 	sensorMapStrPrefix            = "str_prefix"
 	sensorMapSyscallHooks         = "syscall_hooks"
@@ -485,6 +481,9 @@ type sensorMapSpecs struct {
 	Procs          *ebpf.MapSpec `ebpf:"procs"`
 	RateLimits     *ebpf.MapSpec `ebpf:"rate_limits"`
 	StrEq          *ebpf.MapSpec `ebpf:"str_eq"`
+	StrEq128       *ebpf.MapSpec `ebpf:"str_eq_128"`
+	StrEq32        *ebpf.MapSpec `ebpf:"str_eq_32"`
+	StrEq64        *ebpf.MapSpec `ebpf:"str_eq_64"`
 	StrPostfix     *ebpf.MapSpec `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.MapSpec `ebpf:"str_prefix"`
 	SyscallHooks   *ebpf.MapSpec `ebpf:"syscall_hooks"`
@@ -541,6 +540,9 @@ type sensorMaps struct {
 	Procs          *ebpf.Map `ebpf:"procs"`
 	RateLimits     *ebpf.Map `ebpf:"rate_limits"`
 	StrEq          *ebpf.Map `ebpf:"str_eq"`
+	StrEq128       *ebpf.Map `ebpf:"str_eq_128"`
+	StrEq32        *ebpf.Map `ebpf:"str_eq_32"`
+	StrEq64        *ebpf.Map `ebpf:"str_eq_64"`
 	StrPostfix     *ebpf.Map `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.Map `ebpf:"str_prefix"`
 	SyscallHooks   *ebpf.Map `ebpf:"syscall_hooks"`
@@ -566,6 +568,9 @@ func (m *sensorMaps) Close() error {
 		m.Procs,
 		m.RateLimits,
 		m.StrEq,
+		m.StrEq128,
+		m.StrEq32,
+		m.StrEq64,
 		m.StrPostfix,
 		m.StrPrefix,
 		m.SyscallHooks,

@@ -416,16 +416,13 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	case 1:
 		p := path + ".matchBinaries[0]"
 		m := s.MatchBinaries[0]
-		if m.FollowChildren {
-			c.fail(refuse(p+".followChildren", "not supported by this version of Vigil yet"))
-		}
 		op, ok := opNames[binaryOperators[m.Operator]]
 		if !ok || op == OpEqual || op == OpNotEqual || op > OpNotPostfix && op < OpIn {
 			c.fail(refuse(p+".operator", "%q: matchBinaries takes In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix", m.Operator))
 			break
 		}
 		if c.strings(p+".values", op, m.Values) {
-			sel.Binaries = &StringMatch{Op: op, Values: m.Values}
+			sel.Binaries = &StringMatch{Op: op, Values: m.Values, FollowChildren: m.FollowChildren}
 		}
 	default:
 		c.fail(refuse(path+".matchBinaries", "%d entries: this version of Vigil takes one per selector", len(s.MatchBinaries)))

@@ -171,6 +171,10 @@ type Filter struct {
 type StringMatch struct {
 	Op     Op
 	Values []string
+	// FollowChildren (In and NotIn) makes the processes that descend from
+	// one running a listed binary match as it does, up to 8 generations
+	// down.
+	FollowChildren bool
 }
 
 // PIDMatch is a matchPIDs entry.
