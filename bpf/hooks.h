@@ -39,7 +39,34 @@ enum arg_type {
 	ARG_PATH = 7,     /* struct path *: read as the path */
 	ARG_SOCK = 8,     /* struct sock *: a struct sock_arg in the string slot;
 			   * ival: destination address | port << 32, as sockaddr */
+	ARG_SOCKET = 9,   /* struct socket *: its sock, as ARG_SOCK */
+	ARG_SKB = 10,     /* struct sk_buff *: its IP and transport headers in a
+			   * struct sock_arg, as ARG_SOCK */
+	ARG_BINPRM = 11,  /* struct linux_binprm *: the path of the file it runs */
+	ARG_CRED = 12,    /* struct cred *: a struct cred_arg in the string slot */
+	ARG_CAPS = 13,    /* kernel_cap_t *: the mask, as an integer */
 };
+
+/* A cred argument as read_cred leaves it in its argument's string slot, and
+ * as the record carries it (internal/kernel/record.go). */
+struct cred_arg {
+	__u32 uid;
+	__u32 gid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 euid;
+	__u32 egid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 securebits;
+	__u32 user_ns; /* the inode number of its user namespace */
+	__u64 cap_permitted;
+	__u64 cap_effective;
+	__u64 cap_inheritable;
+};
+
+/* Kept in BTF for bpf2go: no map holds a cred_arg. */
+const struct cred_arg *unused_cred_arg __attribute__((unused));
 
 /* A sock argument as read_sock leaves it in its argument's string slot,
  * and as the record carries it (internal/kernel/record.go). */
@@ -989,6 +1016,94 @@ __noinline int read_sock(struct sock_arg *out, __u64 raw)
 	return 0;
 }
 
+/* read_skb reads the addresses, ports and protocol of the IPv4 or IPv6
+ * packet in skb into out (Tetragon's skb argument). */
+__noinline int read_skb(struct sock_arg *out, __u64 raw)
+{
+	struct sk_buff *skb = (struct sk_buff *)raw;
+
+	if (!out)
+		return 0;
+	__builtin_memset(out, 0, sizeof(*out));
+	if (!skb)
+		return 0;
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u32 th;
+	__u8 version = 0;
+
+	bpf_probe_read_kernel(&version, 1, head + nh);
+	version >>= 4;
+	if (version == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return 0;
+		out->family = VIGIL_AF_INET;
+		out->protocol = ip.protocol;
+		out->saddr = ip.saddr;
+		out->daddr = ip.daddr;
+		/* The transport header follows the IP header: skb's own
+		 * offset is unset, or the network header's, until the IP
+		 * layer has parsed the packet. */
+		th = nh + ip.ihl * 4;
+	} else if (version == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return 0;
+		out->family = VIGIL_AF_INET6;
+		out->protocol = ip6.nexthdr;
+		__builtin_memcpy(out->saddr6, &ip6.saddr, 16);
+		__builtin_memcpy(out->daddr6, &ip6.daddr, 16);
+		th = nh + sizeof(ip6); /* extension headers are not followed */
+	} else {
+		return 0;
+	}
+	switch (out->protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP: {
+		__be16 ports[2] = {};
+
+		bpf_probe_read_kernel(ports, sizeof(ports), head + th);
+		out->sport = bpf_ntohs(ports[0]);
+		out->dport = bpf_ntohs(ports[1]);
+	}
+	}
+	return 0;
+}
+
+/* read_cred reads the ids, securebits, capabilities and user namespace of
+ * the struct cred at raw into out (Tetragon's cred argument). */
+__noinline int read_cred(struct cred_arg *out, __u64 raw)
+{
+	const struct cred *c = (const struct cred *)raw;
+
+	if (!out)
+		return 0;
+	__builtin_memset(out, 0, sizeof(*out));
+	if (!c)
+		return 0;
+	out->uid = BPF_CORE_READ(c, uid.val);
+	out->gid = BPF_CORE_READ(c, gid.val);
+	out->suid = BPF_CORE_READ(c, suid.val);
+	out->sgid = BPF_CORE_READ(c, sgid.val);
+	out->euid = BPF_CORE_READ(c, euid.val);
+	out->egid = BPF_CORE_READ(c, egid.val);
+	out->fsuid = BPF_CORE_READ(c, fsuid.val);
+	out->fsgid = BPF_CORE_READ(c, fsgid.val);
+	out->securebits = BPF_CORE_READ(c, securebits);
+	out->user_ns = BPF_CORE_READ(c, user_ns, ns.inum);
+	/* kernel_cap_t read as 8 bytes is the mask before and after 6.3
+	 * (caps_match). */
+	BPF_CORE_READ_INTO(&out->cap_permitted, c, cap_permitted);
+	BPF_CORE_READ_INTO(&out->cap_effective, c, cap_effective);
+	BPF_CORE_READ_INTO(&out->cap_inheritable, c, cap_inheritable);
+	return 0;
+}
+
 static __always_inline __s64 int_value(__u64 raw, __u8 flags)
 {
 	switch (flags & ARGF_SIZE_MASK) {
@@ -1023,8 +1138,15 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		/* Strings and paths are used as keys: zero the slot's tail.
 		 * Integers never touch their slot; clearing 256 bytes for them
 		 * is most of a filtered-out hit's cost. */
-		if (ac->type != ARG_INT && ac->type != ARG_SOCKADDR && ac->type != ARG_SOCK)
+		switch (ac->type) {
+		case ARG_STRING:
+		case ARG_FD:
+		case ARG_CHAR_BUF:
+		case ARG_FILE:
+		case ARG_PATH:
+		case ARG_BINPRM:
 			__builtin_memset(s->a.str[i].s, 0, sizeof(s->a.str[i].s));
+		}
 		switch (ac->type) {
 		case ARG_STRING: {
 			long n = ac->flags & ARGF_KERNEL
@@ -1047,12 +1169,37 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
 			break;
 		}
-		case ARG_SOCK: {
+		case ARG_SOCK:
+		case ARG_SOCKET:
+		case ARG_SKB: {
 			struct sock_arg *sk = (struct sock_arg *)s->a.str[i].s;
 
-			read_sock(sk, raw);
+			if (ac->type == ARG_SKB)
+				read_skb(sk, raw);
+			else
+				read_sock(sk, ac->type == ARG_SOCKET ? (__u64)BPF_CORE_READ((struct socket *)raw, sk)
+								     : raw);
 			s->a.slen[i] = sizeof(*sk);
 			s->a.ival[i] = (__u64)sk->daddr | ((__u64)sk->dport << 32);
+			break;
+		}
+		case ARG_CRED:
+			read_cred((struct cred_arg *)s->a.str[i].s, raw);
+			s->a.slen[i] = sizeof(struct cred_arg);
+			break;
+		case ARG_CAPS: {
+			__u64 caps = 0;
+
+			bpf_probe_read_kernel(&caps, sizeof(caps), (void *)raw);
+			s->a.ival[i] = caps;
+			break;
+		}
+		case ARG_BINPRM: {
+			struct file *f = BPF_CORE_READ((struct linux_binprm *)raw, file);
+
+			if (f)
+				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(f, f_path.dentry),
+							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
 			break;
 		}
 		case ARG_PATH: {
@@ -1101,8 +1248,20 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 		if (i >= conf->nargs)
 			break;
 		__u8 type = conf->args[i].type;
-		if (type == ARG_SOCKADDR)
-			type = ARG_INT; /* carried as its packed integer */
+		/* The record knows integers, strings, socks and creds. */
+		switch (type) {
+		case ARG_SOCKADDR: /* its packed integer */
+		case ARG_CAPS:
+			type = ARG_INT;
+			break;
+		case ARG_SOCKET:
+		case ARG_SKB:
+			type = ARG_SOCK;
+			break;
+		case ARG_BINPRM:
+			type = ARG_FILE;
+			break;
+		}
 		/* ARG_SOCK is carried as its struct sock_arg, from its slot. */
 		__u32 len = type == ARG_INT ? 8 : s->a.slen[i] & (STR_SLOT - 1);
 		struct arg_header hdr = {.type = type, .truncated = s->a.trunc[i], .len = len};

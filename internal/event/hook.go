@@ -21,6 +21,9 @@ type HookArg struct {
 	Str       string
 	IsString  bool
 	Truncated bool
+	// Names name an integer's value: a capability, the capabilities of a
+	// set.
+	Names []string
 }
 
 // Hook is a policy hook that fired and that a selector chose to report.
@@ -74,6 +77,12 @@ func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
 			m.PutStr("value", a.Str)
 		} else {
 			m.PutInt("value", a.Int)
+		}
+		if a.Names != nil {
+			names := m.PutEmptySlice("names")
+			for _, n := range a.Names {
+				names.AppendEmpty().SetStr(n)
+			}
 		}
 		if a.Truncated {
 			m.PutBool("truncated", true)
@@ -174,9 +183,12 @@ func (h Hook) summary() string {
 	b.WriteString(h.Process.Binary)
 	for _, a := range h.Args {
 		b.WriteString(" ")
-		if a.IsString {
+		switch {
+		case a.IsString:
 			b.WriteString(a.Str)
-		} else {
+		case a.Names != nil:
+			b.WriteString(strings.Join(a.Names, ","))
+		default:
 			b.WriteString(strconv.FormatInt(a.Int, 10))
 		}
 	}

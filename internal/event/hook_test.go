@@ -113,3 +113,26 @@ func TestHookSockaddrDestination(t *testing.T) {
 		t.Errorf("compact %q, want %q", got, want)
 	}
 }
+
+// TestHookCapabilityNames: capability arguments keep their integer value
+// and carry their names, which the body shows instead of the number.
+func TestHookCapabilityNames(t *testing.T) {
+	h := Hook{
+		Time:    time.Unix(1700000000, 0),
+		Process: &process.Process{PID: 42, Binary: "/usr/bin/capsh"},
+		Name:    NameProcessKprobe, Policy: "caps", Call: "security_capset", Actions: []string{"Post"},
+		Args: []HookArg{{Index: 2, Type: "cap_effective", Int: 1<<0 | 1<<21, Names: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}}},
+	}
+	lr := fillRecord(h)
+	args, _ := lr.Attributes().Get(AttrArgs)
+	arg := args.Slice().At(0).Map().AsRaw()
+	if arg["value"] != int64(1<<0|1<<21) {
+		t.Errorf("value %v", arg["value"])
+	}
+	if names, ok := arg["names"].([]any); !ok || len(names) != 2 || names[0] != "CAP_CHOWN" || names[1] != "CAP_SYS_ADMIN" {
+		t.Errorf("names %v", arg["names"])
+	}
+	if got, want := lr.Body().AsString(), "security_capset /usr/bin/capsh CAP_CHOWN,CAP_SYS_ADMIN"; got != want {
+		t.Errorf("body %q, want %q", got, want)
+	}
+}

@@ -35,6 +35,11 @@ const (
 	argFile     = 6
 	argPath     = 7
 	argSock     = 8
+	argSocket   = 9
+	argSkb      = 10
+	argBinprm   = 11
+	argCred     = 12
+	argCaps     = 13
 
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
@@ -63,7 +68,8 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
 	policy.ArgSockaddr: argSockaddr,
 	policy.ArgFile:     argFile, policy.ArgPath: argPath,
-	policy.ArgSock: argSock,
+	policy.ArgSock: argSock, policy.ArgSocket: argSocket, policy.ArgSkb: argSkb,
+	policy.ArgBinprm: argBinprm, policy.ArgCred: argCred, policy.ArgCaps: argCaps,
 }
 
 // Fields of a sock argument (enum sock_field, bpf/hooks.h).
@@ -666,7 +672,7 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		if a.Kind == policy.ArgInt {
 			ca.Flags |= uint8(bits.TrailingZeros8(a.Size)) << 1
 		}
-		if a.Kind == policy.ArgSockaddr || a.Kind == policy.ArgSock {
+		if a.Kind == policy.ArgSockaddr || a.Kind.IsSock() || a.Kind == policy.ArgCaps {
 			ca.Flags |= 3 << 1 // the packed 64-bit value; a sock's pointer
 		}
 		if a.ReturnCopy {

@@ -113,6 +113,39 @@ type HookArg struct {
 	Str       string
 	Truncated bool
 	Sock      *Sock
+	Cred      *Cred
+}
+
+// Cred is a cred argument (struct cred *) as the hook read it.
+type Cred struct {
+	UID, GID, SUID, SGID, EUID, EGID, FSUID, FSGID uint32
+	Securebits                                     uint32
+	// UserNS is the inode number of the cred's user namespace.
+	UserNS                            uint32
+	Permitted, Effective, Inheritable uint64
+}
+
+// String renders the credentials as ids, then the capability masks:
+// "uid=1000 gid=1000 euid=0 egid=0 suid=0 sgid=0 fsuid=0 fsgid=0
+// securebits=0 user_ns=4026531837 permitted=0x1ffffffffff
+// effective=0x1ffffffffff inheritable=0x0".
+func (c Cred) String() string {
+	return fmt.Sprintf("uid=%d gid=%d euid=%d egid=%d suid=%d sgid=%d fsuid=%d fsgid=%d securebits=%d user_ns=%d permitted=%#x effective=%#x inheritable=%#x",
+		c.UID, c.GID, c.EUID, c.EGID, c.SUID, c.SGID, c.FSUID, c.FSGID, c.Securebits, c.UserNS,
+		c.Permitted, c.Effective, c.Inheritable)
+}
+
+var credArgSize = int(unsafe.Sizeof(sensorCredArg{}))
+
+func decodeCred(b []byte) (*Cred, error) {
+	if len(b) != credArgSize {
+		return nil, fmt.Errorf("hook record cred of %d bytes, want %d", len(b), credArgSize)
+	}
+	var r sensorCredArg
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), credArgSize), b)
+	return &Cred{UID: r.Uid, GID: r.Gid, SUID: r.Suid, SGID: r.Sgid, EUID: r.Euid, EGID: r.Egid,
+		FSUID: r.Fsuid, FSGID: r.Fsgid, Securebits: r.Securebits, UserNS: r.UserNs,
+		Permitted: r.CapPermitted, Effective: r.CapEffective, Inheritable: r.CapInheritable}, nil
 }
 
 // Sock is a sock argument (struct sock *) as the hook read it.
@@ -319,6 +352,12 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 				return nil, err
 			}
 			a.Sock, a.Str = sk, sk.String()
+		case argCred:
+			c, err := decodeCred(data[:n])
+			if err != nil {
+				return nil, err
+			}
+			a.Cred, a.Str = c, c.String()
 		default:
 			a.Str = string(data[:n])
 		}

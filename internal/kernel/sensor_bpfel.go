@@ -20,6 +20,23 @@ type sensorAddrLpmKey struct {
 	Addr      uint32
 }
 
+type sensorCredArg struct {
+	_              structs.HostLayout
+	Uid            uint32
+	Gid            uint32
+	Suid           uint32
+	Sgid           uint32
+	Euid           uint32
+	Egid           uint32
+	Fsuid          uint32
+	Fsgid          uint32
+	Securebits     uint32
+	UserNs         uint32
+	CapPermitted   uint64
+	CapEffective   uint64
+	CapInheritable uint64
+}
+
 type sensorDenyConnectKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -387,6 +404,7 @@ const (
 	sensorProgVigilUprobe         = "vigil_uprobe"
 	sensorProgVigilUretprobe      = "vigil_uretprobe"
 	sensorVarTrampSlot            = "tramp_slot"
+	sensorVarUnusedCredArg        = "unused_cred_arg"
 	sensorVarUnusedDenyConnectKey = "unused_deny_connect_key"
 	sensorVarUnusedExitRecord     = "unused_exit_record"
 	sensorVarUnusedForkRecord     = "unused_fork_record"
@@ -495,6 +513,7 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	TrampSlot            *ebpf.VariableSpec `ebpf:"tramp_slot"`
+	UnusedCredArg        *ebpf.VariableSpec `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
 	UnusedExitRecord     *ebpf.VariableSpec `ebpf:"unused_exit_record"`
 	UnusedForkRecord     *ebpf.VariableSpec `ebpf:"unused_fork_record"`
@@ -583,6 +602,7 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	TrampSlot            *ebpf.Variable `ebpf:"tramp_slot"`
+	UnusedCredArg        *ebpf.Variable `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey *ebpf.Variable `ebpf:"unused_deny_connect_key"`
 	UnusedExitRecord     *ebpf.Variable `ebpf:"unused_exit_record"`
 	UnusedForkRecord     *ebpf.Variable `ebpf:"unused_fork_record"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,8 +178,21 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		out.Kind = ArgFD
 	case "sock":
 		out.Kind = ArgSock
+	case "socket":
+		out.Kind = ArgSocket
+	case "skb":
+		out.Kind = ArgSkb
+	case "linux_binprm":
+		out.Kind = ArgBinprm
+	case "cred":
+		out.Kind = ArgCred
+	case "kernel_cap_t", "cap_effective", "cap_inheritable", "cap_permitted":
+		out.Kind = ArgCaps
+	case "capability":
+		// An int, reported with its name.
+		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path or sock", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, linux_binprm, cred, capability or the cap types", a.Type))
 		return out, false
 	}
 	return out, true
@@ -318,6 +332,12 @@ func (c *compiler) argHead(path string, a ArgSpec) (out Arg, done, ok bool) {
 		out.Kind, out.Size, out.Signed = ArgInt, size, signed
 		return out, true, true
 	}
+	if a.Type == "nop" {
+		// Declared so that the positions of the others hold; read as
+		// the register it is, never reported.
+		out.Kind, out.Size = ArgInt, 8
+		return out, true, true
+	}
 	return out, false, false
 }
 
@@ -374,7 +394,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			continue
 		}
 		a := h.Args[pos]
-		if a.Kind == ArgSock {
+		if a.Kind.IsSock() {
 			if f, ok := c.sockFilter(p, m); ok {
 				f.Arg = uint8(pos)
 				sel.Filters = append(sel.Filters, f)
@@ -388,7 +408,20 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			}
 			continue
 		}
-		if f, ok := c.filter(p, m, a.Kind != ArgInt, !a.Signed); ok {
+		if a.Kind == ArgCred {
+			c.fail(refuse(p+".index", "%d: cred arguments are reported, not matched on, by this version of Vigil", m.Index))
+			continue
+		}
+		if a.Kind == ArgCaps {
+			// Capability sets also take names: "CAP_SYS_ADMIN,CAP_BPF".
+			m.Values = slices.Clone(m.Values)
+			for j, v := range m.Values {
+				if mask, ok := capsMask(v); ok {
+					m.Values[j] = strconv.FormatUint(mask, 10)
+				}
+			}
+		}
+		if f, ok := c.filter(p, m, a.Kind != ArgInt && a.Kind != ArgCaps, !a.Signed); ok {
 			f.Arg = uint8(pos)
 			sel.Filters = append(sel.Filters, f)
 		}

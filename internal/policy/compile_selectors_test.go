@@ -174,3 +174,48 @@ func TestCompileSelectorsAtTheLimits(t *testing.T) {
 		t.Errorf("a policy at the table's limits is not valid: %v", err)
 	}
 }
+
+func TestCapabilityNames(t *testing.T) {
+	if got := CapabilityName(21); got != "CAP_SYS_ADMIN" {
+		t.Errorf("CapabilityName(21) = %q", got)
+	}
+	if got := CapabilityName(63); got != "CAP_63" {
+		t.Errorf("CapabilityName(63) = %q", got)
+	}
+	if got := CapabilityNames(1<<0 | 1<<39); !slices.Equal(got, []string{"CAP_CHOWN", "CAP_BPF"}) {
+		t.Errorf("CapabilityNames = %q", got)
+	}
+}
+
+// Structured kernel-function arguments: cap sets are integers that also
+// take capability names; a cred is reported but not matched on.
+func TestCompileStructuredKernelArgs(t *testing.T) {
+	p := &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy, Metadata: ObjectMeta{Name: "caps"},
+		Spec: Spec{KProbes: []KProbeSpec{{
+			Call: "security_capset",
+			Args: []ArgSpec{{Index: 0, Type: "cred"}, {Index: 1, Type: "nop"}, {Index: 2, Type: "cap_effective"}},
+			Selectors: []SelectorSpec{{MatchArgs: []ArgSelector{
+				{Index: 2, Operator: "Mask", Values: []string{"CAP_CHOWN,CAP_SYS_ADMIN", "0x8"}},
+			}}},
+		}}},
+	}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := prog.Hooks[0]
+	if h.Args[0].Kind != ArgCred || h.Args[2].Kind != ArgCaps {
+		t.Errorf("kinds %v %v", h.Args[0].Kind, h.Args[2].Kind)
+	}
+	f := h.Selectors[0].Filters[0]
+	if f.String || !slices.Equal(f.Ints, []int64{1<<0 | 1<<21, 8}) {
+		t.Errorf("filter %+v", f)
+	}
+
+	p.Spec.KProbes[0].Selectors[0].MatchArgs = []ArgSelector{{Index: 0, Operator: "Equal", Values: []string{"0"}}}
+	_, err = Compile(p)
+	if err == nil || !strings.Contains(err.Error(), "spec.kprobes[0].selectors[0].matchArgs[0]") || !strings.Contains(err.Error(), "cred") {
+		t.Errorf("a matchArgs on a cred: %v", err)
+	}
+}

@@ -92,7 +92,25 @@ const (
 	// ArgSock is a struct sock * on a kernel function, read as its
 	// addresses, ports, protocol, family and state (Tetragon's sock).
 	ArgSock
+	// ArgSocket is a struct socket *, read as its sock; ArgSkb a struct
+	// sk_buff *, read as its packet's addresses, ports and protocol. Both
+	// are matched and reported as socks.
+	ArgSocket
+	ArgSkb
+	// ArgBinprm is a struct linux_binprm *, read as the path of the file
+	// it executes.
+	ArgBinprm
+	// ArgCred is a struct cred *: ids, securebits, capabilities, user
+	// namespace.
+	ArgCred
+	// ArgCaps is a kernel_cap_t * (cap_effective, cap_inheritable,
+	// cap_permitted), read as the 64-bit mask.
+	ArgCaps
 )
+
+// IsSock reports whether the argument is read, matched and reported as a
+// sock.
+func (k ArgKind) IsSock() bool { return k == ArgSock || k == ArgSocket || k == ArgSkb }
 
 // Arg is one argument read at the hook.
 type Arg struct {

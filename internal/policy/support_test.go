@@ -136,7 +136,7 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
   - call: kfree_skb_reason
     data: [{index: 0, type: int, source: current_task}]
     args:
-    - {index: 0, type: skb}
+    - {index: 0, type: user_namespace}
     - {index: 1, type: int, resolve: reason}
     - {index: 2, type: auto}
     - {index: 3}
@@ -149,7 +149,7 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 `,
 			want: []string{
 				"spec.kprobes[0].data: not supported by Vigil yet",
-				`spec.kprobes[0].args[0].type: "skb" is not supported by Vigil yet`,
+				`spec.kprobes[0].args[0].type: "user_namespace" is not supported by Vigil yet`,
 				"spec.kprobes[0].args[1].resolve: not supported by Vigil yet",
 				`spec.kprobes[0].args[2].type: "auto" is not supported by Vigil yet`,
 				"spec.kprobes[0].args[3].type: a missing type (auto, taken from BTF) is not supported by Vigil yet",
@@ -185,8 +185,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
       - {action: Sigkill}
 `,
 			want: []string{
-				`spec.kprobes[0].args[1].type: "cap_effective" is not supported by Vigil yet`,
-				`spec.kprobes[0].args[2].type: "kernel_cap_t" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchParentBinaries: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchNamespaceChanges: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchCapabilityChanges: not supported by Vigil yet",

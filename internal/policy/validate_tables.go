@@ -3,6 +3,7 @@ package policy
 import (
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -255,6 +256,51 @@ var capabilityNumbers = map[string]int{
 func CapabilityNumber(name string) (int, bool) {
 	n, ok := capabilityNumbers[strings.ToUpper(strings.TrimSpace(name))]
 	return n, ok
+}
+
+var capabilityNames = func() map[int]string {
+	m := make(map[int]string, len(capabilityNumbers))
+	for name, n := range capabilityNumbers {
+		m[n] = name
+	}
+	return m
+}()
+
+// CapabilityName is the name of capability n ("CAP_SYS_ADMIN" for 21), or
+// "CAP_<n>" for a number Linux has not named here.
+func CapabilityName(n int) string {
+	if name, ok := capabilityNames[n]; ok {
+		return name
+	}
+	return "CAP_" + strconv.Itoa(n)
+}
+
+// CapabilityNames names the capabilities of a mask, lowest first.
+func CapabilityNames(mask uint64) []string {
+	var names []string
+	for n := 0; n < 64; n++ {
+		if mask&(1<<n) != 0 {
+			names = append(names, CapabilityName(n))
+		}
+	}
+	return names
+}
+
+// capsMask reads a capability set value: a number (a mask), or capability
+// names separated by commas.
+func capsMask(val string) (uint64, bool) {
+	if m, err := strconv.ParseUint(strings.TrimSpace(val), 0, 64); err == nil {
+		return m, true
+	}
+	var m uint64
+	for _, name := range strings.Split(val, ",") {
+		n, ok := CapabilityNumber(name)
+		if !ok {
+			return 0, false
+		}
+		m |= 1 << n
+	}
+	return m, true
 }
 
 // protocolNumbers are the IPPROTO_* names the Protocol operator accepts.

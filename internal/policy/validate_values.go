@@ -202,13 +202,8 @@ func namedRangeProblem(val, what string, names map[string]uint64, example string
 // capsValueProblem checks a capability set value: a number (a mask) or
 // capability names separated by commas ("CAP_SYS_ADMIN,CAP_BPF").
 func capsValueProblem(val string) string {
-	if _, err := strconv.ParseUint(val, 0, 64); err == nil {
-		return ""
-	}
-	for _, name := range strings.Split(val, ",") {
-		if _, ok := CapabilityNumber(name); !ok {
-			return fmt.Sprintf("%q is neither a capability mask nor capability names separated by commas", val)
-		}
+	if _, ok := capsMask(val); !ok {
+		return fmt.Sprintf("%q is neither a capability mask nor capability names separated by commas", val)
 	}
 	return ""
 }

@@ -355,9 +355,20 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 			break
 		}
 		spec := h.Args[i]
+		if spec.Type == "nop" {
+			continue
+		}
 		arg := event.HookArg{
 			Index: uint32(spec.Index), Type: spec.Type, Label: spec.Label,
-			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt, Truncated: a.Truncated,
+			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt && spec.Kind != policy.ArgCaps,
+			Truncated: a.Truncated,
+		}
+		switch {
+		case spec.Kind == policy.ArgCaps:
+			// The mask, and its capabilities by name as tetra shows them.
+			arg.Names = policy.CapabilityNames(uint64(a.Int))
+		case spec.Type == "capability":
+			arg.Names = []string{policy.CapabilityName(int(a.Int))}
 		}
 		if spec.Kind == policy.ArgSockaddr {
 			arg.Str = kernel.SockaddrString(uint64(a.Int))

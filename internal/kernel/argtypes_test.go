@@ -1,0 +1,266 @@
+package kernel_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+func kprobePolicy(k policy.KProbeSpec) *policy.TracingPolicy {
+	return &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "arg-types"},
+		Spec:     policy.Spec{KProbes: []policy.KProbeSpec{k}},
+	}
+}
+
+// allHookRecords drains the sensor for a while after run and returns every
+// hook record: the hooks below fire in contexts (softirq, a forked child
+// before its exec) whose pid the caller does not know in advance.
+func allHookRecords(t *testing.T, s *kernel.Sensor, run func()) []*kernel.HookRecord {
+	t.Helper()
+	run()
+	var out []*kernel.HookRecord
+	s.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		r, err := s.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := r.(*kernel.HookRecord); ok {
+			out = append(out, h)
+		}
+	}
+}
+
+// TestKprobeArgumentTypes reads each of Tetragon's structured argument
+// types of kernel functions from a real call: cred (commit_creds of a child
+// that drops to nobody), linux_binprm (security_bprm_check of an exec),
+// socket (security_socket_connect, filtered on its protocol), skb
+// (tcp_v4_rcv of a SYN, filtered on its destination), capability
+// (cap_capable of a chown) and a kernel_cap_t (security_capset). Without
+// kprobes each policy is refused, naming what is missing.
+func TestKprobeArgumentTypes(t *testing.T) {
+	testenv.RequireBPF(t)
+	port := loopbackListener(t)
+	_, f := files(t, "owned")
+	tests := []struct {
+		name  string
+		hook  policy.KProbeSpec
+		run   func(t *testing.T)
+		check func(t *testing.T, recs []*kernel.HookRecord)
+	}{
+		{
+			name: "cred",
+			hook: policy.KProbeSpec{Call: "commit_creds", Args: []policy.ArgSpec{{Index: 0, Type: "cred"}}},
+			run: func(t *testing.T) {
+				cmd := exec.Command("/bin/bash", "-c", "true")
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("bash as nobody: %v %s", err, out)
+				}
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				for _, r := range recs {
+					if c := r.Args[0].Cred; c != nil && c.UID == 65534 && c.EUID == 65534 && c.GID == 65534 && c.FSUID == 65534 {
+						if !strings.Contains(r.Args[0].Str, "uid=65534 gid=65534 euid=65534") {
+							t.Errorf("cred rendered %q", r.Args[0].Str)
+						}
+						return
+					}
+				}
+				t.Errorf("no commit_creds of uid 65534 among %d records", len(recs))
+			},
+		},
+		{
+			name: "linux_binprm",
+			hook: policy.KProbeSpec{
+				Call: "security_bprm_check", Args: []policy.ArgSpec{{Index: 0, Type: "linux_binprm"}},
+				Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 0, Operator: "Postfix", Values: []string{"/bash"}}}}},
+			},
+			run: func(t *testing.T) { runCmd(t, "/bin/bash", "-c", "true") },
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				if len(recs) == 0 {
+					t.Fatal("no exec of bash reported")
+				}
+				for _, r := range recs {
+					if !strings.HasPrefix(r.Args[0].Str, "/") || !strings.HasSuffix(r.Args[0].Str, "/bash") {
+						t.Errorf("binprm read as %q", r.Args[0].Str)
+					}
+				}
+			},
+		},
+		{
+			name: "socket",
+			hook: policy.KProbeSpec{
+				Call: "security_socket_connect", Args: []policy.ArgSpec{{Index: 0, Type: "socket"}},
+				Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 0, Operator: "Protocol", Values: []string{"IPPROTO_UDP"}}}}},
+			},
+			run: func(t *testing.T) {
+				// A UDP connect, then a TCP one the selector leaves out.
+				u, err := net.Dial("udp4", "127.0.0.1:9")
+				if err != nil {
+					t.Fatal(err)
+				}
+				u.Close()
+				c, err := net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				var udp int
+				for _, r := range recs {
+					sk := r.Args[0].Sock
+					if sk == nil || sk.Protocol != unix.IPPROTO_UDP || sk.Family != unix.AF_INET {
+						t.Errorf("socket read as %+v (%q)", sk, r.Args[0].Str)
+						continue
+					}
+					if r.PID == uint32(os.Getpid()) {
+						udp++
+					}
+				}
+				if udp != 1 {
+					t.Errorf("%d UDP connects of the test reported, want 1", udp)
+				}
+			},
+		},
+		{
+			name: "skb",
+			hook: policy.KProbeSpec{
+				Call: "tcp_v4_rcv", Args: []policy.ArgSpec{{Index: 0, Type: "skb"}},
+				Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{
+					{Index: 0, Operator: "DAddr", Values: []string{"127.0.0.2/32"}},
+					{Index: 0, Operator: "DPort", Values: []string{strconv.Itoa(port)}},
+				}}},
+			},
+			run: func(t *testing.T) {
+				c, err := net.DialTimeout("tcp4", "127.0.0.2:"+strconv.Itoa(port), time.Second)
+				if err == nil {
+					c.Close()
+				}
+				// 127.0.0.1 carries the same port: the selector must
+				// leave it out.
+				if c, err = net.Dial("tcp4", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+					c.Close()
+				}
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				if len(recs) == 0 {
+					t.Fatal("no packet to 127.0.0.2 reported")
+				}
+				want := fmt.Sprintf("127.0.0.2:%d", port)
+				for _, r := range recs {
+					sk := r.Args[0].Sock
+					if sk == nil || sk.Protocol != unix.IPPROTO_TCP || sk.Destination.String() != want ||
+						!sk.Source.Addr().IsLoopback() || sk.Source.Port() == 0 {
+						t.Errorf("skb read as %+v (%q), want tcp to %s", sk, r.Args[0].Str, want)
+					}
+				}
+			},
+		},
+		{
+			name: "capability",
+			hook: policy.KProbeSpec{
+				Call: "cap_capable", Args: []policy.ArgSpec{{Index: 2, Type: "capability"}},
+				Selectors: []policy.SelectorSpec{{
+					MatchArgs:     []policy.ArgSelector{{Index: 2, Operator: "Equal", Values: []string{"0"}}},
+					MatchBinaries: []policy.BinarySelector{{Operator: "Postfix", Values: []string{"/chown"}}},
+				}},
+			},
+			run: func(t *testing.T) { runCmd(t, "/bin/chown", "65534", f[0]) },
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				if len(recs) == 0 {
+					t.Fatal("chown's CAP_CHOWN check not reported")
+				}
+				for _, r := range recs {
+					if r.Args[0].Int != 0 {
+						t.Errorf("capability read as %d", r.Args[0].Int)
+					}
+				}
+			},
+		},
+		{
+			name: "kernel_cap_t",
+			hook: policy.KProbeSpec{
+				Call: "security_capset",
+				Args: []policy.ArgSpec{{Index: 2, Type: "cap_effective"}, {Index: 4, Type: "cap_permitted"}},
+				Selectors: []policy.SelectorSpec{{
+					MatchPIDs: []policy.PIDSelector{{Operator: "In", Values: []uint32{uint32(os.Getpid())}}},
+					MatchArgs: []policy.ArgSelector{{Index: 2, Operator: "Mask", Values: []string{"CAP_CHOWN"}}},
+				}},
+			},
+			run: func(t *testing.T) {
+				// Set the thread's capabilities to what they are.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+				var data [2]unix.CapUserData
+				if err := unix.Capget(&hdr, &data[0]); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Capset(&hdr, &data[0]); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+				var data [2]unix.CapUserData
+				if err := unix.Capget(&hdr, &data[0]); err != nil {
+					t.Fatal(err)
+				}
+				eff := uint64(data[0].Effective) | uint64(data[1].Effective)<<32
+				perm := uint64(data[0].Permitted) | uint64(data[1].Permitted)<<32
+				if len(recs) != 1 || uint64(recs[0].Args[0].Int) != eff || uint64(recs[0].Args[1].Int) != perm {
+					t.Errorf("records %+v, want one capset with effective %#x, permitted %#x", recs, eff, perm)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prog, err := policy.Compile(kprobePolicy(tc.hook))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !kernel.Probe().Has(kernel.FeatureKprobe) {
+				s, err := kernel.LoadSensor(kernel.SensorOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if _, err := s.InstallPolicy(prog, nil); !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), "CONFIG_KPROBES") {
+					t.Fatalf("install on a kernel without kprobes: %v", err)
+				}
+				return
+			}
+			s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.InstallPolicy(prog, nil); err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, allHookRecords(t, s, func() { tc.run(t) }))
+		})
+	}
+}
