@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -55,7 +56,8 @@ func allHookRecords(t *testing.T, s *kernel.Sensor, run func()) []*kernel.HookRe
 // that drops to nobody), linux_binprm (security_bprm_check of an exec),
 // socket (security_socket_connect, filtered on its protocol), skb
 // (tcp_v4_rcv of a SYN, filtered on its destination), capability
-// (cap_capable of a chown) and a kernel_cap_t (security_capset). Without
+// (cap_capable of a chown), a kernel_cap_t (security_capset) and resolve
+// paths from a linux_binprm. Without
 // kprobes each policy is refused, naming what is missing.
 func TestKprobeArgumentTypes(t *testing.T) {
 	testenv.RequireBPF(t)
@@ -231,6 +233,46 @@ func TestKprobeArgumentTypes(t *testing.T) {
 				perm := uint64(data[0].Permitted) | uint64(data[1].Permitted)<<32
 				if len(recs) != 1 || uint64(recs[0].Args[0].Int) != eff || uint64(recs[0].Args[1].Int) != perm {
 					t.Errorf("records %+v, want one capset with effective %#x, permitted %#x", recs, eff, perm)
+				}
+			},
+		},
+		{
+			// resolve: members of the linux_binprm, through pointers,
+			// read as a file, an int and the parent's comm.
+			name: "resolve",
+			hook: policy.KProbeSpec{
+				Call: "security_bprm_check",
+				Args: []policy.ArgSpec{
+					{Index: 0, Type: "file", Resolve: "file"},
+					{Index: 0, Type: "int", Resolve: "argc"},
+					{Index: 0, Type: "string", Resolve: "mm.owner.real_parent.comm"},
+				},
+				Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 0, Operator: "Postfix", Values: []string{"/vigil-resolve-true"}}}}},
+			},
+			run: func(t *testing.T) {
+				// A copy under a name of its own; busybox copies fail to
+				// find their applet, after the exec all the same.
+				data, err := os.ReadFile("/bin/true")
+				if err != nil {
+					t.Fatal(err)
+				}
+				bin := filepath.Join(t.TempDir(), "vigil-resolve-true")
+				if err := os.WriteFile(bin, data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				runCmd(t, bin, "a", "b", "c")
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				comm, err := os.ReadFile("/proc/self/comm")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(recs) != 1 {
+					t.Fatalf("%d records, want the one exec", len(recs))
+				}
+				a := recs[0].Args
+				if !strings.HasSuffix(a[0].Str, "/vigil-resolve-true") || a[1].Int != 4 || a[2].Str != strings.TrimSpace(string(comm)) {
+					t.Errorf("file %q, argc %d, parent %q; want the copy of true, 4, %q", a[0].Str, a[1].Int, a[2].Str, strings.TrimSpace(string(comm)))
 				}
 			},
 		},

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -680,6 +681,14 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		}
 		if a.Kernel {
 			ca.Flags |= argfKernel
+		}
+		if len(a.Resolve) > 0 {
+			r, err := resolveHookArg(h, a)
+			if err != nil {
+				return nil, fmt.Errorf("%s.args[%d].resolve: %q: %w", h.Path, i, strings.Join(a.Resolve, "."), err)
+			}
+			ca.Nres = uint8(copy(ca.Res[:], r.ops))
+			ca.ResLoad = r.load
 		}
 	}
 	for i, sel := range h.Selectors {

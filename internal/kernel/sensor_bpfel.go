@@ -130,9 +130,11 @@ type sensorHookConf struct {
 		Flags     uint8
 		Off       uint16
 		Fsize     uint8
-		Pad       uint8
+		Nres      uint8
+		Res       [12]uint16
+		ResLoad   uint8
+		Pad       [3]uint8
 	}
-	_   [4]byte
 	Sel [5]struct {
 		_         structs.HostLayout
 		Nfilters  uint8

@@ -163,7 +163,7 @@ func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, sele
 // kernelArg compiles an argument of a kprobe on a kernel function: its
 // pointers are kernel pointers.
 func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
-	out, done, ok := c.argHead(path, a)
+	out, done, ok := c.argHead(path, a, true)
 	if done {
 		return out, ok
 	}
@@ -318,15 +318,24 @@ func intType(t string) (size uint8, signed, ok bool) {
 // argHead compiles what every hook kind reads alike: the register index,
 // resolve (refused) and the integer types. done says whether the argument
 // is settled, ok whether it compiled.
-func (c *compiler) argHead(path string, a ArgSpec) (out Arg, done, ok bool) {
+func (c *compiler) argHead(path string, a ArgSpec, kernel bool) (out Arg, done, ok bool) {
 	out = Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
 	if a.Index > 5 {
 		c.fail(refuse(path+".index", "%d: a function has at most 6 register arguments (0-5)", a.Index))
 		return out, true, false
 	}
 	if a.Resolve != "" {
-		c.fail(refuse(path+".resolve", "not supported by this version of Vigil yet"))
-		return out, true, false
+		if !kernel {
+			c.fail(refuse(path+".resolve", "resolve follows kernel structures: only arguments of kernel functions and LSM hooks have them"))
+			return out, true, false
+		}
+		// Validate checked the form: members, each with an optional
+		// [N], separated by dots.
+		out.Resolve = strings.Split(a.Resolve, ".")
+		if len(out.Resolve) > MaxResolveDepth {
+			c.fail(refuse(path+".resolve", "%q: %d members, at most %d", a.Resolve, len(out.Resolve), MaxResolveDepth))
+			return out, true, false
+		}
 	}
 	if size, signed, isInt := intType(a.Type); isInt {
 		out.Kind, out.Size, out.Signed = ArgInt, size, signed
@@ -342,7 +351,7 @@ func (c *compiler) argHead(path string, a ArgSpec) (out Arg, done, ok bool) {
 }
 
 func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
-	out, done, ok := c.argHead(path, a)
+	out, done, ok := c.argHead(path, a, false)
 	if done {
 		return out, ok
 	}

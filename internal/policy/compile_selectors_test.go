@@ -219,3 +219,33 @@ func TestCompileStructuredKernelArgs(t *testing.T) {
 		t.Errorf("a matchArgs on a cred: %v", err)
 	}
 }
+
+// resolve follows kernel structures: kernel functions and LSM hooks take
+// it (the kernel package checks the path against BTF at install); syscall
+// arguments, user pointers, are refused.
+func TestCompileResolve(t *testing.T) {
+	k := func(syscall bool) *TracingPolicy {
+		call := "security_bprm_check"
+		if syscall {
+			call = "sys_openat"
+		}
+		return &TracingPolicy{
+			APIVersion: APIVersion, Kind: KindTracingPolicy, Metadata: ObjectMeta{Name: "resolve"},
+			Spec: Spec{KProbes: []KProbeSpec{{
+				Call: call, Syscall: syscall,
+				Args: []ArgSpec{{Index: 0, Type: "string", Resolve: "mm.owner.real_parent.comm"}},
+			}}},
+		}
+	}
+	prog, err := Compile(k(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prog.Hooks[0].Args[0].Resolve; !slices.Equal(got, []string{"mm", "owner", "real_parent", "comm"}) {
+		t.Errorf("resolve compiled to %q", got)
+	}
+	_, err = Compile(k(true))
+	if err == nil || !strings.Contains(err.Error(), "spec.kprobes[0].args[0].resolve: resolve follows kernel structures") {
+		t.Errorf("resolve on a syscall argument: %v", err)
+	}
+}

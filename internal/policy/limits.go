@@ -66,6 +66,11 @@ const (
 	// filter (InMap, ports, protocol, family, state): every port fits.
 	MaxRangeWidth = 65536
 
+	// MaxResolveDepth bounds the members of an argument's resolve path;
+	// the kernel follows at most 12 steps (members and the pointers
+	// between them), which the kernel package checks against BTF.
+	MaxResolveDepth = 8
+
 	// MaxStringValues bounds the values of one string filter (Equal,
 	// NotEqual, Prefix, NotPrefix, Postfix, NotPostfix on strings, paths
 	// and buffers). Tetragon keeps them in hash maps and LPM tries without

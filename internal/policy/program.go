@@ -128,6 +128,11 @@ type Arg struct {
 	ReturnCopy bool
 	// Kernel marks a string in kernel memory (kprobe arguments).
 	Kernel bool
+	// Resolve is the path of members from the argument to the field read
+	// ("mm", "owner", "real_parent", "comm"; "fd[0]" indexes an array or
+	// what a pointer points to); the kernel package finds it
+	// in the kernel's BTF when the policy is installed.
+	Resolve []string
 }
 
 // Op is a comparison the kernel performs.

@@ -63,7 +63,7 @@ var support = struct {
 		reflect.TypeFor[TracepointSpec](): setOf("subsystem", "event", "raw", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "return", "args", "returnArg", "selectors", "message", "tags"),
 		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
-		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData"),
+		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve"),
 		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries",
 			"matchNamespaces", "matchCapabilities", "matchActions", "matchReturnActions"),
 		reflect.TypeFor[PIDSelector]():        setOf("operator", "values", "isNamespacePID", "followForks"),

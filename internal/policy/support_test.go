@@ -130,7 +130,7 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 			},
 		},
 		{
-			name: "hook fields, argument types and resolve",
+			name: "hook fields and argument types",
 			yaml: header + `spec:
   kprobes:
   - call: kfree_skb_reason
@@ -150,7 +150,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 			want: []string{
 				"spec.kprobes[0].data: not supported by Vigil yet",
 				`spec.kprobes[0].args[0].type: "user_namespace" is not supported by Vigil yet`,
-				"spec.kprobes[0].args[1].resolve: not supported by Vigil yet",
 				`spec.kprobes[0].args[2].type: "auto" is not supported by Vigil yet`,
 				"spec.kprobes[0].args[3].type: a missing type (auto, taken from BTF) is not supported by Vigil yet",
 				"spec.uprobes[0].refCtrOffsets: not supported by Vigil yet",
