@@ -123,6 +123,10 @@ enum rate_scope {
 	RATE_GLOBAL = 2,
 };
 
+/* resolve: at most MAX_RESOLVE steps from the argument to the field read. */
+#define MAX_RESOLVE 12
+#define RES_DEREF 0x8000
+
 struct arg_conf {
 	__u8 type;
 	__u8 index;      /* which argument of the hooked function */
@@ -130,7 +134,14 @@ struct arg_conf {
 	__u8 flags;
 	__u16 off;       /* tracepoints: the field's offset in the record */
 	__u8 fsize;      /* tracepoints: the field's size */
-	__u8 pad;
+	__u8 nres;       /* resolve steps in res */
+	/* resolve (internal/kernel/resolve.go): each step adds an offset to
+	 * the address in hand or, RES_DEREF, loads the pointer stored there;
+	 * then res_load bytes at the address are the value (0: the address
+	 * is). */
+	__u16 res[MAX_RESOLVE];
+	__u8 res_load;
+	__u8 pad[3];
 };
 
 enum filter_flags {
@@ -1104,6 +1115,35 @@ __noinline int read_cred(struct cred_arg *out, __u64 raw)
 	return 0;
 }
 
+/* resolve_arg follows an argument's resolve path from its value. */
+static __always_inline __u64 resolve_arg(const struct arg_conf *ac, __u64 p)
+{
+	for (int i = 0; i < MAX_RESOLVE; i++) {
+		if (i >= ac->nres)
+			break;
+		__u16 op = ac->res[i];
+
+		if (op & RES_DEREF) {
+			__u64 v = 0;
+
+			bpf_probe_read_kernel(&v, sizeof(v), (void *)p);
+			p = v;
+		} else {
+			p += op;
+		}
+	}
+	if (ac->res_load) {
+		__u64 v = 0;
+		__u32 n = ac->res_load;
+
+		bpf_probe_read_kernel(&v, sizeof(v), (void *)p);
+		if (n < 8)
+			v &= (1ULL << ((n & 7) * 8)) - 1;
+		p = v;
+	}
+	return p;
+}
+
 static __always_inline __s64 int_value(__u64 raw, __u8 flags)
 {
 	switch (flags & ARGF_SIZE_MASK) {
@@ -1129,6 +1169,9 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			break;
 		const struct arg_conf *ac = &conf->args[i];
 		__u64 raw = s->a.raw[ac->index & 7];
+
+		if (ac->nres || ac->res_load)
+			raw = resolve_arg(ac, raw);
 
 		if (at_return && !(ac->type == ARG_CHAR_BUF && (ac->flags & ARGF_RETURN_COPY)))
 			continue;

@@ -260,6 +260,29 @@ static __always_inline int tramp_hook(void *ctx)
 	return enter_hook(s, tramp_slot);
 }
 
+/* A raw tracepoint hook, attached by name (internal/kernel, one copy per
+ * hook). Its arguments are read through a helper, not from ctx directly:
+ * a direct read past the tracepoint's own arguments would make the attach
+ * fail, and unused ones are never looked at. */
+SEC("raw_tp")
+int vigil_raw_tp(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 zero = 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+	if (!s)
+		return 0;
+	for (int i = 0; i < 6; i++) {
+		__u64 v = 0;
+
+		bpf_probe_read_kernel(&v, sizeof(v), &ctx->args[i]);
+		s->a.raw[i] = v;
+	}
+	s->call = 0;
+	enter_hook(s, tramp_slot);
+	return 0;
+}
+
 /* An LSM hook allows with 0 and refuses with a negative errno; newer
  * verifiers check that the return is within [-MAX_ERRNO, 0]. */
 SEC("lsm/file_open")

@@ -238,6 +238,11 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	defer t.mu.Unlock()
 	s.reclaimLocked(time.Now())
 
+	for i := range prog.Hooks {
+		if err := s.attachable(&prog.Hooks[i]); err != nil {
+			return nil, err
+		}
+	}
 	host, err := t.hostNamespaces(prog)
 	if err != nil {
 		return nil, err
@@ -282,7 +287,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		h := &prog.Hooks[i]
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
 		ph.Hooks = append(ph.Hooks, ih)
-		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookKprobe || h.Kind == policy.HookLSM {
+		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookRawTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookKprobe || h.Kind == policy.HookLSM {
 			continue
 		}
 		if h.Kind == policy.HookConnect {
@@ -455,7 +460,7 @@ func waitForProbeHits() {
 // fire as soon as they attach, rather than through syscall_hooks.
 func (ih *InstalledHook) probed() bool {
 	switch ih.Hook.Kind {
-	case policy.HookTracepoint, policy.HookUprobe, policy.HookKprobe, policy.HookLSM:
+	case policy.HookTracepoint, policy.HookRawTracepoint, policy.HookUprobe, policy.HookKprobe, policy.HookLSM:
 		return true
 	case policy.HookSyscall:
 		return ih.Mechanism != SyscallTracepoints

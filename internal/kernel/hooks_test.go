@@ -520,3 +520,46 @@ func TestSyscallHookBinariesFollowChildren(t *testing.T) {
 		})
 	}
 }
+
+// A raw tracepoint reads the tracepoint's C arguments, kernel pointers:
+// sched_process_exec(p, old_pid, bprm) with the task's comm resolved from
+// p and the executed file from bprm, filtered in the kernel on its path.
+func TestRawTracepointHook(t *testing.T) {
+	testenv.RequireBPF(t)
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "vigil-rawtp-true")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, ph := install(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "rawtp"},
+		Spec: policy.Spec{Tracepoints: []policy.TracepointSpec{{
+			Subsystem: "sched", Event: "sched_process_exec", Raw: true,
+			Args: []policy.ArgSpec{
+				{Index: 2, Type: "linux_binprm"},
+				{Index: 0, Type: "string", Resolve: "comm"},
+				{Index: 1, Type: "int"},
+			},
+			Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 2, Operator: "Postfix", Values: []string{"/vigil-rawtp-true"}}}}},
+		}}},
+	})
+	if got := ph.Hooks[0].Mechanism; got != "raw_tp" {
+		t.Errorf("mechanism %q, want raw_tp", got)
+	}
+	var pid int
+	recs := hookRecords(t, s, func() []int {
+		pid = runCmd(t, bin)
+		runCmd(t, "/bin/true")
+		return []int{pid}
+	})
+	// The comm is the binary's name, cut to 15 bytes; old_pid is the pid
+	// before the exec, the same for a process's leader.
+	if len(recs) != 1 || !strings.HasSuffix(recs[0].Args[0].Str, "/vigil-rawtp-true") ||
+		recs[0].Args[1].Str != "vigil-rawtp-tru" || recs[0].Args[2].Int != int64(pid) {
+		t.Fatalf("records %+v: want the exec of %s", recs, bin)
+	}
+}

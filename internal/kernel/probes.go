@@ -207,6 +207,8 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 		}
 		ih.links = append(ih.links, l)
 		ih.Mechanism = "tracepoint"
+	case policy.HookRawTracepoint:
+		return s.attachRawTracepoint(ih)
 	case policy.HookKprobe:
 		return s.attachKprobes(ih, coll)
 	case policy.HookSyscall:
@@ -308,6 +310,26 @@ func (s *Sensor) attachLSM(ih *InstalledHook) error {
 	return nil
 }
 
+// attachRawTracepoint attaches a raw tracepoint hook: a copy of vigil_raw_tp
+// of its own, since raw tracepoints take attach cookies only from Linux
+// 6.10.
+func (s *Sensor) attachRawTracepoint(ih *InstalledHook) error {
+	h := ih.Hook
+	_, event, _ := strings.Cut(h.Calls[0], "/")
+	prog, err := s.loadTrampoline(ih, "vigil_raw_tp", "")
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: event, Program: prog})
+	if err != nil {
+		ih.closeLinks()
+		return fmt.Errorf("%s.event: attaching to raw tracepoint %s: %w", h.Path, event, err)
+	}
+	ih.links = append(ih.links, l)
+	ih.Mechanism = "raw_tp"
+	return nil
+}
+
 func hasOverride(h *policy.Hook) bool {
 	for _, sel := range h.Selectors {
 		if sel.Override {
@@ -356,6 +378,26 @@ func (s *Sensor) attachFmodRet(ih *InstalledHook) error {
 // ErrMissingFeature wraps the refusal of a hook that this kernel cannot
 // host; the error names the feature.
 var ErrMissingFeature = errors.New("missing kernel feature")
+
+// attachable refuses, before anything is written, a hook whose mechanism
+// this kernel lacks, with the error its attach would give: what the
+// policy needs of the kernel is reported before what it needs of the host
+// (host_ns, BTF members).
+func (s *Sensor) attachable(h *policy.Hook) error {
+	switch h.Kind {
+	case policy.HookKprobe:
+		kprobes := probePMU("kprobe")
+		fentry := !h.Return && !hasOverride(h) && len(h.Calls) == 1 && Probe().Has(FeatureFentry)
+		if kprobes != nil && !fentry {
+			return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, kprobes)
+		}
+	case policy.HookLSM:
+		if err := probeLSMActive(); err != nil {
+			return fmt.Errorf("%s.hook: %w: %w", h.Path, ErrMissingFeature, err)
+		}
+	}
+	return nil
+}
 
 // attachKprobes attaches a kprobe hook: with kprobe.multi (Linux 5.18, and
 // a kernel with fprobe) where the kernel has it, else one kprobe per

@@ -25,11 +25,46 @@ func resolveHookArg(h *policy.Hook, a policy.Arg) (resolution, error) {
 	if err != nil {
 		return resolution{}, fmt.Errorf("%w: reading the kernel's BTF (CONFIG_DEBUG_INFO_BTF): %w", ErrMissingFeature, err)
 	}
+	params, err := hookParams(spec, h)
+	if err != nil {
+		return resolution{}, err
+	}
+	return resolveArg(params, a)
+}
+
+// hookParams are the C parameters of what a hook attaches to: a kernel
+// function, the BPF LSM function of an LSM hook, or a raw tracepoint (less
+// the tracepoint's own leading __data).
+func hookParams(spec *btf.Spec, h *policy.Hook) ([]btf.FuncParam, error) {
+	if h.Kind == policy.HookRawTracepoint {
+		_, event, _ := strings.Cut(h.Calls[0], "/")
+		var td *btf.Typedef
+		if err := spec.TypeByName("btf_trace_"+event, &td); err != nil {
+			return nil, fmt.Errorf("finding raw tracepoint %s in the kernel's BTF: %w", event, err)
+		}
+		ptr, ok := btf.UnderlyingType(td).(*btf.Pointer)
+		if !ok {
+			return nil, fmt.Errorf("btf_trace_%s is not a function pointer", event)
+		}
+		proto, ok := ptr.Target.(*btf.FuncProto)
+		if !ok || len(proto.Params) == 0 {
+			return nil, fmt.Errorf("btf_trace_%s is not a function pointer", event)
+		}
+		return proto.Params[1:], nil
+	}
 	fn := h.Calls[0]
 	if h.Kind == policy.HookLSM {
 		fn = "bpf_lsm_" + fn
 	}
-	return resolveArg(spec, fn, a)
+	var f *btf.Func
+	if err := spec.TypeByName(fn, &f); err != nil {
+		return nil, fmt.Errorf("finding %s in the kernel's BTF: %w", fn, err)
+	}
+	proto, ok := f.Type.(*btf.FuncProto)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a function in the kernel's BTF", fn)
+	}
+	return proto.Params, nil
 }
 
 // resolution is how the kernel reaches an argument's resolve path.
@@ -42,23 +77,18 @@ type resolution struct {
 }
 
 // resolveArg follows an argument's resolve path ("mm.owner.real_parent.comm")
-// through the kernel's BTF from parameter index of function fn: every
+// through the kernel's BTF from its parameter among params: every
 // member is found at its offset, pointers on the way are dereferenced, and
 // the final field must suit the argument's type.
-func resolveArg(spec *btf.Spec, fn string, a policy.Arg) (resolution, error) {
-	var f *btf.Func
-	if err := spec.TypeByName(fn, &f); err != nil {
-		return resolution{}, fmt.Errorf("finding %s in the kernel's BTF: %w", fn, err)
-	}
-	proto, ok := f.Type.(*btf.FuncProto)
-	if !ok || int(a.Index) >= len(proto.Params) {
-		return resolution{}, fmt.Errorf("%s has no parameter %d", fn, a.Index)
+func resolveArg(params []btf.FuncParam, a policy.Arg) (resolution, error) {
+	if int(a.Index) >= len(params) {
+		return resolution{}, fmt.Errorf("there is no parameter %d", a.Index)
 	}
 	var r resolution
-	t := btf.UnderlyingType(proto.Params[a.Index].Type)
+	t := btf.UnderlyingType(params[a.Index].Type)
 	ptr, ok := t.(*btf.Pointer)
 	if !ok {
-		return resolution{}, fmt.Errorf("parameter %d of %s is a %s, not a pointer to a struct", a.Index, fn, typeName(t))
+		return resolution{}, fmt.Errorf("parameter %d is a %s, not a pointer to a struct", a.Index, typeName(t))
 	}
 	// The argument's value is the address of what it points to.
 	t = btf.UnderlyingType(ptr.Target)

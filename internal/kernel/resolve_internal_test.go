@@ -49,6 +49,13 @@ func TestResolveAgainstKernelBTF(t *testing.T) {
 		t.Fatalf("the kernel's BTF: %v", err)
 	}
 	off := func(st, name string) uint16 { return memberOffset(t, spec, st, name) }
+	params := func(fn string) []btf.FuncParam {
+		ps, err := hookParams(spec, &policy.Hook{Kind: policy.HookKprobe, Calls: []string{fn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
 	arg := func(kind policy.ArgKind, path string) policy.Arg {
 		return policy.Arg{Kind: kind, Index: 0, Resolve: strings.Split(path, ".")}
 	}
@@ -71,7 +78,7 @@ func TestResolveAgainstKernelBTF(t *testing.T) {
 		{"wake_up_new_task", arg(policy.ArgString, "real_parent.comm"),
 			resolution{ops: []uint16{off("task_struct", "real_parent"), resDeref, off("task_struct", "comm")}}},
 	} {
-		got, err := resolveArg(spec, tc.fn, tc.arg)
+		got, err := resolveArg(params(tc.fn), tc.arg)
 		if err != nil {
 			t.Errorf("%s %v: %v", tc.fn, tc.arg.Resolve, err)
 			continue
@@ -82,6 +89,16 @@ func TestResolveAgainstKernelBTF(t *testing.T) {
 		if !slices.Equal(got.ops, want.ops) || got.load != want.load {
 			t.Errorf("%s %v: %+v, want %+v", tc.fn, tc.arg.Resolve, got, want)
 		}
+	}
+	// A raw tracepoint's parameters leave out its leading __data:
+	// sched_process_exec(p, old_pid, bprm).
+	raw, err := hookParams(spec, &policy.Hook{Kind: policy.HookRawTracepoint, Calls: []string{"sched/sched_process_exec"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolveArg(raw, policy.Arg{Kind: policy.ArgFile, Index: 2, Resolve: []string{"file"}})
+	if want := (resolution{ops: []uint16{off("linux_binprm", "file")}, load: 8}); err != nil || !slices.Equal(got.ops, want.ops) || got.load != want.load {
+		t.Errorf("sched_process_exec bprm->file: %+v, %v; want %+v", got, err, want)
 	}
 	for _, tc := range []struct {
 		fn   string
@@ -94,7 +111,12 @@ func TestResolveAgainstKernelBTF(t *testing.T) {
 		{"wake_up_new_task", arg(policy.ArgString, "comm[99]"), "not 100"},
 		{"no_such_function_vigil", arg(policy.ArgString, "comm"), "no_such_function_vigil"},
 	} {
-		_, err := resolveArg(spec, tc.fn, tc.arg)
+		var err error
+		if tc.fn == "no_such_function_vigil" {
+			_, err = hookParams(spec, &policy.Hook{Kind: policy.HookKprobe, Calls: []string{tc.fn}})
+		} else {
+			_, err = resolveArg(params(tc.fn), tc.arg)
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %v: %v, want an error with %q", tc.fn, tc.arg.Resolve, err, tc.want)
 		}

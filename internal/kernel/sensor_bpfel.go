@@ -398,6 +398,7 @@ const (
 	sensorProgVigilKretprobe      = "vigil_kretprobe"
 	sensorProgVigilKretprobeMulti = "vigil_kretprobe_multi"
 	sensorProgVigilLsm            = "vigil_lsm"
+	sensorProgVigilRawTp          = "vigil_raw_tp"
 	sensorProgVigilSysEnterBtf    = "vigil_sys_enter_btf"
 	sensorProgVigilSysEnterRaw    = "vigil_sys_enter_raw"
 	sensorProgVigilSysExitBtf     = "vigil_sys_exit_btf"
@@ -471,6 +472,7 @@ type sensorProgramSpecs struct {
 	VigilKretprobe      *ebpf.ProgramSpec `ebpf:"vigil_kretprobe"`
 	VigilKretprobeMulti *ebpf.ProgramSpec `ebpf:"vigil_kretprobe_multi"`
 	VigilLsm            *ebpf.ProgramSpec `ebpf:"vigil_lsm"`
+	VigilRawTp          *ebpf.ProgramSpec `ebpf:"vigil_raw_tp"`
 	VigilSysEnterBtf    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_btf"`
 	VigilSysEnterRaw    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_raw"`
 	VigilSysExitBtf     *ebpf.ProgramSpec `ebpf:"vigil_sys_exit_btf"`
@@ -631,6 +633,7 @@ type sensorPrograms struct {
 	VigilKretprobe      *ebpf.Program `ebpf:"vigil_kretprobe"`
 	VigilKretprobeMulti *ebpf.Program `ebpf:"vigil_kretprobe_multi"`
 	VigilLsm            *ebpf.Program `ebpf:"vigil_lsm"`
+	VigilRawTp          *ebpf.Program `ebpf:"vigil_raw_tp"`
 	VigilSysEnterBtf    *ebpf.Program `ebpf:"vigil_sys_enter_btf"`
 	VigilSysEnterRaw    *ebpf.Program `ebpf:"vigil_sys_enter_raw"`
 	VigilSysExitBtf     *ebpf.Program `ebpf:"vigil_sys_exit_btf"`
@@ -656,6 +659,7 @@ func (p *sensorPrograms) Close() error {
 		p.VigilKretprobe,
 		p.VigilKretprobeMulti,
 		p.VigilLsm,
+		p.VigilRawTp,
 		p.VigilSysEnterBtf,
 		p.VigilSysEnterRaw,
 		p.VigilSysExitBtf,

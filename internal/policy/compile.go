@@ -200,13 +200,15 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 
 // tracepoint compiles a tracepoint hook. Argument indexes are field
 // positions in the tracepoint's format; the kernel side reads the format to
-// find each field's offset and size.
+// find each field's offset and size. A raw tracepoint's are positions in
+// its C arguments, read as a kernel function's are.
 func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Kind: HookTracepoint, Path: path, Calls: []string{tp.Subsystem + "/" + tp.Event}, Message: tp.Message, Tags: tp.Tags}
 	if tp.Raw {
-		c.fail(refuse(path+".raw", "raw tracepoints are not compiled by this version of Vigil yet"))
-		return h, false
+		h.Kind = HookRawTracepoint
+		c.body(path, &h, tp.Args, nil, tp.Selectors, c.kernelArg)
+		return h, len(c.errs) == before
 	}
 	c.body(path, &h, tp.Args, nil, tp.Selectors, func(p string, a ArgSpec) (Arg, bool) {
 		out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
@@ -397,7 +399,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	}
 	for i, m := range s.MatchArgs {
 		p := fmt.Sprintf("%s.matchArgs[%d]", path, i)
-		pos, ok := MatchArgPosition(specArgs, &s.MatchArgs[i], h.Kind == HookTracepoint)
+		pos, ok := MatchArgPosition(specArgs, &s.MatchArgs[i], h.Kind == HookTracepoint || h.Kind == HookRawTracepoint)
 		if !ok || pos >= len(h.Args) {
 			c.fail(refuse(p+".index", "%d is not the index of a declared argument", m.Index))
 			continue

@@ -32,6 +32,10 @@ const (
 	// HookConnect is a connect syscall hook with a sockaddr argument,
 	// run on the cgroup connect hook, where Override can refuse it.
 	HookConnect
+	// HookRawTracepoint is a tracepoint with raw: true: its arguments
+	// are the tracepoint's C arguments (kernel pointers and integers),
+	// not its format's fields.
+	HookRawTracepoint
 )
 
 func (k HookKind) String() string {
@@ -48,6 +52,8 @@ func (k HookKind) String() string {
 		return "lsm"
 	case HookConnect:
 		return "connect"
+	case HookRawTracepoint:
+		return "raw tracepoint"
 	}
 	return "unknown"
 }

@@ -337,7 +337,7 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	switch h.Kind {
 	case policy.HookSyscall, policy.HookConnect:
 		call = "sys_" + kernel.SyscallName(rec.Call)
-	case policy.HookTracepoint:
+	case policy.HookTracepoint, policy.HookRawTracepoint:
 		name = event.NameProcessTracepoint
 	case policy.HookUprobe:
 		name, call = event.NameProcessUprobe, h.Binary+":"+call
