@@ -204,15 +204,16 @@ func (fs Features) Mechanisms() []HookMechanism {
 	case SyscallKprobeMulti, SyscallKprobe:
 		syscalls.Mechanism = m
 	}
-	override := HookMechanism{Hook: "Override (security_*)", Mechanism: "fmod_ret"}
+	override := HookMechanism{Hook: "Override (security_*, syscalls)", Mechanism: "fmod_ret (" + SyscallFmodRet + " for syscalls)"}
 	if !fs.Has(FeatureFentry) {
-		override = HookMechanism{Hook: "Override (security_*)", Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
+		override = HookMechanism{Hook: "Override (security_*, syscalls)", Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
 	}
 	return []HookMechanism{
 		{Hook: "process exec/fork/exit", Mechanism: tp + " sched_process_exec/fork/exit"},
 		syscalls,
 		kprobes,
 		{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"},
+		{Hook: "tracepoints (raw: true)", Mechanism: "raw_tp"},
 		uprobes,
 		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4 (Override: EPERM)"},
 		lsm,

@@ -309,6 +309,10 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			}
 		}
 		ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry, h.Return)
+		if hasOverride(h) {
+			// attachable checked that fmod_ret loads here.
+			ih.Mechanism = SyscallFmodRet
+		}
 		if ih.Mechanism != SyscallTracepoints {
 			// On the wrapper functions: attached below, as kprobes are.
 			syms, err := syscallSymbols(h)

@@ -3,6 +3,7 @@ package kernel_test
 import (
 	"errors"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -82,4 +83,54 @@ func TestLSMHookOverrideRefusesTheOpen(t *testing.T) {
 
 func TestFmodRetOverrideOnASecurityFunction(t *testing.T) {
 	testOverride(t, false, "fmod_ret", kernel.FeatureFentry)
+}
+
+// Override on a syscall hook skips the syscall through fmod_ret on its
+// function and returns argError to the caller: an openat of one path fails
+// with EPERM before the kernel looks at the file, others go through, and
+// the record says so. A kernel without fmod_ret refuses the policy naming
+// it.
+func TestSyscallOverrideSkipsTheCall(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "forbidden", "allowed")
+	prog, err := policy.Compile(openatPolicy(false, policy.SelectorSpec{
+		MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[0])},
+		MatchActions: []policy.ActionSelector{{Action: "Override", ArgError: -1}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ph, err := s.InstallPolicy(prog, nil)
+	if !kernel.Probe().Has(kernel.FeatureFentry) {
+		if !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), "fmod_ret") {
+			t.Fatalf("on a kernel without fmod_ret: %v, want a refusal naming it", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Hooks[0].Mechanism; got != kernel.SyscallFmodRet {
+		t.Errorf("mechanism %q, want %q", got, kernel.SyscallFmodRet)
+	}
+	recs := hookRecords(t, s, func() []int {
+		if _, err := os.Open(f[0]); !errors.Is(err, syscall.EPERM) {
+			t.Errorf("open of the forbidden file: %v, want EPERM", err)
+		}
+		fd, err := os.Open(f[1])
+		if err != nil {
+			t.Errorf("open of another file: %v", err)
+		} else {
+			fd.Close()
+		}
+		return []int{os.Getpid()}
+	})
+	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
+		t.Errorf("records %+v, want the refused open", recs)
+	}
 }

@@ -359,19 +359,18 @@ func (s *Sensor) attachFentry(ih *InstalledHook, fn string) error {
 
 // attachFmodRet attaches an Override kprobe on a security_* function as
 // fmod_ret: the program's non-zero return replaces the function's.
-func (s *Sensor) attachFmodRet(ih *InstalledHook) error {
+func (s *Sensor) attachFmodRet(ih *InstalledHook, fn string) error {
 	h := ih.Hook
-	prog, err := s.loadTrampoline(ih, "vigil_fmod_ret", h.Calls[0])
+	prog, err := s.loadTrampoline(ih, "vigil_fmod_ret", fn)
 	if err != nil {
 		return err
 	}
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
 		ih.closeLinks()
-		return fmt.Errorf("%s.call: attaching fmod_ret to %s: %w", h.Path, h.Calls[0], err)
+		return fmt.Errorf("%s.call: attaching fmod_ret to %s: %w", h.Path, fn, err)
 	}
 	ih.links = append(ih.links, l)
-	ih.Mechanism = "fmod_ret"
 	return nil
 }
 
@@ -394,6 +393,10 @@ func (s *Sensor) attachable(h *policy.Hook) error {
 	case policy.HookLSM:
 		if err := probeLSMActive(); err != nil {
 			return fmt.Errorf("%s.hook: %w: %w", h.Path, ErrMissingFeature, err)
+		}
+	case policy.HookSyscall:
+		if err := s.syscallSupport().fmodRet; hasOverride(h) && err != nil {
+			return fmt.Errorf("%s: Override on a syscall needs fmod_ret on its function (%s*): %w: %w", h.Path, syscallPrefix, ErrMissingFeature, err)
 		}
 	}
 	return nil
@@ -425,7 +428,11 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 			// Error injection on a security_* function: fmod_ret, which
 			// needs no bpf_override_return.
 			if len(h.Calls) == 1 && strings.HasPrefix(h.Calls[0], "security_") && !h.Return {
-				return s.attachFmodRet(ih)
+				if err := s.attachFmodRet(ih, h.Calls[0]); err != nil {
+					return err
+				}
+				ih.Mechanism = "fmod_ret"
+				return nil
 			}
 			if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn); err != nil {
 				return fmt.Errorf("%s: Override on a kprobe needs bpf_override_return, which this kernel lacks (CONFIG_BPF_KPROBE_OVERRIDE): %w", h.Path, ErrMissingFeature)
@@ -501,6 +508,10 @@ const (
 	SyscallKprobe      = "kprobe " + syscallPrefix + "*"
 	SyscallFentry      = "fentry " + syscallPrefix + "*"
 	SyscallTracepoints = "raw syscall tracepoints"
+	// SyscallFmodRet serves hooks with Override: fmod_ret on the wrapper
+	// skips the syscall and returns argError. Syscall wrappers are on the
+	// kernel's error injection list, as security_* functions are.
+	SyscallFmodRet = "fmod_ret " + syscallPrefix + "*"
 )
 
 // syscallPrefix names the syscall wrappers of x86-64
@@ -553,6 +564,8 @@ var syscallWrappers = sync.OnceValues(func() (map[string]bool, error) {
 // syscall tracepoints, which every kernel Vigil loads on has.
 type syscallSupport struct {
 	kprobe, kprobeMulti, fentry bool
+	// fmodRet is nil where fmod_ret loads on syscall wrappers (Override).
+	fmodRet error
 }
 
 // syscallSupport probes, on first use, what this sensor can attach syscall
@@ -569,6 +582,9 @@ func (s *Sensor) syscallSupport() syscallSupport {
 		if !k.kprobe || s.preferFentry {
 			k.fentry = probeTracing(ebpf.AttachTraceFEntry, syscallWrapper("openat")) == nil
 		}
+		k.fmodRet = probeTracing(ebpf.AttachModifyReturn, syscallWrapper("openat"))
+	} else {
+		k.fmodRet = errors.New("the sensor was told to use the raw syscall tracepoints, which cannot change a return value")
 	}
 	s.syscalls = &k
 	return k
@@ -622,9 +638,17 @@ func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, coll *ebpf.Collection)
 	if len(ih.symbols) == 0 {
 		return nil // every call missing and ignored
 	}
-	if ih.Mechanism == SyscallFentry {
+	switch ih.Mechanism {
+	case SyscallFentry:
 		for _, sym := range ih.symbols {
 			if err := s.attachFentry(ih, sym); err != nil {
+				return err
+			}
+		}
+		return nil
+	case SyscallFmodRet:
+		for _, sym := range ih.symbols {
+			if err := s.attachFmodRet(ih, sym); err != nil {
 				return err
 			}
 		}

@@ -519,7 +519,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
 		}
 	}
-	c.actions(path+".matchActions", s.MatchActions, &sel, h.Kind)
+	c.actions(path+".matchActions", s.MatchActions, &sel, h)
 	return sel
 }
 
@@ -766,7 +766,8 @@ func ParseCIDR(v string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, kind HookKind) {
+func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, h *Hook) {
+	kind := h.Kind
 	sel.Post = true
 	sel.RateScope = defaultRateScope
 	if len(actions) == 0 {
@@ -818,7 +819,11 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				sel.Signal = a.ArgSig
 			}
 		case "Override":
-			if kind == HookKprobe || kind == HookLSM {
+			if kind == HookSyscall && h.Return {
+				c.fail(refuse(p, "Override on a syscall hook with return: true: the syscall is skipped, so there is no return to report"))
+				continue
+			}
+			if kind == HookKprobe || kind == HookLSM || kind == HookSyscall {
 				// Whether the kernel can is decided where it loads.
 				if c.mode != ModeMonitor {
 					sel.Override = true
@@ -834,7 +839,6 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				continue
 			}
-			c.fail(refuse(p, "Override on a syscall hook is not done by this version of Vigil yet: it needs bpf_override_return on the syscall's kprobe (CONFIG_BPF_KPROBE_OVERRIDE), and the raw syscall tracepoints cannot change a return value"))
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}

@@ -212,3 +212,57 @@ func TestKernelConnectRefusalIsAudited(t *testing.T) {
 		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
 	}
 }
+
+// TestKernelSyscallOverrideIsAudited: an openat refused by a syscall
+// hook's Override (fmod_ret on the syscall's function) reports the event
+// with vigil.action Override and one enforcement.action record. Where the
+// kernel has no fmod_ret, the policy is refused naming it and nothing runs.
+func TestKernelSyscallOverrideIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	forbidden := filepath.Join(dir, "forbidden")
+	os.WriteFile(forbidden, []byte("x"), 0o644)
+	policies := filepath.Join(dir, "policies")
+	os.Mkdir(policies, 0o755)
+	name := fmt.Sprintf("refuse-open-%d", time.Now().UnixNano())
+	writePolicy(t, policies, "open.yaml", fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: %s
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args: [{index: 1, type: string}]
+    selectors:
+    - matchArgs: [{index: 1, operator: Equal, values: [%q]}]
+      matchActions: [{action: Override, argError: -13}]
+`, name, forbidden))
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{policies}
+	r, sink, _ := startReceiver(t, cfg)
+	st := waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running || st.Error != "" }, 5*time.Second)
+	if !kernel.Probe().Has(kernel.FeatureFentry) {
+		if st.Running || !strings.Contains(st.Error, "fmod_ret") {
+			t.Fatalf("on a kernel without fmod_ret: %+v, want a refusal naming it", st)
+		}
+		return
+	}
+	if !st.Running || st.Hooks[0].Mechanism != kernel.SyscallFmodRet {
+		t.Fatalf("status %+v", st)
+	}
+	cmd := exec.Command("/bin/cat", forbidden)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+		t.Fatalf("cat of the forbidden file: %v %q, want EACCES", err, out)
+	}
+	pid := cmd.ProcessState.Pid()
+	ev := waitFor(t, sink, "the refused open", func(r record) bool {
+		return r.lr.EventName() == event.NameProcessKprobe && r.int(event.AttrProcessPID) == int64(pid)
+	})
+	if got := ev.str(event.AttrAction); got != "Override" {
+		t.Errorf("vigil.action %q, want Override", got)
+	}
+	a, n := kernelAudit(t, sink, pid)
+	if n != 1 || a.str(event.AttrSecurityRuleName) != name || a.str(event.AttrEnforcementAction) != "Override" {
+		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
+	}
+}

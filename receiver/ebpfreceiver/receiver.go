@@ -347,7 +347,7 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	ev := event.Hook{
 		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
 		Name: name, Policy: ih.Program.Policy.Metadata.Name, Call: call,
-		Actions: []string{actionName(rec.Signal)}, Message: h.Message, Tags: h.Tags,
+		Actions: []string{hookAction(rec, h)}, Message: h.Message, Tags: h.Tags,
 		Return: rec.Return, Ret: rec.Ret,
 	}
 	for i, a := range rec.Args {
@@ -382,20 +382,21 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 // kernel: a signal sent (Sigkill, Signal) or a connect refused (Override on
 // a connect hook). Selectors that only report have none.
 func (r *ebpfReceiver) hookEnforcement(rec *kernel.HookRecord, ev event.Hook) (event.Enforcement, bool) {
-	var action, signal string
-	switch {
-	case rec.Signal != 0:
-		action = actionName(rec.Signal)
+	var h *policy.Hook
+	if ih, ok := r.sensor.Hook(rec.HookID); ok {
+		h = ih.Hook
+	}
+	action := hookAction(rec, h)
+	var signal string
+	switch action {
+	case "Sigkill", "Signal":
 		signal = unix.SignalName(syscall.Signal(rec.Signal))
 		if signal == "" {
 			signal = strconv.FormatUint(uint64(rec.Signal), 10)
 		}
+	case "Override":
 	default:
-		ih, ok := r.sensor.Hook(rec.HookID)
-		if !ok || ih.Hook.Kind != policy.HookConnect || int(rec.Selector) >= len(ih.Hook.Selectors) || !ih.Hook.Selectors[rec.Selector].Deny {
-			return event.Enforcement{}, false
-		}
-		action = "Override"
+		return event.Enforcement{}, false
 	}
 	e := r.kernelEnforcement(rec.Ktime, ev.Process, ev.Policy, action, signal, event.ReasonPolicySelector)
 	for _, a := range ev.Args {
@@ -416,6 +417,19 @@ func (r *ebpfReceiver) kernelEnforcement(ktime uint64, p *process.Process, rule,
 		PID: int64(p.PID), ExecID: p.ExecID, Binary: p.Binary, CgroupID: p.CgroupID,
 		ContainerID: k8s.ContainerIDFromCgroup(p.CgroupName), TriggerExecID: p.ExecID,
 	}
+}
+
+// hookAction is what the kernel did at a hook, as Tetragon names the
+// action: the signal the record says it sent, else Override where the
+// selector that matched refuses the call (an LSM or fmod_ret return, a
+// connect refused), else Post.
+func hookAction(rec *kernel.HookRecord, h *policy.Hook) string {
+	if rec.Signal == 0 && h != nil && int(rec.Selector) < len(h.Selectors) && !rec.Return {
+		if sel := h.Selectors[rec.Selector]; sel.Deny || sel.Override {
+			return "Override"
+		}
+	}
+	return actionName(rec.Signal)
 }
 
 // actionName is what the kernel did, as Tetragon names the action.
