@@ -304,7 +304,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		}
 		for _, name := range h.Calls {
 			nr, ok := syscallNumbers[name]
-			if !ok || nr >= maxSyscalls {
+			if (!ok || nr >= maxSyscalls) && !h.IgnoreNotFound {
 				return nil, fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
 			}
 		}
@@ -323,9 +323,9 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			continue
 		}
 		for _, name := range h.Calls {
-			nr := syscallNumbers[name]
-			if slices.Contains(ih.nrs, nr) {
-				continue
+			nr, ok := syscallNumbers[name]
+			if !ok || nr >= maxSyscalls || slices.Contains(ih.nrs, nr) {
+				continue // ignored (ignore.callNotFound), or listed twice
 			}
 			ih.nrs = append(ih.nrs, nr)
 			want[nr] = append(want[nr], ih.slot)

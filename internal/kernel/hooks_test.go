@@ -563,3 +563,37 @@ func TestRawTracepointHook(t *testing.T) {
 		t.Fatalf("records %+v: want the exec of %s", recs, bin)
 	}
 }
+
+// ignore.callNotFound on a list of syscalls: a syscall this kernel or
+// architecture lacks is skipped and the others are hooked; without it the
+// policy is refused naming the syscall.
+func TestSyscallHookIgnoresMissingCalls(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched")
+	p := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}})
+	p.Spec.Lists = []policy.ListSpec{{Name: "opens", Type: "syscalls", Values: []string{"sys_vigil_no_such_call", "sys_openat"}}}
+	p.Spec.KProbes[0].Call = "list:opens"
+	prog, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.InstallPolicy(prog, nil); err == nil || !strings.Contains(err.Error(), "vigil_no_such_call") {
+		t.Fatalf("install without ignore.callNotFound: %v, want a refusal naming the syscall", err)
+	}
+	p.Spec.KProbes[0].Ignore = &policy.IgnoreSpec{CallNotFound: true}
+	if prog, err = policy.Compile(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.InstallPolicy(prog, nil); err != nil {
+		t.Fatal(err)
+	}
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[0])} })
+	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
+		t.Fatalf("records %+v, want the open of %s", recs, f[0])
+	}
+}

@@ -115,6 +115,7 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 		return h, len(c.errs) == before
 	}
 	h.Kind = HookSyscall
+	h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
 	h.Calls = c.syscalls(path+".call", k.Call)
 	if isConnect(h.Calls, k.Args) {
 		// The cgroup connect hook sees the address before the
