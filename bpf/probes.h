@@ -302,12 +302,16 @@ int vigil_lsm(void *ctx)
 	return zero - (__s64)err;
 }
 
-/* fmod_ret on a security_* function: a non-zero return skips the function
- * and is what its caller sees. */
+/* fmod_ret on a security_* or syscall function: a non-zero return skips
+ * the function and is what its caller sees. */
 SEC("fmod_ret/security_file_open")
-int vigil_fmod_ret(void *ctx)
+long vigil_fmod_ret(void *ctx)
 {
-	return tramp_hook(ctx);
+	/* Sign-extended: a syscall function returns a long, and a negative
+	 * int taken as its low 32 bits would read as a huge descriptor. */
+	__s64 ret = tramp_hook(ctx);
+
+	return ret;
 }
 
 /* fentry on a kernel function or a syscall wrapper: where kprobes are

@@ -41,20 +41,24 @@ func (fs Features) Has(name string) bool {
 
 // Feature names, as `vigil probe` prints them.
 const (
-	FeatureBTF           = "btf"
-	FeatureRingBuf       = "ring_buffer"
-	FeatureBPFLoop       = "bpf_loop"
-	FeatureTPBTF         = "tp_btf"
-	FeatureRawTP         = "raw_tracepoint"
-	FeatureKprobe        = "kprobe"
-	FeatureKprobeMulti   = "kprobe_multi"
-	FeatureFentry        = "fentry"
-	FeatureLSM           = "bpf_lsm"
-	FeatureOverride      = "bpf_override_return"
-	FeatureSendSignal    = "bpf_send_signal"
-	FeatureUprobe        = "uprobe"
-	FeatureUprobeMulti   = "uprobe_multi"
-	FeatureCgroupSockets = "cgroup_sock_addr"
+	FeatureBTF         = "btf"
+	FeatureRingBuf     = "ring_buffer"
+	FeatureBPFLoop     = "bpf_loop"
+	FeatureTPBTF       = "tp_btf"
+	FeatureRawTP       = "raw_tracepoint"
+	FeatureKprobe      = "kprobe"
+	FeatureKprobeMulti = "kprobe_multi"
+	FeatureFentry      = "fentry"
+	// FeatureSyscallFmodRet: fmod_ret on syscall functions, which the
+	// kernel allows only with its error injection list
+	// (CONFIG_FUNCTION_ERROR_INJECTION): Override on syscall hooks.
+	FeatureSyscallFmodRet = "fmod_ret_syscalls"
+	FeatureLSM            = "bpf_lsm"
+	FeatureOverride       = "bpf_override_return"
+	FeatureSendSignal     = "bpf_send_signal"
+	FeatureUprobe         = "uprobe"
+	FeatureUprobeMulti    = "uprobe_multi"
+	FeatureCgroupSockets  = "cgroup_sock_addr"
 )
 
 // Probe asks the running kernel what it offers. It needs the privileges of
@@ -73,6 +77,7 @@ func Probe() Features {
 		{FeatureKprobe, probePMU("kprobe")},
 		{FeatureKprobeMulti, features.HaveBPFLinkKprobeMulti()},
 		{FeatureFentry, probeTracing(ebpf.AttachTraceFEntry, "security_file_open")},
+		{FeatureSyscallFmodRet, probeTracing(ebpf.AttachModifyReturn, syscallWrapper("openat"))},
 		{FeatureLSM, probeLSM()},
 		{FeatureOverride, features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn)},
 		{FeatureSendSignal, features.HaveProgramHelper(ebpf.Kprobe, asm.FnSendSignal)},
@@ -204,9 +209,13 @@ func (fs Features) Mechanisms() []HookMechanism {
 	case SyscallKprobeMulti, SyscallKprobe:
 		syscalls.Mechanism = m
 	}
-	override := HookMechanism{Hook: "Override (security_*, syscalls)", Mechanism: "fmod_ret (" + SyscallFmodRet + " for syscalls)"}
+	override := HookMechanism{Hook: "Override (security_*)", Mechanism: "fmod_ret"}
 	if !fs.Has(FeatureFentry) {
-		override = HookMechanism{Hook: "Override (security_*, syscalls)", Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
+		override = HookMechanism{Hook: "Override (security_*)", Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
+	}
+	syscallOverride := HookMechanism{Hook: "Override (syscall: true)", Mechanism: SyscallFmodRet}
+	if !fs.Has(FeatureSyscallFmodRet) {
+		syscallOverride = HookMechanism{Hook: "Override (syscall: true)", Err: errors.New("needs fmod_ret on syscall functions: trampolines, and the kernel's error injection list (CONFIG_FUNCTION_ERROR_INJECTION)")}
 	}
 	return []HookMechanism{
 		{Hook: "process exec/fork/exit", Mechanism: tp + " sched_process_exec/fork/exit"},
@@ -218,5 +227,6 @@ func (fs Features) Mechanisms() []HookMechanism {
 		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4 (Override: EPERM)"},
 		lsm,
 		override,
+		syscallOverride,
 	}
 }

@@ -106,7 +106,7 @@ func TestSyscallOverrideSkipsTheCall(t *testing.T) {
 	}
 	defer s.Close()
 	ph, err := s.InstallPolicy(prog, nil)
-	if !kernel.Probe().Has(kernel.FeatureFentry) {
+	if !kernel.Probe().Has(kernel.FeatureSyscallFmodRet) {
 		if !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), "fmod_ret") {
 			t.Fatalf("on a kernel without fmod_ret: %v, want a refusal naming it", err)
 		}

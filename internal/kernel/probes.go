@@ -396,7 +396,7 @@ func (s *Sensor) attachable(h *policy.Hook) error {
 		}
 	case policy.HookSyscall:
 		if err := s.syscallSupport().fmodRet; hasOverride(h) && err != nil {
-			return fmt.Errorf("%s: Override on a syscall needs fmod_ret on its function (%s*): %w: %w", h.Path, syscallPrefix, ErrMissingFeature, err)
+			return fmt.Errorf("%s: Override on a syscall needs fmod_ret on its function (%s*), which needs the kernel's error injection list (CONFIG_FUNCTION_ERROR_INJECTION): %w: %w", h.Path, syscallPrefix, ErrMissingFeature, err)
 		}
 	}
 	return nil
