@@ -124,6 +124,7 @@ func TestStackTracesOnlyWhereTheSelectorAsks(t *testing.T) {
 		case f[0]:
 			// Taken at return, on sys_exit: still the syscall path.
 			checkSyscallKernelStack(t, r)
+			t.Logf("kernel stack at return: %v", symbols(kernelSymbols.Frames(r.KernelStack)))
 			if len(r.UserStack) != 0 {
 				t.Errorf("%s: user stack of %d frames, none asked", f[0], len(r.UserStack))
 			}
