@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Frame is one return address of a stack, named as far as it can be.
@@ -38,14 +39,23 @@ type ksym struct {
 	module string
 }
 
-// Kernel names kernel addresses from a kallsyms file. Its table is read on
-// first use, once: a module loaded later has no names. It is safe for
+// kernelRefresh is how old the kernel's table may be when a stack comes
+// before it is read again, in the background: modules loaded since then
+// get their names, and until then their frames may take the name of the
+// symbol before them.
+const kernelRefresh = time.Minute
+
+// Kernel names kernel addresses from a kallsyms file, read on first use and
+// again in the background when older than a minute. It is safe for
 // concurrent use.
 type Kernel struct {
 	path string
-	once sync.Once
-	syms []ksym
-	err  error
+
+	mu        sync.Mutex
+	syms      []ksym
+	err       error
+	read      time.Time
+	reloading bool
 }
 
 // NewKernel returns a symbolizer reading path, normally /proc/kallsyms.
@@ -53,17 +63,40 @@ type Kernel struct {
 // are 0, and frames keep their address alone).
 func NewKernel(path string) *Kernel { return &Kernel{path: path} }
 
-func (k *Kernel) load() {
-	f, err := os.Open(k.path)
+// table returns the symbols, reading them the first time and starting a
+// reread when they are old.
+func (k *Kernel) table() ([]ksym, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.read.IsZero() {
+		k.syms, k.err = loadKallsyms(k.path)
+		k.read = time.Now()
+	} else if time.Since(k.read) > kernelRefresh && !k.reloading {
+		k.reloading = true
+		go func() {
+			syms, err := loadKallsyms(k.path)
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if err == nil {
+				k.syms, k.err = syms, nil
+			}
+			k.read, k.reloading = time.Now(), false
+		}()
+	}
+	return k.syms, k.err
+}
+
+func loadKallsyms(path string) ([]ksym, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		k.err = fmt.Errorf("kernel symbols: %w", err)
-		return
+		return nil, fmt.Errorf("kernel symbols: %w", err)
 	}
 	defer f.Close()
-	k.syms, k.err = readKallsyms(f)
-	if k.err != nil {
-		k.err = fmt.Errorf("kernel symbols: %s: %w", k.path, k.err)
+	syms, err := readKallsyms(f)
+	if err != nil {
+		return nil, fmt.Errorf("kernel symbols: %s: %w", path, err)
 	}
+	return syms, nil
 }
 
 // readKallsyms keeps the text symbols ("ffffffff81000000 T _text", with
@@ -114,11 +147,11 @@ func readKallsyms(r io.Reader) ([]ksym, error) {
 // BPF glue) are dropped, so the stack starts where the hook is, as a
 // kprobe's does.
 func (k *Kernel) Frames(addrs []uint64) []Frame {
-	k.once.Do(k.load)
+	syms, _ := k.table()
 	frames := make([]Frame, len(addrs))
 	for i, a := range addrs {
 		frames[i] = Frame{Address: a}
-		s, ok := k.lookup(lookupAddr(i, a))
+		s, ok := lookupKernel(syms, lookupAddr(i, a))
 		if ok {
 			frames[i].Symbol, frames[i].Offset, frames[i].Module = s.name, a-s.addr, s.module
 		}
@@ -146,15 +179,15 @@ func bpfMachinery(f Frame) bool {
 
 // Err is why kernel addresses cannot be named, nil when they can.
 func (k *Kernel) Err() error {
-	k.once.Do(k.load)
-	if k.err == nil && len(k.syms) == 0 {
+	syms, err := k.table()
+	if err == nil && len(syms) == 0 {
 		return fmt.Errorf("kernel symbols: %s has no addresses (kptr_restrict)", k.path)
 	}
-	return k.err
+	return err
 }
 
-func (k *Kernel) lookup(addr uint64) (ksym, bool) {
-	i, found := slices.BinarySearchFunc(k.syms, addr, func(s ksym, a uint64) int {
+func lookupKernel(syms []ksym, addr uint64) (ksym, bool) {
+	i, found := slices.BinarySearchFunc(syms, addr, func(s ksym, a uint64) int {
 		switch {
 		case s.addr < a:
 			return -1
@@ -169,9 +202,8 @@ func (k *Kernel) lookup(addr uint64) (ksym, bool) {
 	if i < 0 {
 		return ksym{}, false
 	}
-	// Several names can share an address (_text, _stext): the last one
-	// read at it is as good as any, and the search may land on the first.
-	return k.syms[i], true
+	// Several names can share an address (_text, _stext): any is right.
+	return syms[i], true
 }
 
 // lookupAddr is the address to name frame i by. Every frame but the

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 const kallsyms = `ffffffff81000000 T _text
@@ -57,4 +58,23 @@ func TestKernelWithoutAddressesKeepsThem(t *testing.T) {
 	if NewKernel(filepath.Join(t.TempDir(), "missing")).Err() == nil {
 		t.Error("no error for a missing kallsyms")
 	}
+}
+
+func TestKernelRereadsItsTableWhenOld(t *testing.T) {
+	path := writeKallsyms(t, kallsyms)
+	k := NewKernel(path)
+	late := uint64(0xffffffffc0100010)
+	if f := k.Frames([]uint64{late}); f[0].Symbol == "late_module_fn" {
+		t.Fatalf("named %+v before the module was loaded", f[0])
+	}
+	os.WriteFile(path, []byte(kallsyms+"ffffffffc0100000 t late_module_fn\t[late]\n"), 0o644)
+	k.mu.Lock()
+	k.read = k.read.Add(-2 * kernelRefresh)
+	k.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if f := k.Frames([]uint64{late}); f[0].Symbol == "late_module_fn" && f[0].Module == "late" {
+			return
+		}
+	}
+	t.Error("a module loaded after the first read is never named")
 }

@@ -20,7 +20,8 @@ import (
 // files whose symbol tables are.
 const (
 	maxProcesses = 256
-	maxFiles     = 64
+	// A large Go binary's function table is a few MiB.
+	maxFiles = 32
 	// mapsTTL is how long a process's mappings are trusted for an address
 	// they cover; an address they do not cover rereads them at once.
 	mapsTTL = 10 * time.Second
