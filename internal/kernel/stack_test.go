@@ -188,3 +188,47 @@ func TestStackTraceOfAUprobe(t *testing.T) {
 	}
 	t.Logf("user stack %v", names)
 }
+
+// TestStackTraceOfAKernelFunctionHook: the kernel stack starts at the
+// hooked function, on a kprobe as on fentry, whose trampolines are left
+// out. The VM lane runs it: the development kernel has neither.
+func TestStackTraceOfAKernelFunctionHook(t *testing.T) {
+	testenv.RequireBPF(t)
+	for _, mech := range []struct {
+		name    string
+		feature string
+		fentry  bool
+	}{{"kprobe", kernel.FeatureKprobe, false}, {"fentry", kernel.FeatureFentry, true}} {
+		t.Run(mech.name, func(t *testing.T) {
+			if !kernel.Probe().Has(mech.feature) {
+				t.Skipf("no %s on this kernel", mech.name)
+			}
+			_, f := files(t, "watched")
+			prog, err := policy.Compile(filePermissionPolicy(policy.ActionSelector{Action: "Post", KernelStackTrace: true})(f[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21, PreferFentry: mech.fentry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.InstallPolicy(prog, nil); err != nil {
+				t.Fatal(err)
+			}
+			recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[0])} })
+			if len(recs) == 0 {
+				t.Fatal("no record for the watched file")
+			}
+			frames := kernelSymbols.Frames(recs[0].KernelStack)
+			names := symbols(frames)
+			t.Logf("kernel stack %v", names)
+			if len(frames) == 0 || frames[0].Module == "bpf" || !slices.Contains(names, "do_syscall_64") {
+				t.Errorf("kernel stack %v: want the path from the syscall, without BPF's frames", names)
+			}
+			if frames[0].Symbol != "security_file_permission" {
+				t.Errorf("kernel stack %v: want security_file_permission first", names)
+			}
+		})
+	}
+}

@@ -163,13 +163,14 @@ func (k *Kernel) Frames(addrs []uint64) []Frame {
 }
 
 // bpfMachinery reports whether a frame is BPF's own: a program or
-// trampoline (module "bpf" in kallsyms), or the code that calls programs
-// from tracepoints and perf events.
+// trampoline (module "bpf" in kallsyms), the ftrace trampoline that calls
+// an fentry program's, or the code that calls programs from tracepoints
+// and perf events.
 func bpfMachinery(f Frame) bool {
 	if f.Module == "bpf" {
 		return true
 	}
-	for _, p := range []string{"bpf_trace_run", "__bpf_trace_", "__traceiter_", "trace_call_bpf", "perf_trace_run_bpf_submit", "bpf_prog_"} {
+	for _, p := range []string{"bpf_trace_run", "__bpf_trace_", "__traceiter_", "trace_call_bpf", "perf_trace_run_bpf_submit", "bpf_prog_", "ftrace_trampoline"} {
 		if strings.HasPrefix(f.Symbol, p) {
 			return true
 		}

@@ -17,6 +17,7 @@ ffffffff81003000 T entry_SYSCALL_64
 ffffffff81100000 T bpf_trace_run2
 ffffffffc0001000 t nft_do_chain	[nf_tables]
 ffffffffc0058000 t bpf_prog_44c7c37891ffbad9_vigil_sys_enter_btf	[bpf]
+ffffffffc0060000 t ftrace_trampoline	[__builtin__ftrace]
 `
 
 func writeKallsyms(t *testing.T, text string) string {
@@ -32,7 +33,7 @@ func TestKernelNamesFramesAndDropsBPFsOwn(t *testing.T) {
 	if err := k.Err(); err != nil {
 		t.Fatal(err)
 	}
-	got := k.Frames([]uint64{0xffffffffc00580a0, 0xffffffff81100010, 0xffffffffc0001044, 0xffffffff81001fff, 0xffffffff81003000, 0x10})
+	got := k.Frames([]uint64{0xffffffffc00580a0, 0xffffffff81100010, 0xffffffffc00600a0, 0xffffffffc0001044, 0xffffffff81001fff, 0xffffffff81003000, 0x10})
 	want := []Frame{
 		{Address: 0xffffffffc0001044, Symbol: "nft_do_chain", Offset: 0x44, Module: "nf_tables"},
 		// A return address at the end of do_one, named by the byte before.
