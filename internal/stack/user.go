@@ -23,8 +23,12 @@ const (
 	// A large Go binary's function table is a few MiB.
 	maxFiles = 32
 	// mapsTTL is how long a process's mappings are trusted for an address
-	// they cover; an address they do not cover rereads them at once.
-	mapsTTL = 10 * time.Second
+	// they cover. An address they do not cover rereads them, but not
+	// within mapsReread of the last read: stacks that leave the process's
+	// files (JIT code, a frame-pointer walk gone astray) would otherwise
+	// reread them for every frame.
+	mapsTTL    = 10 * time.Second
+	mapsReread = time.Second
 )
 
 // mapping is one file-backed line of /proc/PID/maps.
@@ -98,9 +102,11 @@ func (u *User) Frames(pid uint32, gen string, addrs []uint64) []Frame {
 // when the cached ones are stale, of another program, or do not cover it.
 func (u *User) mapping(pid uint32, gen string, addr uint64) (mapping, bool) {
 	pm := u.procs[pid]
-	if pm != nil && pm.gen == gen && time.Since(pm.read) < mapsTTL {
-		if m, ok := find(pm.maps, addr); ok {
-			return m, true
+	if pm != nil && pm.gen == gen {
+		age := time.Since(pm.read)
+		m, ok := find(pm.maps, addr)
+		if ok && age < mapsTTL || !ok && age < mapsReread {
+			return m, ok
 		}
 	}
 	maps, err := readMaps(filepath.Join(u.proc, strconv.FormatUint(uint64(pid), 10), "maps"))

@@ -59,3 +59,25 @@ func TestUserFramesOfAGoneProcess(t *testing.T) {
 		t.Errorf("another program's frame %+v: want its address alone", other)
 	}
 }
+
+func TestUserRereadsMappingsForANewAddressButNotPerFrame(t *testing.T) {
+	proc := t.TempDir()
+	os.Mkdir(filepath.Join(proc, "7"), 0o755)
+	maps := filepath.Join(proc, "7", "maps")
+	os.WriteFile(maps, []byte("00400000-00500000 r-xp 00000000 fd:01 1 /bin/a\n"), 0o644)
+	u := NewUser(proc)
+	jit := uint64(0x7f0000000010)
+	if f := u.Frames(7, "g", []uint64{0x400000, jit}); f[0].Module != "/bin/a" || f[1].Module != "" {
+		t.Fatalf("frames %+v", f)
+	}
+	// A library mapped since: not looked for again within mapsReread...
+	os.WriteFile(maps, []byte("00400000-00500000 r-xp 00000000 fd:01 1 /bin/a\n7f0000000000-7f0000001000 r-xp 00000000 fd:01 2 /lib/b.so\n"), 0o644)
+	if f := u.Frames(7, "g", []uint64{jit}); f[0].Module != "" {
+		t.Errorf("mappings reread at once: %+v", f)
+	}
+	// ...and found after it.
+	u.procs[7].read = u.procs[7].read.Add(-mapsReread)
+	if f := u.Frames(7, "g", []uint64{jit}); f[0].Module != "/lib/b.so" || f[0].ModuleOffset != 0x10 {
+		t.Errorf("frame %+v: want it in /lib/b.so+0x10", f[0])
+	}
+}
