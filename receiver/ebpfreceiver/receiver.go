@@ -383,8 +383,8 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	return ev, true
 }
 
-// hideAddresses clears the addresses of frames named otherwise: every
-// kernel frame, and the user frames in a file. A user frame in no file
+// hideAddresses clears the address of every kernel frame (one alone
+// undoes KASLR) and of the user frames in a file; a user frame in no file
 // keeps its address, the only thing known of it.
 func hideAddresses(kernel, user []stack.Frame) {
 	for i := range kernel {
