@@ -232,3 +232,58 @@ func TestStackTraceOfAKernelFunctionHook(t *testing.T) {
 		})
 	}
 }
+
+// TestStackTracesOfATracepointAndOfTwoPoliciesOnOneCall: a classic
+// tracepoint takes its stacks from the tracepoint's registers, and two
+// policies' hooks on one syscall each get their own, from the one program
+// that runs both.
+func TestStackTracesOfATracepointAndOfTwoPoliciesOnOneCall(t *testing.T) {
+	_, f := files(t, "traced")
+	post := []policy.ActionSelector{{Action: "Post", KernelStackTrace: true, UserStackTrace: true}}
+	s, _ := install(t, tracepointPolicy(policy.TracepointSpec{
+		Subsystem: "syscalls", Event: "sys_enter_openat",
+		Args: []policy.ArgSpec{{Index: 6, Type: "string"}},
+		Selectors: []policy.SelectorSpec{{
+			MatchArgs:    []policy.ArgSelector{{Index: 6, Operator: "Equal", Values: []string{f[0]}}},
+			MatchActions: post,
+		}},
+	}))
+	for _, name := range []string{"first", "second"} {
+		p := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}, MatchActions: post})
+		p.Metadata.Name = name
+		prog, err := policy.Compile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.InstallPolicy(prog, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := hookRecords(t, s, func() []int {
+		fd, err := os.Open(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd.Close()
+		return []int{os.Getpid()}
+	})
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want the tracepoint's and two policies'", len(recs))
+	}
+	hooks := map[uint32]bool{}
+	for _, r := range recs {
+		hooks[r.HookID] = true
+		checkSyscallKernelStack(t, r)
+		ih, _ := s.Hook(r.HookID)
+		if k := kernelSymbols.Frames(r.KernelStack); ih.Hook.Kind == policy.HookTracepoint && k[0].Symbol != "syscall_trace_enter" {
+			t.Errorf("tracepoint's kernel stack %v: want it from syscall_trace_enter, where the tracepoint is", symbols(k))
+		}
+		names := symbols(userSymbols.Frames(r.PID, "test", r.UserStack))
+		if !slices.Contains(names, "syscall.openat") {
+			t.Errorf("hook %d: user stack %v: want syscall.openat", r.HookID, names)
+		}
+	}
+	if len(hooks) != 3 {
+		t.Errorf("records of hooks %v: want three hooks", hooks)
+	}
+}

@@ -165,12 +165,13 @@ func (k *Kernel) Frames(addrs []uint64) []Frame {
 // bpfMachinery reports whether a frame is BPF's own: a program or
 // trampoline (module "bpf" in kallsyms), the ftrace trampoline that calls
 // an fentry program's, or the code that calls programs from tracepoints
-// and perf events.
+// (raw ones, and the perf handlers of classic ones).
 func bpfMachinery(f Frame) bool {
 	if f.Module == "bpf" {
 		return true
 	}
-	for _, p := range []string{"bpf_trace_run", "__bpf_trace_", "__traceiter_", "trace_call_bpf", "perf_trace_run_bpf_submit", "bpf_prog_", "ftrace_trampoline"} {
+	for _, p := range []string{"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_", "trace_call_bpf",
+		"perf_trace_", "perf_syscall_enter", "perf_syscall_exit", "ftrace_trampoline"} {
 		if strings.HasPrefix(f.Symbol, p) {
 			return true
 		}
