@@ -273,10 +273,19 @@ func TestStackTracesOfATracepointAndOfTwoPoliciesOnOneCall(t *testing.T) {
 	hooks := map[uint32]bool{}
 	for _, r := range recs {
 		hooks[r.HookID] = true
-		checkSyscallKernelStack(t, r)
 		ih, _ := s.Hook(r.HookID)
-		if k := kernelSymbols.Frames(r.KernelStack); ih.Hook.Kind == policy.HookTracepoint && k[0].Symbol != "syscall_trace_enter" {
+		switch k := kernelSymbols.Frames(r.KernelStack); {
+		case ih.Hook.Kind != policy.HookTracepoint:
+			checkSyscallKernelStack(t, r)
+		case len(k) == 0:
+			// On older kernels (6.1; 6.12 has it) a syscall
+			// tracepoint's program is given the syscall's user
+			// registers: there is no kernel stack to walk.
+			t.Logf("no kernel stack on the syscall tracepoint")
+		case k[0].Symbol != "syscall_trace_enter":
 			t.Errorf("tracepoint's kernel stack %v: want it from syscall_trace_enter, where the tracepoint is", symbols(k))
+		default:
+			checkSyscallKernelStack(t, r)
 		}
 		names := symbols(userSymbols.Frames(r.PID, "test", r.UserStack))
 		if !slices.Contains(names, "syscall.openat") {
