@@ -27,6 +27,10 @@
 #define STR_SLOT 256
 #define LPM_STR 252
 #define REC_DATA_MASK 2047
+/* Stack traces (Post kernelStackTrace, userStackTrace): frames per stack,
+ * Tetragon's PERF_MAX_STACK_DEPTH. */
+#define MAX_STACK_FRAMES 127
+#define STACK_BYTES (MAX_STACK_FRAMES * 8)
 
 enum arg_type {
 	ARG_NONE = 0,
@@ -233,6 +237,7 @@ struct selector {
 	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
 	__u8 nns;        /* matchNamespaces entries in ns */
 	__u8 bin_follow; /* matchBinaries followChildren: ancestors' binaries count too */
+	__u8 stack;      /* Post's stack traces: enum stack_flags */
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
@@ -369,15 +374,23 @@ struct hook_record {
 	__u32 hook_id;
 	__u32 selector;
 	__u32 call; /* syscall hooks: the syscall number */
-	__u32 pad;
+	__u16 kstack_len; /* bytes of kernel stack after the arguments */
+	__u16 ustack_len; /* bytes of user stack after the kernel stack */
 	__s64 ret;
 	__u32 signal;
 	__u16 flags;
 	__u16 data_len;
 	/* per argument: struct arg_header, then len bytes (integers: 8); the
 	 * packed arguments fit below the mask, the slack keeps every masked
-	 * offset plus a bounded length inside. */
-	char data[REC_DATA_MASK + 1 + 8 + STR_SLOT];
+	 * offset plus a bounded length inside. Then the stacks (stack.h),
+	 * return addresses innermost first; the slack holds both behind the
+	 * masked end of the arguments. */
+	char data[REC_DATA_MASK + 1 + 2 * STACK_BYTES];
+};
+
+enum stack_flags {
+	STACK_KERNEL = 1 << 0,
+	STACK_USER = 1 << 1,
 };
 
 enum hook_record_flags {
@@ -406,7 +419,9 @@ struct hook_scratch {
 	struct str_slot rev;
 	__s64 ret;
 	__u32 call; /* reported in hook_record.call */
-	__u32 call_pad;
+	/* The record in rec waits for the stacks these flags name: the
+	 * program that ran the hook takes them and emits it (stack.h). */
+	__u32 stack;
 	/* What a return hook keeps from entry (struct pending, syscalls.h). */
 	__u32 pend_sel;
 	__u32 pend_call;
@@ -1270,9 +1285,12 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 	return 0;
 }
 
-/* emit_hook writes the event of a matched selector. */
+/* emit_hook writes the event of a matched selector. A selector that wants
+ * stack traces leaves it in s->rec for the program, which has the context
+ * bpf_get_stack needs (post_stacks, stack.h). */
 static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_conf *conf,
-				      __u32 slot, __u32 sel_idx, __u32 signal, int at_return)
+				      __u32 slot, __u32 sel_idx, __u32 signal, int at_return,
+				      __u8 stack)
 {
 	struct hook_record *rec = &s->rec;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -1319,6 +1337,12 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 		off += len;
 	}
 	rec->data_len = off;
+	rec->kstack_len = 0;
+	rec->ustack_len = 0;
+	if (stack) {
+		s->stack = stack;
+		return;
+	}
 	__u64 size = offsetof(struct hook_record, data) + (off & REC_DATA_MASK);
 	if (size > sizeof(*rec))
 		size = sizeof(*rec);

@@ -66,6 +66,7 @@ int vigil_tracepoint(void *ctx)
 	}
 	s->call = 0;
 	enter_hook(s, slot);
+	post_stacks(ctx, s);
 	return 0;
 }
 
@@ -90,6 +91,7 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx)
 	s->a.raw[5] = ctx->r9;
 	s->call = 0;
 	enter_hook(s, slot);
+	post_stacks(ctx, s);
 	return 0;
 }
 
@@ -103,6 +105,7 @@ static __always_inline int kprobe_return(struct pt_regs *ctx)
 	s->ret = PT_REGS_RC(ctx);
 	s->call = 0;
 	exit_hook(s, slot);
+	post_stacks(ctx, s);
 	return 0;
 }
 
@@ -257,7 +260,9 @@ static __always_inline int tramp_hook(void *ctx)
 		s->a.raw[i] = v;
 	}
 	s->call = 0;
-	return enter_hook(s, tramp_slot);
+	int ret = enter_hook(s, tramp_slot);
+	post_stacks(ctx, s);
+	return ret;
 }
 
 /* A raw tracepoint hook, attached by name (internal/kernel, one copy per
@@ -280,6 +285,7 @@ int vigil_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 	}
 	s->call = 0;
 	enter_hook(s, tramp_slot);
+	post_stacks(ctx, s);
 	return 0;
 }
 

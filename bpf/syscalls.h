@@ -12,6 +12,7 @@
 #pragma once
 
 #include "hooks.h"
+#include "stack.h"
 
 #define X32_SYSCALL_BIT 0x40000000
 
@@ -62,7 +63,7 @@ static __always_inline void post(struct hook_scratch *s, const struct hook_conf 
 		count_hook(slot, HC_RATE_LIMITED);
 		return;
 	}
-	emit_hook(s, conf, slot, sel_idx, signal, at_return);
+	emit_hook(s, conf, slot, sel_idx, signal, at_return, sel->stack);
 	count_hook(slot, HC_POSTED);
 }
 
@@ -160,7 +161,7 @@ __noinline int exit_hook(struct hook_scratch *s, __u32 slot)
 /* btf: the program is tp_btf, where regs is a kernel pointer the verifier
  * knows, read with plain loads; six probe-read helper calls instead cost
  * more than the rest of a filtered-out hit. */
-static __always_inline int sys_enter(struct pt_regs *regs, long id, int btf)
+static __always_inline int sys_enter(void *ctx, struct pt_regs *regs, long id, int btf)
 {
 	__u32 nr = id, zero = 0;
 
@@ -187,11 +188,12 @@ static __always_inline int sys_enter(struct pt_regs *regs, long id, int btf)
 		if (i >= e->n)
 			break;
 		enter_hook(s, e->slot[i]);
+		post_stacks(ctx, s);
 	}
 	return 0;
 }
 
-static __always_inline int sys_exit(struct pt_regs *regs, long ret)
+static __always_inline int sys_exit(void *ctx, struct pt_regs *regs, long ret)
 {
 	__u32 nr = BPF_CORE_READ(regs, orig_ax), zero = 0;
 
@@ -209,6 +211,7 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 			break;
 		s->ret = ret;
 		exit_hook(s, e->slot[i]);
+		post_stacks(ctx, s);
 	}
 	return 0;
 }
@@ -216,23 +219,23 @@ static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(vigil_sys_enter_btf, struct pt_regs *regs, long id)
 {
-	return sys_enter(regs, id, 1);
+	return sys_enter(ctx, regs, id, 1);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_exit_btf, struct pt_regs *regs, long ret)
 {
-	return sys_exit(regs, ret);
+	return sys_exit(ctx, regs, ret);
 }
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(vigil_sys_enter_raw, struct pt_regs *regs, long id)
 {
-	return sys_enter(regs, id, 0);
+	return sys_enter(ctx, regs, id, 0);
 }
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(vigil_sys_exit_raw, struct pt_regs *regs, long ret)
 {
-	return sys_exit(regs, ret);
+	return sys_exit(ctx, regs, ret);
 }

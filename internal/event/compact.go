@@ -40,7 +40,9 @@ const (
 // chosen by whoever runs the watched process, and an embedded newline or
 // escape sequence would otherwise forge lines or rewrite the screen.
 // Non-printable runes appear as Go escapes (\n, \x1b, \u202e). The result
-// carries no trailing newline.
+// carries no trailing newline. A policy event with stack traces is the one
+// exception to one line: its frames follow on lines of their own, indented
+// (stackLines).
 func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 	p := palette(color)
 	attrs := record.Attributes()
@@ -57,7 +59,7 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 	case NameProcessKprobe, NameProcessTracepoint, NameProcessUprobe, NameProcessLSM:
 		icon, word := hookWord(attrString(attrs, AttrHook))
 		return joinFields(p.paint(ansiBlue, eventWord(icon, word)), source, binary,
-			p.paint(ansiCyan, hookDetail(attrs)))
+			p.paint(ansiCyan, hookDetail(attrs))) + stackLines(attrs)
 	case NameEnforcementAction:
 		// What was done, to whom, and by which rule, so that an
 		// operator watching a node sees enforcement as it happens.
@@ -130,6 +132,27 @@ func hookDetail(attrs pcommon.Map) string {
 		parts = append(parts, "= "+ret.AsString())
 	}
 	return strings.Join(parts, " ")
+}
+
+// stackLines are the stack traces of an event, after its line, as tetra
+// prints them: a "Kernel:" and a "User space:" heading, then one frame per
+// line indented by three spaces, so that a reader (or grep) tells them from
+// event lines. It is "" for an event without stacks.
+func stackLines(attrs pcommon.Map) string {
+	var b strings.Builder
+	for _, st := range []struct{ key, heading string }{
+		{AttrKernelStackTrace, "Kernel:"}, {AttrUserStackTrace, "User space:"},
+	} {
+		v, ok := attrs.Get(st.key)
+		if !ok || v.Type() != pcommon.ValueTypeSlice || v.Slice().Len() == 0 {
+			continue
+		}
+		b.WriteString("\n" + st.heading)
+		for _, f := range v.Slice().All() {
+			b.WriteString("\n   " + printable(f.AsString()))
+		}
+	}
+	return b.String()
 }
 
 // eventWord pads the event word to tetra's column width ("🚀 %-7s") so the

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigilsec/vigil/internal/process"
+	"github.com/vigilsec/vigil/internal/stack"
 )
 
 // HookArg is one argument a policy hook read, as the policy declared it.
@@ -45,6 +46,11 @@ type Hook struct {
 	// Return is set for events made at return; Ret is then the value.
 	Return bool
 	Ret    int64
+	// KernelStack and UserStack are the stacks the selector asked for.
+	// Addresses set to 0 are not shown (stack addresses reveal where the
+	// kernel and libraries are loaded, which KASLR and ASLR hide).
+	KernelStack []stack.Frame
+	UserStack   []stack.Frame
 }
 
 func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
@@ -91,6 +97,8 @@ func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
 	if h.Return {
 		attrs.PutInt(AttrReturn, h.Ret)
 	}
+	putStack(attrs, AttrKernelStackTrace, h.KernelStack, KernelFrame)
+	putStack(attrs, AttrUserStackTrace, h.UserStack, UserFrame)
 	if p := h.FilePath(); p != "" {
 		attrs.PutStr(AttrFilePath, p)
 	}
@@ -109,6 +117,60 @@ func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
 		}
 	}
 	lr.Body().SetStr(h.summary())
+}
+
+func putStack(attrs pcommon.Map, key string, frames []stack.Frame, format func(stack.Frame) string) {
+	if len(frames) == 0 {
+		return
+	}
+	s := attrs.PutEmptySlice(key)
+	s.EnsureCapacity(len(frames))
+	for _, f := range frames {
+		s.AppendEmpty().SetStr(format(f))
+	}
+}
+
+// KernelFrame renders a kernel stack frame as AttrKernelStackTrace holds it:
+// "symbol+0xoff", "symbol+0xoff [module]", after "0xaddr: " when the
+// address is kept.
+func KernelFrame(f stack.Frame) string {
+	if f.Symbol == "" {
+		return frameAddress(f.Address)
+	}
+	s := addressPrefix(f.Address) + f.Symbol + "+0x" + strconv.FormatUint(f.Offset, 16)
+	if f.Module != "" {
+		s += " [" + f.Module + "]"
+	}
+	return s
+}
+
+// UserFrame renders a user stack frame as AttrUserStackTrace holds it:
+// "symbol+0xoff (file+0xoff)", "(file+0xoff)" without a symbol, after
+// "0xaddr: " when the address is kept.
+func UserFrame(f stack.Frame) string {
+	if f.Module == "" {
+		return frameAddress(f.Address)
+	}
+	s := addressPrefix(f.Address)
+	if f.Symbol != "" {
+		s += f.Symbol + "+0x" + strconv.FormatUint(f.Offset, 16) + " "
+	}
+	return s + "(" + f.Module + "+0x" + strconv.FormatUint(f.ModuleOffset, 16) + ")"
+}
+
+func addressPrefix(addr uint64) string {
+	if addr == 0 {
+		return ""
+	}
+	return "0x" + strconv.FormatUint(addr, 16) + ": "
+}
+
+// frameAddress is a frame nothing names: its address, "?" when hidden.
+func frameAddress(addr uint64) string {
+	if addr == 0 {
+		return "?"
+	}
+	return "0x" + strconv.FormatUint(addr, 16)
 }
 
 // Sock is an INET socket argument (type sock): its transport and ends.

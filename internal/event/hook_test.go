@@ -2,6 +2,8 @@ package event
 
 import (
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/process"
+	"github.com/vigilsec/vigil/internal/stack"
 )
 
 func connectEvent(sock string) Hook {
@@ -111,6 +114,86 @@ func TestHookSockaddrDestination(t *testing.T) {
 	}
 	if got, want := Compact(hostResource(), lr, false), "🔌 connect node-1 /usr/bin/curl 127.0.0.2:8080"; got != want {
 		t.Errorf("compact %q, want %q", got, want)
+	}
+}
+
+func openEvent() Hook {
+	return Hook{
+		Time:    time.Unix(1700000000, 0),
+		Process: &process.Process{PID: 42, Binary: "/usr/bin/cat", Args: []string{"cat", "/etc/passwd"}, ExecID: "eA=="},
+		Name:    NameProcessKprobe, Policy: "stacks", Call: "sys_openat", Actions: []string{"Post"},
+		Args: []HookArg{{Index: 1, Type: "string", Str: "/etc/passwd", IsString: true}},
+	}
+}
+
+func stringSlice(t *testing.T, lr plog.LogRecord, key string) []string {
+	t.Helper()
+	v, ok := lr.Attributes().Get(key)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range v.Slice().All() {
+		out = append(out, s.Str())
+	}
+	return out
+}
+
+// TestHookStackTraces: the stacks are string slices of frames, innermost
+// first, with addresses only where kept; the compact output prints them
+// under the line, as tetra does.
+func TestHookStackTraces(t *testing.T) {
+	h := openEvent()
+	h.KernelStack = []stack.Frame{
+		{Symbol: "do_syscall_64", Offset: 0x82},
+		{Address: 0xffffffffc0a01044, Symbol: "nft_do_chain", Offset: 0x44, Module: "nf_tables"},
+		{Address: 0xffffffff81000130},
+		{},
+	}
+	h.UserStack = []stack.Frame{
+		{Symbol: "__open", Offset: 0x51, Module: "/usr/lib/x86_64-linux-gnu/libc.so.6", ModuleOffset: 0xf8011},
+		{Address: 0x55d0c0a01b4d, Module: "/usr/bin/cat", ModuleOffset: 0x2b4d},
+		{Address: 0x7f0012345678},
+		{Module: "/tmp/evil\x1b[2J", ModuleOffset: 1},
+	}
+	lr := fillRecord(h)
+	wantKernel := []string{"do_syscall_64+0x82", "0xffffffffc0a01044: nft_do_chain+0x44 [nf_tables]", "0xffffffff81000130", "?"}
+	if got := stringSlice(t, lr, AttrKernelStackTrace); !slices.Equal(got, wantKernel) {
+		t.Errorf("%s = %q, want %q", AttrKernelStackTrace, got, wantKernel)
+	}
+	wantUser := []string{
+		"__open+0x51 (/usr/lib/x86_64-linux-gnu/libc.so.6+0xf8011)",
+		"0x55d0c0a01b4d: (/usr/bin/cat+0x2b4d)",
+		"0x7f0012345678",
+		"(/tmp/evil\x1b[2J+0x1)",
+	}
+	if got := stringSlice(t, lr, AttrUserStackTrace); !slices.Equal(got, wantUser) {
+		t.Errorf("%s = %q, want %q", AttrUserStackTrace, got, wantUser)
+	}
+	want := `📬 open    node-1 /usr/bin/cat /etc/passwd
+Kernel:
+   do_syscall_64+0x82
+   0xffffffffc0a01044: nft_do_chain+0x44 [nf_tables]
+   0xffffffff81000130
+   ?
+User space:
+   __open+0x51 (/usr/lib/x86_64-linux-gnu/libc.so.6+0xf8011)
+   0x55d0c0a01b4d: (/usr/bin/cat+0x2b4d)
+   0x7f0012345678
+   (/tmp/evil\x1b[2J+0x1)`
+	if got := Compact(hostResource(), lr, false); got != want {
+		t.Errorf("compact:\n%s\nwant:\n%s", got, want)
+	}
+
+	// Without stacks, neither attribute nor compact lines.
+	plain := fillRecord(openEvent())
+	for _, key := range []string{AttrKernelStackTrace, AttrUserStackTrace} {
+		if _, ok := plain.Attributes().Get(key); ok {
+			t.Errorf("%s set on an event without stacks", key)
+		}
+	}
+	if got := Compact(hostResource(), plain, false); strings.Contains(got, "\n") {
+		t.Errorf("compact of an event without stacks spans lines: %q", got)
 	}
 }
 

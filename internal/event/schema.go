@@ -74,6 +74,18 @@ const (
 	AttrTags    = "vigil.tags"
 	// AttrReturn is the return value of a hook reported at return.
 	AttrReturn = "vigil.return"
+	// AttrKernelStackTrace and AttrUserStackTrace are the stacks a Post
+	// action asked for (kernelStackTrace, userStackTrace): string slices,
+	// innermost frame first, at most policy.MaxStackFrames each. A kernel
+	// frame is "symbol+0xoff", with " [module]" after a module's symbol; a
+	// user frame is "symbol+0xoff (file+0xoff)", the second offset being
+	// the one in the mapped file, or "(file+0xoff)" where the file has no
+	// symbol for it. With the receiver's expose_stack_addresses, each
+	// frame starts with its address, "0xffffffff81e0a1b2: ". A user frame
+	// in no file is its address alone; so is a kernel frame without a
+	// symbol, or "?" when addresses are not exposed.
+	AttrKernelStackTrace = "vigil.kernel_stack_trace"
+	AttrUserStackTrace   = "vigil.user_stack_trace"
 	// AttrProcFS marks a process known only from the /proc scan at start:
 	// its exec happened before Vigil was watching.
 	AttrProcFS = "vigil.procfs"

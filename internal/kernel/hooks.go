@@ -714,6 +714,12 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		if ph.scope != nil {
 			cs.CgroupSet = ph.scope.id
 		}
+		if sel.KernelStack {
+			cs.Stack |= stackKernel
+		}
+		if sel.UserStack {
+			cs.Stack |= stackUser
+		}
 		cs.Signal = sel.Signal
 		cs.RateNs = uint64(sel.RateLimit)
 		cs.RateScope = uint8(sel.RateScope)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // Record kinds, as in enum vigil_record_kind (bpf/common.h).
@@ -103,7 +105,29 @@ type HookRecord struct {
 	// Signal is what the selector sent to the process, 0 if nothing.
 	Signal uint32
 	Args   []HookArg
+	// KernelStack and UserStack are the return addresses of the stacks
+	// the selector asked for (Post kernelStackTrace, userStackTrace),
+	// innermost first: kernel addresses, and addresses in the process's
+	// memory as it was mapped at the hook (package stack names them).
+	KernelStack []uint64
+	UserStack   []uint64
 }
+
+// Stack flags of a selector, as in enum stack_flags (bpf/hooks.h).
+const (
+	stackKernel = 1 << 0
+	stackUser   = 1 << 1
+)
+
+// The record's data holds the arguments below 2048 bytes, then room for two
+// stacks of policy.MaxStackFrames frames (bpf/hooks.h, MAX_STACK_FRAMES):
+// these fail to compile when the two disagree.
+const stackBytes = policy.MaxStackFrames * 8
+
+var (
+	_ [len(sensorHookRecord{}.Data) - (2048 + 2*stackBytes)]struct{}
+	_ [(2048 + 2*stackBytes) - len(sensorHookRecord{}.Data)]struct{}
+)
 
 // HookArg is one argument as the hook read it: Int for integers (and the
 // descriptor of an fd), Str for strings, paths and buffers. A sock argument
@@ -326,9 +350,13 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 	rec := &HookRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, HookID: r.HookId,
 		Selector: r.Selector, Call: r.Call, Ret: r.Ret, Return: r.Flags&1 != 0, Signal: r.Signal}
 	data := sample[hookFixedSize:]
-	if int(r.DataLen) > len(data) {
-		return nil, fmt.Errorf("hook record data of %d bytes overruns %d", r.DataLen, len(data))
+	if int(r.DataLen)+int(r.KstackLen)+int(r.UstackLen) > len(data) {
+		return nil, fmt.Errorf("hook record data of %d bytes and stacks of %d and %d overrun %d",
+			r.DataLen, r.KstackLen, r.UstackLen, len(data))
 	}
+	stacks := data[r.DataLen:]
+	rec.KernelStack = decodeStack(stacks[:r.KstackLen])
+	rec.UserStack = decodeStack(stacks[r.KstackLen : int(r.KstackLen)+int(r.UstackLen)])
 	data = data[:r.DataLen]
 	for len(data) > 0 {
 		if len(data) < 4 {
@@ -365,6 +393,23 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 		data = data[n:]
 	}
 	return rec, nil
+}
+
+// decodeStack reads the return addresses bpf_get_stack wrote, as many as
+// it found; a zero address, where a walk went astray, ends the stack.
+func decodeStack(b []byte) []uint64 {
+	if len(b) < 8 {
+		return nil
+	}
+	frames := make([]uint64, 0, len(b)/8)
+	for ; len(b) >= 8; b = b[8:] {
+		ip := binary.LittleEndian.Uint64(b)
+		if ip == 0 {
+			break
+		}
+		frames = append(frames, ip)
+	}
+	return frames
 }
 
 // SockaddrString renders a sockaddr argument as the kernel packs it (IPv4

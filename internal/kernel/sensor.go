@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,11 @@ type Sensor struct {
 	dec       decoder
 	rec       ringbuf.Record
 	deadline  atomic.Int64 // unix ns; 0 waits forever
+
+	// readerMu keeps Close from freeing the ring under Pending, which
+	// the reader does not lock; readerClosed is set under it.
+	readerMu     sync.RWMutex
+	readerClosed bool
 }
 
 // LoadSensor loads the sensor and attaches its process tracking. Unless
@@ -251,7 +257,12 @@ func (s *Sensor) SetDeadline(t time.Time) {
 
 // Pending reports whether records are waiting in the ring buffer, which lets
 // a caller flush a batch as soon as it has caught up.
-func (s *Sensor) Pending() bool { return s.reader.AvailableBytes() > 0 }
+// It is false once the sensor is closed, and safe to call meanwhile.
+func (s *Sensor) Pending() bool {
+	s.readerMu.RLock()
+	defer s.readerMu.RUnlock()
+	return !s.readerClosed && s.reader.AvailableBytes() > 0
+}
 
 // ErrClosed is returned by Read once the sensor is closed.
 var ErrClosed = os.ErrClosed
@@ -299,7 +310,10 @@ func (s *Sensor) LinkIDs() []link.ID {
 func (s *Sensor) Close() error {
 	var errs []error
 	if s.reader != nil {
+		s.readerMu.Lock()
 		errs = append(errs, s.reader.Close())
+		s.readerClosed = true
+		s.readerMu.Unlock()
 	}
 	for _, l := range s.links {
 		errs = append(errs, l.Close())

@@ -152,10 +152,11 @@ type sensorHookConf struct {
 		PidNs     uint8
 		Nns       uint8
 		BinFollow uint8
+		Stack     uint8
+		_         [3]byte
 		Override  int32
 		CgroupSet uint32
 		Pids      [8]uint32
-		_         [4]byte
 		Caps      struct {
 			_      structs.HostLayout
 			Op     uint8
@@ -207,17 +208,18 @@ type sensorHookRecord struct {
 		Cpu   uint32
 		Ktime uint64
 	}
-	Pid      uint32
-	Tid      uint32
-	HookId   uint32
-	Selector uint32
-	Call     uint32
-	Pad      uint32
-	Ret      int64
-	Signal   uint32
-	Flags    uint16
-	DataLen  uint16
-	Data     [2312]int8
+	Pid       uint32
+	Tid       uint32
+	HookId    uint32
+	Selector  uint32
+	Call      uint32
+	KstackLen uint16
+	UstackLen uint16
+	Ret       int64
+	Signal    uint32
+	Flags     uint16
+	DataLen   uint16
+	Data      [4080]int8
 }
 
 type sensorHookScratch struct {
@@ -250,7 +252,7 @@ type sensorHookScratch struct {
 	}
 	Ret      int64
 	Call     uint32
-	CallPad  uint32
+	Stack    uint32
 	PendSel  uint32
 	PendCall uint32
 	PendA    struct {

@@ -798,9 +798,7 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 			default:
 				c.fail(refuse(p+".rateLimitScope", "%q: thread, process or global", a.RateLimitScope))
 			}
-			if a.KernelStackTrace || a.UserStackTrace {
-				c.fail(refuse(p, "stack traces are not supported by this version of Vigil yet"))
-			}
+			c.stackTraces(p, a, sel, kind)
 		case "NoPost":
 			sel.Post = false
 		case "Sigkill", "Signal":
@@ -844,6 +842,24 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}
 	}
+}
+
+// stackTraces compiles Post's kernelStackTrace and userStackTrace.
+func (c *compiler) stackTraces(path string, a ActionSelector, sel *Selector, kind HookKind) {
+	if kind == HookConnect && (a.KernelStackTrace || a.UserStackTrace) {
+		field := ".kernelStackTrace"
+		if !a.KernelStackTrace {
+			field = ".userStackTrace"
+		}
+		c.fail(refuse(path+field, "a connect hook runs in a cgroup program, which cannot read stacks"))
+		return
+	}
+	if kind == HookUprobe && a.KernelStackTrace {
+		c.fail(refuse(path+".kernelStackTrace", "a uprobe stops the process in user space, where there is no kernel stack; userStackTrace gives the process's"))
+		return
+	}
+	sel.KernelStack = sel.KernelStack || a.KernelStackTrace
+	sel.UserStack = sel.UserStack || a.UserStackTrace
 }
 
 // overrideErrno is the error an Override makes the call return: argError

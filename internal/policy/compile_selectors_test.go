@@ -249,3 +249,42 @@ func TestCompileResolve(t *testing.T) {
 		t.Errorf("resolve on a syscall argument: %v", err)
 	}
 }
+
+func TestCompileStackTraces(t *testing.T) {
+	post := func(kernel, user bool) SelectorSpec {
+		return SelectorSpec{MatchActions: []ActionSelector{{Action: "Post", KernelStackTrace: kernel, UserStackTrace: user}}}
+	}
+	p := selectorPolicy(post(true, false))
+	p.Spec.KProbes[0].Selectors = append(p.Spec.KProbes[0].Selectors, post(false, true), post(true, true), post(false, false))
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]bool
+	for _, s := range prog.Hooks[0].Selectors {
+		got = append(got, [2]bool{s.KernelStack, s.UserStack})
+	}
+	if want := [][2]bool{{true, false}, {false, true}, {true, true}, {false, false}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("kernel, user stacks per selector %v, want %v", got, want)
+	}
+
+	// Where the kernel cannot take a stack, the policy is refused.
+	connect := &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy, Metadata: ObjectMeta{Name: "stacks"},
+		Spec: Spec{
+			KProbes: []KProbeSpec{{
+				Call: "sys_connect", Syscall: true,
+				Args:      []ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "sockaddr"}},
+				Selectors: []SelectorSpec{post(false, true)},
+			}},
+			UProbes: []UProbeSpec{{Path: "/bin/sh", Symbols: []string{"main"}, Selectors: []SelectorSpec{post(true, true), post(false, true)}}},
+		},
+	}
+	want := []string{
+		"spec.kprobes[0].selectors[0].matchActions[0].userStackTrace: a connect hook runs in a cgroup program, which cannot read stacks",
+		"spec.uprobes[0].selectors[0].matchActions[0].kernelStackTrace: a uprobe stops the process in user space, where there is no kernel stack; userStackTrace gives the process's",
+	}
+	if got := compileErrors(t, connect); !reflect.DeepEqual(got, want) {
+		t.Errorf("refusals\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -149,6 +149,15 @@ const (
 	// Vigil refuses it instead.
 	MaxMessageLen = 256
 
+	// MaxStackFrames is how many frames a kernelStackTrace or a
+	// userStackTrace keeps, innermost first: Tetragon's
+	// PERF_MAX_STACK_DEPTH. The kernel walks no deeper than its
+	// kernel.perf_event_max_stack sysctl (127 by default) either. The
+	// frames travel in the event's record, behind its arguments, so a
+	// deeper stack is cut, never lost to another event. Policies cannot
+	// ask for more: Tetragon's two flags take no depth.
+	MaxStackFrames = 127
+
 	// MaxUprobeTargets bounds symbols+offsets+addrs of one uprobe: each is
 	// one attachment.
 	MaxUprobeTargets = 64

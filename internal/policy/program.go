@@ -314,6 +314,11 @@ type Selector struct {
 	// negative errno the call then returns.
 	Override    bool
 	OverrideErr int32
+	// KernelStack and UserStack (Post's kernelStackTrace and
+	// userStackTrace) add the kernel's and the process's stack at the hook
+	// to the event, at most MaxStackFrames frames each.
+	KernelStack bool
+	UserStack   bool
 	// Signal is sent to the process when the selector matches (Sigkill: 9).
 	Signal    uint32
 	RateLimit time.Duration

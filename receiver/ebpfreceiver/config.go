@@ -33,6 +33,11 @@ type Config struct {
 	// (loaded, refused and why, mechanisms) for `vigil policy status`;
 	// empty for none.
 	StatusFile string `mapstructure:"status_file"`
+	// ExposeStackAddresses keeps the address of every frame of the stack
+	// traces policies ask for (Tetragon's --expose-stack-addresses). Off,
+	// frames are named without them: kernel addresses defeat KASLR, and
+	// user addresses ASLR, for whoever reads the events.
+	ExposeStackAddresses bool `mapstructure:"expose_stack_addresses"`
 
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.

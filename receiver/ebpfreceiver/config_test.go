@@ -49,6 +49,7 @@ func TestConfigCustom(t *testing.T) {
 		PolicyReloadInterval: 5 * time.Second,
 		K8sMetadata:          "k8s_metadata/node",
 		StatusFile:           "/run/vigil/status.json",
+		ExposeStackAddresses: true,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v, want %+v", *cfg, want)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
+	"github.com/vigilsec/vigil/internal/stack"
 )
 
 // policySyncTimeout bounds how long Start waits for the first list of the
@@ -48,6 +50,8 @@ type ebpfReceiver struct {
 	clock    kernel.BootClock
 	sensor   *kernel.Sensor
 	cache    *process.Cache
+	kstack   *stack.Kernel
+	ustack   *stack.User
 	policies *policyManager
 	watcher  *k8s.PolicyWatcher
 	stats    stats
@@ -113,6 +117,9 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	sensor.SetProcFS(r.cfg.Process.ProcFS)
 	r.clock = kernel.NewBootClock()
 	r.cache = process.NewCache(node, r.cfg.Process.CacheSize)
+	// Read on the first stack trace: most nodes never ask for one.
+	r.kstack = stack.NewKernel(filepath.Join(r.cfg.Process.ProcFS, "kallsyms"))
+	r.ustack = stack.NewUser(r.cfg.Process.ProcFS)
 
 	// The sensor is attached before the scan, so a process starting in
 	// between is seen by one or the other, possibly both, never neither.
@@ -375,7 +382,30 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 		}
 		ev.Args = append(ev.Args, arg)
 	}
+	if len(rec.KernelStack) > 0 {
+		ev.KernelStack = r.kstack.Frames(rec.KernelStack)
+	}
+	if len(rec.UserStack) > 0 {
+		ev.UserStack = r.ustack.Frames(rec.PID, p.ExecID, rec.UserStack)
+	}
+	if !r.cfg.ExposeStackAddresses {
+		hideAddresses(ev.KernelStack, ev.UserStack)
+	}
 	return ev, true
+}
+
+// hideAddresses clears the address of every kernel frame (one alone
+// undoes KASLR) and of the user frames in a file; a user frame in no file
+// keeps its address, the only thing known of it.
+func hideAddresses(kernel, user []stack.Frame) {
+	for i := range kernel {
+		kernel[i].Address = 0
+	}
+	for i := range user {
+		if user[i].Module != "" {
+			user[i].Address = 0
+		}
+	}
 }
 
 // hookEnforcement is the audit record of what a policy selector did in the
