@@ -241,7 +241,7 @@ spec:
 	cfg.Policies = []string{policies}
 	r, sink, _ := startReceiver(t, cfg)
 	st := waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running || st.Error != "" }, 5*time.Second)
-	if !kernel.Probe().Has(kernel.FeatureFentry) {
+	if !kernel.Probe().Has(kernel.FeatureSyscallFmodRet) {
 		if st.Running || !strings.Contains(st.Error, "fmod_ret") {
 			t.Fatalf("on a kernel without fmod_ret: %+v, want a refusal naming it", st)
 		}
