@@ -104,7 +104,7 @@ func (c *compiler) fail(err error) { c.errs = append(c.errs, err) }
 func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags}
-	if !k.Syscall {
+	if !k.Syscall && !c.syscallList(k.Call) {
 		h.Kind = HookKprobe
 		h.Calls = []string{k.Call}
 		if strings.HasPrefix(k.Call, "list:") {
@@ -282,6 +282,22 @@ func (c *compiler) syscalls(path, call string) []string {
 		return nil
 	}
 	return []string{SyscallName(call)}
+}
+
+// syscallList reports whether call names a list of type syscalls, whose
+// functions are syscalls whether or not the kprobe says syscall: true, as
+// in Tetragon.
+func (c *compiler) syscallList(call string) bool {
+	name, ok := strings.CutPrefix(call, "list:")
+	if !ok {
+		return false
+	}
+	for _, l := range c.policy.Spec.Lists {
+		if l.Name == name {
+			return l.Type == "syscalls"
+		}
+	}
+	return false
 }
 
 // SyscallName strips what Tetragon accepts around a syscall name:

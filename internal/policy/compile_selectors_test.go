@@ -288,3 +288,21 @@ func TestCompileStackTraces(t *testing.T) {
 		t.Errorf("refusals\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A kprobe on a list of type syscalls hooks syscalls, syscall: true or not.
+func TestCompileSyscallListWithoutSyscallFlag(t *testing.T) {
+	p := &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy, Metadata: ObjectMeta{Name: "dups"},
+		Spec: Spec{
+			Lists:   []ListSpec{{Name: "dups", Type: "syscalls", Values: []string{"sys_dup", "sys_dup2"}}},
+			KProbes: []KProbeSpec{{Call: "list:dups"}},
+		},
+	}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := prog.Hooks[0]; h.Kind != HookSyscall || !slices.Equal(h.Calls, []string{"dup", "dup2"}) {
+		t.Errorf("hook %v %q, want syscall dup, dup2", h.Kind, h.Calls)
+	}
+}
