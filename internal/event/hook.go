@@ -44,11 +44,13 @@ type Hook struct {
 	Ret    int64
 }
 
-func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
 	lr.SetEventName(h.Name)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(h.Time))
 	attrs := lr.Attributes()
-	putProcess(attrs, h.Process, h.Parent, h.Ancestors, clock)
+	// Room for the rule, hook, action, args and file path; the rarer
+	// ones grow the map.
+	pa.put(attrs, h.Process, h.Parent, h.Ancestors, 5)
 	attrs.PutStr(AttrSecurityRuleName, h.Policy)
 	attrs.PutStr(AttrHook, h.Call)
 	attrs.PutStr(AttrAction, strings.Join(h.Actions, ","))
