@@ -171,6 +171,12 @@ func callName(call string) string {
 
 func (h Hook) summary() string {
 	var b strings.Builder
+	// Sized at once: every event builds one.
+	n := len(h.Call) + len(h.Process.Binary) + 24
+	for _, a := range h.Args {
+		n += 21 + len(a.Str)
+	}
+	b.Grow(n)
 	b.WriteString(callName(h.Call))
 	b.WriteString(" ")
 	b.WriteString(h.Process.Binary)
