@@ -87,12 +87,14 @@ func summary(p *process.Process) string {
 type processAttrs struct {
 	clock func(uint64) time.Time
 
-	// The last event's process, parent and ancestors; attrs holds their
-	// attributes from the second event of them on.
+	// The last event's process, parent and ancestors, how many events of
+	// them came in a row, and from the third on their attributes: an exec
+	// and the exit of a short-lived process often come in a row, and
+	// keeping a copy for them would only cost.
 	p, parent *process.Process
 	ancestors []*process.Process
+	run       int
 	attrs     pcommon.Map
-	cached    bool
 }
 
 func newProcessAttrs(clock func(uint64) time.Time) *processAttrs {
@@ -104,21 +106,22 @@ func newProcessAttrs(clock func(uint64) time.Time) *processAttrs {
 // by appending, and growing it is much of its cost.
 func (pa *processAttrs) put(attrs pcommon.Map, p, parent *process.Process, ancestors []*process.Process, extra int) {
 	same := p == pa.p && parent == pa.parent && slices.Equal(ancestors, pa.ancestors) && attrs.Len() == 0
-	if same && pa.cached {
+	if !same {
+		pa.p, pa.parent = p, parent
+		pa.ancestors = append(pa.ancestors[:0], ancestors...)
+		pa.run = 0
+	}
+	pa.run++
+	if pa.run > 3 {
 		attrs.EnsureCapacity(pa.attrs.Len() + extra)
 		pa.attrs.CopyTo(attrs)
 		return
 	}
 	attrs.EnsureCapacity(attrs.Len() + processAttrCount(p, parent, ancestors) + extra)
 	putProcess(attrs, p, parent, ancestors, pa.clock)
-	if same {
+	if pa.run == 3 {
 		attrs.CopyTo(pa.attrs)
-		pa.cached = true
-		return
 	}
-	pa.p, pa.parent = p, parent
-	pa.ancestors = append(pa.ancestors[:0], ancestors...)
-	pa.cached = false
 }
 
 // processAttrCount is how many attributes putProcess puts.

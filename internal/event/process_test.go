@@ -31,14 +31,20 @@ func TestBatchRepeatedProcessAttributes(t *testing.T) {
 		return lr.Attributes().AsRaw()
 	}
 
-	events := []Hook{hook(p, "/etc/shadow"), hook(p, "/etc/passwd"), hook(p, "/etc/group"), hook(other, "/x"), hook(p, "/y")}
+	var events []Hook
+	for _, path := range []string{"/a", "/b", "/c", "/d", "/e"} {
+		events = append(events, hook(p, path))
+	}
+	events = append(events, hook(other, "/x"), hook(p, "/y"))
+	// A processor downstream may change what it was given, such as the
+	// record the attributes were copied from, or one they were copied to.
+	changed := map[int]bool{2: true, 3: true}
 	batch := NewBatch(Host{Name: "node"}, "dev", clock)
 	for i, h := range events {
 		batch.Add(h, h.Process.CgroupName)
-		if i == 1 {
-			// A processor downstream may change what it was given.
+		if changed[i] {
 			recs := batch.logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-			recs.At(1).Attributes().PutStr(AttrProcessExecutablePath, "changed")
+			recs.At(i).Attributes().PutStr(AttrProcessExecutablePath, "changed")
 		}
 	}
 	var got []map[string]any
@@ -54,7 +60,7 @@ func TestBatchRepeatedProcessAttributes(t *testing.T) {
 	}
 	for i, h := range events {
 		want := alone(h)
-		if i == 1 {
+		if changed[i] {
 			want[AttrProcessExecutablePath] = "changed"
 		}
 		if !reflect.DeepEqual(got[i], want) {
