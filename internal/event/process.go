@@ -82,8 +82,9 @@ func summary(p *process.Process) string {
 // It keeps those of the process whose event came last and copies them
 // into the next record of the same process: a policy hook that fires in a
 // loop posts event after event of one process, and copying a finished map
-// costs far less than putting every attribute again (each Put scans the
-// map for its key). Not safe for concurrent use.
+// costs less than putting every attribute again (each Put scans the map
+// for its key); both allocate a value per attribute. Not safe for
+// concurrent use.
 type processAttrs struct {
 	clock func(uint64) time.Time
 
