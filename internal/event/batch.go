@@ -21,7 +21,7 @@ type Host struct {
 
 // Event is anything that becomes one log record.
 type Event interface {
-	fill(lr plog.LogRecord, clock func(uint64) time.Time)
+	fill(lr plog.LogRecord, pa *processAttrs)
 }
 
 // Batch groups events into OTLP logs: one ResourceLogs per container, and
@@ -29,9 +29,9 @@ type Event interface {
 type Batch struct {
 	host    Host
 	version string
-	// clock maps CLOCK_BOOTTIME to wall time, for times carried inside
-	// events (process creation).
-	clock func(uint64) time.Time
+	// procs puts process attributes; its clock maps CLOCK_BOOTTIME to
+	// wall time, for times carried inside events (process creation).
+	procs *processAttrs
 	logs  plog.Logs
 	// records per container id ("" is the host) in the current batch.
 	records map[string]plog.LogRecordSlice
@@ -40,7 +40,7 @@ type Batch struct {
 
 // NewBatch returns an empty batch. version is the scope version.
 func NewBatch(host Host, version string, clock func(uint64) time.Time) *Batch {
-	b := &Batch{host: host, version: version, clock: clock}
+	b := &Batch{host: host, version: version, procs: newProcessAttrs(clock)}
 	b.reset()
 	return b
 }
@@ -66,7 +66,7 @@ func (b *Batch) Add(ev Event, cgroupName string) {
 	}
 	lr := recs.AppendEmpty()
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
-	ev.fill(lr, b.clock)
+	ev.fill(lr, b.procs)
 	b.n++
 }
 

@@ -92,7 +92,7 @@ type Enforcement struct {
 	TriggerExecID string
 }
 
-func (e Enforcement) fill(lr plog.LogRecord, _ func(uint64) time.Time) { e.Fill(lr) }
+func (e Enforcement) fill(lr plog.LogRecord, _ *processAttrs) { e.Fill(lr) }
 
 // Fill writes the enforcement.action record into lr.
 func (e Enforcement) Fill(lr plog.LogRecord) {

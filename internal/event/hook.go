@@ -53,11 +53,13 @@ type Hook struct {
 	UserStack   []stack.Frame
 }
 
-func (h Hook) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
 	lr.SetEventName(h.Name)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(h.Time))
 	attrs := lr.Attributes()
-	putProcess(attrs, h.Process, h.Parent, h.Ancestors, clock)
+	// Room for the rule, hook, action, args and file path; the rarer
+	// ones grow the map.
+	pa.put(attrs, h.Process, h.Parent, h.Ancestors, 5)
 	attrs.PutStr(AttrSecurityRuleName, h.Policy)
 	attrs.PutStr(AttrHook, h.Call)
 	attrs.PutStr(AttrAction, strings.Join(h.Actions, ","))
@@ -240,6 +242,12 @@ func callName(call string) string {
 
 func (h Hook) summary() string {
 	var b strings.Builder
+	// Sized at once: every event builds one.
+	n := len(h.Call) + len(h.Process.Binary) + 24
+	for _, a := range h.Args {
+		n += 21 + len(a.Str)
+	}
+	b.Grow(n)
 	b.WriteString(callName(h.Call))
 	b.WriteString(" ")
 	b.WriteString(h.Process.Binary)

@@ -25,7 +25,7 @@ func connectEvent(sock string) Hook {
 
 func fillRecord(h Hook) plog.LogRecord {
 	lr := plog.NewLogRecord()
-	h.fill(lr, func(uint64) time.Time { return time.Unix(0, 0) })
+	h.fill(lr, newProcessAttrs(func(uint64) time.Time { return time.Unix(0, 0) }))
 	return lr
 }
 

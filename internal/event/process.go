@@ -1,6 +1,7 @@
 package event
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,19 +40,20 @@ func (e Exit) ExitCode() int { return int(e.Status>>8) & 0xff }
 // Signal is the signal that terminated the process, 0 if it exited.
 func (e Exit) Signal() syscall.Signal { return syscall.Signal(e.Status & 0x7f) }
 
-func (e Exec) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+func (e Exec) fill(lr plog.LogRecord, pa *processAttrs) {
 	lr.SetEventName(NameProcessExec)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
 	attrs := lr.Attributes()
-	putProcess(attrs, e.Process, e.Parent, e.Ancestors, clock)
+	pa.put(attrs, e.Process, e.Parent, e.Ancestors, 0)
 	lr.Body().SetStr("process " + summary(e.Process))
 }
 
-func (e Exit) fill(lr plog.LogRecord, clock func(uint64) time.Time) {
+func (e Exit) fill(lr plog.LogRecord, pa *processAttrs) {
 	lr.SetEventName(NameProcessExit)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
 	attrs := lr.Attributes()
-	putProcess(attrs, e.Process, e.Parent, e.Ancestors, clock)
+	// Exit code or signal, and exit time.
+	pa.put(attrs, e.Process, e.Parent, e.Ancestors, 2)
 	var status string
 	if sig := e.Signal(); sig != 0 {
 		status = unix.SignalName(sig)
@@ -76,10 +78,66 @@ func summary(p *process.Process) string {
 	return p.Binary + " " + strings.Join(p.Args[1:], " ")
 }
 
+// processAttrs puts the attributes of an event's process on its record.
+// It keeps those of the process whose event came last and copies them
+// into the next record of the same process: a policy hook that fires in a
+// loop posts event after event of one process, and copying a finished map
+// costs less than putting every attribute again (each Put scans the map
+// for its key); both allocate a value per attribute. Not safe for
+// concurrent use.
+type processAttrs struct {
+	clock func(uint64) time.Time
+
+	// The last event's process, parent and ancestors, how many events of
+	// them came in a row, and from the third on their attributes: an exec
+	// and the exit of a short-lived process often come in a row, and
+	// keeping a copy for them would only cost.
+	p, parent *process.Process
+	ancestors []*process.Process
+	run       int
+	attrs     pcommon.Map
+}
+
+func newProcessAttrs(clock func(uint64) time.Time) *processAttrs {
+	return &processAttrs{clock: clock, attrs: pcommon.NewMap()}
+}
+
+// put puts the process attributes on attrs, the empty attributes of a new
+// record, with room for extra attributes of the event's own: the map grows
+// by appending, and growing it is much of its cost.
+func (pa *processAttrs) put(attrs pcommon.Map, p, parent *process.Process, ancestors []*process.Process, extra int) {
+	same := p == pa.p && parent == pa.parent && slices.Equal(ancestors, pa.ancestors) && attrs.Len() == 0
+	if !same {
+		pa.p, pa.parent = p, parent
+		pa.ancestors = append(pa.ancestors[:0], ancestors...)
+		pa.run = 0
+	}
+	pa.run++
+	if pa.run > 3 {
+		attrs.EnsureCapacity(pa.attrs.Len() + extra)
+		pa.attrs.CopyTo(attrs)
+		return
+	}
+	attrs.EnsureCapacity(attrs.Len() + processAttrCount(p, parent, ancestors) + extra)
+	putProcess(attrs, p, parent, ancestors, pa.clock)
+	if pa.run == 3 {
+		attrs.CopyTo(pa.attrs)
+	}
+}
+
+// processAttrCount is how many attributes putProcess puts.
+func processAttrCount(p, parent *process.Process, ancestors []*process.Process) int {
+	n := 13 // those every process has
+	for _, set := range []bool{p.Cwd != "", p.StartTime != 0, p.StartTime != 0, p.ParentExecID != "", parent != nil,
+		p.TID != 0 && p.TID != p.PID, p.CgroupName != "", p.ProcFS, p.ArgsTruncated, len(ancestors) > 0} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
 func putProcess(attrs pcommon.Map, p, parent *process.Process, ancestors []*process.Process, clock func(uint64) time.Time) {
-	// Room for the process and the event's own attributes at once: the
-	// map grows by appending, and growing it is most of its cost.
-	attrs.EnsureCapacity(attrs.Len() + 32)
 	attrs.PutInt(AttrProcessPID, int64(p.PID))
 	attrs.PutInt(AttrProcessParentPID, int64(p.PPID))
 	attrs.PutStr(AttrProcessExecutablePath, p.Binary)

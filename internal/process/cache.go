@@ -74,17 +74,23 @@ func (c *Cache) Running(pid uint32) *Process {
 // Ancestors returns up to n ancestors of p, parent first, as far as the
 // cache knows them.
 func (c *Cache) Ancestors(p *Process, n int) []*Process {
+	return c.AppendAncestors(nil, p, n)
+}
+
+// AppendAncestors appends up to n ancestors of p to dst, parent first, and
+// returns the extended slice: a caller that looks up the ancestry of every
+// event can reuse one buffer.
+func (c *Cache) AppendAncestors(dst []*Process, p *Process, n int) []*Process {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []*Process
-	for len(out) < n && p != nil && p.ParentExecID != "" {
+	for found := 0; found < n && p != nil && p.ParentExecID != ""; found++ {
 		p = c.byID[p.ParentExecID]
 		if p == nil {
 			break
 		}
-		out = append(out, p)
+		dst = append(dst, p)
 	}
-	return out
+	return dst
 }
 
 // Exec records an exec: the pid now runs a new image whose parent is what

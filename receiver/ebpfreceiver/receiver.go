@@ -59,6 +59,13 @@ type ebpfReceiver struct {
 	cancel      context.CancelFunc
 	metricsDone chan struct{}
 	wg          sync.WaitGroup
+
+	// Reused by the read loop for every event, which the batch turns into
+	// a record before the next: a burst of hook events allocates only
+	// what the record keeps.
+	hook      event.Hook
+	ancestors []*process.Process
+	sysCalls  map[uint32]string // "sys_" + the syscall's name, by number
 }
 
 // stats are the receiver's counters, read by the metrics loop.
@@ -316,23 +323,25 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		batch.Add(event.Exit{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors, Status: rec.Status}, p.CgroupName)
 		r.stats.exit.Add(1)
 	case *kernel.HookRecord:
-		if ev, ok := r.hookEvent(rec); ok {
+		ev := &r.hook
+		if r.hookEvent(rec, ev) {
 			batch.Add(ev, ev.Process.CgroupName)
 			r.stats.hook.Add(1)
-			if e, ok := r.hookEnforcement(rec, ev); ok {
+			if e, ok := r.hookEnforcement(rec, *ev); ok {
 				batch.Add(e, ev.Process.CgroupName)
 			}
 		}
 	}
 }
 
-// hookEvent joins a policy hook's record with its policy and process.
-func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
+// hookEvent joins a policy hook's record with its policy and process into
+// ev, whose Args it reuses.
+func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	ih, ok := r.sensor.Hook(rec.HookID)
 	if !ok {
 		r.stats.undecodable.Add(1)
 		r.set.Logger.Warn("event of an unknown policy hook", zap.Uint32("hook_id", rec.HookID))
-		return event.Hook{}, false
+		return false
 	}
 	p := r.cache.Running(rec.PID)
 	if p == nil {
@@ -343,7 +352,7 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	name, call := event.NameProcessKprobe, strings.Join(h.Calls, ",")
 	switch h.Kind {
 	case policy.HookSyscall, policy.HookConnect:
-		call = "sys_" + kernel.SyscallName(rec.Call)
+		call = r.syscallCall(rec.Call)
 	case policy.HookTracepoint, policy.HookRawTracepoint:
 		name = event.NameProcessTracepoint
 	case policy.HookUprobe:
@@ -351,11 +360,11 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	case policy.HookLSM:
 		name = event.NameProcessLSM
 	}
-	ev := event.Hook{
+	*ev = event.Hook{
 		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
 		Name: name, Policy: ih.Program.Policy.Metadata.Name, Call: call,
-		Actions: []string{hookAction(rec, h)}, Message: h.Message, Tags: h.Tags,
-		Return: rec.Return, Ret: rec.Ret,
+		Actions: actions(hookAction(rec, h)), Message: h.Message, Tags: h.Tags,
+		Args: ev.Args[:0], Return: rec.Return, Ret: rec.Ret,
 	}
 	for i, a := range rec.Args {
 		if i >= len(h.Args) {
@@ -391,7 +400,20 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 	if !r.cfg.ExposeStackAddresses {
 		hideAddresses(ev.KernelStack, ev.UserStack)
 	}
-	return ev, true
+	return true
+}
+
+// syscallCall is how an event names a hooked syscall: "sys_" and its name.
+func (r *ebpfReceiver) syscallCall(nr uint32) string {
+	call, ok := r.sysCalls[nr]
+	if !ok {
+		if r.sysCalls == nil {
+			r.sysCalls = make(map[uint32]string)
+		}
+		call = "sys_" + kernel.SyscallName(nr)
+		r.sysCalls[nr] = call
+	}
+	return call
 }
 
 // hideAddresses clears the address of every kernel frame (one alone
@@ -462,6 +484,28 @@ func hookAction(rec *kernel.HookRecord, h *policy.Hook) string {
 	return actionName(rec.Signal)
 }
 
+// The actions of a hook event, one slice each: events share them, read-only.
+var (
+	actionsPost     = []string{"Post"}
+	actionsSigkill  = []string{"Sigkill"}
+	actionsSignal   = []string{"Signal"}
+	actionsOverride = []string{"Override"}
+)
+
+// actions is what the kernel did (hookAction), as an event's Actions.
+func actions(action string) []string {
+	switch action {
+	case "Post":
+		return actionsPost
+	case "Sigkill":
+		return actionsSigkill
+	case "Override":
+		return actionsOverride
+	default:
+		return actionsSignal
+	}
+}
+
 // actionName is what the kernel did, as Tetragon names the action.
 func actionName(signal uint32) string {
 	switch signal {
@@ -478,7 +522,10 @@ func (r *ebpfReceiver) lineage(p *process.Process) (*process.Process, []*process
 	if p.ParentExecID == "" {
 		return nil, nil
 	}
-	all := r.cache.Ancestors(p, 1+r.cfg.Process.Ancestors)
+	// The buffer is reused: the events of the read loop are done with
+	// their ancestors before the next lookup.
+	r.ancestors = r.cache.AppendAncestors(r.ancestors[:0], p, 1+r.cfg.Process.Ancestors)
+	all := r.ancestors
 	if len(all) == 0 {
 		return nil, nil
 	}
