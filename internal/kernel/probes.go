@@ -469,8 +469,11 @@ func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (
 		}
 		if err != nil {
 			ih.closeLinks()
-			if h.IgnoreNotFound && errors.Is(err, os.ErrNotExist) {
-				return "", nil
+			if errors.Is(err, os.ErrNotExist) {
+				if h.IgnoreNotFound {
+					return "", nil
+				}
+				return "", fmt.Errorf("%s.call: this kernel has no function among %v by that name (renamed, inlined or not built; ignore.callNotFound skips it): %w: %w", h.Path, fns, ErrMissingFeature, err)
 			}
 			return "", fmt.Errorf("%s.call: attaching kprobe.multi to %v: %w", h.Path, fns, err)
 		}
@@ -489,8 +492,12 @@ func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (
 			}
 		}
 		if err != nil {
-			if h.IgnoreNotFound && errors.Is(err, os.ErrNotExist) {
-				continue
+			if errors.Is(err, os.ErrNotExist) {
+				if h.IgnoreNotFound {
+					continue
+				}
+				ih.closeLinks()
+				return "", fmt.Errorf("%s.call: this kernel has no function %s (renamed, inlined or not built; ignore.callNotFound skips it): %w: %w", h.Path, fn, ErrMissingFeature, err)
 			}
 			ih.closeLinks()
 			return "", fmt.Errorf("%s.call: attaching a kprobe to %s: %w", h.Path, fn, err)
