@@ -71,23 +71,17 @@ func installRing(t *testing.T, p *policy.TracingPolicy, ringSize uint32) (*kerne
 func hookRecords(t *testing.T, s *kernel.Sensor, run func() []int) []*kernel.HookRecord {
 	t.Helper()
 	pids := map[uint32]bool{}
-	for _, p := range run() {
-		pids[uint32(p)] = true
-	}
 	var out []*kernel.HookRecord
-	s.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	for {
-		r, err := s.Read()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return out
+	for _, h := range allHookRecords(t, s, func() {
+		for _, p := range run() {
+			pids[uint32(p)] = true
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h, ok := r.(*kernel.HookRecord); ok && pids[h.PID] {
+	}) {
+		if pids[h.PID] {
 			out = append(out, h)
 		}
 	}
+	return out
 }
 
 func runCmd(t *testing.T, name string, args ...string) int {
@@ -497,22 +491,14 @@ func TestSyscallHookBinariesFollowChildren(t *testing.T) {
 				MatchBinaries: []policy.BinarySelector{{Operator: tc.op, Values: []string{sh}, FollowChildren: true}},
 			}))
 			var got []string
-			s.SetDeadline(time.Now().Add(500 * time.Millisecond))
-			// cat runs as the shell's child, then as its grandchild
-			// (timeout forks the command it runs), then on its own.
-			runCmd(t, sh, "-c", "/bin/cat "+f[0]+"; /usr/bin/timeout 10 /bin/cat "+f[1]+"; true")
-			runCmd(t, "/bin/cat", f[2])
-			for {
-				r, err := s.Read()
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if h, ok := r.(*kernel.HookRecord); ok {
-					got = append(got, h.Args[1].Str)
-				}
+			for _, h := range allHookRecords(t, s, func() {
+				// cat runs as the shell's child, then as its
+				// grandchild (timeout forks the command it runs),
+				// then on its own.
+				runCmd(t, sh, "-c", "/bin/cat "+f[0]+"; /usr/bin/timeout 10 /bin/cat "+f[1]+"; true")
+				runCmd(t, "/bin/cat", f[2])
+			}) {
+				got = append(got, h.Args[1].Str)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("opens reported %q, want %q", got, tc.want)

@@ -168,28 +168,11 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 	if done {
 		return out, ok
 	}
-	switch a.Type {
-	case "string":
-		out.Kind, out.Kernel = ArgString, true
-	case "file":
-		out.Kind = ArgFile
-	case "path":
-		out.Kind = ArgPath
-	case "fd":
-		out.Kind = ArgFD
-	case "sock":
-		out.Kind = ArgSock
-	case "socket":
-		out.Kind = ArgSocket
-	case "skb":
-		out.Kind = ArgSkb
-	case "linux_binprm":
-		out.Kind = ArgBinprm
-	case "cred":
-		out.Kind = ArgCred
-	case "kernel_cap_t", "cap_effective", "cap_inheritable", "cap_permitted":
-		out.Kind = ArgCaps
-	case "capability":
+	switch kind, ok := kernelArgKinds[a.Type]; {
+	case ok:
+		out.Kind = kind
+		out.Kernel = kind == ArgString
+	case a.Type == "capability":
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
@@ -197,6 +180,15 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		return out, false
 	}
 	return out, true
+}
+
+// kernelArgKinds are how the pointer types of kernel-function arguments
+// are read.
+var kernelArgKinds = map[string]ArgKind{
+	"string": ArgString, "fd": ArgFD, "file": ArgFile, "path": ArgPath,
+	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb,
+	"linux_binprm": ArgBinprm, "cred": ArgCred,
+	"kernel_cap_t": ArgCaps, "cap_effective": ArgCaps, "cap_inheritable": ArgCaps, "cap_permitted": ArgCaps,
 }
 
 // tracepoint compiles a tracepoint hook. Argument indexes are field
