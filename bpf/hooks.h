@@ -49,6 +49,8 @@ enum arg_type {
 	ARG_BINPRM = 11,  /* struct linux_binprm *: the path of the file it runs */
 	ARG_CRED = 12,    /* struct cred *: a struct cred_arg in the string slot */
 	ARG_CAPS = 13,    /* kernel_cap_t *: the mask, as an integer */
+	ARG_KIOCB = 14,   /* struct kiocb *: the path of its file */
+	ARG_IOV_ITER = 15, /* struct iov_iter *: the start of its user data */
 };
 
 /* A cred argument as read_cred leaves it in its argument's string slot, and
@@ -1101,6 +1103,52 @@ __noinline int read_skb(struct sock_arg *out, __u64 raw)
 	return 0;
 }
 
+/* The iov_iter of kernels before 6.4 named its iovec array iov. */
+struct iov_iter___v61 {
+	const struct iovec *iov;
+} __attribute__((preserve_access_index));
+
+/* read_iov_iter copies the first bytes of the user data an iov_iter
+ * describes (ITER_UBUF, or the first ITER_IOVEC segment) into slot and
+ * returns how many; kernel-memory iterators read as empty. */
+__noinline int read_iov_iter(struct str_slot *slot, __u64 raw, __u8 *trunc)
+{
+	struct iov_iter *it = (struct iov_iter *)raw;
+
+	if (!slot || !trunc || !it)
+		return 0;
+	__u8 type = BPF_CORE_READ(it, iter_type);
+	__u64 off = BPF_CORE_READ(it, iov_offset);
+	__u64 count = BPF_CORE_READ(it, count);
+	void *base = NULL;
+
+	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
+	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		base = BPF_CORE_READ(it, ubuf);
+	} else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		const struct iovec *iov;
+		__u64 len;
+
+		if (bpf_core_field_exists(it->__iov))
+			iov = BPF_CORE_READ(it, __iov);
+		else
+			iov = BPF_CORE_READ((struct iov_iter___v61 *)it, iov);
+		base = BPF_CORE_READ(iov, iov_base);
+		len = BPF_CORE_READ(iov, iov_len);
+		if (len < count + off)
+			count = len > off ? len - off : 0;
+	}
+	if (!base)
+		return 0;
+	if (count > STR_SLOT - 1) {
+		count = STR_SLOT - 1;
+		*trunc = 1;
+	}
+	if (!count || bpf_probe_read_user(slot->s, BOUND(count, 255), base + off))
+		return 0;
+	return count;
+}
+
 /* read_cred reads the ids, securebits, capabilities and user namespace of
  * the struct cred at raw into out (Tetragon's cred argument). */
 __noinline int read_cred(struct cred_arg *out, __u64 raw)
@@ -1203,6 +1251,8 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		case ARG_FILE:
 		case ARG_PATH:
 		case ARG_BINPRM:
+		case ARG_KIOCB:
+		case ARG_IOV_ITER:
 			__builtin_memset(s->a.str[i].s, 0, sizeof(s->a.str[i].s));
 		}
 		switch (ac->type) {
@@ -1252,8 +1302,13 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			s->a.ival[i] = caps;
 			break;
 		}
+		case ARG_IOV_ITER:
+			s->a.slen[i] = read_iov_iter(&s->a.str[i], raw, &s->a.trunc[i]);
+			break;
+		case ARG_KIOCB:
 		case ARG_BINPRM: {
-			struct file *f = BPF_CORE_READ((struct linux_binprm *)raw, file);
+			struct file *f = ac->type == ARG_KIOCB ? BPF_CORE_READ((struct kiocb *)raw, ki_filp)
+							       : BPF_CORE_READ((struct linux_binprm *)raw, file);
 
 			if (f)
 				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(f, f_path.dentry),
@@ -1320,7 +1375,11 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 			type = ARG_SOCK;
 			break;
 		case ARG_BINPRM:
+		case ARG_KIOCB:
 			type = ARG_FILE;
+			break;
+		case ARG_IOV_ITER:
+			type = ARG_CHAR_BUF;
 			break;
 		}
 		/* ARG_SOCK is carried as its struct sock_arg, from its slot. */

@@ -217,7 +217,8 @@ var openCalls = map[string]bool{"open": true, "openat": true, "openat2": true, "
 // or the path argument of an open-like syscall.
 func (h Hook) FilePath() string {
 	for _, a := range h.Args {
-		if a.Type == "fd" || a.Type == "file" || a.Type == "path" {
+		switch a.Type {
+		case "fd", "file", "path", "kiocb", "linux_binprm":
 			return a.Str
 		}
 	}

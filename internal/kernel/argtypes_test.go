@@ -237,6 +237,41 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			},
 		},
 		{
+			// tty_write(kiocb, iov_iter), as Tetragon's tty example
+			// hooks it: a write to a pseudo-terminal's master.
+			name: "kiocb and iov_iter",
+			hook: policy.KProbeSpec{
+				Call: "tty_write",
+				Args: []policy.ArgSpec{{Index: 0, Type: "kiocb"}, {Index: 1, Type: "iov_iter", MaxData: true}},
+				Selectors: []policy.SelectorSpec{{
+					MatchPIDs: []policy.PIDSelector{{Operator: "In", Values: []uint32{uint32(os.Getpid())}}},
+					MatchArgs: []policy.ArgSelector{{Index: 1, Operator: "Prefix", Values: []string{"vigil-tty-"}}},
+				}},
+			},
+			run: func(t *testing.T) {
+				// A devpts instance of the test's own: the VM's
+				// /dev has no ptmx.
+				dir := t.TempDir()
+				if err := unix.Mount("devpts", dir, "devpts", 0, "newinstance,ptmxmode=0600"); err != nil {
+					t.Fatalf("mounting devpts: %v", err)
+				}
+				defer unix.Unmount(dir, unix.MNT_DETACH)
+				ptmx, err := os.OpenFile(filepath.Join(dir, "ptmx"), os.O_RDWR|unix.O_NOCTTY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ptmx.Close()
+				if _, err := ptmx.Write([]byte("vigil-tty-data\n")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				if len(recs) != 1 || recs[0].Args[1].Str != "vigil-tty-data\n" || !strings.HasSuffix(recs[0].Args[0].Str, "ptmx") {
+					t.Fatalf("records %+v, want the write of vigil-tty-data to ptmx", recs)
+				}
+			},
+		},
+		{
 			// resolve: members of the linux_binprm, through pointers,
 			// read as a file, an int and the parent's comm.
 			name: "resolve",

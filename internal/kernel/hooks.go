@@ -41,6 +41,8 @@ const (
 	argBinprm   = 11
 	argCred     = 12
 	argCaps     = 13
+	argKiocb    = 14
+	argIovIter  = 15
 
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
@@ -71,6 +73,7 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgFile:     argFile, policy.ArgPath: argPath,
 	policy.ArgSock: argSock, policy.ArgSocket: argSocket, policy.ArgSkb: argSkb,
 	policy.ArgBinprm: argBinprm, policy.ArgCred: argCred, policy.ArgCaps: argCaps,
+	policy.ArgKiocb: argKiocb, policy.ArgIovIter: argIovIter,
 }
 
 // Fields of a sock argument (enum sock_field, bpf/hooks.h).

@@ -176,7 +176,7 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, linux_binprm, cred, capability or the cap types", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, linux_binprm, cred, capability, the cap types, kiocb or iov_iter", a.Type))
 		return out, false
 	}
 	return out, true
@@ -187,7 +187,7 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 var kernelArgKinds = map[string]ArgKind{
 	"string": ArgString, "fd": ArgFD, "file": ArgFile, "path": ArgPath,
 	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb,
-	"linux_binprm": ArgBinprm, "cred": ArgCred,
+	"linux_binprm": ArgBinprm, "cred": ArgCred, "kiocb": ArgKiocb, "iov_iter": ArgIovIter,
 	"kernel_cap_t": ArgCaps, "cap_effective": ArgCaps, "cap_inheritable": ArgCaps, "cap_permitted": ArgCaps,
 }
 

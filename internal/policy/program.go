@@ -112,6 +112,11 @@ const (
 	// ArgCaps is a kernel_cap_t * (cap_effective, cap_inheritable,
 	// cap_permitted), read as the 64-bit mask.
 	ArgCaps
+	// ArgKiocb is a struct kiocb *, read as the path of its file;
+	// ArgIovIter a struct iov_iter *, read as the first bytes of the user
+	// data it holds (a write's buffer).
+	ArgKiocb
+	ArgIovIter
 )
 
 // IsSock reports whether the argument is read, matched and reported as a

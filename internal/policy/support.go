@@ -83,7 +83,7 @@ var support = struct {
 		"int", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "size_t",
 		"string", "char_buf", "fd", "file", "path", "filename",
 		"sock", "sockaddr", "socket", "skb", "cred", "capability", "linux_binprm", "syscall64",
-		"kernel_cap_t", "cap_effective", "cap_inheritable", "cap_permitted",
+		"kernel_cap_t", "cap_effective", "cap_inheritable", "cap_permitted", "kiocb", "iov_iter",
 		"nop", // declares an argument that is not read
 	),
 	operators: setOf(
