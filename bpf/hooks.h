@@ -34,15 +34,18 @@ enum arg_type {
 	ARG_STRING = 2,   /* user char * */
 	ARG_FD = 3,       /* file descriptor: read as the file's path */
 	ARG_CHAR_BUF = 4, /* user buffer whose size is another argument */
-	ARG_SOCKADDR = 5, /* IPv4 sockaddr: address (network order) | port << 32 */
+	ARG_SOCKADDR = 5, /* struct sockaddr *: a struct sock_arg in the string
+			   * slot, its family, address and port as the source
+			   * end (read_sockaddr) */
 	ARG_FILE = 6,     /* struct file *: read as its path */
 	ARG_PATH = 7,     /* struct path *: read as the path */
 	ARG_SOCK = 8,     /* struct sock *: a struct sock_arg in the string slot;
 			   * ival: destination address | port << 32, as sockaddr */
 };
 
-/* A sock argument as read_sock leaves it in its argument's string slot,
- * and as the record carries it (internal/kernel/record.go). */
+/* A sock argument as read_sock leaves it in its argument's string slot (a
+ * sockaddr as read_sockaddr does), and as the record carries it
+ * (internal/kernel/record.go). */
 struct sock_arg {
 	__u32 saddr; /* IPv4, network order */
 	__u32 daddr;
@@ -63,7 +66,7 @@ enum arg_flags {
 	ARGF_SIGNED = 1 << 0,
 	ARGF_SIZE_MASK = 0x0e, /* log2(size) << 1: 1, 2, 4 or 8 bytes */
 	ARGF_RETURN_COPY = 1 << 4,
-	ARGF_KERNEL = 1 << 5,  /* a string in kernel memory */
+	ARGF_KERNEL = 1 << 5,  /* a string or sockaddr in kernel memory */
 	ARGF_DATALOC = 1 << 6, /* tracepoint __data_loc field: offset in the record */
 };
 
@@ -81,10 +84,10 @@ enum filter_op {
 	SOP_NOTINRANGE,
 	SOP_IN,    /* matchPIDs, matchBinaries */
 	SOP_NOTIN,
-	SOP_ADDR,  /* sockaddr: the address is in a CIDR set */
+	SOP_ADDR,  /* sock, sockaddr: the address is in a CIDR set */
 	SOP_NOTADDR,
-	SOP_PORT,  /* sockaddr: the port is one of the values */
-	SOP_NOTPORT,
+	SOP_PORT_UNUSED, /* numbers kept: user space mirrors them */
+	SOP_NOTPORT_UNUSED,
 };
 
 /* The return value is argument ARG_RET of a filter. */
@@ -305,6 +308,22 @@ struct {
 	__type(value, __u8);
 } addr_lpm SEC(".maps");
 
+/* The IPv6 prefixes of the same sets: a set's IPv4 and IPv6 CIDRs share its
+ * id, each family in its own trie. */
+struct addr6_lpm_key {
+	__u32 prefixlen; /* bits, the 32 of set included */
+	__u32 set;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct addr6_lpm_key);
+	__type(value, __u8);
+} addr6_lpm SEC(".maps");
+
 /* Suffixes are stored reversed, so a suffix match is a prefix match. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -504,6 +523,29 @@ static __always_inline struct hook_scratch *scratch(void)
 	return bpf_map_lookup_elem(&hook_heap, &zero);
 }
 
+/* addr_in reports whether a socket's source (src) or destination address
+ * is in set, as Tetragon matches them: an AF_INET address against the set's
+ * IPv4 prefixes, an AF_INET6 one against its IPv6 prefixes (a v4-mapped
+ * address is IPv6 and meets only IPv6 prefixes such as ::ffff:0:0/96). A
+ * family without prefixes in the set is in none; -1 for a socket of
+ * another family, which matches neither an address operator nor its
+ * negation. */
+static __always_inline int addr_in(__u32 set, const struct sock_arg *sk, int src)
+{
+	if (sk->family == VIGIL_AF_INET) {
+		struct addr_lpm_key k = {.prefixlen = 64, .set = set, .addr = src ? sk->saddr : sk->daddr};
+
+		return bpf_map_lookup_elem(&addr_lpm, &k) != NULL;
+	}
+	if (sk->family == VIGIL_AF_INET6) {
+		struct addr6_lpm_key k = {.prefixlen = 160, .set = set};
+
+		__builtin_memcpy(k.addr, src ? sk->saddr6 : sk->daddr6, sizeof(k.addr));
+		return bpf_map_lookup_elem(&addr6_lpm, &k) != NULL;
+	}
+	return -1;
+}
+
 __noinline int filter_match(const struct arg_filter *f)
 {
 	struct hook_scratch *s = scratch();
@@ -545,25 +587,13 @@ __noinline int filter_match(const struct arg_filter *f)
 			v = sk->state;
 			break;
 		}
-		/* The sets hold IPv4 prefixes. As in Tetragon, an IPv6
-		 * address is in none of them, and a socket of another
-		 * family has no address to match or not. */
-		if ((f->op == SOP_ADDR || f->op == SOP_NOTADDR) && sk->family != VIGIL_AF_INET)
-			return f->op == SOP_NOTADDR && sk->family == VIGIL_AF_INET6;
-	}
-	switch (f->op) {
-	case SOP_ADDR:
-	case SOP_NOTADDR: {
-		struct addr_lpm_key key = {.prefixlen = 64, .set = f->set, .addr = (__u32)v};
-		int in = bpf_map_lookup_elem(&addr_lpm, &key) != NULL;
-		return f->op == SOP_ADDR ? in : !in;
-	}
-	case SOP_PORT:
-	case SOP_NOTPORT: {
-		struct arg_filter eq = *f;
-		eq.op = f->op == SOP_PORT ? SOP_EQ : SOP_NEQ;
-		return int_match((v >> 32) & 0xffff, &eq);
-	}
+		if (f->op == SOP_ADDR || f->op == SOP_NOTADDR) {
+			int in = addr_in(f->set, sk, field == SF_SADDR);
+
+			if (in < 0)
+				return 0;
+			return f->op == SOP_ADDR ? in : !in;
+		}
 	}
 	return int_match(v, f);
 }
@@ -885,6 +915,48 @@ static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 
 	return read_path(slot, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), trunc);
 }
 
+/* read_sockaddr reads the struct sockaddr at raw (user memory; kernel
+ * memory when kernel is set) into out as a sock argument's source end:
+ * family, address and port, which SAddr, SPort and Family match, as
+ * Tetragon's sockaddr. Only AF_INET and AF_INET6 carry an address. A global
+ * function: verified once. */
+__noinline int read_sockaddr(struct sock_arg *out, __u64 raw, int kernel)
+{
+	struct sockaddr_in6 sa = {};
+	__u32 size = sizeof(struct sockaddr_in);
+	long err;
+
+	if (!out)
+		return 0;
+	__builtin_memset(out, 0, sizeof(*out));
+	if (!raw)
+		return 0;
+	err = kernel ? bpf_probe_read_kernel(&sa.sin6_family, sizeof(sa.sin6_family), (void *)raw)
+		     : bpf_probe_read_user(&sa.sin6_family, sizeof(sa.sin6_family), (void *)raw);
+	if (err)
+		return 0;
+	out->family = sa.sin6_family;
+	if (out->family != VIGIL_AF_INET && out->family != VIGIL_AF_INET6)
+		return 0;
+	/* A sockaddr_in is shorter than a sockaddr_in6: read only what the
+	 * family has, which the caller's buffer holds. */
+	if (out->family == VIGIL_AF_INET6)
+		size = sizeof(struct sockaddr_in6);
+	err = kernel ? bpf_probe_read_kernel(&sa, size, (void *)raw) : bpf_probe_read_user(&sa, size, (void *)raw);
+	if (err)
+		return 0;
+	if (out->family == VIGIL_AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+
+		out->saddr = in->sin_addr.s_addr;
+		out->sport = bpf_ntohs(in->sin_port);
+	} else {
+		__builtin_memcpy(out->saddr6, &sa.sin6_addr, sizeof(out->saddr6));
+		out->sport = bpf_ntohs(sa.sin6_port);
+	}
+	return 0;
+}
+
 /* read_sock reads the struct sock at raw into out: its addresses, ports,
  * family, protocol and state (Tetragon's sock argument). A global function:
  * verified once, whatever the callers' loops. */
@@ -970,6 +1042,11 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
 			break;
 		}
+		case ARG_SOCKADDR:
+			read_sockaddr((struct sock_arg *)s->a.str[i].s, raw, ac->flags & ARGF_KERNEL);
+			s->a.slen[i] = sizeof(struct sock_arg);
+			s->a.ival[i] = 0; /* the pointer says nothing, and would defeat rate limits */
+			break;
 		case ARG_SOCK: {
 			struct sock_arg *sk = (struct sock_arg *)s->a.str[i].s;
 
@@ -1024,9 +1101,8 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 		if (i >= conf->nargs)
 			break;
 		__u8 type = conf->args[i].type;
-		if (type == ARG_SOCKADDR)
-			type = ARG_INT; /* carried as its packed integer */
-		/* ARG_SOCK is carried as its struct sock_arg, from its slot. */
+		/* ARG_SOCK and ARG_SOCKADDR are carried as their struct
+		 * sock_arg, from their slot. */
 		__u32 len = type == ARG_INT ? 8 : s->a.slen[i] & (STR_SLOT - 1);
 		struct arg_header hdr = {.type = type, .truncated = s->a.trunc[i], .len = len};
 

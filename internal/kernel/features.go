@@ -214,7 +214,7 @@ func (fs Features) Mechanisms() []HookMechanism {
 		kprobes,
 		{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"},
 		uprobes,
-		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4 (Override: EPERM)"},
+		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4/connect6 (Override: EPERM)"},
 		lsm,
 		override,
 	}

@@ -54,7 +54,6 @@ var kernelOps = map[policy.Op]uint8{
 	policy.OpInRange: 10, policy.OpNotInRange: 11,
 	policy.OpIn: 12, policy.OpNotIn: 13,
 	policy.OpAddr: 14, policy.OpNotAddr: 15,
-	policy.OpPort: 16, policy.OpNotPort: 17,
 }
 
 var kernelArgKinds = map[policy.ArgKind]uint8{
@@ -129,7 +128,7 @@ type InstalledHook struct {
 	links   []link.Link        // tracepoints, kprobes and uprobes
 	colls   []*ebpf.Collection // trampoline programs loaded for this hook
 	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
-	// "fentry", "tracepoint", "uprobe", "cgroup connect4"; for syscall
+	// "fentry", "tracepoint", "uprobe", "cgroup connect"; for syscall
 	// hooks SyscallKprobeMulti, SyscallKprobe, SyscallFentry or
 	// SyscallTracepoints).
 	Mechanism string
@@ -170,15 +169,15 @@ type retired struct {
 
 // hookTable is the user-space view of the kernel's hook tables.
 type hookTable struct {
-	mu          sync.Mutex
-	nextID      uint32
-	nextSet     uint32
-	freeSlots   []uint32            // used from the end
-	bySyscall   map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
-	byID        map[uint32]*InstalledHook
-	retired     []retired
-	sysLinks    []link.Link
-	connectLink link.Link
+	mu           sync.Mutex
+	nextID       uint32
+	nextSet      uint32
+	freeSlots    []uint32            // used from the end
+	bySyscall    map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
+	byID         map[uint32]*InstalledHook
+	retired      []retired
+	sysLinks     []link.Link
+	connectLinks []link.Link // connect4, connect6
 	// procfs is where the host's proc filesystem is mounted, for host_ns
 	// (see SetProcFS).
 	procfs string
@@ -278,7 +277,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			continue
 		}
 		if h.Kind == policy.HookConnect {
-			ih.Mechanism = "cgroup connect4"
+			ih.Mechanism = "cgroup connect"
 			ih.nrs = []uint32{connect4Key}
 			want[connect4Key] = append(want[connect4Key], ih.slot)
 			if len(want[connect4Key]) > hooksPerSyscall {
@@ -666,7 +665,12 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			ca.Flags |= uint8(bits.TrailingZeros8(a.Size)) << 1
 		}
 		if a.Kind == policy.ArgSockaddr || a.Kind == policy.ArgSock {
-			ca.Flags |= 3 << 1 // the packed 64-bit value; a sock's pointer
+			ca.Flags |= 3 << 1 // a pointer
+		}
+		if a.Kind == policy.ArgSockaddr && h.Kind == policy.HookConnect {
+			// The cgroup connect hooks rebuild the sockaddr in a
+			// map (connect_addr, bpf/probes.h).
+			ca.Flags |= argfKernel
 		}
 		if a.ReturnCopy {
 			ca.Flags |= argfReturnCopy
@@ -765,11 +769,6 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 		*flags |= ffUnsigned | sf.field<<ffFieldShift
 		return t.sockFilter(coll, ph, op, nvals, set, vals, f, sf.not)
 	}
-	if f.Op == policy.OpAddr || f.Op == policy.OpNotAddr {
-		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
-		*set = id
-		return err
-	}
 	if f.String {
 		*flags |= ffString
 		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
@@ -820,8 +819,9 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 }
 
 // writeSet stores string values under a new set id in the map the operator
-// looks them up in: exact values in str_eq, prefixes in str_prefix, and
-// suffixes, reversed, in str_postfix.
+// looks them up in: exact values in str_eq, prefixes in str_prefix,
+// suffixes, reversed, in str_postfix, and CIDRs in addr_lpm (IPv4) and
+// addr6_lpm (IPv6) under the one id.
 func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.Op, values []string) (uint32, error) {
 	t.nextSet++
 	set := t.nextSet
@@ -847,10 +847,14 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 			if err != nil {
 				return 0, err
 			}
-			a := p.Addr().As4()
-			k := sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
-				Addr: binary.NativeEndian.Uint32(a[:])}
-			m, key = coll.Maps["addr_lpm"], k
+			if p.Addr().Is4() {
+				a := p.Addr().As4()
+				m, key = coll.Maps["addr_lpm"], sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+					Addr: binary.NativeEndian.Uint32(a[:])}
+				break
+			}
+			m, key = coll.Maps["addr6_lpm"], sensorAddr6LpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+				Addr: p.Addr().As16()}
 		default:
 			return 0, fmt.Errorf("operator %d takes no strings", op)
 		}
@@ -934,11 +938,11 @@ func hasSyscalls[V any](m map[uint32]V) bool {
 	return false
 }
 
-// attachConnectHook attaches the connect hook to the root of the cgroup v2
-// hierarchy, so that it sees every connect on the node.
+// attachConnectHook attaches the connect hooks, IPv4 and IPv6, to the root
+// of the cgroup v2 hierarchy, so that they see every connect on the node.
 func (s *Sensor) attachConnectHook() error {
 	t := s.hooks
-	if t.connectLink != nil {
+	if t.connectLinks != nil {
 		return nil
 	}
 	coll, err := s.probeCollection()
@@ -949,11 +953,24 @@ func (s *Sensor) attachConnectHook() error {
 	if err != nil {
 		return fmt.Errorf("attaching the connect hook: %w", err)
 	}
-	l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupInet4Connect, Program: coll.Programs["vigil_connect4"]})
-	if err != nil {
-		return fmt.Errorf("attaching the connect hook to cgroup %s: %w", root, err)
+	var links []link.Link
+	for _, c := range []struct {
+		attach ebpf.AttachType
+		prog   string
+	}{
+		{ebpf.AttachCGroupInet4Connect, "vigil_connect4"},
+		{ebpf.AttachCGroupInet6Connect, "vigil_connect6"},
+	} {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: c.attach, Program: coll.Programs[c.prog]})
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return fmt.Errorf("attaching %s to cgroup %s: %w", c.prog, root, err)
+		}
+		links = append(links, l)
 	}
-	t.connectLink = l
+	t.connectLinks = links
 	return nil
 }
 

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sensorAddr6LpmKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Set       uint32
+	Addr      [16]uint8
+}
+
 type sensorAddrLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -319,6 +326,21 @@ type sensorSockArg struct {
 	Daddr6   [16]uint8
 }
 
+type sensorSockaddrIn6 struct {
+	_            structs.HostLayout
+	Sin6Family   uint16
+	Sin6Port     uint16
+	Sin6Flowinfo uint32
+	Sin6Addr     struct {
+		_    structs.HostLayout
+		In6U struct {
+			_       structs.HostLayout
+			U6Addr8 [16]uint8
+		}
+	}
+	Sin6ScopeId uint32
+}
+
 type sensorStrEqKey struct {
 	_   structs.HostLayout
 	Set uint32
@@ -348,8 +370,10 @@ type sensorTpRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	sensorMapAddr6Lpm             = "addr6_lpm"
 	sensorMapAddrLpm              = "addr_lpm"
 	sensorMapBacklogRecords       = "backlog_records"
+	sensorMapConnectAddr          = "connect_addr"
 	sensorMapDenyConnect          = "deny_connect"
 	sensorMapDenyExec             = "deny_exec"
 	sensorMapDrops                = "drops"
@@ -370,6 +394,7 @@ const (
 	sensorMapSyscallHooks         = "syscall_hooks"
 	sensorMapTpHeap               = "tp_heap"
 	sensorProgVigilConnect4       = "vigil_connect4"
+	sensorProgVigilConnect6       = "vigil_connect6"
 	sensorProgVigilExecBtf        = "vigil_exec_btf"
 	sensorProgVigilExecRaw        = "vigil_exec_raw"
 	sensorProgVigilExitBtf        = "vigil_exit_btf"
@@ -442,6 +467,7 @@ type sensorSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
 	VigilConnect4       *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
+	VigilConnect6       *ebpf.ProgramSpec `ebpf:"vigil_connect6"`
 	VigilExecBtf        *ebpf.ProgramSpec `ebpf:"vigil_exec_btf"`
 	VigilExecRaw        *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
@@ -468,8 +494,10 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
+	Addr6Lpm       *ebpf.MapSpec `ebpf:"addr6_lpm"`
 	AddrLpm        *ebpf.MapSpec `ebpf:"addr_lpm"`
 	BacklogRecords *ebpf.MapSpec `ebpf:"backlog_records"`
+	ConnectAddr    *ebpf.MapSpec `ebpf:"connect_addr"`
 	DenyConnect    *ebpf.MapSpec `ebpf:"deny_connect"`
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
@@ -524,8 +552,10 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
+	Addr6Lpm       *ebpf.Map `ebpf:"addr6_lpm"`
 	AddrLpm        *ebpf.Map `ebpf:"addr_lpm"`
 	BacklogRecords *ebpf.Map `ebpf:"backlog_records"`
+	ConnectAddr    *ebpf.Map `ebpf:"connect_addr"`
 	DenyConnect    *ebpf.Map `ebpf:"deny_connect"`
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
@@ -549,8 +579,10 @@ type sensorMaps struct {
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
+		m.Addr6Lpm,
 		m.AddrLpm,
 		m.BacklogRecords,
+		m.ConnectAddr,
 		m.DenyConnect,
 		m.DenyExec,
 		m.Drops,
@@ -591,6 +623,7 @@ type sensorVariables struct {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
 	VigilConnect4       *ebpf.Program `ebpf:"vigil_connect4"`
+	VigilConnect6       *ebpf.Program `ebpf:"vigil_connect6"`
 	VigilExecBtf        *ebpf.Program `ebpf:"vigil_exec_btf"`
 	VigilExecRaw        *ebpf.Program `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
@@ -616,6 +649,7 @@ type sensorPrograms struct {
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
 		p.VigilConnect4,
+		p.VigilConnect6,
 		p.VigilExecBtf,
 		p.VigilExecRaw,
 		p.VigilExitBtf,

@@ -553,46 +553,22 @@ func (c *compiler) capabilities(path string, m *CapabilitySelector) (CapabilityM
 	return out, ok
 }
 
-// sockaddrFilter compiles SAddr/NotSAddr (CIDRs) and SPort/NotSPort on a
-// sockaddr argument.
+// sockaddrOperators are the operators of a sockaddr argument: its address
+// and port are the source side (Tetragon's rule), and it has a family.
+var sockaddrOperators = map[string]bool{
+	"SAddr": true, "NotSAddr": true, "SPort": true, "NotSPort": true,
+	"SPortPriv": true, "NotSPortPriv": true, "Family": true,
+}
+
+// sockaddrFilter compiles a matchArgs entry on a sockaddr argument. The
+// kernel reads a sockaddr as a sock whose source end is the address, so
+// the filter is a sock filter on that end.
 func (c *compiler) sockaddrFilter(path string, m ArgSelector) (Filter, bool) {
-	canon := canonOp(m.Operator)
-	f := Filter{Strings: nil}
-	switch canon {
-	case "SAddr", "NotSAddr":
-		f.Op = OpAddr
-		if canon == "NotSAddr" {
-			f.Op = OpNotAddr
-		}
-		for i, v := range m.Values {
-			if _, err := ParseCIDR(v); err != nil {
-				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%v", err))
-				return f, false
-			}
-		}
-		f.Strings = m.Values
-	case "SPort", "NotSPort":
-		f.Op = OpPort
-		if canon == "NotSPort" {
-			f.Op = OpNotPort
-		}
-		for i, v := range m.Values {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
-			if err != nil {
-				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is not a port", v))
-				return f, false
-			}
-			f.Ints = append(f.Ints, int64(n))
-		}
-		if len(f.Ints) > tableIntValues {
-			c.fail(refuse(path+".values", "%d ports, at most %d", len(f.Ints), tableIntValues))
-			return f, false
-		}
-	default:
-		c.fail(refuse(path+".operator", "%q on a sockaddr is not supported by this version of Vigil yet; use SAddr, NotSAddr, SPort or NotSPort", m.Operator))
-		return f, false
+	if !sockaddrOperators[canonOp(m.Operator)] {
+		c.fail(refuse(path+".operator", "%q does not apply to a sockaddr argument; use SAddr, SPort, SPortPriv (or their Not forms) or Family", m.Operator))
+		return Filter{}, false
 	}
-	return f, true
+	return c.sockFilter(path, m)
 }
 
 // Sock filters hold at most tableIntValues single values, or half as many
@@ -623,9 +599,11 @@ var sockOperators = map[string]struct {
 	"State":    {op: OpSockState, names: tcpStates, example: "TCP_SYN_SENT", max: 255},
 }
 
-// sockFilter compiles a matchArgs entry on a sock argument. Addresses are
-// IPv4: the kernel's address sets are, and an IPv6 socket's address is in
-// none of them (so NotDAddr matches it, as in Tetragon without IPv6 CIDRs).
+// sockFilter compiles a matchArgs entry on a sock argument. An address
+// filter may mix IPv4 and IPv6 CIDRs: the kernel matches an AF_INET socket
+// against the IPv4 ones and an AF_INET6 socket against the IPv6 ones, so
+// that a family the filter lists no CIDR of is in none (NotDAddr matches
+// it), as in Tetragon.
 func (c *compiler) sockFilter(path string, m ArgSelector) (Filter, bool) {
 	canon := canonOp(m.Operator)
 	so, ok := sockOperators[canon]
@@ -709,18 +687,22 @@ func SockAddrOp(op Op) bool {
 	return op == OpSockSAddr || op == OpSockNotSAddr || op == OpSockDAddr || op == OpSockNotDAddr
 }
 
-// ParseCIDR reads an IPv4 address or CIDR ("127.0.0.1", "10.0.0.0/8").
+// ParseCIDR reads an IPv4 or IPv6 address or CIDR ("127.0.0.1",
+// "10.0.0.0/8", "fd00::/8"). A v4-mapped IPv6 address ("::ffff:10.0.0.1")
+// stays IPv6, as in Tetragon: it matches AF_INET6 sockets that use it, not
+// AF_INET ones. Zones are refused: the kernel's sockets carry none.
 func ParseCIDR(v string) (netip.Prefix, error) {
+	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "/") {
-		a, err := netip.ParseAddr(strings.TrimSpace(v))
-		if err != nil || !a.Is4() {
-			return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or CIDR (IPv6 is not supported by this version of Vigil yet)", v)
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", v)
 		}
-		return netip.PrefixFrom(a, 32), nil
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
-	p, err := netip.ParsePrefix(strings.TrimSpace(v))
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or CIDR (IPv6 is not supported by this version of Vigil yet)", v)
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (such as 10.0.0.0/8 or fd00::/8)", v)
 	}
 	return p.Masked(), nil
 }

@@ -83,7 +83,8 @@ const (
 	ArgString
 	ArgFD
 	ArgCharBuf
-	// ArgSockaddr is an IPv4 address and port.
+	// ArgSockaddr is a struct sockaddr: its family, and for AF_INET and
+	// AF_INET6 its address and port, read as a sock's source end.
 	ArgSockaddr
 	// ArgFile and ArgPath are struct file * and struct path *, read as
 	// the path the current task sees.
@@ -129,15 +130,13 @@ const (
 	OpNotInRange
 	OpIn
 	OpNotIn
-	// OpAddr and OpNotAddr test a sockaddr's address against CIDRs;
-	// OpPort and OpNotPort its port (SAddr, SPort and their negations).
+	// OpAddr and OpNotAddr are the kernel's address-set tests the sock
+	// address operators compile to.
 	OpAddr
 	OpNotAddr
-	OpPort
-	OpNotPort
-	// Tetragon's socket operators on a sock argument, each bound to the
-	// field it compares. The address operators hold IPv4 CIDRs in
-	// Filter.Strings. The others hold inclusive ranges in Filter.Ints, lo
+	// Tetragon's socket operators on a sock or sockaddr argument, each
+	// bound to the field it compares. The address operators hold IPv4
+	// and IPv6 CIDRs in Filter.Strings. The others hold inclusive ranges in Filter.Ints, lo
 	// and hi in turn (a single value v is v, v), and match when the field
 	// is in one of them; their Not forms, when it is in none.
 	OpSockSAddr

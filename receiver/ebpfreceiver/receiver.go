@@ -359,9 +359,6 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord) (event.Hook, bool) {
 			Index: uint32(spec.Index), Type: spec.Type, Label: spec.Label,
 			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt, Truncated: a.Truncated,
 		}
-		if spec.Kind == policy.ArgSockaddr {
-			arg.Str = kernel.SockaddrString(uint64(a.Int))
-		}
 		ev.Args = append(ev.Args, arg)
 	}
 	return ev, true
