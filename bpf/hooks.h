@@ -88,6 +88,8 @@ enum filter_op {
 	SOP_NOTADDR,
 	SOP_PORT_UNUSED, /* numbers kept: user space mirrors them */
 	SOP_NOTPORT_UNUSED,
+	SOP_INMAP, /* integers: the value is in the filter's set in int_set */
+	SOP_NOTINMAP,
 };
 
 /* The return value is argument ARG_RET of a filter. */
@@ -324,6 +326,23 @@ struct {
 	__type(value, __u8);
 } addr6_lpm SEC(".maps");
 
+/* int_set: the values of InMap and NotInMap filters, one entry per (set,
+ * value), ranges and lists expanded by user space. Sized for every policy's
+ * sets together; internal/policy bounds one filter (MaxInMapEntries). */
+struct int_set_key {
+	__u32 set;
+	__u32 pad;
+	__s64 val; /* as read_args leaves the argument: sign or zero extended */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct int_set_key);
+	__type(value, __u8);
+} int_set SEC(".maps");
+
 /* Suffixes are stored reversed, so a suffix match is a prefix match. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -511,6 +530,19 @@ static __always_inline int int_match(__s64 v, const struct arg_filter *f)
 	return any;
 }
 
+/* int_filter tests an integer: in the filter's set (InMap, NotInMap), or
+ * against its values. */
+static __always_inline int int_filter(__s64 v, const struct arg_filter *f)
+{
+	if (f->op == SOP_INMAP || f->op == SOP_NOTINMAP) {
+		struct int_set_key k = {.set = f->set, .val = v};
+		int in = bpf_map_lookup_elem(&int_set, &k) != NULL;
+
+		return f->op == SOP_INMAP ? in : !in;
+	}
+	return int_match(v, f);
+}
+
 /* filter_match is a global function: the verifier checks it once, not once
  * per filter and selector of the caller's loops. */
 /* scratch returns the per-CPU scratch as a map value. Global functions get
@@ -553,7 +585,7 @@ __noinline int filter_match(const struct arg_filter *f)
 	if (!s || !f)
 		return 0;
 	if (f->arg == ARG_RET)
-		return int_match(s->ret, f);
+		return int_filter(s->ret, f);
 	__u32 a = f->arg;
 	if (a >= MAX_ARGS)
 		return 0;
@@ -595,7 +627,7 @@ __noinline int filter_match(const struct arg_filter *f)
 			return f->op == SOP_ADDR ? in : !in;
 		}
 	}
-	return int_match(v, f);
+	return int_filter(v, f);
 }
 
 __noinline int binary_match(const struct selector *sel)

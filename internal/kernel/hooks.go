@@ -54,6 +54,7 @@ var kernelOps = map[policy.Op]uint8{
 	policy.OpInRange: 10, policy.OpNotInRange: 11,
 	policy.OpIn: 12, policy.OpNotIn: 13,
 	policy.OpAddr: 14, policy.OpNotAddr: 15,
+	policy.OpInMap: 18, policy.OpNotInMap: 19,
 }
 
 var kernelArgKinds = map[policy.ArgKind]uint8{
@@ -769,6 +770,19 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 		*flags |= ffUnsigned | sf.field<<ffFieldShift
 		return t.sockFilter(coll, ph, op, nvals, set, vals, f, sf.not)
 	}
+	if f.Op == policy.OpInMap || f.Op == policy.OpNotInMap {
+		ints := f.Ints
+		for _, name := range f.Strings {
+			nr, ok := syscallNumbers[name]
+			if !ok {
+				return fmt.Errorf("InMap: no syscall %q on this architecture", name)
+			}
+			ints = append(ints, int64(nr))
+		}
+		id, err := t.writeIntSet(coll, ph, ints)
+		*set = id
+		return err
+	}
 	if f.String {
 		*flags |= ffString
 		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
@@ -862,6 +876,23 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 			return 0, fmt.Errorf("storing %q in %s: %w", v, m, err)
 		}
 		ph.sets = append(ph.sets, setKey{m, key})
+	}
+	return set, nil
+}
+
+// writeIntSet stores the integers of an InMap or NotInMap filter under a
+// new set id in int_set.
+func (t *hookTable) writeIntSet(coll *ebpf.Collection, ph *PolicyHooks, values []int64) (uint32, error) {
+	t.nextSet++
+	set := t.nextSet
+	m := coll.Maps["int_set"]
+	one := uint8(1)
+	for _, v := range values {
+		k := sensorIntSetKey{Set: set, Val: v}
+		if err := m.Put(k, one); err != nil {
+			return 0, fmt.Errorf("storing %d in %s (every policy's InMap values share it): %w", v, m, err)
+		}
+		ph.sets = append(ph.sets, setKey{m, k})
 	}
 	return set, nil
 }

@@ -258,6 +258,13 @@ type sensorHookScratch struct {
 	Rec sensorHookRecord
 }
 
+type sensorIntSetKey struct {
+	_   structs.HostLayout
+	Set uint32
+	Pad uint32
+	Val int64
+}
+
 type sensorPathBuf struct {
 	_   structs.HostLayout
 	Buf [8192]int8
@@ -382,6 +389,7 @@ const (
 	sensorMapHookHeap             = "hook_heap"
 	sensorMapHookStats            = "hook_stats"
 	sensorMapHooks                = "hooks"
+	sensorMapIntSet               = "int_set"
 	sensorMapPathHeap             = "path_heap"
 	sensorMapPendingReturns       = "pending_returns"
 	sensorMapPolicyCgroups        = "policy_cgroups"
@@ -506,6 +514,7 @@ type sensorMapSpecs struct {
 	HookHeap       *ebpf.MapSpec `ebpf:"hook_heap"`
 	HookStats      *ebpf.MapSpec `ebpf:"hook_stats"`
 	Hooks          *ebpf.MapSpec `ebpf:"hooks"`
+	IntSet         *ebpf.MapSpec `ebpf:"int_set"`
 	PathHeap       *ebpf.MapSpec `ebpf:"path_heap"`
 	PendingReturns *ebpf.MapSpec `ebpf:"pending_returns"`
 	PolicyCgroups  *ebpf.MapSpec `ebpf:"policy_cgroups"`
@@ -564,6 +573,7 @@ type sensorMaps struct {
 	HookHeap       *ebpf.Map `ebpf:"hook_heap"`
 	HookStats      *ebpf.Map `ebpf:"hook_stats"`
 	Hooks          *ebpf.Map `ebpf:"hooks"`
+	IntSet         *ebpf.Map `ebpf:"int_set"`
 	PathHeap       *ebpf.Map `ebpf:"path_heap"`
 	PendingReturns *ebpf.Map `ebpf:"pending_returns"`
 	PolicyCgroups  *ebpf.Map `ebpf:"policy_cgroups"`
@@ -591,6 +601,7 @@ func (m *sensorMaps) Close() error {
 		m.HookHeap,
 		m.HookStats,
 		m.Hooks,
+		m.IntSet,
 		m.PathHeap,
 		m.PendingReturns,
 		m.PolicyCgroups,

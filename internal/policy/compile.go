@@ -359,6 +359,7 @@ var opNames = map[string]Op{
 	"GT": OpGT, "GreaterThan": OpGT, "LT": OpLT, "LessThan": OpLT,
 	"Mask": OpMask, "InRange": OpInRange, "NotInRange": OpNotInRange,
 	"In": OpIn, "NotIn": OpNotIn,
+	"InMap": OpInMap, "NotInMap": OpNotInMap,
 }
 
 func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {
@@ -845,6 +846,8 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 	case OpPrefix, OpNotPrefix, OpPostfix, OpNotPostfix:
 		c.fail(refuse(path+".operator", "%s compares strings; the argument is an integer", m.Operator))
 		return f, false
+	case OpInMap, OpNotInMap:
+		return c.inMap(path, m, f)
 	}
 	for i, v := range m.Values {
 		vp := fmt.Sprintf("%s.values[%d]", path, i)
@@ -869,6 +872,58 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 	if len(f.Ints) > tableIntValues {
 		c.fail(refuse(path+".values", "%d values, at most %d (ranges count twice)", len(f.Ints), tableIntValues))
 		return f, false
+	}
+	return f, true
+}
+
+// inMap compiles the values of an InMap or NotInMap filter: integers and
+// "min:max" ranges (either way round, as Tetragon reads them), expanded
+// into the set the kernel looks the argument up in, and list:NAME of
+// syscalls, kept as names for the node to number.
+func (c *compiler) inMap(path string, m ArgSelector, f Filter) (Filter, bool) {
+	seen := map[int64]bool{}
+	for i, v := range m.Values {
+		vp := fmt.Sprintf("%s.values[%d]", path, i)
+		if strings.HasPrefix(v, "list:") {
+			calls := c.syscalls(vp, v)
+			if len(calls) == 0 {
+				return f, false
+			}
+			if len(seen)+len(f.Strings)+len(calls) > MaxInMapEntries {
+				c.fail(refuse(path+".values", "more than %d integers once ranges and lists are expanded (MaxInMapEntries)", MaxInMapEntries))
+				return f, false
+			}
+			f.Strings = append(f.Strings, calls...)
+			continue
+		}
+		lo, hi, isRange := strings.Cut(v, ":")
+		if !isRange {
+			hi = lo
+		}
+		a, errA := parseInt(lo, f.Unsigned)
+		b, errB := parseInt(hi, f.Unsigned)
+		if errA != nil || errB != nil {
+			c.fail(refuse(vp, "%q is neither an integer nor a range lo:hi", v))
+			return f, false
+		}
+		if f.Unsigned && uint64(a) > uint64(b) || !f.Unsigned && a > b {
+			a, b = b, a
+		}
+		// Counted before it is expanded: a range as wide as the type
+		// must not be walked to be refused.
+		if width := uint64(b) - uint64(a) + 1; width == 0 || width > MaxInMapEntries || len(seen)+len(f.Strings)+int(width) > MaxInMapEntries {
+			c.fail(refuse(path+".values", "more than %d integers once ranges and lists are expanded (MaxInMapEntries)", MaxInMapEntries))
+			return f, false
+		}
+		for n := a; ; n++ {
+			if !seen[n] {
+				seen[n] = true
+				f.Ints = append(f.Ints, n)
+			}
+			if n == b {
+				break
+			}
+		}
 	}
 	return f, true
 }

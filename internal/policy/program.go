@@ -150,6 +150,13 @@ const (
 	OpSockProtocol
 	OpSockFamily
 	OpSockState
+	// OpInMap and OpNotInMap test an integer against a set the kernel
+	// keeps in a hash map: Filter.Ints holds every value, ranges
+	// expanded, so a filter takes far more values than the compared
+	// operators (MaxInMapEntries); Filter.Strings the names of the
+	// syscalls of list: values, which the node numbers.
+	OpInMap
+	OpNotInMap
 )
 
 // ReturnArg is the Filter.Arg of a filter on the return value.
