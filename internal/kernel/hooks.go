@@ -23,6 +23,7 @@ const (
 	maxHookSlots    = 256
 	hooksPerSyscall = 4
 	maxSyscalls     = 512
+	maxSelectors    = 5
 )
 
 // Values of the kernel's enums (bpf/hooks.h).
@@ -44,6 +45,9 @@ const (
 	ffFieldShift = 2 // enum sock_field
 
 	argRet = 0xff
+
+	saTrack   = 1 // enum sock_action_op
+	saUntrack = 2
 )
 
 var kernelOps = map[policy.Op]uint8{
@@ -338,6 +342,9 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		if err == nil {
 			// A slot's counters start over with each hook it holds.
 			err = s.coll.Maps["hook_stats"].Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
+		}
+		if err == nil {
+			err = writeSockActions(s.coll.Maps["sock_actions"], ih)
 		}
 		if err == nil {
 			err = s.coll.Maps["hooks"].Put(ih.slot, conf)
@@ -878,6 +885,26 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 		ph.sets = append(ph.sets, setKey{m, key})
 	}
 	return set, nil
+}
+
+// writeSockActions writes the TrackSock and UntrackSock of a hook's
+// selectors to sock_actions, and clears what the slot's previous hook left.
+func writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
+	for i := range maxSelectors {
+		var a sensorSockAction
+		if i < len(ih.Hook.Selectors) {
+			if sa := ih.Hook.Selectors[i].Sock; sa != nil {
+				a.Op, a.Arg = saTrack, sa.Arg
+				if sa.Untrack {
+					a.Op = saUntrack
+				}
+			}
+		}
+		if err := m.Put(ih.slot*maxSelectors+uint32(i), a); err != nil {
+			return fmt.Errorf("writing sock_actions: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeIntSet stores the integers of an InMap or NotInMap filter under a

@@ -319,6 +319,13 @@ type sensorRateKey struct {
 	Args     uint64
 }
 
+type sensorSockAction struct {
+	_   structs.HostLayout
+	Op  uint8
+	Arg uint8
+	Pad [2]uint8
+}
+
 type sensorSockArg struct {
 	_        structs.HostLayout
 	Saddr    uint32
@@ -331,6 +338,12 @@ type sensorSockArg struct {
 	Pad      [3]uint8
 	Saddr6   [16]uint8
 	Daddr6   [16]uint8
+}
+
+type sensorSockOwner struct {
+	_   structs.HostLayout
+	Pid uint32
+	Tid uint32
 }
 
 type sensorSockaddrIn6 struct {
@@ -396,6 +409,8 @@ const (
 	sensorMapProcHeap             = "proc_heap"
 	sensorMapProcs                = "procs"
 	sensorMapRateLimits           = "rate_limits"
+	sensorMapSockActions          = "sock_actions"
+	sensorMapSockOwners           = "sock_owners"
 	sensorMapStrEq                = "str_eq"
 	sensorMapStrPostfix           = "str_postfix"
 	sensorMapStrPrefix            = "str_prefix"
@@ -521,6 +536,8 @@ type sensorMapSpecs struct {
 	ProcHeap       *ebpf.MapSpec `ebpf:"proc_heap"`
 	Procs          *ebpf.MapSpec `ebpf:"procs"`
 	RateLimits     *ebpf.MapSpec `ebpf:"rate_limits"`
+	SockActions    *ebpf.MapSpec `ebpf:"sock_actions"`
+	SockOwners     *ebpf.MapSpec `ebpf:"sock_owners"`
 	StrEq          *ebpf.MapSpec `ebpf:"str_eq"`
 	StrPostfix     *ebpf.MapSpec `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.MapSpec `ebpf:"str_prefix"`
@@ -580,6 +597,8 @@ type sensorMaps struct {
 	ProcHeap       *ebpf.Map `ebpf:"proc_heap"`
 	Procs          *ebpf.Map `ebpf:"procs"`
 	RateLimits     *ebpf.Map `ebpf:"rate_limits"`
+	SockActions    *ebpf.Map `ebpf:"sock_actions"`
+	SockOwners     *ebpf.Map `ebpf:"sock_owners"`
 	StrEq          *ebpf.Map `ebpf:"str_eq"`
 	StrPostfix     *ebpf.Map `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.Map `ebpf:"str_prefix"`
@@ -608,6 +627,8 @@ func (m *sensorMaps) Close() error {
 		m.ProcHeap,
 		m.Procs,
 		m.RateLimits,
+		m.SockActions,
+		m.SockOwners,
 		m.StrEq,
 		m.StrPostfix,
 		m.StrPrefix,

@@ -290,3 +290,83 @@ func TestKprobeSockIPv6(t *testing.T) {
 		t.Errorf("records by destination %v, want %v", got, want)
 	}
 }
+
+// TestTrackSock ties a socket to the process that connected it: TrackSock
+// on bash's tcp_connect to port, then the socket's tcp_close runs in the
+// child that held it last (bash left it to a background sleep), and the
+// tcp_close event reports bash, not the child. The same connect to an
+// untracked port (control) reports the child, as without tracking;
+// UntrackSock at tcp_close forgets the tracked socket.
+func TestTrackSock(t *testing.T) {
+	testenv.RequireBPF(t)
+	port, control := loopbackListener(t), loopbackListener(t)
+	sock := []policy.ArgSpec{{Index: 0, Type: "sock"}}
+	ports := []string{fmt.Sprint(port), fmt.Sprint(control)}
+	prog, err := policy.Compile(&policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "track-sock"},
+		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
+			Call: "tcp_connect", Args: sock,
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "DPort", Values: []string{fmt.Sprint(port)}}},
+				MatchActions: []policy.ActionSelector{{Action: "TrackSock", ArgSock: 0}},
+			}},
+		}, {
+			Call: "tcp_close", Args: sock,
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "DPort", Values: ports}},
+				MatchActions: []policy.ActionSelector{{Action: "UntrackSock", ArgSock: 0}},
+			}},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ph, err := s.InstallPolicy(prog, nil)
+	if !kernel.Probe().Has(kernel.FeatureKprobe) && !kernel.Probe().Has(kernel.FeatureFentry) {
+		if err == nil || !errors.Is(err, kernel.ErrMissingFeature) {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bash connects, starts a sleep that inherits the socket, and exits:
+	// the socket closes when the sleep does. Output waits for the sleep,
+	// which holds the pipe too.
+	run := func(port int) (bash, child int) {
+		cmd := exec.Command("/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d; /bin/sh -c 'exec sleep 0.3' & echo $!", port))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash: %v %s", err, out)
+		}
+		if _, err := fmt.Sscan(string(out), &child); err != nil {
+			t.Fatalf("bash printed %q", out)
+		}
+		return cmd.ProcessState.Pid(), child
+	}
+	var bash, child, ctlBash, ctlChild int
+	recs := hookRecords(t, s, func() []int {
+		bash, child = run(port)
+		ctlBash, ctlChild = run(control)
+		return []int{bash, child, ctlBash, ctlChild}
+	})
+	closes := map[int]int{} // destination port -> reported pid
+	for _, r := range recs {
+		if r.HookID == ph.Hooks[1].ID && r.Args[0].Sock != nil {
+			closes[int(r.Args[0].Sock.Destination.Port())] = int(r.PID)
+		}
+	}
+	if got := closes[port]; got != bash {
+		t.Errorf("tracked socket's close reported by pid %d, want bash (%d), not the child (%d)", got, bash, child)
+	}
+	if got := closes[control]; got != ctlChild {
+		t.Errorf("untracked socket's close reported by pid %d, want the child (%d)", got, ctlChild)
+	}
+}

@@ -103,6 +103,11 @@ func (c *compiler) fail(err error) { c.errs = append(c.errs, err) }
 func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags}
+	if act, _ := CanonicalAction(k.ReturnArgAction); act == "TrackSock" || act == "UntrackSock" {
+		// Tetragon's sk_alloc pattern: it needs the sock a function
+		// returns, and Vigil reads integer return values only.
+		c.fail(refuse(path+".returnArgAction", "%s on the returned sock is not supported by this version of Vigil yet: take it as a matchActions action on a hook with a sock argument", act))
+	}
 	if !k.Syscall {
 		h.Kind = HookKprobe
 		h.Calls = []string{k.Call}
@@ -479,7 +484,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
 		}
 	}
-	c.actions(path+".matchActions", s.MatchActions, &sel, h.Kind)
+	c.actions(path+".matchActions", s.MatchActions, &sel, h, specArgs)
 	return sel
 }
 
@@ -708,7 +713,8 @@ func ParseCIDR(v string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, kind HookKind) {
+func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, h *Hook, specArgs []ArgSpec) {
+	kind := h.Kind
 	sel.Post = true
 	sel.RateScope = defaultRateScope
 	if len(actions) == 0 {
@@ -777,10 +783,35 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				continue
 			}
 			c.fail(refuse(p, "Override on a syscall hook is not done by this version of Vigil yet: it needs bpf_override_return on the syscall's kprobe (CONFIG_BPF_KPROBE_OVERRIDE), and the raw syscall tracepoints cannot change a return value"))
+		case "TrackSock", "UntrackSock":
+			if sa, ok := c.sockAction(p, a, action, h, specArgs); ok {
+				if sel.Sock != nil {
+					c.fail(refuse(p+".action", "%s: one TrackSock or UntrackSock per selector", action))
+					continue
+				}
+				sel.Sock = &sa
+			}
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}
 	}
+}
+
+// sockAction compiles TrackSock or UntrackSock: argSock names, by its
+// index, a declared sock argument of a kernel function or LSM hook (the
+// only hooks that read one).
+func (c *compiler) sockAction(path string, a ActionSelector, action string, h *Hook, specArgs []ArgSpec) (SockAction, bool) {
+	for pos, sa := range specArgs {
+		if sa.Index != a.ArgSock || pos >= len(h.Args) {
+			continue
+		}
+		if h.Args[pos].Kind != ArgSock {
+			break
+		}
+		return SockAction{Untrack: action == "UntrackSock", Arg: uint8(pos)}, true
+	}
+	c.fail(refuse(path+".argSock", "%d: %s needs the index of a sock argument of the hook, read at a kernel function or LSM hook", a.ArgSock, action))
+	return SockAction{}, false
 }
 
 // overrideErrno is the error an Override makes the call return: argError

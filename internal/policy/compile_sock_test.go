@@ -207,3 +207,66 @@ func filterEqual(a, b Filter) bool {
 	return a.Arg == b.Arg && a.Op == b.Op && a.String == b.String && a.Unsigned == b.Unsigned &&
 		slices.Equal(a.Ints, b.Ints) && slices.Equal(a.Strings, b.Strings)
 }
+
+// TestCompileSockTracking: TrackSock and UntrackSock name a sock argument
+// by its index and compile to its position in the hook's arguments; what
+// the engine cannot track is refused with the field.
+func TestCompileSockTracking(t *testing.T) {
+	p := sockPolicy()
+	k := &p.Spec.KProbes[0]
+	k.Args = []ArgSpec{{Index: 1, Type: "int"}, {Index: 0, Type: "sock"}}
+	k.Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 0}}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prog.Hooks[0].Selectors[0].Sock; got == nil || got.Untrack || got.Arg != 1 || !prog.Hooks[0].Selectors[0].Post {
+		t.Errorf("TrackSock compiled as %+v", got)
+	}
+	k.Selectors[0].MatchActions = []ActionSelector{{Action: "untracksock", ArgSock: 0}}
+	if prog, err = Compile(p); err != nil {
+		t.Fatal(err)
+	} else if got := prog.Hooks[0].Selectors[0].Sock; got == nil || !got.Untrack || got.Arg != 1 {
+		t.Errorf("UntrackSock compiled as %+v", got)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		policy func() *TracingPolicy
+		want   string
+	}{
+		{"not a sock", func() *TracingPolicy {
+			p := sockPolicy()
+			p.Spec.KProbes[0].Args = []ArgSpec{{Index: 0, Type: "sock"}, {Index: 1, Type: "int"}}
+			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 1}}
+			return p
+		}, "spec.kprobes[0].selectors[0].matchActions[0].argSock: 1: TrackSock needs the index of a sock argument"},
+		{"two in a selector", func() *TracingPolicy {
+			p := sockPolicy()
+			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock"}, {Action: "UntrackSock"}}
+			return p
+		}, "spec.kprobes[0].selectors[0].matchActions[1].action: UntrackSock: one TrackSock or UntrackSock per selector"},
+		{"returned sock", func() *TracingPolicy {
+			p := sockPolicy()
+			p.Spec.KProbes[0].Return, p.Spec.KProbes[0].ReturnArgAction = true, "TrackSock"
+			p.Spec.KProbes[0].ReturnArg = &ArgSpec{Index: 0, Type: "int"}
+			return p
+		}, "spec.kprobes[0].returnArgAction: TrackSock on the returned sock is not supported by this version of Vigil yet"},
+		{"syscall hook", func() *TracingPolicy {
+			p := sockaddrPolicy()
+			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 1}}
+			return p
+		}, "spec.kprobes[0].selectors[0].matchActions[0].argSock: 1: TrackSock needs the index of a sock argument"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := compileErrors(t, tt.policy())
+			found := false
+			for _, g := range got {
+				found = found || strings.HasPrefix(g, tt.want)
+			}
+			if !found {
+				t.Errorf("refusals:\n%s\nwant one starting with:\n%s", strings.Join(got, "\n"), tt.want)
+			}
+		})
+	}
+}

@@ -293,6 +293,18 @@ type Selector struct {
 	RateScope RateScope
 	// Actions names what the selector does, for the event (vigil.action).
 	Actions []string
+	// Sock is the selector's TrackSock or UntrackSock, if any.
+	Sock *SockAction
+}
+
+// SockAction is a TrackSock or UntrackSock action: the kernel remembers
+// (or forgets) that the socket of a sock argument belongs to the current
+// process, and reports that process in later events whose sock argument it
+// is, whatever task they run in (softirq context included).
+type SockAction struct {
+	Untrack bool
+	// Arg is the position of the sock argument in Hook.Args.
+	Arg uint8
 }
 
 // PodScoped reports whether p applies only to some pods of the node: it
