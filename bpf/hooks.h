@@ -970,10 +970,12 @@ __noinline int read_sockaddr(struct sock_arg *out, __u64 raw, int kernel)
 	out->family = sa.sin6_family;
 	if (out->family != VIGIL_AF_INET && out->family != VIGIL_AF_INET6)
 		return 0;
-	/* A sockaddr_in is shorter than a sockaddr_in6: read only what the
-	 * family has, which the caller's buffer holds. */
+	/* Read only what the family needs, which the caller's buffer holds:
+	 * a sockaddr_in, or a sockaddr_in6 up to its address (24 bytes, the
+	 * shortest length connect and bind accept; sin6_scope_id may be
+	 * missing). */
 	if (out->family == VIGIL_AF_INET6)
-		size = sizeof(struct sockaddr_in6);
+		size = offsetof(struct sockaddr_in6, sin6_scope_id);
 	err = kernel ? bpf_probe_read_kernel(&sa, size, (void *)raw) : bpf_probe_read_user(&sa, size, (void *)raw);
 	if (err)
 		return 0;
