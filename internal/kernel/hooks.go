@@ -186,6 +186,8 @@ type hookTable struct {
 	// procfs is where the host's proc filesystem is mounted, for host_ns
 	// (see SetProcFS).
 	procfs string
+	// sockSlots are the slots whose sock_actions entries are set.
+	sockSlots map[uint32]bool
 }
 
 func newHookTable() *hookTable {
@@ -344,7 +346,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			err = s.coll.Maps["hook_stats"].Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
 		}
 		if err == nil {
-			err = writeSockActions(s.coll.Maps["sock_actions"], ih)
+			err = t.writeSockActions(s.coll.Maps["sock_actions"], ih)
 		}
 		if err == nil {
 			err = s.coll.Maps["hooks"].Put(ih.slot, conf)
@@ -889,7 +891,21 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 
 // writeSockActions writes the TrackSock and UntrackSock of a hook's
 // selectors to sock_actions, and clears what the slot's previous hook left.
-func writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
+// A slot that has none and had none is not written: a map update from user
+// space holds off the tracing programs of its CPU (bpf_prog_active), and a
+// policy replaced often should not add to that.
+func (t *hookTable) writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
+	has := false
+	for _, sel := range ih.Hook.Selectors {
+		has = has || sel.Sock != nil
+	}
+	if !has && !t.sockSlots[ih.slot] {
+		return nil
+	}
+	if t.sockSlots == nil {
+		t.sockSlots = map[uint32]bool{}
+	}
+	t.sockSlots[ih.slot] = has
 	for i := range maxSelectors {
 		var a sensorSockAction
 		if i < len(ih.Hook.Selectors) {
