@@ -38,7 +38,9 @@ enum arg_type {
 	ARG_STRING = 2,   /* user char * */
 	ARG_FD = 3,       /* file descriptor: read as the file's path */
 	ARG_CHAR_BUF = 4, /* user buffer whose size is another argument */
-	ARG_SOCKADDR = 5, /* IPv4 sockaddr: address (network order) | port << 32 */
+	ARG_SOCKADDR = 5, /* struct sockaddr *: a struct sock_arg in the string
+			   * slot, its family, address and port as the source
+			   * end (read_sockaddr) */
 	ARG_FILE = 6,     /* struct file *: read as its path */
 	ARG_PATH = 7,     /* struct path *: read as the path */
 	ARG_SOCK = 8,     /* struct sock *: a struct sock_arg in the string slot;
@@ -74,8 +76,9 @@ struct cred_arg {
 /* Kept in BTF for bpf2go: no map holds a cred_arg. */
 const struct cred_arg *unused_cred_arg __attribute__((unused));
 
-/* A sock argument as read_sock leaves it in its argument's string slot,
- * and as the record carries it (internal/kernel/record.go). */
+/* A sock argument as read_sock leaves it in its argument's string slot (a
+ * sockaddr as read_sockaddr does), and as the record carries it
+ * (internal/kernel/record.go). */
 struct sock_arg {
 	__u32 saddr; /* IPv4, network order */
 	__u32 daddr;
@@ -96,7 +99,7 @@ enum arg_flags {
 	ARGF_SIGNED = 1 << 0,
 	ARGF_SIZE_MASK = 0x0e, /* log2(size) << 1: 1, 2, 4 or 8 bytes */
 	ARGF_RETURN_COPY = 1 << 4,
-	ARGF_KERNEL = 1 << 5,  /* a string in kernel memory */
+	ARGF_KERNEL = 1 << 5,  /* a string or sockaddr in kernel memory */
 	ARGF_DATALOC = 1 << 6, /* tracepoint __data_loc field: offset in the record */
 };
 
@@ -114,10 +117,12 @@ enum filter_op {
 	SOP_NOTINRANGE,
 	SOP_IN,    /* matchPIDs, matchBinaries */
 	SOP_NOTIN,
-	SOP_ADDR,  /* sockaddr: the address is in a CIDR set */
+	SOP_ADDR,  /* sock, sockaddr: the address is in a CIDR set */
 	SOP_NOTADDR,
-	SOP_PORT,  /* sockaddr: the port is one of the values */
-	SOP_NOTPORT,
+	SOP_PORT_UNUSED, /* numbers kept: user space mirrors them */
+	SOP_NOTPORT_UNUSED,
+	SOP_INMAP, /* integers: the value is in the filter's set in int_set */
+	SOP_NOTINMAP,
 };
 
 /* The return value is argument ARG_RET of a filter. */
@@ -360,6 +365,39 @@ struct {
 	__type(value, __u8);
 } addr_lpm SEC(".maps");
 
+/* The IPv6 prefixes of the same sets: a set's IPv4 and IPv6 CIDRs share its
+ * id, each family in its own trie. */
+struct addr6_lpm_key {
+	__u32 prefixlen; /* bits, the 32 of set included */
+	__u32 set;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct addr6_lpm_key);
+	__type(value, __u8);
+} addr6_lpm SEC(".maps");
+
+/* int_set: the values of InMap and NotInMap filters, one entry per (set,
+ * value), ranges and lists expanded by user space. Sized for every policy's
+ * sets together; internal/policy bounds one filter (MaxInMapEntries). */
+struct int_set_key {
+	__u32 set;
+	__u32 pad;
+	__s64 val; /* as read_args leaves the argument: sign or zero extended */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct int_set_key);
+	__type(value, __u8);
+} int_set SEC(".maps");
+
 /* Suffixes are stored reversed, so a suffix match is a prefix match. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -583,6 +621,19 @@ static __always_inline int string_bloom(const struct arg_filter *f, const struct
 	return (f->vals[(bit >> 6) & (MAX_VALUES - 1)] >> (bit & 63)) & 1;
 }
 
+/* int_filter tests an integer: in the filter's set (InMap, NotInMap), or
+ * against its values. */
+static __always_inline int int_filter(__s64 v, const struct arg_filter *f)
+{
+	if (f->op == SOP_INMAP || f->op == SOP_NOTINMAP) {
+		struct int_set_key k = {.set = f->set, .val = v};
+		int in = bpf_map_lookup_elem(&int_set, &k) != NULL;
+
+		return f->op == SOP_INMAP ? in : !in;
+	}
+	return int_match(v, f);
+}
+
 /* filter_match is a global function: the verifier checks it once, not once
  * per filter and selector of the caller's loops. */
 /* scratch returns the per-CPU scratch as a map value. Global functions get
@@ -595,6 +646,29 @@ static __always_inline struct hook_scratch *scratch(void)
 	return bpf_map_lookup_elem(&hook_heap, &zero);
 }
 
+/* addr_in reports whether a socket's source (src) or destination address
+ * is in set, as Tetragon matches them: an AF_INET address against the set's
+ * IPv4 prefixes, an AF_INET6 one against its IPv6 prefixes (a v4-mapped
+ * address is IPv6 and meets only IPv6 prefixes such as ::ffff:0:0/96). A
+ * family without prefixes in the set is in none; -1 for a socket of
+ * another family, which matches neither an address operator nor its
+ * negation. */
+static __always_inline int addr_in(__u32 set, const struct sock_arg *sk, int src)
+{
+	if (sk->family == VIGIL_AF_INET) {
+		struct addr_lpm_key k = {.prefixlen = 64, .set = set, .addr = src ? sk->saddr : sk->daddr};
+
+		return bpf_map_lookup_elem(&addr_lpm, &k) != NULL;
+	}
+	if (sk->family == VIGIL_AF_INET6) {
+		struct addr6_lpm_key k = {.prefixlen = 160, .set = set};
+
+		__builtin_memcpy(k.addr, src ? sk->saddr6 : sk->daddr6, sizeof(k.addr));
+		return bpf_map_lookup_elem(&addr6_lpm, &k) != NULL;
+	}
+	return -1;
+}
+
 __noinline int filter_match(const struct arg_filter *f)
 {
 	struct hook_scratch *s = scratch();
@@ -602,7 +676,7 @@ __noinline int filter_match(const struct arg_filter *f)
 	if (!s || !f)
 		return 0;
 	if (f->arg == ARG_RET)
-		return int_match(s->ret, f);
+		return int_filter(s->ret, f);
 	__u32 a = f->arg;
 	if (a >= MAX_ARGS)
 		return 0;
@@ -639,27 +713,15 @@ __noinline int filter_match(const struct arg_filter *f)
 			v = sk->state;
 			break;
 		}
-		/* The sets hold IPv4 prefixes. As in Tetragon, an IPv6
-		 * address is in none of them, and a socket of another
-		 * family has no address to match or not. */
-		if ((f->op == SOP_ADDR || f->op == SOP_NOTADDR) && sk->family != VIGIL_AF_INET)
-			return f->op == SOP_NOTADDR && sk->family == VIGIL_AF_INET6;
+		if (f->op == SOP_ADDR || f->op == SOP_NOTADDR) {
+			int in = addr_in(f->set, sk, field == SF_SADDR);
+
+			if (in < 0)
+				return 0;
+			return f->op == SOP_ADDR ? in : !in;
+		}
 	}
-	switch (f->op) {
-	case SOP_ADDR:
-	case SOP_NOTADDR: {
-		struct addr_lpm_key key = {.prefixlen = 64, .set = f->set, .addr = (__u32)v};
-		int in = bpf_map_lookup_elem(&addr_lpm, &key) != NULL;
-		return f->op == SOP_ADDR ? in : !in;
-	}
-	case SOP_PORT:
-	case SOP_NOTPORT: {
-		struct arg_filter eq = *f;
-		eq.op = f->op == SOP_PORT ? SOP_EQ : SOP_NEQ;
-		return int_match((v >> 32) & 0xffff, &eq);
-	}
-	}
-	return int_match(v, f);
+	return int_filter(v, f);
 }
 
 /* load_binary puts the binary of thread group tgid, as procs has it, in
@@ -1017,6 +1079,50 @@ static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 
 	return read_path(slot, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), trunc);
 }
 
+/* read_sockaddr reads the struct sockaddr at raw (user memory; kernel
+ * memory when kernel is set) into out as a sock argument's source end:
+ * family, address and port, which SAddr, SPort and Family match, as
+ * Tetragon's sockaddr. Only AF_INET and AF_INET6 carry an address. A global
+ * function: verified once. */
+__noinline int read_sockaddr(struct sock_arg *out, __u64 raw, int kernel)
+{
+	struct sockaddr_in6 sa = {};
+	__u32 size = sizeof(struct sockaddr_in);
+	long err;
+
+	if (!out)
+		return 0;
+	__builtin_memset(out, 0, sizeof(*out));
+	if (!raw)
+		return 0;
+	err = kernel ? bpf_probe_read_kernel(&sa.sin6_family, sizeof(sa.sin6_family), (void *)raw)
+		     : bpf_probe_read_user(&sa.sin6_family, sizeof(sa.sin6_family), (void *)raw);
+	if (err)
+		return 0;
+	out->family = sa.sin6_family;
+	if (out->family != VIGIL_AF_INET && out->family != VIGIL_AF_INET6)
+		return 0;
+	/* Read only what the family needs, which the caller's buffer holds:
+	 * a sockaddr_in, or a sockaddr_in6 up to its address (24 bytes, the
+	 * shortest length connect and bind accept; sin6_scope_id may be
+	 * missing). */
+	if (out->family == VIGIL_AF_INET6)
+		size = offsetof(struct sockaddr_in6, sin6_scope_id);
+	err = kernel ? bpf_probe_read_kernel(&sa, size, (void *)raw) : bpf_probe_read_user(&sa, size, (void *)raw);
+	if (err)
+		return 0;
+	if (out->family == VIGIL_AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+
+		out->saddr = in->sin_addr.s_addr;
+		out->sport = bpf_ntohs(in->sin_port);
+	} else {
+		__builtin_memcpy(out->saddr6, &sa.sin6_addr, sizeof(out->saddr6));
+		out->sport = bpf_ntohs(sa.sin6_port);
+	}
+	return 0;
+}
+
 /* read_sock reads the struct sock at raw into out: its addresses, ports,
  * family, protocol and state (Tetragon's sock argument). A global function:
  * verified once, whatever the callers' loops. */
@@ -1277,6 +1383,11 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
 			break;
 		}
+		case ARG_SOCKADDR:
+			read_sockaddr((struct sock_arg *)s->a.str[i].s, raw, ac->flags & ARGF_KERNEL);
+			s->a.slen[i] = sizeof(struct sock_arg);
+			s->a.ival[i] = 0; /* the pointer says nothing, and would defeat rate limits */
+			break;
 		case ARG_SOCK:
 		case ARG_SOCKET:
 		case ARG_SKB: {
@@ -1340,6 +1451,89 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 	return 0;
 }
 
+/* sock_owners: sockets a TrackSock action tied to the process that ran
+ * it, by struct sock address, so that later hooks whose sock argument is
+ * one of them report that process, even where they run in another task's
+ * context (softirq). UntrackSock forgets one. LRU: a socket freed without
+ * an UntrackSock ages out instead of filling the map. */
+struct sock_owner {
+	__u32 pid;
+	__u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct sock_owner);
+} sock_owners SEC(".maps");
+
+enum sock_action_op {
+	SA_TRACK = 1,
+	SA_UNTRACK,
+};
+
+/* sock_actions: per hook slot and selector (slot * MAX_SELECTORS +
+ * selector), its TrackSock or UntrackSock and the position of the sock
+ * argument in the hook's args. Kept apart from struct selector: few hooks
+ * need it. */
+struct sock_action {
+	__u8 op; /* enum sock_action_op; 0: none */
+	__u8 arg;
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_HOOKS * MAX_SELECTORS);
+	__type(key, __u32);
+	__type(value, struct sock_action);
+} sock_actions SEC(".maps");
+
+/* sock_act takes a matched selector's TrackSock or UntrackSock. As in
+ * Tetragon, only a process Vigil knows is recorded as an owner. */
+static __always_inline void sock_act(struct hook_scratch *s, const struct hook_conf *conf, __u32 slot,
+				     __u32 sel_idx)
+{
+	__u32 key = slot * MAX_SELECTORS + sel_idx;
+	const struct sock_action *a = bpf_map_lookup_elem(&sock_actions, &key);
+
+	if (!a || !a->op || a->arg >= MAX_ARGS)
+		return;
+	/* Keys are copied to the stack: s may be a global function's
+	 * argument, which kernels before 6.2 refuse as a key. */
+	__u64 sk = s->a.raw[conf->args[a->arg].index & 7];
+	if (!sk)
+		return;
+	if (a->op == SA_UNTRACK) {
+		bpf_map_delete_elem(&sock_owners, &sk);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return;
+	struct sock_owner o = {.pid = tgid, .tid = (__u32)pid_tgid};
+	bpf_map_update_elem(&sock_owners, &sk, &o, BPF_ANY);
+}
+
+/* hook_pid_tgid is the task an event reports: the owner of its first
+ * tracked sock argument, else the current one. */
+static __always_inline __u64 hook_pid_tgid(struct hook_scratch *s, const struct hook_conf *conf)
+{
+	for (int i = 0; i < MAX_ARGS; i++) {
+		if (i >= conf->nargs)
+			break;
+		if (conf->args[i].type != ARG_SOCK)
+			continue;
+		__u64 sk = s->a.raw[conf->args[i].index & 7];
+		const struct sock_owner *o = bpf_map_lookup_elem(&sock_owners, &sk);
+		if (o)
+			return (__u64)o->pid << 32 | o->tid;
+	}
+	return bpf_get_current_pid_tgid();
+}
+
 /* emit_hook writes the event of a matched selector. A selector that wants
  * stack traces leaves it in s->rec for the program, which has the context
  * bpf_get_stack needs (post_stacks, stack.h). */
@@ -1348,7 +1542,7 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 				      __u8 stack)
 {
 	struct hook_record *rec = &s->rec;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = hook_pid_tgid(s, conf);
 	__u32 off = 0;
 
 	fill_header(&rec->hdr, RECORD_HOOK);
@@ -1366,7 +1560,6 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 		__u8 type = conf->args[i].type;
 		/* The record knows integers, strings, socks and creds. */
 		switch (type) {
-		case ARG_SOCKADDR: /* its packed integer */
 		case ARG_CAPS:
 			type = ARG_INT;
 			break;
@@ -1382,7 +1575,8 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 			type = ARG_CHAR_BUF;
 			break;
 		}
-		/* ARG_SOCK is carried as its struct sock_arg, from its slot. */
+		/* ARG_SOCK and ARG_SOCKADDR are carried as their struct
+		 * sock_arg, from their slot. */
 		__u32 len = type == ARG_INT ? 8 : s->a.slen[i] & (STR_SLOT - 1);
 		struct arg_header hdr = {.type = type, .truncated = s->a.trunc[i], .len = len};
 

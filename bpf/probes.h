@@ -147,7 +147,7 @@ int vigil_uretprobe(struct pt_regs *ctx)
 	return kprobe_return(ctx);
 }
 
-/* CONNECT4_KEY is the syscall_hooks key of hooks on IPv4 connects. */
+/* CONNECT4_KEY is the syscall_hooks key of connect hooks, IPv4 and IPv6. */
 #define CONNECT4_KEY 0x10000
 #define NR_CONNECT 42
 
@@ -213,13 +213,21 @@ static __always_inline int connect_denied(__u32 addr, __u32 port)
 	return 0;
 }
 
-SEC("cgroup/connect4")
-int vigil_connect4(struct bpf_sock_addr *ctx)
+/* connect_addr: the sockaddr a connect hook reads, rebuilt from the cgroup
+ * program's context (which has no pointer to the caller's); connect hooks
+ * read their sockaddr argument from here, as kernel memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sockaddr_in6);
+} connect_addr SEC(".maps");
+
+/* connect_hooks runs the connect hooks on the sockaddr in connect_addr, of
+ * len bytes, and returns 0 when one of them refuses the connection. */
+static __always_inline int connect_hooks(struct sockaddr_in6 *sa, __u32 len)
 {
 	__u32 key = CONNECT4_KEY, zero = 0;
-
-	if (connect_denied(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
-		return 0;
 	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &key);
 
 	if (!e || !e->n)
@@ -229,8 +237,8 @@ int vigil_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	/* As connect(fd, addr, len) would see them; the fd is not known here. */
 	s->a.raw[0] = 0;
-	s->a.raw[1] = (__u64)ctx->user_ip4 | ((__u64)bpf_ntohs(ctx->user_port) << 32);
-	s->a.raw[2] = 16;
+	s->a.raw[1] = (__u64)sa;
+	s->a.raw[2] = len;
 	s->call = NR_CONNECT;
 	int allow = 1;
 	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
@@ -240,6 +248,42 @@ int vigil_connect4(struct bpf_sock_addr *ctx)
 			allow = 0;
 	}
 	return allow;
+}
+
+SEC("cgroup/connect4")
+int vigil_connect4(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+
+	if (connect_denied(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
+		return 0;
+	struct sockaddr_in *sa = bpf_map_lookup_elem(&connect_addr, &zero);
+	if (!sa)
+		return 1;
+	sa->sin_family = VIGIL_AF_INET;
+	sa->sin_port = (__u16)ctx->user_port;
+	sa->sin_addr.s_addr = ctx->user_ip4;
+	return connect_hooks((struct sockaddr_in6 *)sa, sizeof(*sa));
+}
+
+/* The deny list (deny_connect) holds IPv4 destinations only: IPv6 connects
+ * meet the policy hooks alone. */
+SEC("cgroup/connect6")
+int vigil_connect6(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+	struct sockaddr_in6 *sa = bpf_map_lookup_elem(&connect_addr, &zero);
+
+	if (!sa)
+		return 1;
+	sa->sin6_family = VIGIL_AF_INET6;
+	sa->sin6_port = (__u16)ctx->user_port;
+	/* The context allows 4-byte loads of the address only. */
+	sa->sin6_addr.in6_u.u6_addr32[0] = ctx->user_ip6[0];
+	sa->sin6_addr.in6_u.u6_addr32[1] = ctx->user_ip6[1];
+	sa->sin6_addr.in6_u.u6_addr32[2] = ctx->user_ip6[2];
+	sa->sin6_addr.in6_u.u6_addr32[3] = ctx->user_ip6[3];
+	return connect_hooks(sa, sizeof(*sa));
 }
 
 /* Trampoline hooks (BPF LSM, fmod_ret, fentry) are loaded once per hook,

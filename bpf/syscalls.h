@@ -76,6 +76,9 @@ static __always_inline void act(struct hook_scratch *s, const struct hook_conf *
 		count_hook(slot, HC_SIGNALED);
 	}
 	post(s, conf, slot, sel_idx, sel, sel->signal, at_return);
+	/* After the event: the event of an UntrackSock still reports the
+	 * socket's owner, as Tetragon's does. */
+	sock_act(s, conf, slot, sel_idx);
 }
 
 /* read_syscall_regs reads a syscall's arguments from the user registers

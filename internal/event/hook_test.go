@@ -115,6 +115,24 @@ func TestHookSockaddrDestination(t *testing.T) {
 	if got, want := Compact(hostResource(), lr, false), "🔌 connect node-1 /usr/bin/curl 127.0.0.2:8080"; got != want {
 		t.Errorf("compact %q, want %q", got, want)
 	}
+
+	// An IPv6 sockaddr, as the kernel package renders it.
+	ks := kernel.Sock{Family: 10, Source: netip.MustParseAddrPort("[fd00::1]:443")}
+	h.Args = []HookArg{{Index: 1, Type: "sockaddr", Str: ks.SockaddrString(), IsString: true}}
+	lr = fillRecord(h)
+	for key, want := range map[string]any{AttrDestinationAddress: "fd00::1", AttrDestinationPort: int64(443)} {
+		if v, ok := lr.Attributes().Get(key); !ok || v.AsRaw() != want {
+			t.Errorf("IPv6 sockaddr: %s = %v, want %v", key, v.AsRaw(), want)
+		}
+	}
+	if got, want := Compact(hostResource(), lr, false), "🔌 connect node-1 /usr/bin/curl [fd00::1]:443"; got != want {
+		t.Errorf("compact IPv6 %q, want %q", got, want)
+	}
+	// A sockaddr of another family has no destination.
+	h.Args = []HookArg{{Index: 1, Type: "sockaddr", Str: kernel.Sock{Family: 1}.SockaddrString(), IsString: true}}
+	if _, ok := fillRecord(h).Attributes().Get(AttrDestinationAddress); ok {
+		t.Error("destination.address set from an AF_UNIX sockaddr")
+	}
 }
 
 func openEvent() Hook {

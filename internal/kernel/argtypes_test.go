@@ -146,6 +146,31 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			},
 		},
 		{
+			// A kernel sockaddr, as Tetragon's security-socket-connect
+			// example reads it, beside the socket.
+			name: "sockaddr",
+			hook: policy.KProbeSpec{
+				Call: "security_socket_connect", Args: []policy.ArgSpec{{Index: 0, Type: "socket"}, {Index: 1, Type: "sockaddr"}},
+				Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{
+					{Index: 1, Operator: "SAddr", Values: []string{"127.0.0.2"}},
+					{Index: 1, Operator: "Family", Values: []string{"AF_INET"}},
+				}}},
+			},
+			run: func(t *testing.T) {
+				for _, addr := range []string{"127.0.0.2", "127.0.0.1"} {
+					if c, err := net.DialTimeout("tcp4", addr+":"+strconv.Itoa(port), time.Second); err == nil {
+						c.Close()
+					}
+				}
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				want := fmt.Sprintf("127.0.0.2:%d", port)
+				if len(recs) != 1 || recs[0].Args[1].Str != want || recs[0].Args[0].Sock == nil || recs[0].Args[0].Sock.Protocol != unix.IPPROTO_TCP {
+					t.Fatalf("records %+v, want the connect to %s", recs, want)
+				}
+			},
+		},
+		{
 			name: "skb",
 			hook: policy.KProbeSpec{
 				Call: "tcp_v4_rcv", Args: []policy.ArgSpec{{Index: 0, Type: "skb"}},

@@ -224,7 +224,7 @@ func (fs Features) Mechanisms() []HookMechanism {
 		{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"},
 		{Hook: "tracepoints (raw: true)", Mechanism: "raw_tp"},
 		uprobes,
-		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4 (Override: EPERM)"},
+		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4/connect6 (Override: EPERM)"},
 		lsm,
 		override,
 		syscallOverride,

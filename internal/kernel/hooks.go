@@ -24,6 +24,7 @@ const (
 	maxHookSlots    = 256
 	hooksPerSyscall = 4
 	maxSyscalls     = 512
+	maxSelectors    = 5
 )
 
 // Values of the kernel's enums (bpf/hooks.h).
@@ -53,6 +54,9 @@ const (
 	ffBloom      = 1 << 5
 
 	argRet = 0xff
+
+	saTrack   = 1 // enum sock_action_op
+	saUntrack = 2
 )
 
 var kernelOps = map[policy.Op]uint8{
@@ -63,7 +67,7 @@ var kernelOps = map[policy.Op]uint8{
 	policy.OpInRange: 10, policy.OpNotInRange: 11,
 	policy.OpIn: 12, policy.OpNotIn: 13,
 	policy.OpAddr: 14, policy.OpNotAddr: 15,
-	policy.OpPort: 16, policy.OpNotPort: 17,
+	policy.OpInMap: 18, policy.OpNotInMap: 19,
 }
 
 var kernelArgKinds = map[policy.ArgKind]uint8{
@@ -140,7 +144,7 @@ type InstalledHook struct {
 	links   []link.Link        // tracepoints, kprobes and uprobes
 	colls   []*ebpf.Collection // trampoline programs loaded for this hook
 	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
-	// "fentry", "tracepoint", "uprobe", "cgroup connect4"; for syscall
+	// "fentry", "tracepoint", "uprobe", "cgroup connect"; for syscall
 	// hooks SyscallKprobeMulti, SyscallKprobe, SyscallFentry or
 	// SyscallTracepoints).
 	Mechanism string
@@ -181,18 +185,20 @@ type retired struct {
 
 // hookTable is the user-space view of the kernel's hook tables.
 type hookTable struct {
-	mu          sync.Mutex
-	nextID      uint32
-	nextSet     uint32
-	freeSlots   []uint32            // used from the end
-	bySyscall   map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
-	byID        map[uint32]*InstalledHook
-	retired     []retired
-	sysLinks    []link.Link
-	connectLink link.Link
+	mu           sync.Mutex
+	nextID       uint32
+	nextSet      uint32
+	freeSlots    []uint32            // used from the end
+	bySyscall    map[uint32][]uint32 // syscall -> slots, as in syscall_hooks
+	byID         map[uint32]*InstalledHook
+	retired      []retired
+	sysLinks     []link.Link
+	connectLinks []link.Link // connect4, connect6
 	// procfs is where the host's proc filesystem is mounted, for host_ns
 	// (see SetProcFS).
 	procfs string
+	// sockSlots are the slots whose sock_actions entries are set.
+	sockSlots map[uint32]bool
 }
 
 func newHookTable() *hookTable {
@@ -294,7 +300,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			continue
 		}
 		if h.Kind == policy.HookConnect {
-			ih.Mechanism = "cgroup connect4"
+			ih.Mechanism = "cgroup connect"
 			ih.nrs = []uint32{connect4Key}
 			want[connect4Key] = append(want[connect4Key], ih.slot)
 			if len(want[connect4Key]) > hooksPerSyscall {
@@ -358,6 +364,9 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		if err == nil {
 			// A slot's counters start over with each hook it holds.
 			err = s.coll.Maps["hook_stats"].Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
+		}
+		if err == nil {
+			err = t.writeSockActions(s.coll.Maps["sock_actions"], ih)
 		}
 		if err == nil {
 			err = s.coll.Maps["hooks"].Put(ih.slot, conf)
@@ -686,7 +695,12 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			ca.Flags |= uint8(bits.TrailingZeros8(a.Size)) << 1
 		}
 		if a.Kind == policy.ArgSockaddr || a.Kind.IsSock() || a.Kind == policy.ArgCaps {
-			ca.Flags |= 3 << 1 // the packed 64-bit value; a sock's pointer
+			ca.Flags |= 3 << 1 // a pointer; a kernel_cap_t mask
+		}
+		if a.Kind == policy.ArgSockaddr && h.Kind == policy.HookConnect {
+			// The cgroup connect hooks rebuild the sockaddr in a
+			// map (connect_addr, bpf/probes.h).
+			ca.Flags |= argfKernel
 		}
 		if a.ReturnCopy {
 			ca.Flags |= argfReturnCopy
@@ -802,8 +816,16 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 		*flags |= ffUnsigned | sf.field<<ffFieldShift
 		return t.sockFilter(coll, ph, op, nvals, set, vals, f, sf.not)
 	}
-	if f.Op == policy.OpAddr || f.Op == policy.OpNotAddr {
-		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
+	if f.Op == policy.OpInMap || f.Op == policy.OpNotInMap {
+		ints := f.Ints
+		for _, name := range f.Strings {
+			nr, ok := syscallNumbers[name]
+			if !ok {
+				return fmt.Errorf("InMap: no syscall %q on this architecture", name)
+			}
+			ints = append(ints, int64(nr))
+		}
+		id, err := t.writeIntSet(coll, ph, ints)
 		*set = id
 		return err
 	}
@@ -865,8 +887,9 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 }
 
 // writeSet stores string values under a new set id in the map the operator
-// looks them up in: exact values in a str_eq map, prefixes in str_prefix, and
-// suffixes, reversed, in str_postfix.
+// looks them up in: exact values in a str_eq map, prefixes in str_prefix,
+// suffixes, reversed, in str_postfix, and CIDRs in addr_lpm (IPv4) and
+// addr6_lpm (IPv6) under the one id.
 func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.Op, values []string) (uint32, error) {
 	t.nextSet++
 	set := t.nextSet
@@ -890,10 +913,14 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 			if err != nil {
 				return 0, err
 			}
-			a := p.Addr().As4()
-			k := sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
-				Addr: binary.NativeEndian.Uint32(a[:])}
-			m, key = coll.Maps["addr_lpm"], k
+			if p.Addr().Is4() {
+				a := p.Addr().As4()
+				m, key = coll.Maps["addr_lpm"], sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+					Addr: binary.NativeEndian.Uint32(a[:])}
+				break
+			}
+			m, key = coll.Maps["addr6_lpm"], sensorAddr6LpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+				Addr: p.Addr().As16()}
 		default:
 			return 0, fmt.Errorf("operator %d takes no strings", op)
 		}
@@ -933,6 +960,57 @@ func strEqKey(coll *ebpf.Collection, set uint32, v string) (*ebpf.Map, []byte) {
 	binary.NativeEndian.PutUint32(key[4:], uint32(len(v)))
 	copy(key[8:], v)
 	return coll.Maps[name], key
+}
+
+// writeSockActions writes the TrackSock and UntrackSock of a hook's
+// selectors to sock_actions, and clears what the slot's previous hook left.
+// A slot that has none and had none is not written: a map update from user
+// space holds off the tracing programs of its CPU (bpf_prog_active), and a
+// policy replaced often should not add to that.
+func (t *hookTable) writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
+	has := false
+	for _, sel := range ih.Hook.Selectors {
+		has = has || sel.Sock != nil
+	}
+	if !has && !t.sockSlots[ih.slot] {
+		return nil
+	}
+	if t.sockSlots == nil {
+		t.sockSlots = map[uint32]bool{}
+	}
+	t.sockSlots[ih.slot] = has
+	for i := range maxSelectors {
+		var a sensorSockAction
+		if i < len(ih.Hook.Selectors) {
+			if sa := ih.Hook.Selectors[i].Sock; sa != nil {
+				a.Op, a.Arg = saTrack, sa.Arg
+				if sa.Untrack {
+					a.Op = saUntrack
+				}
+			}
+		}
+		if err := m.Put(ih.slot*maxSelectors+uint32(i), a); err != nil {
+			return fmt.Errorf("writing sock_actions: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeIntSet stores the integers of an InMap or NotInMap filter under a
+// new set id in int_set.
+func (t *hookTable) writeIntSet(coll *ebpf.Collection, ph *PolicyHooks, values []int64) (uint32, error) {
+	t.nextSet++
+	set := t.nextSet
+	m := coll.Maps["int_set"]
+	one := uint8(1)
+	for _, v := range values {
+		k := sensorIntSetKey{Set: set, Val: v}
+		if err := m.Put(k, one); err != nil {
+			return 0, fmt.Errorf("storing %d in %s (every policy's InMap values share it): %w", v, m, err)
+		}
+		ph.sets = append(ph.sets, setKey{m, k})
+	}
+	return set, nil
 }
 
 func putString(dst []int8, s string) {
@@ -1007,11 +1085,11 @@ func hasSyscalls[V any](m map[uint32]V) bool {
 	return false
 }
 
-// attachConnectHook attaches the connect hook to the root of the cgroup v2
-// hierarchy, so that it sees every connect on the node.
+// attachConnectHook attaches the connect hooks, IPv4 and IPv6, to the root
+// of the cgroup v2 hierarchy, so that they see every connect on the node.
 func (s *Sensor) attachConnectHook() error {
 	t := s.hooks
-	if t.connectLink != nil {
+	if t.connectLinks != nil {
 		return nil
 	}
 	coll, err := s.probeCollection()
@@ -1022,11 +1100,24 @@ func (s *Sensor) attachConnectHook() error {
 	if err != nil {
 		return fmt.Errorf("attaching the connect hook: %w", err)
 	}
-	l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupInet4Connect, Program: coll.Programs["vigil_connect4"]})
-	if err != nil {
-		return fmt.Errorf("attaching the connect hook to cgroup %s: %w", root, err)
+	var links []link.Link
+	for _, c := range []struct {
+		attach ebpf.AttachType
+		prog   string
+	}{
+		{ebpf.AttachCGroupInet4Connect, "vigil_connect4"},
+		{ebpf.AttachCGroupInet6Connect, "vigil_connect6"},
+	} {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: c.attach, Program: coll.Programs[c.prog]})
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return fmt.Errorf("attaching %s to cgroup %s: %w", c.prog, root, err)
+		}
+		links = append(links, l)
 	}
-	t.connectLink = l
+	t.connectLinks = links
 	return nil
 }
 

@@ -22,7 +22,7 @@ import (
 
 // The tracepoint and uprobe programs (bpf/probes.h) are loaded on first use:
 // they need attach cookies (Linux 5.15), which the process sensor does not.
-var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_connect4", "vigil_kprobe", "vigil_kretprobe"}
+var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_connect4", "vigil_connect6", "vigil_kprobe", "vigil_kretprobe"}
 
 // multiPrograms are loaded only where the kernel has kprobe.multi: elsewhere
 // their attach type does not load at all.

@@ -131,7 +131,8 @@ var (
 
 // HookArg is one argument as the hook read it: Int for integers (and the
 // descriptor of an fd), Str for strings, paths and buffers. A sock argument
-// is Sock, and Str is Sock.String().
+// is Sock, and Str is Sock.String(); a sockaddr is a Sock too, whose
+// Source is its address, and Str is Sock.SockaddrString().
 type HookArg struct {
 	Int       int64
 	Str       string
@@ -386,6 +387,12 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 				return nil, err
 			}
 			a.Cred, a.Str = c, c.String()
+		case argSockaddr:
+			sk, err := decodeSock(data[:n])
+			if err != nil {
+				return nil, err
+			}
+			a.Sock, a.Str = sk, sk.SockaddrString()
 		default:
 			a.Str = string(data[:n])
 		}
@@ -412,12 +419,14 @@ func decodeStack(b []byte) []uint64 {
 	return frames
 }
 
-// SockaddrString renders a sockaddr argument as the kernel packs it (IPv4
-// address in network order, port << 32) as "address:port".
-func SockaddrString(packed uint64) string {
-	var ip [4]byte
-	binary.NativeEndian.PutUint32(ip[:], uint32(packed))
-	return netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(packed>>32)).String()
+// SockaddrString renders a sockaddr argument, read as a Sock whose Source
+// is the address: "10.0.0.5:443", "[fd00::1]:443"; a sockaddr of another
+// family than AF_INET and AF_INET6 as "family N".
+func (s Sock) SockaddrString() string {
+	if s.Family != afInet && s.Family != afInet6 {
+		return fmt.Sprintf("family %d", s.Family)
+	}
+	return s.Source.String()
 }
 
 func nativeUint32(b [4]byte) uint32 { return binary.NativeEndian.Uint32(b[:]) }

@@ -324,10 +324,10 @@ func (s *Sensor) Close() error {
 			errs = append(errs, l.Close())
 		}
 		s.hooks.sysLinks = nil
-		if s.hooks.connectLink != nil {
-			errs = append(errs, s.hooks.connectLink.Close())
-			s.hooks.connectLink = nil
+		for _, l := range s.hooks.connectLinks {
+			errs = append(errs, l.Close())
 		}
+		s.hooks.connectLinks = nil
 	}
 	if s.hooks != nil {
 		s.hooks.mu.Lock()

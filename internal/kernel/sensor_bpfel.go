@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sensorAddr6LpmKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Set       uint32
+	Addr      [16]uint8
+}
+
 type sensorAddrLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -272,6 +279,13 @@ type sensorHookScratch struct {
 	Rec sensorHookRecord
 }
 
+type sensorIntSetKey struct {
+	_   structs.HostLayout
+	Set uint32
+	Pad uint32
+	Val int64
+}
+
 type sensorPathBuf struct {
 	_   structs.HostLayout
 	Buf [8192]int8
@@ -326,6 +340,13 @@ type sensorRateKey struct {
 	Args     uint64
 }
 
+type sensorSockAction struct {
+	_   structs.HostLayout
+	Op  uint8
+	Arg uint8
+	Pad [2]uint8
+}
+
 type sensorSockArg struct {
 	_        structs.HostLayout
 	Saddr    uint32
@@ -338,6 +359,27 @@ type sensorSockArg struct {
 	Pad      [3]uint8
 	Saddr6   [16]uint8
 	Daddr6   [16]uint8
+}
+
+type sensorSockOwner struct {
+	_   structs.HostLayout
+	Pid uint32
+	Tid uint32
+}
+
+type sensorSockaddrIn6 struct {
+	_            structs.HostLayout
+	Sin6Family   uint16
+	Sin6Port     uint16
+	Sin6Flowinfo uint32
+	Sin6Addr     struct {
+		_    structs.HostLayout
+		In6U struct {
+			_       structs.HostLayout
+			U6Addr8 [16]uint8
+		}
+	}
+	Sin6ScopeId uint32
 }
 
 type sensorStrLpmKey struct {
@@ -362,8 +404,10 @@ type sensorTpRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	sensorMapAddr6Lpm             = "addr6_lpm"
 	sensorMapAddrLpm              = "addr_lpm"
 	sensorMapBacklogRecords       = "backlog_records"
+	sensorMapConnectAddr          = "connect_addr"
 	sensorMapDenyConnect          = "deny_connect"
 	sensorMapDenyExec             = "deny_exec"
 	sensorMapDrops                = "drops"
@@ -372,12 +416,15 @@ const (
 	sensorMapHookHeap             = "hook_heap"
 	sensorMapHookStats            = "hook_stats"
 	sensorMapHooks                = "hooks"
+	sensorMapIntSet               = "int_set"
 	sensorMapPathHeap             = "path_heap"
 	sensorMapPendingReturns       = "pending_returns"
 	sensorMapPolicyCgroups        = "policy_cgroups"
 	sensorMapProcHeap             = "proc_heap"
 	sensorMapProcs                = "procs"
 	sensorMapRateLimits           = "rate_limits"
+	sensorMapSockActions          = "sock_actions"
+	sensorMapSockOwners           = "sock_owners"
 	sensorMapStrEq                = "str_eq"
 	sensorMapStrEq128             = "str_eq_128"
 	sensorMapStrEq32              = "str_eq_32"
@@ -387,6 +434,7 @@ const (
 	sensorMapSyscallHooks         = "syscall_hooks"
 	sensorMapTpHeap               = "tp_heap"
 	sensorProgVigilConnect4       = "vigil_connect4"
+	sensorProgVigilConnect6       = "vigil_connect6"
 	sensorProgVigilExecBtf        = "vigil_exec_btf"
 	sensorProgVigilExecRaw        = "vigil_exec_raw"
 	sensorProgVigilExitBtf        = "vigil_exit_btf"
@@ -461,6 +509,7 @@ type sensorSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
 	VigilConnect4       *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
+	VigilConnect6       *ebpf.ProgramSpec `ebpf:"vigil_connect6"`
 	VigilExecBtf        *ebpf.ProgramSpec `ebpf:"vigil_exec_btf"`
 	VigilExecRaw        *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
@@ -488,8 +537,10 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
+	Addr6Lpm       *ebpf.MapSpec `ebpf:"addr6_lpm"`
 	AddrLpm        *ebpf.MapSpec `ebpf:"addr_lpm"`
 	BacklogRecords *ebpf.MapSpec `ebpf:"backlog_records"`
+	ConnectAddr    *ebpf.MapSpec `ebpf:"connect_addr"`
 	DenyConnect    *ebpf.MapSpec `ebpf:"deny_connect"`
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
@@ -498,12 +549,15 @@ type sensorMapSpecs struct {
 	HookHeap       *ebpf.MapSpec `ebpf:"hook_heap"`
 	HookStats      *ebpf.MapSpec `ebpf:"hook_stats"`
 	Hooks          *ebpf.MapSpec `ebpf:"hooks"`
+	IntSet         *ebpf.MapSpec `ebpf:"int_set"`
 	PathHeap       *ebpf.MapSpec `ebpf:"path_heap"`
 	PendingReturns *ebpf.MapSpec `ebpf:"pending_returns"`
 	PolicyCgroups  *ebpf.MapSpec `ebpf:"policy_cgroups"`
 	ProcHeap       *ebpf.MapSpec `ebpf:"proc_heap"`
 	Procs          *ebpf.MapSpec `ebpf:"procs"`
 	RateLimits     *ebpf.MapSpec `ebpf:"rate_limits"`
+	SockActions    *ebpf.MapSpec `ebpf:"sock_actions"`
+	SockOwners     *ebpf.MapSpec `ebpf:"sock_owners"`
 	StrEq          *ebpf.MapSpec `ebpf:"str_eq"`
 	StrEq128       *ebpf.MapSpec `ebpf:"str_eq_128"`
 	StrEq32        *ebpf.MapSpec `ebpf:"str_eq_32"`
@@ -548,8 +602,10 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
+	Addr6Lpm       *ebpf.Map `ebpf:"addr6_lpm"`
 	AddrLpm        *ebpf.Map `ebpf:"addr_lpm"`
 	BacklogRecords *ebpf.Map `ebpf:"backlog_records"`
+	ConnectAddr    *ebpf.Map `ebpf:"connect_addr"`
 	DenyConnect    *ebpf.Map `ebpf:"deny_connect"`
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
@@ -558,12 +614,15 @@ type sensorMaps struct {
 	HookHeap       *ebpf.Map `ebpf:"hook_heap"`
 	HookStats      *ebpf.Map `ebpf:"hook_stats"`
 	Hooks          *ebpf.Map `ebpf:"hooks"`
+	IntSet         *ebpf.Map `ebpf:"int_set"`
 	PathHeap       *ebpf.Map `ebpf:"path_heap"`
 	PendingReturns *ebpf.Map `ebpf:"pending_returns"`
 	PolicyCgroups  *ebpf.Map `ebpf:"policy_cgroups"`
 	ProcHeap       *ebpf.Map `ebpf:"proc_heap"`
 	Procs          *ebpf.Map `ebpf:"procs"`
 	RateLimits     *ebpf.Map `ebpf:"rate_limits"`
+	SockActions    *ebpf.Map `ebpf:"sock_actions"`
+	SockOwners     *ebpf.Map `ebpf:"sock_owners"`
 	StrEq          *ebpf.Map `ebpf:"str_eq"`
 	StrEq128       *ebpf.Map `ebpf:"str_eq_128"`
 	StrEq32        *ebpf.Map `ebpf:"str_eq_32"`
@@ -576,8 +635,10 @@ type sensorMaps struct {
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
+		m.Addr6Lpm,
 		m.AddrLpm,
 		m.BacklogRecords,
+		m.ConnectAddr,
 		m.DenyConnect,
 		m.DenyExec,
 		m.Drops,
@@ -586,12 +647,15 @@ func (m *sensorMaps) Close() error {
 		m.HookHeap,
 		m.HookStats,
 		m.Hooks,
+		m.IntSet,
 		m.PathHeap,
 		m.PendingReturns,
 		m.PolicyCgroups,
 		m.ProcHeap,
 		m.Procs,
 		m.RateLimits,
+		m.SockActions,
+		m.SockOwners,
 		m.StrEq,
 		m.StrEq128,
 		m.StrEq32,
@@ -622,6 +686,7 @@ type sensorVariables struct {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
 	VigilConnect4       *ebpf.Program `ebpf:"vigil_connect4"`
+	VigilConnect6       *ebpf.Program `ebpf:"vigil_connect6"`
 	VigilExecBtf        *ebpf.Program `ebpf:"vigil_exec_btf"`
 	VigilExecRaw        *ebpf.Program `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
@@ -648,6 +713,7 @@ type sensorPrograms struct {
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
 		p.VigilConnect4,
+		p.VigilConnect6,
 		p.VigilExecBtf,
 		p.VigilExecRaw,
 		p.VigilExitBtf,

@@ -193,3 +193,180 @@ func TestSockString(t *testing.T) {
 		}
 	}
 }
+
+// TestKprobeSockIPv6 hooks tcp_connect with address lists that mix IPv4 and
+// IPv6 CIDRs. The kill hook's NotDAddr spares 127/8 and [::1]: bash's
+// connects to 127.0.0.1 and [::1] go through, while its connect to the
+// v4-mapped [::ffff:127.0.0.2], an AF_INET6 socket whose address meets only
+// the IPv6 CIDRs, is killed. The report hook sees the [::1] connect alone,
+// by its IPv6 source and destination.
+func TestKprobeSockIPv6(t *testing.T) {
+	testenv.RequireBPF(t)
+	port := dualStackListener(t)
+	bash := []policy.BinarySelector{{Operator: "In", Values: []string{"/bin/bash"}}}
+	sock := []policy.ArgSpec{{Index: 0, Type: "sock"}}
+	prog, err := policy.Compile(&policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "connect-ipv6"},
+		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
+			Call: "tcp_connect", Args: sock,
+			Selectors: []policy.SelectorSpec{{
+				MatchBinaries: bash,
+				MatchArgs: []policy.ArgSelector{
+					{Index: 0, Operator: "NotDAddr", Values: []string{"127.0.0.0/8", "::1"}},
+					{Index: 0, Operator: "DPort", Values: []string{fmt.Sprint(port)}},
+				},
+				MatchActions: []policy.ActionSelector{{Action: "Sigkill"}},
+			}},
+		}, {
+			Call: "tcp_connect", Args: sock,
+			Selectors: []policy.SelectorSpec{{
+				MatchBinaries: bash,
+				MatchArgs: []policy.ArgSelector{
+					{Index: 0, Operator: "DAddr", Values: []string{"10.0.0.0/8", "::1/128"}},
+					{Index: 0, Operator: "SAddr", Values: []string{"::1"}},
+					{Index: 0, Operator: "Family", Values: []string{"AF_INET6"}},
+				},
+			}},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ph, err := s.InstallPolicy(prog, nil)
+	if !kernel.Probe().Has(kernel.FeatureKprobe) && !kernel.Probe().Has(kernel.FeatureFentry) {
+		if err == nil || !errors.Is(err, kernel.ErrMissingFeature) {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(addr string) *exec.Cmd {
+		cmd := exec.Command("/bin/bash", "-c", fmt.Sprintf("echo > /dev/tcp/%s/%d", addr, port))
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil {
+			t.Fatalf("bash did not run: %v %s", err, out)
+		}
+		return cmd
+	}
+	cmds := map[string]*exec.Cmd{}
+	recs := hookRecords(t, s, func() []int {
+		var pids []int
+		for _, addr := range []string{"127.0.0.1", "::1", "::ffff:127.0.0.2"} {
+			cmds[addr] = run(addr)
+			pids = append(pids, cmds[addr].ProcessState.Pid())
+		}
+		return pids
+	})
+	for addr, cmd := range cmds {
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if killed := ws.Signaled() && ws.Signal() == syscall.SIGKILL; killed != (addr == "::ffff:127.0.0.2") {
+			t.Errorf("bash to %s: %v", addr, cmd.ProcessState)
+		}
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		for addr, cmd := range cmds {
+			if int(r.PID) == cmd.ProcessState.Pid() {
+				hook := "kill"
+				if r.HookID == ph.Hooks[1].ID {
+					hook = "report"
+				}
+				got[addr] = hook
+				if sk := r.Args[0].Sock; sk == nil || sk.Family != syscall.AF_INET6 || sk.Destination != netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(port)) {
+					t.Errorf("bash to %s: sock %+v", addr, r.Args[0].Sock)
+				}
+			}
+		}
+	}
+	if want := map[string]string{"::1": "report", "::ffff:127.0.0.2": "kill"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records by destination %v, want %v", got, want)
+	}
+}
+
+// TestTrackSock ties a socket to the process that connected it: TrackSock
+// on bash's tcp_connect to port, then the socket's tcp_close runs in the
+// child that held it last (bash left it to a background sleep), and the
+// tcp_close event reports bash, not the child. The same connect to an
+// untracked port (control) reports the child, as without tracking;
+// UntrackSock at tcp_close forgets the tracked socket.
+func TestTrackSock(t *testing.T) {
+	testenv.RequireBPF(t)
+	port, control := loopbackListener(t), loopbackListener(t)
+	sock := []policy.ArgSpec{{Index: 0, Type: "sock"}}
+	ports := []string{fmt.Sprint(port), fmt.Sprint(control)}
+	prog, err := policy.Compile(&policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "track-sock"},
+		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
+			Call: "tcp_connect", Args: sock,
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "DPort", Values: []string{fmt.Sprint(port)}}},
+				MatchActions: []policy.ActionSelector{{Action: "TrackSock", ArgSock: 0}},
+			}},
+		}, {
+			Call: "tcp_close", Args: sock,
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "DPort", Values: ports}},
+				MatchActions: []policy.ActionSelector{{Action: "UntrackSock", ArgSock: 0}},
+			}},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ph, err := s.InstallPolicy(prog, nil)
+	if !kernel.Probe().Has(kernel.FeatureKprobe) && !kernel.Probe().Has(kernel.FeatureFentry) {
+		if err == nil || !errors.Is(err, kernel.ErrMissingFeature) {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bash connects, starts a sleep that inherits the socket, and exits:
+	// the socket closes when the sleep does. Output waits for the sleep,
+	// which holds the pipe too.
+	run := func(port int) (bash, child int) {
+		cmd := exec.Command("/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d; /bin/sh -c 'exec sleep 0.3' & echo $!", port))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash: %v %s", err, out)
+		}
+		if _, err := fmt.Sscan(string(out), &child); err != nil {
+			t.Fatalf("bash printed %q", out)
+		}
+		return cmd.ProcessState.Pid(), child
+	}
+	var bash, child, ctlBash, ctlChild int
+	recs := hookRecords(t, s, func() []int {
+		bash, child = run(port)
+		ctlBash, ctlChild = run(control)
+		return []int{bash, child, ctlBash, ctlChild}
+	})
+	closes := map[int]int{} // destination port -> reported pid
+	for _, r := range recs {
+		if r.HookID == ph.Hooks[1].ID && r.Args[0].Sock != nil {
+			closes[int(r.Args[0].Sock.Destination.Port())] = int(r.PID)
+		}
+	}
+	if got := closes[port]; got != bash {
+		t.Errorf("tracked socket's close reported by pid %d, want bash (%d), not the child (%d)", got, bash, child)
+	}
+	if got := closes[control]; got != ctlChild {
+		t.Errorf("untracked socket's close reported by pid %d, want the child (%d)", got, ctlChild)
+	}
+}

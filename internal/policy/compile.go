@@ -104,6 +104,11 @@ func (c *compiler) fail(err error) { c.errs = append(c.errs, err) }
 func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags}
+	if act, _ := CanonicalAction(k.ReturnArgAction); act == "TrackSock" || act == "UntrackSock" {
+		// Tetragon's sk_alloc pattern: it needs the sock a function
+		// returns, and Vigil reads integer return values only.
+		c.fail(refuse(path+".returnArgAction", "%s on the returned sock is not supported by this version of Vigil yet: take it as a matchActions action on a hook with a sock argument", act))
+	}
 	if !k.Syscall && !c.syscallList(k.Call) {
 		h.Kind = HookKprobe
 		h.Calls = []string{k.Call}
@@ -171,12 +176,12 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 	switch kind, ok := kernelArgKinds[a.Type]; {
 	case ok:
 		out.Kind = kind
-		out.Kernel = kind == ArgString
+		out.Kernel = kind == ArgString || kind == ArgSockaddr
 	case a.Type == "capability":
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, linux_binprm, cred, capability, the cap types, kiocb or iov_iter", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb or iov_iter", a.Type))
 		return out, false
 	}
 	return out, true
@@ -186,7 +191,7 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 // are read.
 var kernelArgKinds = map[string]ArgKind{
 	"string": ArgString, "fd": ArgFD, "file": ArgFile, "path": ArgPath,
-	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb,
+	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb, "sockaddr": ArgSockaddr,
 	"linux_binprm": ArgBinprm, "cred": ArgCred, "kiocb": ArgKiocb, "iov_iter": ArgIovIter,
 	"kernel_cap_t": ArgCaps, "cap_effective": ArgCaps, "cap_inheritable": ArgCaps, "cap_permitted": ArgCaps,
 }
@@ -399,6 +404,7 @@ var opNames = map[string]Op{
 	"GT": OpGT, "GreaterThan": OpGT, "LT": OpLT, "LessThan": OpLT,
 	"Mask": OpMask, "InRange": OpInRange, "NotInRange": OpNotInRange,
 	"In": OpIn, "NotIn": OpNotIn,
+	"InMap": OpInMap, "NotInMap": OpNotInMap,
 }
 
 func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {
@@ -528,7 +534,7 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
 		}
 	}
-	c.actions(path+".matchActions", s.MatchActions, &sel, h)
+	c.actions(path+".matchActions", s.MatchActions, &sel, h, specArgs)
 	return sel
 }
 
@@ -603,46 +609,22 @@ func (c *compiler) capabilities(path string, m *CapabilitySelector) (CapabilityM
 	return out, ok
 }
 
-// sockaddrFilter compiles SAddr/NotSAddr (CIDRs) and SPort/NotSPort on a
-// sockaddr argument.
+// sockaddrOperators are the operators of a sockaddr argument: its address
+// and port are the source side (Tetragon's rule), and it has a family.
+var sockaddrOperators = map[string]bool{
+	"SAddr": true, "NotSAddr": true, "SPort": true, "NotSPort": true,
+	"SPortPriv": true, "NotSPortPriv": true, "Family": true,
+}
+
+// sockaddrFilter compiles a matchArgs entry on a sockaddr argument. The
+// kernel reads a sockaddr as a sock whose source end is the address, so
+// the filter is a sock filter on that end.
 func (c *compiler) sockaddrFilter(path string, m ArgSelector) (Filter, bool) {
-	canon := canonOp(m.Operator)
-	f := Filter{Strings: nil}
-	switch canon {
-	case "SAddr", "NotSAddr":
-		f.Op = OpAddr
-		if canon == "NotSAddr" {
-			f.Op = OpNotAddr
-		}
-		for i, v := range m.Values {
-			if _, err := ParseCIDR(v); err != nil {
-				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%v", err))
-				return f, false
-			}
-		}
-		f.Strings = m.Values
-	case "SPort", "NotSPort":
-		f.Op = OpPort
-		if canon == "NotSPort" {
-			f.Op = OpNotPort
-		}
-		for i, v := range m.Values {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
-			if err != nil {
-				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is not a port", v))
-				return f, false
-			}
-			f.Ints = append(f.Ints, int64(n))
-		}
-		if len(f.Ints) > tableIntValues {
-			c.fail(refuse(path+".values", "%d ports, at most %d", len(f.Ints), tableIntValues))
-			return f, false
-		}
-	default:
-		c.fail(refuse(path+".operator", "%q on a sockaddr is not supported by this version of Vigil yet; use SAddr, NotSAddr, SPort or NotSPort", m.Operator))
-		return f, false
+	if !sockaddrOperators[canonOp(m.Operator)] {
+		c.fail(refuse(path+".operator", "%q does not apply to a sockaddr argument; use SAddr, SPort, SPortPriv (or their Not forms) or Family", m.Operator))
+		return Filter{}, false
 	}
-	return f, true
+	return c.sockFilter(path, m)
 }
 
 // Sock filters hold at most tableIntValues single values, or half as many
@@ -673,9 +655,11 @@ var sockOperators = map[string]struct {
 	"State":    {op: OpSockState, names: tcpStates, example: "TCP_SYN_SENT", max: 255},
 }
 
-// sockFilter compiles a matchArgs entry on a sock argument. Addresses are
-// IPv4: the kernel's address sets are, and an IPv6 socket's address is in
-// none of them (so NotDAddr matches it, as in Tetragon without IPv6 CIDRs).
+// sockFilter compiles a matchArgs entry on a sock argument. An address
+// filter may mix IPv4 and IPv6 CIDRs: the kernel matches an AF_INET socket
+// against the IPv4 ones and an AF_INET6 socket against the IPv6 ones, so
+// that a family the filter lists no CIDR of is in none (NotDAddr matches
+// it), as in Tetragon.
 func (c *compiler) sockFilter(path string, m ArgSelector) (Filter, bool) {
 	canon := canonOp(m.Operator)
 	so, ok := sockOperators[canon]
@@ -759,23 +743,27 @@ func SockAddrOp(op Op) bool {
 	return op == OpSockSAddr || op == OpSockNotSAddr || op == OpSockDAddr || op == OpSockNotDAddr
 }
 
-// ParseCIDR reads an IPv4 address or CIDR ("127.0.0.1", "10.0.0.0/8").
+// ParseCIDR reads an IPv4 or IPv6 address or CIDR ("127.0.0.1",
+// "10.0.0.0/8", "fd00::/8"). A v4-mapped IPv6 address ("::ffff:10.0.0.1")
+// stays IPv6, as in Tetragon: it matches AF_INET6 sockets that use it, not
+// AF_INET ones. Zones are refused: the kernel's sockets carry none.
 func ParseCIDR(v string) (netip.Prefix, error) {
+	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "/") {
-		a, err := netip.ParseAddr(strings.TrimSpace(v))
-		if err != nil || !a.Is4() {
-			return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or CIDR (IPv6 is not supported by this version of Vigil yet)", v)
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", v)
 		}
-		return netip.PrefixFrom(a, 32), nil
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
-	p, err := netip.ParsePrefix(strings.TrimSpace(v))
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or CIDR (IPv6 is not supported by this version of Vigil yet)", v)
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (such as 10.0.0.0/8 or fd00::/8)", v)
 	}
 	return p.Masked(), nil
 }
 
-func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, h *Hook) {
+func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector, h *Hook, specArgs []ArgSpec) {
 	kind := h.Kind
 	sel.Post = true
 	sel.RateScope = defaultRateScope
@@ -846,6 +834,14 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				continue
 			}
+		case "TrackSock", "UntrackSock":
+			if sa, ok := c.sockAction(p, a, action, h, specArgs); ok {
+				if sel.Sock != nil {
+					c.fail(refuse(p+".action", "%s: one TrackSock or UntrackSock per selector", action))
+					continue
+				}
+				sel.Sock = &sa
+			}
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}
@@ -868,6 +864,23 @@ func (c *compiler) stackTraces(path string, a ActionSelector, sel *Selector, kin
 	}
 	sel.KernelStack = sel.KernelStack || a.KernelStackTrace
 	sel.UserStack = sel.UserStack || a.UserStackTrace
+}
+
+// sockAction compiles TrackSock or UntrackSock: argSock names, by its
+// index, a declared sock argument of a kernel function or LSM hook (the
+// only hooks that read one).
+func (c *compiler) sockAction(path string, a ActionSelector, action string, h *Hook, specArgs []ArgSpec) (SockAction, bool) {
+	for pos, sa := range specArgs {
+		if sa.Index != a.ArgSock || pos >= len(h.Args) {
+			continue
+		}
+		if h.Args[pos].Kind != ArgSock {
+			break
+		}
+		return SockAction{Untrack: action == "UntrackSock", Arg: uint8(pos)}, true
+	}
+	c.fail(refuse(path+".argSock", "%d: %s needs the index of a sock argument of the hook, read at a kernel function or LSM hook", a.ArgSock, action))
+	return SockAction{}, false
 }
 
 // overrideErrno is the error an Override makes the call return: argError
@@ -933,6 +946,8 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 	case OpPrefix, OpNotPrefix, OpPostfix, OpNotPostfix:
 		c.fail(refuse(path+".operator", "%s compares strings; the argument is an integer", m.Operator))
 		return f, false
+	case OpInMap, OpNotInMap:
+		return c.inMap(path, m, f)
 	}
 	for i, v := range m.Values {
 		vp := fmt.Sprintf("%s.values[%d]", path, i)
@@ -957,6 +972,58 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 	if len(f.Ints) > tableIntValues {
 		c.fail(refuse(path+".values", "%d values, at most %d (ranges count twice)", len(f.Ints), tableIntValues))
 		return f, false
+	}
+	return f, true
+}
+
+// inMap compiles the values of an InMap or NotInMap filter: integers and
+// "min:max" ranges (either way round, as Tetragon reads them), expanded
+// into the set the kernel looks the argument up in, and list:NAME of
+// syscalls, kept as names for the node to number.
+func (c *compiler) inMap(path string, m ArgSelector, f Filter) (Filter, bool) {
+	seen := map[int64]bool{}
+	for i, v := range m.Values {
+		vp := fmt.Sprintf("%s.values[%d]", path, i)
+		if strings.HasPrefix(v, "list:") {
+			calls := c.syscalls(vp, v)
+			if len(calls) == 0 {
+				return f, false
+			}
+			if len(seen)+len(f.Strings)+len(calls) > MaxInMapEntries {
+				c.fail(refuse(path+".values", "more than %d integers once ranges and lists are expanded (MaxInMapEntries)", MaxInMapEntries))
+				return f, false
+			}
+			f.Strings = append(f.Strings, calls...)
+			continue
+		}
+		lo, hi, isRange := strings.Cut(v, ":")
+		if !isRange {
+			hi = lo
+		}
+		a, errA := parseInt(lo, f.Unsigned)
+		b, errB := parseInt(hi, f.Unsigned)
+		if errA != nil || errB != nil {
+			c.fail(refuse(vp, "%q is neither an integer nor a range lo:hi", v))
+			return f, false
+		}
+		if f.Unsigned && uint64(a) > uint64(b) || !f.Unsigned && a > b {
+			a, b = b, a
+		}
+		// Counted before it is expanded: a range as wide as the type
+		// must not be walked to be refused.
+		if width := uint64(b) - uint64(a) + 1; width == 0 || width > MaxInMapEntries || len(seen)+len(f.Strings)+int(width) > MaxInMapEntries {
+			c.fail(refuse(path+".values", "more than %d integers once ranges and lists are expanded (MaxInMapEntries)", MaxInMapEntries))
+			return f, false
+		}
+		for n := a; ; n++ {
+			if !seen[n] {
+				seen[n] = true
+				f.Ints = append(f.Ints, n)
+			}
+			if n == b {
+				break
+			}
+		}
 	}
 	return f, true
 }

@@ -57,6 +57,8 @@ func TestCompileSockOperators(t *testing.T) {
 		ints     []int64
 	}{
 		{"SAddr", []string{"10.0.0.0/8", "127.0.0.1"}, OpSockSAddr, nil},
+		{"SAddr", []string{"fd00::/8", "::1", "::ffff:10.0.0.0/104", "10.0.0.0/8"}, OpSockSAddr, nil},
+		{"NotDAddr", []string{"2001:db8::/32", "192.168.0.0/16"}, OpSockNotDAddr, nil},
 		{"NotSAddr", []string{"10.0.0.1"}, OpSockNotSAddr, nil},
 		{"DAddr", []string{"192.168.0.0/16"}, OpSockDAddr, nil},
 		{"DPort", []string{"443", "80"}, OpSockDPort, []int64{443, 443, 80, 80}},
@@ -100,8 +102,14 @@ func TestCompileSockRefusals(t *testing.T) {
 		path   string
 		reason string
 	}{
-		{"IPv6 CIDR", sockPolicy(ArgSelector{Index: 0, Operator: "NotDAddr", Values: []string{"10.0.0.0/8", "fd00::/8"}}),
-			"spec.kprobes[0].selectors[0].matchArgs[0].values[1]", "IPv6 is not supported"},
+		{"not an address", sockPolicy(ArgSelector{Index: 0, Operator: "NotDAddr", Values: []string{"10.0.0.0/8", "fd00::/129"}}),
+			"spec.kprobes[0].selectors[0].matchArgs[0].values[1]", "is not a CIDR"},
+		{"zoned address", sockPolicy(ArgSelector{Index: 0, Operator: "DAddr", Values: []string{"fe80::1%eth0"}}),
+			"spec.kprobes[0].selectors[0].matchArgs[0].values[0]", "is not an IP address"},
+		{"DAddr on a sockaddr", sockaddrPolicy(ArgSelector{Index: 1, Operator: "DAddr", Values: []string{"::1"}}),
+			"spec.kprobes[0].selectors[0].matchArgs[0].operator", "does not apply to a sockaddr argument"},
+		{"Protocol on a sockaddr", sockaddrPolicy(ArgSelector{Index: 1, Operator: "Protocol", Values: []string{"IPPROTO_TCP"}}),
+			"spec.kprobes[0].selectors[0].matchArgs[0].operator", "does not apply to a sockaddr argument"},
 		{"string operator", sockPolicy(ArgSelector{Index: 0, Operator: "Equal", Values: []string{"1"}}),
 			"spec.kprobes[0].selectors[0].matchArgs[0].operator", "does not apply to a sock argument"},
 		{"unknown protocol", sockPolicy(ArgSelector{Index: 0, Operator: "Protocol", Values: []string{"IPPROTO_BOGUS"}}),
@@ -133,7 +141,132 @@ func TestCompileSockRefusals(t *testing.T) {
 	}
 }
 
+// sockaddrPolicy is a connect syscall hook with its sockaddr argument and
+// one selector of the given matchArgs.
+func sockaddrPolicy(args ...ArgSelector) *TracingPolicy {
+	return &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy,
+		Metadata: ObjectMeta{Name: "connect"},
+		Spec: Spec{KProbes: []KProbeSpec{{
+			Call: "sys_connect", Syscall: true,
+			Args:      []ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "sockaddr"}},
+			Selectors: []SelectorSpec{{MatchArgs: args}},
+		}}},
+	}
+}
+
+// TestCompileSockaddrOperators: a sockaddr's operators are the sock ones of
+// its source end, IPv4 and IPv6 addresses alike.
+func TestCompileSockaddrOperators(t *testing.T) {
+	for _, tt := range []struct {
+		operator string
+		values   []string
+		want     Filter
+	}{
+		{"SAddr", []string{"127.0.0.1", "::1", "fd00::/8"}, Filter{Arg: 1, Op: OpSockSAddr, Unsigned: true, Strings: []string{"127.0.0.1", "::1", "fd00::/8"}}},
+		{"NotSAddr", []string{"::ffff:127.0.0.0/104"}, Filter{Arg: 1, Op: OpSockNotSAddr, Unsigned: true, Strings: []string{"::ffff:127.0.0.0/104"}}},
+		{"SPort", []string{"443", "8000:8080"}, Filter{Arg: 1, Op: OpSockSPort, Unsigned: true, Ints: []int64{443, 443, 8000, 8080}}},
+		{"NotSPortPriv", nil, Filter{Arg: 1, Op: OpSockNotSPort, Unsigned: true, Ints: []int64{0, 1023}}},
+		{"Family", []string{"AF_INET6"}, Filter{Arg: 1, Op: OpSockFamily, Unsigned: true, Ints: []int64{10, 10}}},
+	} {
+		t.Run(tt.operator, func(t *testing.T) {
+			prog, err := Compile(sockaddrPolicy(ArgSelector{Index: 1, Operator: tt.operator, Values: tt.values}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := prog.Hooks[0]
+			if h.Kind != HookConnect || h.Args[1].Kind != ArgSockaddr {
+				t.Fatalf("hook %s, argument %v: want a connect hook reading a sockaddr", h.Kind, h.Args[1].Kind)
+			}
+			if got := h.Selectors[0].Filters[0]; !filterEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseCIDR: addresses and CIDRs of both families; a v4-mapped IPv6
+// address stays IPv6 (Tetragon's parseAddr keeps its 16 bytes).
+func TestParseCIDR(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1":           "127.0.0.1/32",
+		"10.1.2.3/8":          "10.0.0.0/8",
+		"::1":                 "::1/128",
+		" fd00::1/8 ":         "fd00::/8",
+		"::ffff:10.0.0.1":     "::ffff:10.0.0.1/128",
+		"::ffff:10.0.0.0/104": "::ffff:10.0.0.0/104",
+	} {
+		got, err := ParseCIDR(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseCIDR(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
 func filterEqual(a, b Filter) bool {
 	return a.Arg == b.Arg && a.Op == b.Op && a.String == b.String && a.Unsigned == b.Unsigned &&
 		slices.Equal(a.Ints, b.Ints) && slices.Equal(a.Strings, b.Strings)
+}
+
+// TestCompileSockTracking: TrackSock and UntrackSock name a sock argument
+// by its index and compile to its position in the hook's arguments; what
+// the engine cannot track is refused with the field.
+func TestCompileSockTracking(t *testing.T) {
+	p := sockPolicy()
+	k := &p.Spec.KProbes[0]
+	k.Args = []ArgSpec{{Index: 1, Type: "int"}, {Index: 0, Type: "sock"}}
+	k.Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 0}}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prog.Hooks[0].Selectors[0].Sock; got == nil || got.Untrack || got.Arg != 1 || !prog.Hooks[0].Selectors[0].Post {
+		t.Errorf("TrackSock compiled as %+v", got)
+	}
+	k.Selectors[0].MatchActions = []ActionSelector{{Action: "untracksock", ArgSock: 0}}
+	if prog, err = Compile(p); err != nil {
+		t.Fatal(err)
+	} else if got := prog.Hooks[0].Selectors[0].Sock; got == nil || !got.Untrack || got.Arg != 1 {
+		t.Errorf("UntrackSock compiled as %+v", got)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		policy func() *TracingPolicy
+		want   string
+	}{
+		{"not a sock", func() *TracingPolicy {
+			p := sockPolicy()
+			p.Spec.KProbes[0].Args = []ArgSpec{{Index: 0, Type: "sock"}, {Index: 1, Type: "int"}}
+			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 1}}
+			return p
+		}, "spec.kprobes[0].selectors[0].matchActions[0].argSock: 1: TrackSock needs the index of a sock argument"},
+		{"two in a selector", func() *TracingPolicy {
+			p := sockPolicy()
+			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock"}, {Action: "UntrackSock"}}
+			return p
+		}, "spec.kprobes[0].selectors[0].matchActions[1].action: UntrackSock: one TrackSock or UntrackSock per selector"},
+		{"returned sock", func() *TracingPolicy {
+			p := sockPolicy()
+			p.Spec.KProbes[0].Return, p.Spec.KProbes[0].ReturnArgAction = true, "TrackSock"
+			p.Spec.KProbes[0].ReturnArg = &ArgSpec{Index: 0, Type: "int"}
+			return p
+		}, "spec.kprobes[0].returnArgAction: TrackSock on the returned sock is not supported by this version of Vigil yet"},
+		{"syscall hook", func() *TracingPolicy {
+			p := sockaddrPolicy()
+			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 1}}
+			return p
+		}, "spec.kprobes[0].selectors[0].matchActions[0].argSock: 1: TrackSock needs the index of a sock argument"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := compileErrors(t, tt.policy())
+			found := false
+			for _, g := range got {
+				found = found || strings.HasPrefix(g, tt.want)
+			}
+			if !found {
+				t.Errorf("refusals:\n%s\nwant one starting with:\n%s", strings.Join(got, "\n"), tt.want)
+			}
+		})
+	}
 }

@@ -62,6 +62,14 @@ const (
 	// one value; MaxRangeWidth bounds what it may span.
 	MaxMapValues = 1024
 
+	// MaxInMapEntries bounds the integers one InMap/NotInMap filter puts
+	// in the kernel's set once its ranges and lists are expanded (Tetragon
+	// stores them one by one too): a range counts its width, a list its
+	// values. It is MaxRangeWidth, so that one widest range fits. The
+	// kernel's map (int_set, bpf/hooks.h) holds 262144 entries for every
+	// policy loaded, four full filters, at about 5 MiB of map memory each.
+	MaxInMapEntries = 65536
+
 	// MaxRangeWidth is the widest "min:max" range accepted in a map-backed
 	// filter (InMap, ports, protocol, family, state): every port fits.
 	MaxRangeWidth = 65536

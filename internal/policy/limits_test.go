@@ -95,6 +95,13 @@ func TestLimits(t *testing.T) {
 		{policy.MaxRangeWidth, func(p *policy.TracingPolicy, n int) {
 			sel(p).MatchArgs = []policy.ArgSelector{{Index: 2, Operator: "InMap", Values: []string{"1:" + strconv.Itoa(n)}}}
 		}, s0 + `.matchArgs[0].values[0]: "1:%d" spans more than 65536 values (MaxRangeWidth)`},
+		{policy.MaxInMapEntries, func(p *policy.TracingPolicy, n int) {
+			// Two ranges, each within MaxRangeWidth, that together
+			// reach n integers.
+			half := n / 2
+			sel(p).MatchArgs = []policy.ArgSelector{{Index: 2, Operator: "InMap",
+				Values: []string{"0:" + strconv.Itoa(half-1), "100000:" + strconv.Itoa(100000+n-half-1)}}}
+		}, s0 + ".matchArgs[0].values: %d integers once ranges and lists are expanded, at most 65536 for InMap (MaxInMapEntries)"},
 		{policy.MaxStringValues, func(p *policy.TracingPolicy, n int) {
 			sel(p).MatchArgs = []policy.ArgSelector{{Index: 1, Operator: "NotPrefix", Values: repeat(n, func(i int) string { return "/" + strconv.Itoa(i) })}}
 		}, s0 + ".matchArgs[0].values: %d values, at most 256 for NotPrefix (MaxStringValues)"},

@@ -89,7 +89,8 @@ const (
 	ArgString
 	ArgFD
 	ArgCharBuf
-	// ArgSockaddr is an IPv4 address and port.
+	// ArgSockaddr is a struct sockaddr: its family, and for AF_INET and
+	// AF_INET6 its address and port, read as a sock's source end.
 	ArgSockaddr
 	// ArgFile and ArgPath are struct file * and struct path *, read as
 	// the path the current task sees.
@@ -163,15 +164,13 @@ const (
 	OpNotInRange
 	OpIn
 	OpNotIn
-	// OpAddr and OpNotAddr test a sockaddr's address against CIDRs;
-	// OpPort and OpNotPort its port (SAddr, SPort and their negations).
+	// OpAddr and OpNotAddr are the kernel's address-set tests the sock
+	// address operators compile to.
 	OpAddr
 	OpNotAddr
-	OpPort
-	OpNotPort
-	// Tetragon's socket operators on a sock argument, each bound to the
-	// field it compares. The address operators hold IPv4 CIDRs in
-	// Filter.Strings. The others hold inclusive ranges in Filter.Ints, lo
+	// Tetragon's socket operators on a sock or sockaddr argument, each
+	// bound to the field it compares. The address operators hold IPv4
+	// and IPv6 CIDRs in Filter.Strings. The others hold inclusive ranges in Filter.Ints, lo
 	// and hi in turn (a single value v is v, v), and match when the field
 	// is in one of them; their Not forms, when it is in none.
 	OpSockSAddr
@@ -185,6 +184,13 @@ const (
 	OpSockProtocol
 	OpSockFamily
 	OpSockState
+	// OpInMap and OpNotInMap test an integer against a set the kernel
+	// keeps in a hash map: Filter.Ints holds every value, ranges
+	// expanded, so a filter takes far more values than the compared
+	// operators (MaxInMapEntries); Filter.Strings the names of the
+	// syscalls of list: values, which the node numbers.
+	OpInMap
+	OpNotInMap
 )
 
 // ReturnArg is the Filter.Arg of a filter on the return value.
@@ -330,6 +336,18 @@ type Selector struct {
 	RateScope RateScope
 	// Actions names what the selector does, for the event (vigil.action).
 	Actions []string
+	// Sock is the selector's TrackSock or UntrackSock, if any.
+	Sock *SockAction
+}
+
+// SockAction is a TrackSock or UntrackSock action: the kernel remembers
+// (or forgets) that the socket of a sock argument belongs to the current
+// process, and reports that process in later events whose sock argument it
+// is, whatever task they run in (softirq context included).
+type SockAction struct {
+	Untrack bool
+	// Arg is the position of the sock argument in Hook.Args.
+	Arg uint8
 }
 
 // PodScoped reports whether p applies only to some pods of the node: it

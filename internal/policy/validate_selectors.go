@@ -298,6 +298,11 @@ func (v *validator) filterValues(p, op string, opInfo operatorInfo, t argTypeInf
 			v.addf(fmt.Sprintf("%s[%d]", p, i), "%s", reason)
 		}
 	}
+	if opInfo.values == valuesMap {
+		if n := mapEntries(values, t, v.lists); n > MaxInMapEntries {
+			v.addf(p, "%d integers once ranges and lists are expanded, at most %d for %s (MaxInMapEntries)", n, MaxInMapEntries, op)
+		}
+	}
 }
 
 // capabilitiesGained checks Tetragon's two-argument CapabilitiesGained

@@ -173,6 +173,33 @@ func rangeProblem(val string, t argTypeInfo, mapped bool) string {
 	return ""
 }
 
+// mapEntries counts the integers an InMap or NotInMap filter puts in the
+// kernel's set: a range its width, a list its values, a number one. Values
+// with a problem of their own count one.
+func mapEntries(values []string, t argTypeInfo, lists map[string]*ListSpec) uint64 {
+	var n uint64
+	for _, val := range values {
+		if name, ok := strings.CutPrefix(val, "list:"); ok {
+			if l := lists[name]; l != nil {
+				n += uint64(len(l.Values))
+			}
+			continue
+		}
+		lo, hi, isRange := strings.Cut(val, ":")
+		if !isRange || rangeProblem(val, t, true) != "" {
+			n++
+			continue
+		}
+		a, _ := parseTypedInt(lo, t)
+		b, _ := parseTypedInt(hi, t)
+		if t.signed && a > b || !t.signed && uint64(a) > uint64(b) {
+			a, b = b, a
+		}
+		n += uint64(b) - uint64(a) + 1
+	}
+	return n
+}
+
 // namedRangeProblem checks a port, protocol, family or state: a number up
 // to max, a name from names, or a "min:max" range of numbers.
 func namedRangeProblem(val, what string, names map[string]uint64, example string, max uint64) string {

@@ -386,9 +386,6 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		case spec.Type == "capability":
 			arg.Names = []string{policy.CapabilityName(int(a.Int))}
 		}
-		if spec.Kind == policy.ArgSockaddr {
-			arg.Str = kernel.SockaddrString(uint64(a.Int))
-		}
 		ev.Args = append(ev.Args, arg)
 	}
 	if len(rec.KernelStack) > 0 {
