@@ -220,20 +220,36 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 		if err != nil {
 			return fmt.Errorf("%s.path: %w", h.Path, err)
 		}
-		for i, sym := range h.Calls {
-			l, err := ex.Uprobe(sym, coll.Programs["vigil_uprobe"], &link.UprobeOptions{Cookie: cookie})
-			if err == nil {
-				ih.links = append(ih.links, l)
-				if h.Return {
-					l, err = ex.Uretprobe(sym, coll.Programs["vigil_uretprobe"], &link.UprobeOptions{Cookie: cookie})
-					if err == nil {
-						ih.links = append(ih.links, l)
-					}
-				}
-			}
+		attach := func(sym string, opts link.UprobeOptions) error {
+			opts.Cookie = cookie
+			l, err := ex.Uprobe(sym, coll.Programs["vigil_uprobe"], &opts)
 			if err != nil {
+				return err
+			}
+			ih.links = append(ih.links, l)
+			if h.Return {
+				l, err = ex.Uretprobe(sym, coll.Programs["vigil_uretprobe"], &opts)
+				if err != nil {
+					return err
+				}
+				ih.links = append(ih.links, l)
+			}
+			return nil
+		}
+		for i, sym := range h.Calls {
+			if err := attach(sym, link.UprobeOptions{}); err != nil {
 				ih.closeLinks()
 				return fmt.Errorf("%s.symbols[%d]: %q in %s: %w", h.Path, i, sym, h.Binary, err)
+			}
+		}
+		for i, off := range h.Offsets {
+			opts := link.UprobeOptions{Address: off}
+			if i < len(h.RefCtrOffsets) {
+				opts.RefCtrOffset = h.RefCtrOffsets[i]
+			}
+			if err := attach("", opts); err != nil {
+				ih.closeLinks()
+				return fmt.Errorf("%s.offsets[%d]: %#x in %s: %w", h.Path, i, off, h.Binary, err)
 			}
 		}
 		ih.Mechanism = "uprobe"

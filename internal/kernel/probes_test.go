@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,5 +95,52 @@ func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
 	// printf returns the bytes written: "2 hello\n".
 	if len(recs) != 1 || recs[0].Args[0].Int != 2 || recs[0].Args[1].Str != "hello" || !recs[0].Return || recs[0].Ret != 8 {
 		t.Fatalf("records %+v: want vigil_target(2, \"hello\") = 8", recs)
+	}
+}
+
+// A uprobe by offset: the same target, attached at the file offset of
+// vigil_target, which is what Tetragon's offsets are.
+func TestUprobeHookByFileOffset(t *testing.T) {
+	testenv.RequireBPF(t)
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		testenv.Unavailable(t, "no gcc to build the uprobe target: %v", err)
+	}
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
+	os.WriteFile(src, []byte(uprobeTarget), 0o644)
+	if out, err := exec.Command(cc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v: %s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off uint64
+	for _, s := range syms {
+		if s.Name == "vigil_target" && int(s.Section) < len(f.Sections) {
+			sec := f.Sections[s.Section]
+			off = s.Value - sec.Addr + sec.Offset
+		}
+	}
+	if off == 0 {
+		t.Fatal("vigil_target not found in the target")
+	}
+	s, _ := install(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "uprobe-offset"},
+		Spec: policy.Spec{UProbes: []policy.UProbeSpec{{
+			Path: bin, Offsets: []uint64{off},
+			Args: []policy.ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "string"}},
+		}}},
+	})
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, bin, "a", "b")} })
+	if len(recs) != 1 || recs[0].Args[0].Int != 3 || recs[0].Args[1].Str != "a" {
+		t.Fatalf("records %+v: want vigil_target(3, \"a\")", recs)
 	}
 }

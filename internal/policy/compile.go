@@ -231,12 +231,12 @@ func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
 // uprobe compiles a uprobe hook: one per symbol of the binary.
 func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
 	before := len(c.errs)
-	h := Hook{Kind: HookUprobe, Path: path, Binary: u.Path, Calls: u.Symbols, Return: u.Return, Message: u.Message, Tags: u.Tags}
-	if len(u.Offsets) > 0 || len(u.RefCtrOffsets) > 0 {
-		c.fail(refuse(path+".offsets", "uprobes by offset are not compiled by this version of Vigil yet; use symbols"))
-	}
-	if len(u.Symbols) == 0 {
-		c.fail(refuse(path+".symbols", "at least one symbol"))
+	h := Hook{Kind: HookUprobe, Path: path, Binary: u.Path, Calls: u.Symbols, Return: u.Return, Message: u.Message, Tags: u.Tags,
+		Offsets: u.Offsets, RefCtrOffsets: u.RefCtrOffsets}
+	for i, off := range u.Offsets {
+		if off == 0 {
+			c.fail(refuse(fmt.Sprintf("%s.offsets[%d]", path, i), "0 is the start of the file, not an instruction"))
+		}
 	}
 	c.body(path, &h, u.Args, u.ReturnArg, u.Selectors, c.arg)
 	return h, len(c.errs) == before

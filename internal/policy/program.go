@@ -68,6 +68,11 @@ type Hook struct {
 	// "subsystem/event"; uprobes name symbols of Binary.
 	Calls  []string
 	Binary string
+	// Offsets are uprobe attach points given as offsets in Binary's file,
+	// beside or instead of symbols; RefCtrOffsets, when set, the USDT
+	// semaphore of each.
+	Offsets       []uint64
+	RefCtrOffsets []uint64
 	// Return reports the hook at return, with the return value.
 	Return         bool
 	ReturnUnsigned bool

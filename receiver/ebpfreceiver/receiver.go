@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,7 +357,7 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	case policy.HookTracepoint, policy.HookRawTracepoint:
 		name = event.NameProcessTracepoint
 	case policy.HookUprobe:
-		name, call = event.NameProcessUprobe, h.Binary+":"+call
+		name, call = event.NameProcessUprobe, h.Binary+":"+uprobeTargets(h)
 	case policy.HookLSM:
 		name = event.NameProcessLSM
 	}
@@ -398,6 +399,19 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		hideAddresses(ev.KernelStack, ev.UserStack)
 	}
 	return true
+}
+
+// uprobeTargets names where a uprobe hook attaches: its symbols, then its
+// offsets ("readline,0x4f2a0").
+func uprobeTargets(h *policy.Hook) string {
+	if len(h.Offsets) == 0 {
+		return strings.Join(h.Calls, ",")
+	}
+	targets := slices.Clone(h.Calls)
+	for _, off := range h.Offsets {
+		targets = append(targets, "0x"+strconv.FormatUint(off, 16))
+	}
+	return strings.Join(targets, ",")
 }
 
 // syscallCall is how an event names a hooked syscall: "sys_" and its name.
