@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -36,6 +37,13 @@ const policySyncTimeout = 30 * time.Second
 // maxBatch bounds how many events one ConsumeLogs carries; the reader
 // flushes earlier whenever it has caught up with the ring buffer.
 const maxBatch = 1024
+
+// pendingBatches is how many batches may wait for the next consumer. The
+// reader hands batches to a goroutine of their own, so that it goes on
+// draining the ring buffer and building records while the pipeline takes
+// the previous batch (the batch processor exports on the caller's time);
+// when that many wait, it waits too.
+const pendingBatches = 4
 
 type ebpfReceiver struct {
 	cfg     *Config
@@ -264,20 +272,33 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 func (r *ebpfReceiver) readLoop() {
 	// Not cancelled at Shutdown: the events read before it are delivered.
 	ctx := context.Background()
+	pending := make(chan plog.Logs, pendingBatches)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		for logs := range pending {
+			if err := r.logs.ConsumeLogs(ctx, logs); err != nil {
+				n := logs.LogRecordCount()
+				r.stats.consumerRefused.Add(uint64(n))
+				r.set.Logger.Warn("next consumer refused events", zap.Int("events", n), zap.Error(err))
+			}
+		}
+	}()
+	// The read loop ends once every batch it made is delivered.
+	defer func() {
+		close(pending)
+		<-delivered
+	}()
 	batch := event.NewBatch(r.host, r.set.BuildInfo.Version, r.clock.Time)
 	flush := func() {
 		if batch.Len() == 0 {
 			return
 		}
-		n := batch.Len()
 		if r.logs == nil {
 			batch.Take()
 			return
 		}
-		if err := r.logs.ConsumeLogs(ctx, batch.Take()); err != nil {
-			r.stats.consumerRefused.Add(uint64(n))
-			r.set.Logger.Warn("next consumer refused events", zap.Int("events", n), zap.Error(err))
-		}
+		pending <- batch.Take()
 	}
 	for {
 		rec, err := r.sensor.Read()
