@@ -339,30 +339,10 @@ func TestKprobeArgumentTypes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			prog, err := policy.Compile(kprobePolicy(tc.hook))
-			if err != nil {
-				t.Fatal(err)
+			s, _, ok := installIfSupported(t, kprobePolicy(tc.hook), kernel.Probe().Has(kernel.FeatureKprobe), "CONFIG_KPROBES")
+			if ok {
+				tc.check(t, allHookRecords(t, s, func() { tc.run(t) }))
 			}
-			if !kernel.Probe().Has(kernel.FeatureKprobe) {
-				s, err := kernel.LoadSensor(kernel.SensorOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				if _, err := s.InstallPolicy(prog, nil); !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), "CONFIG_KPROBES") {
-					t.Fatalf("install on a kernel without kprobes: %v", err)
-				}
-				return
-			}
-			s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if _, err := s.InstallPolicy(prog, nil); err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t, allHookRecords(t, s, func() { tc.run(t) }))
 		})
 	}
 }

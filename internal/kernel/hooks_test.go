@@ -583,3 +583,32 @@ func TestSyscallHookIgnoresMissingCalls(t *testing.T) {
 		t.Fatalf("records %+v, want the open of %s", recs, f[0])
 	}
 }
+
+// installIfSupported compiles p and installs it on a sensor of its own
+// where the kernel has what it needs (supported). Elsewhere it checks that
+// the install is refused as a missing feature whose error names want, and
+// returns ok false.
+func installIfSupported(t *testing.T, p *policy.TracingPolicy, supported bool, want string) (s *kernel.Sensor, ph *kernel.PolicyHooks, ok bool) {
+	t.Helper()
+	testenv.RequireBPF(t)
+	prog, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ph, err = s.InstallPolicy(prog, nil)
+	if !supported {
+		if !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("install on a kernel without %s: %v, want a refusal naming it", want, err)
+		}
+		return s, nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ph, true
+}

@@ -3,13 +3,11 @@ package kernel_test
 import (
 	"errors"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
-	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 func overridePolicy(lsm bool, path string) *policy.TracingPolicy {
@@ -34,26 +32,10 @@ func overridePolicy(lsm bool, path string) *policy.TracingPolicy {
 // fails with EPERM, another file opens. A kernel that cannot run the
 // mechanism refuses the policy naming what it lacks.
 func testOverride(t *testing.T, lsm bool, mechanism, feature string) {
-	testenv.RequireBPF(t)
 	_, f := files(t, "forbidden", "allowed")
-	prog, err := policy.Compile(overridePolicy(lsm, f[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ph, err := s.InstallPolicy(prog, nil)
-	if !kernel.Probe().Has(feature) {
-		if !errors.Is(err, kernel.ErrMissingFeature) {
-			t.Fatalf("on a kernel without %s: %v, want a refusal naming the missing feature", feature, err)
-		}
+	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), kernel.Probe().Has(feature), "")
+	if !ok {
 		return
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	if got := ph.Hooks[0].Mechanism; got != mechanism {
 		t.Errorf("mechanism %q, want %q", got, mechanism)
@@ -91,29 +73,13 @@ func TestFmodRetOverrideOnASecurityFunction(t *testing.T) {
 // the record says so. A kernel without fmod_ret refuses the policy naming
 // it.
 func TestSyscallOverrideSkipsTheCall(t *testing.T) {
-	testenv.RequireBPF(t)
 	_, f := files(t, "forbidden", "allowed")
-	prog, err := policy.Compile(openatPolicy(false, policy.SelectorSpec{
+	s, ph, ok := installIfSupported(t, openatPolicy(false, policy.SelectorSpec{
 		MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[0])},
 		MatchActions: []policy.ActionSelector{{Action: "Override", ArgError: -1}},
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ph, err := s.InstallPolicy(prog, nil)
-	if !kernel.Probe().Has(kernel.FeatureSyscallFmodRet) {
-		if !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), "fmod_ret") {
-			t.Fatalf("on a kernel without fmod_ret: %v, want a refusal naming it", err)
-		}
+	}), kernel.Probe().Has(kernel.FeatureSyscallFmodRet), "fmod_ret")
+	if !ok {
 		return
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	if got := ph.Hooks[0].Mechanism; got != kernel.SyscallFmodRet {
 		t.Errorf("mechanism %q, want %q", got, kernel.SyscallFmodRet)

@@ -205,7 +205,7 @@ func TestKprobeSockIPv6(t *testing.T) {
 	port := dualStackListener(t)
 	bash := []policy.BinarySelector{{Operator: "In", Values: []string{"/bin/bash"}}}
 	sock := []policy.ArgSpec{{Index: 0, Type: "sock"}}
-	prog, err := policy.Compile(&policy.TracingPolicy{
+	s, ph, ok := installIfSupported(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "connect-ipv6"},
 		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
@@ -229,24 +229,9 @@ func TestKprobeSockIPv6(t *testing.T) {
 				},
 			}},
 		}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ph, err := s.InstallPolicy(prog, nil)
-	if !kernel.Probe().Has(kernel.FeatureKprobe) && !kernel.Probe().Has(kernel.FeatureFentry) {
-		if err == nil || !errors.Is(err, kernel.ErrMissingFeature) {
-			t.Fatalf("install on a kernel without kprobes: %v", err)
-		}
+	}, kernel.Probe().Has(kernel.FeatureKprobe) || kernel.Probe().Has(kernel.FeatureFentry), "")
+	if !ok {
 		return
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	run := func(addr string) *exec.Cmd {
 		cmd := exec.Command("/bin/bash", "-c", fmt.Sprintf("echo > /dev/tcp/%s/%d", addr, port))
@@ -302,7 +287,7 @@ func TestTrackSock(t *testing.T) {
 	port, control := loopbackListener(t), loopbackListener(t)
 	sock := []policy.ArgSpec{{Index: 0, Type: "sock"}}
 	ports := []string{fmt.Sprint(port), fmt.Sprint(control)}
-	prog, err := policy.Compile(&policy.TracingPolicy{
+	s, ph, ok := installIfSupported(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "track-sock"},
 		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
@@ -318,24 +303,9 @@ func TestTrackSock(t *testing.T) {
 				MatchActions: []policy.ActionSelector{{Action: "UntrackSock", ArgSock: 0}},
 			}},
 		}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ph, err := s.InstallPolicy(prog, nil)
-	if !kernel.Probe().Has(kernel.FeatureKprobe) && !kernel.Probe().Has(kernel.FeatureFentry) {
-		if err == nil || !errors.Is(err, kernel.ErrMissingFeature) {
-			t.Fatalf("install on a kernel without kprobes: %v", err)
-		}
+	}, kernel.Probe().Has(kernel.FeatureKprobe) || kernel.Probe().Has(kernel.FeatureFentry), "")
+	if !ok {
 		return
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	// bash connects, starts a sleep that inherits the socket, and exits:
 	// the socket closes when the sleep does. Output waits for the sleep,
