@@ -72,9 +72,13 @@ func TestConnectHookRefusesWithEPERM(t *testing.T) {
 // loopbackListener accepts and closes TCP connections on every loopback
 // address (127.0.0.1 and 127.0.0.2 alike) until the test ends, and returns
 // its port.
-func loopbackListener(t *testing.T) int {
+func loopbackListener(t *testing.T) int { return acceptingListener(t, "tcp4", "0.0.0.0:0") }
+
+// acceptingListener listens on addr, accepts and closes every connection
+// until the test ends, and returns its port.
+func acceptingListener(t *testing.T, network, addr string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,24 +168,7 @@ func TestConnectHookIPv6(t *testing.T) {
 
 // dualStackListener accepts and closes TCP connections on every loopback
 // address, IPv4 and IPv6, until the test ends, and returns its port.
-func dualStackListener(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "[::]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func dualStackListener(t *testing.T) int { return acceptingListener(t, "tcp", "[::]:0") }
 
 // TestSyscallSockaddrArgument reads a sockaddr from user memory at a
 // syscall hook other than connect (bind, on whatever mechanism the kernel
