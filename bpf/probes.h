@@ -147,8 +147,6 @@ int vigil_uretprobe(struct pt_regs *ctx)
 	return kprobe_return(ctx);
 }
 
-/* CONNECT4_KEY is the syscall_hooks key of connect hooks, IPv4 and IPv6. */
-#define CONNECT4_KEY 0x10000
 #define NR_CONNECT 42
 
 /* connect_hook runs one hook's selectors on a connect and returns 0 when a
@@ -227,10 +225,10 @@ struct {
  * len bytes, and returns 0 when one of them refuses the connection. */
 static __always_inline int connect_hooks(struct sockaddr_in6 *sa, __u32 len)
 {
-	__u32 key = CONNECT4_KEY, zero = 0;
-	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &key);
+	__u32 zero = 0;
+	struct syscall_entry *e = syscall_entry_of(CONNECT4_KEY);
 
-	if (!e || !e->n)
+	if (!e)
 		return 1;
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 	if (!s)
@@ -290,10 +288,20 @@ int vigil_connect6(struct bpf_sock_addr *ctx)
  * attached to their function at load: tramp_slot is set in each copy. */
 const volatile __u32 tramp_slot = 0;
 
+/* run_copy runs this copy's hook on the arguments its program read into s,
+ * then posts the stacks a matched selector asked for. */
+static __always_inline int run_copy(void *ctx, struct hook_scratch *s)
+{
+	s->call = 0;
+	int ret = enter_hook(s, tramp_slot);
+
+	post_stacks(ctx, s);
+	return ret;
+}
+
 static __always_inline int tramp_hook(void *ctx)
 {
-	__u32 zero = 0;
-	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+	struct hook_scratch *s = scratch();
 
 	if (!s)
 		return 0;
@@ -303,10 +311,7 @@ static __always_inline int tramp_hook(void *ctx)
 		bpf_get_func_arg(ctx, i, &v);
 		s->a.raw[i] = v;
 	}
-	s->call = 0;
-	int ret = enter_hook(s, tramp_slot);
-	post_stacks(ctx, s);
-	return ret;
+	return run_copy(ctx, s);
 }
 
 /* A raw tracepoint hook, attached by name (internal/kernel, one copy per
@@ -316,8 +321,7 @@ static __always_inline int tramp_hook(void *ctx)
 SEC("raw_tp")
 int vigil_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 zero = 0;
-	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+	struct hook_scratch *s = scratch();
 
 	if (!s)
 		return 0;
@@ -327,9 +331,7 @@ int vigil_raw_tp(struct bpf_raw_tracepoint_args *ctx)
 		bpf_probe_read_kernel(&v, sizeof(v), &ctx->args[i]);
 		s->a.raw[i] = v;
 	}
-	s->call = 0;
-	enter_hook(s, tramp_slot);
-	post_stacks(ctx, s);
+	run_copy(ctx, s);
 	return 0;
 }
 

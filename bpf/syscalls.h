@@ -21,16 +21,48 @@ struct syscall_entry {
 	__u32 slot[HOOKS_PER_SYSCALL];
 };
 
-/* syscall_hooks: syscall number -> the hook slots that watch it. User space
- * replaces an entry in one update, which is what makes reloads atomic: a
- * hash map swaps whole elements, where an array would be rewritten in place
- * under a reader. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_SYSCALLS);
+/* CONNECT4_KEY is the syscall table's key of connect hooks, IPv4 and IPv6
+ * (probes.h): one past the syscall numbers. */
+#define CONNECT4_KEY MAX_SYSCALLS
+
+/* A syscall table: syscall number -> the hook slots that watch it. An
+ * array, not a hash: its lookup is a few inlined instructions, and every
+ * syscall of the host pays for it once a syscall hook is attached (a hash
+ * lookup added about 7 ns to each; make bench, openat table). */
+struct syscall_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CONNECT4_KEY + 1);
 	__type(key, __u32);
 	__type(value, struct syscall_entry);
+};
+
+/* syscall_hooks holds the one table in use. User space never writes a
+ * table the programs may be reading: it fills a new one and swaps it in
+ * (internal/kernel, publishSyscalls), which is what makes reloads atomic,
+ * for every syscall at once; a program still on the old table finishes
+ * with it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct syscall_table);
 } syscall_hooks SEC(".maps");
+
+/* syscall_entry_of returns the hooks of key (a syscall number or
+ * CONNECT4_KEY), NULL when none. */
+static __always_inline struct syscall_entry *syscall_entry_of(__u32 key)
+{
+	__u32 zero = 0;
+	void *table = bpf_map_lookup_elem(&syscall_hooks, &zero);
+
+	if (!table)
+		return NULL;
+	struct syscall_entry *e = bpf_map_lookup_elem(table, &key);
+
+	if (!e || !e->n)
+		return NULL;
+	return e;
+}
 
 struct pending_key {
 	__u32 tid;
@@ -170,8 +202,8 @@ static __always_inline int sys_enter(void *ctx, struct pt_regs *regs, long id, i
 
 	if (id < 0 || id >= MAX_SYSCALLS)
 		return 0;
-	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &nr);
-	if (!e || !e->n)
+	struct syscall_entry *e = syscall_entry_of(nr);
+	if (!e)
 		return 0;
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 	if (!s)
@@ -202,8 +234,8 @@ static __always_inline int sys_exit(void *ctx, struct pt_regs *regs, long ret)
 
 	if (nr >= MAX_SYSCALLS)
 		return 0;
-	struct syscall_entry *e = bpf_map_lookup_elem(&syscall_hooks, &nr);
-	if (!e || !e->n)
+	struct syscall_entry *e = syscall_entry_of(nr);
+	if (!e)
 		return 0;
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 	if (!s)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"path/filepath"
 	"slices"
@@ -404,30 +405,13 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		}
 	}
 
-	// The switch: one update per syscall.
-	changed := map[uint32]bool{}
-	for nr := range want {
-		changed[nr] = true
-	}
-	for nr := range t.bySyscall {
-		changed[nr] = true
-	}
-	for nr := range changed {
-		if slices.Equal(want[nr], t.bySyscall[nr]) {
-			continue
+	// The switch: one swap of the whole syscall table.
+	if !maps.EqualFunc(want, t.bySyscall, slices.Equal) {
+		if err := s.publishSyscalls(want); err != nil {
+			undo()
+			return nil, fmt.Errorf("switching the syscall table to the new hooks: %w", err)
 		}
-		if err := s.setSyscallEntry(nr, want[nr]); err != nil {
-			// Entries already switched keep working: they point at
-			// complete hooks of one version or the other.
-			return nil, fmt.Errorf("switching syscall %d to the new hooks: %w", nr, err)
-		}
-	}
-	for nr := range changed {
-		if len(want[nr]) == 0 {
-			delete(t.bySyscall, nr)
-		} else {
-			t.bySyscall[nr] = want[nr]
-		}
+		t.bySyscall = want
 	}
 	t.freeSlots = t.freeSlots[:len(t.freeSlots)-len(ph.Hooks)]
 	for _, ih := range ph.Hooks {
@@ -484,18 +468,31 @@ func (ih *InstalledHook) probed() bool {
 	return false
 }
 
-func (s *Sensor) setSyscallEntry(nr uint32, slots []uint32) error {
-	m := s.coll.Maps["syscall_hooks"]
-	if len(slots) == 0 {
-		if err := m.Delete(nr); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return err
-		}
-		return nil
+// publishSyscalls makes table (syscall number or connect4Key -> slots) the
+// kernel's syscall table in one step: it fills a new table and swaps it into
+// syscall_hooks. A program that was reading the old one finishes with it;
+// the kernel frees it after them.
+func (s *Sensor) publishSyscalls(table map[uint32][]uint32) error {
+	inner, err := ebpf.NewMap(s.syscallTable)
+	if err != nil {
+		return fmt.Errorf("creating a syscall table: %w", err)
 	}
-	var e sensorSyscallEntry
-	e.N = uint32(len(slots))
-	copy(e.Slot[:], slots)
-	return m.Put(nr, &e)
+	defer inner.Close() // syscall_hooks holds its own reference
+	for key, slots := range table {
+		if len(slots) == 0 {
+			continue
+		}
+		var e sensorSyscallEntry
+		e.N = uint32(len(slots))
+		copy(e.Slot[:], slots)
+		if err := inner.Put(key, &e); err != nil {
+			return fmt.Errorf("syscall table entry %d: %w", key, err)
+		}
+	}
+	if err := s.coll.Maps["syscall_hooks"].Put(uint32(0), inner); err != nil {
+		return fmt.Errorf("swapping in the syscall table: %w", err)
+	}
+	return nil
 }
 
 // RemovePolicy takes a policy's hooks out of the kernel.
@@ -505,18 +502,20 @@ func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
 	defer t.mu.Unlock()
 	s.reclaimLocked(time.Now())
 	var errs []error
+	want := maps.Clone(t.bySyscall)
 	for _, ih := range ph.Hooks {
 		for _, nr := range ih.nrs {
-			slots := slices.DeleteFunc(slices.Clone(t.bySyscall[nr]), func(sl uint32) bool { return sl == ih.slot })
-			if err := s.setSyscallEntry(nr, slots); err != nil {
-				errs = append(errs, fmt.Errorf("detaching syscall %d: %w", nr, err))
-				continue
+			want[nr] = slices.DeleteFunc(slices.Clone(want[nr]), func(sl uint32) bool { return sl == ih.slot })
+			if len(want[nr]) == 0 {
+				delete(want, nr)
 			}
-			if len(slots) == 0 {
-				delete(t.bySyscall, nr)
-			} else {
-				t.bySyscall[nr] = slots
-			}
+		}
+	}
+	if !maps.EqualFunc(want, t.bySyscall, slices.Equal) {
+		if err := s.publishSyscalls(want); err != nil {
+			errs = append(errs, fmt.Errorf("detaching the policy's syscalls: %w", err))
+		} else {
+			t.bySyscall = want
 		}
 	}
 	s.retireLocked(ph)
@@ -1072,9 +1071,9 @@ func (s *Sensor) SetBinary(pid uint32, binary string) error {
 	return nil
 }
 
-// connect4Key is the syscall_hooks key of connect hooks (CONNECT4_KEY,
-// bpf/probes.h): they share the table, not the syscall tracepoints.
-const connect4Key = 0x10000
+// connect4Key is the syscall table's key of connect hooks (CONNECT4_KEY,
+// bpf/syscalls.h): they share the table, not the syscall tracepoints.
+const connect4Key = maxSyscalls
 
 func hasSyscalls[V any](m map[uint32]V) bool {
 	for nr := range m {

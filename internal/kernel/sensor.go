@@ -90,14 +90,16 @@ type Sensor struct {
 	syscallTracepoints bool
 	// syscalls is what syscall hooks can attach with, probed on first
 	// use (syscallSupport).
-	syscalls  *syscallSupport
-	coll      *ebpf.Collection
-	links     []link.Link
-	reader    *ringbuf.Reader
-	mechanism Mechanism
-	dec       decoder
-	rec       ringbuf.Record
-	deadline  atomic.Int64 // unix ns; 0 waits forever
+	syscalls *syscallSupport
+	coll     *ebpf.Collection
+	// syscallTable is the spec of the tables swapped into syscall_hooks.
+	syscallTable *ebpf.MapSpec
+	links        []link.Link
+	reader       *ringbuf.Reader
+	mechanism    Mechanism
+	dec          decoder
+	rec          ringbuf.Record
+	deadline     atomic.Int64 // unix ns; 0 waits forever
 
 	// readerMu keeps Close from freeing the ring under Pending, which
 	// the reader does not lock; readerClosed is set under it.
@@ -163,7 +165,8 @@ func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
 	if err != nil {
 		return nil, describeLoadError(err)
 	}
-	s := &Sensor{coll: coll, mechanism: m, hooks: newHookTable(), preferFentry: opts.PreferFentry, syscallTracepoints: opts.SyscallTracepoints}
+	s := &Sensor{coll: coll, syscallTable: spec.Maps["syscall_hooks"].InnerMap.Copy(), mechanism: m, hooks: newHookTable(),
+		preferFentry: opts.PreferFentry, syscallTracepoints: opts.SyscallTracepoints}
 	if s.links, err = attachTracepoints(m, coll, processHooks[m]); err != nil {
 		s.Close()
 		return nil, err

@@ -315,16 +315,7 @@ func TestReplacingASyscallPolicyOnProbesLeavesNoGap(t *testing.T) {
 		opened <- i
 	}()
 	const replacements = 30
-	for i := range replacements {
-		prog, err := policy.Compile(versions[i%2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ph, err = s.InstallPolicy(prog, ph); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	ph = replaceAlternately(t, s, ph, replacements, versions...)
 	close(stop)
 	n := <-opened
 	s.SetDeadline(time.Now().Add(time.Second))
