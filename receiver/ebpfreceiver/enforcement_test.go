@@ -17,7 +17,10 @@ import (
 	"github.com/vigilsec/vigil/internal/kernel"
 )
 
-const sigkillPolicy = `apiVersion: cilium.io/v1alpha1
+// openatPolicy is a policy named name on openat of path, whose selector
+// takes the given matchActions entry (YAML under "- action:").
+func openatPolicy(name, path, action string) string {
+	return fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata:
   name: %s
@@ -35,8 +38,9 @@ spec:
         values:
         - "%s"
       matchActions:
-      - action: Sigkill
-`
+      - action: %s
+`, name, path, action)
+}
 
 // kernelAudits are the enforcement.action records aimed at pid.
 func kernelAudits(pid int) func(record) bool {
@@ -70,7 +74,7 @@ func TestKernelSigkillIsAuditedOnce(t *testing.T) {
 	policies := filepath.Join(dir, "policies")
 	os.Mkdir(policies, 0o755)
 	name := fmt.Sprintf("kill-on-open-%d", time.Now().UnixNano())
-	writePolicy(t, policies, "kill.yaml", fmt.Sprintf(sigkillPolicy, name, forbidden))
+	writePolicy(t, policies, "kill.yaml", openatPolicy(name, forbidden, "Sigkill"))
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{policies}
 	r, sink, _ := startReceiver(t, cfg)

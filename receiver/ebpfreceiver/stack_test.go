@@ -12,28 +12,6 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-const stackPolicy = `apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: open-stacks
-spec:
-  kprobes:
-  - call: "sys_openat"
-    syscall: true
-    args:
-    - index: 1
-      type: "string"
-    selectors:
-    - matchArgs:
-      - index: 1
-        operator: "Equal"
-        values:
-        - "%s"
-      matchActions:
-      - action: Post
-        kernelStackTrace: true
-        userStackTrace: true
-`
 
 func (r record) strings(k string) []string {
 	v, ok := r.lr.Attributes().Get(k)
@@ -55,7 +33,7 @@ func TestPolicyEventsCarryNamedStacks(t *testing.T) {
 			dir := t.TempDir()
 			target := filepath.Join(dir, "target")
 			os.WriteFile(target, []byte("x"), 0o644)
-			writePolicy(t, dir, "stacks.yaml", fmt.Sprintf(stackPolicy, target))
+			writePolicy(t, dir, "stacks.yaml", openatPolicy("open-stacks", target, "Post\n        kernelStackTrace: true\n        userStackTrace: true"))
 			cfg := createDefaultConfig().(*Config)
 			cfg.Policies = []string{filepath.Join(dir, "stacks.yaml")}
 			cfg.ExposeStackAddresses = expose
