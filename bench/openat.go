@@ -146,7 +146,7 @@ func (r openatResult) summary(mode string, n int) string {
 	if r.bpf {
 		s += fmt.Sprintf(", BPF sys_enter %s ns/run over %.2f runs/openat", nsString(r.enter.perRun()), float64(r.enter.count)/float64(n))
 		if mode != openatFloor {
-			s += fmt.Sprintf(", sys_exit %s ns/run", nsString(r.exit.perRun()))
+			s += fmt.Sprintf(", sys_exit %s ns/run", exitString(r.exit.perRun()))
 		}
 	}
 	if r.agent {

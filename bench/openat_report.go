@@ -132,7 +132,7 @@ func printOpenatReport(w io.Writer, o options, host string, results map[string][
 		case s.mode == openatFloor:
 			row = append(row, nsString(s.enter), "—")
 		default:
-			row = append(row, nsString(s.enter), nsString(s.exit))
+			row = append(row, nsString(s.enter), exitString(s.exit))
 		}
 		switch {
 		case !s.agent:
@@ -164,8 +164,9 @@ func printOpenatReport(w io.Writer, o options, host string, results map[string][
   floor: an empty BPF program (r0 = 0; exit) on raw tracepoint sys_enter,
     the least any program on the hook Vigil's syscall hooks use can cost.
   BPF ns/hit: mean run time per run of the program(s) on sys_enter (and of
-    Vigil's on sys_exit), during the loop. They run on every syscall of the
-    host: the loop's openat calls made %.2f runs per call (vigil-match,
+    Vigil's on sys_exit; — where it did not run: Vigil attaches it only for
+    policies that report returns), during the loop. They run on every
+    syscall of the host: the loop's openat calls made %.2f runs per call (vigil-match,
     where the collector works alongside; 1.00 would be the loop alone).
   events/s: the loop's events in the file exporter's output, divided by the
     time from the loop's start until the last of them was written.
@@ -189,7 +190,9 @@ func printOpenatReport(w io.Writer, o options, host string, results map[string][
 				if floor := floorNs(rows); floor >= 0 && s.enter >= 0 {
 					value += fmt.Sprintf(", %.1f above the floor's %.1f", s.enter-floor, floor)
 				}
-				value += fmt.Sprintf(" (sys_exit adds %s)", nsString(s.exit))
+				if s.exit >= 0 {
+					value += fmt.Sprintf(" (sys_exit adds %s)", nsString(s.exit))
+				}
 				met, unknown = s.enter >= 0 && s.enter <= goalFilteredNs, s.enter < 0
 			}
 			g = append(g, []string{fmt.Sprintf("≤ %d ns BPF time per filtered-out hit (%s)", goalFilteredNs, s.mode), value, verdictOf(met, unknown)})
@@ -273,6 +276,15 @@ func verdictOf(met, unknown bool) string {
 		return "met"
 	}
 	return "NOT MET"
+}
+
+// exitString is nsString for the sys_exit program, which does not run
+// (ns < 0) unless a policy reports returns.
+func exitString(ns float64) string {
+	if ns < 0 {
+		return "—"
+	}
+	return nsString(ns)
 }
 
 func nsString(ns float64) string {
