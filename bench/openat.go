@@ -21,9 +21,16 @@ const (
 	openatFloor   = "floor"         // an empty BPF program on sys_enter
 	openatNoMatch = "vigil-nomatch" // a policy on openat that matches nothing
 	openatMatch   = "vigil-match"   // a policy that matches and posts every call
+	// The same, its events to the debug exporter, which logs one line per
+	// batch: what reaches an exporter, without the file exporter's
+	// encoding and writing.
+	openatMatchDebug = "vigil-match-debug"
 )
 
-var allOpenatModes = []string{openatNone, openatFloor, openatNoMatch, openatMatch}
+var allOpenatModes = []string{openatNone, openatFloor, openatNoMatch, openatMatch, openatMatchDebug}
+
+// posts reports whether the mode's policy posts every call.
+func posts(mode string) bool { return mode == openatMatch || mode == openatMatchDebug }
 
 // Vigil's programs on the raw syscall tracepoints, by kernel name (15 bytes).
 const (
@@ -47,8 +54,9 @@ type openatOptions struct {
 
 // policyFiles are the modes' policies, in openatOptions.policies.
 var policyFiles = map[string]string{
-	openatNoMatch: "openat-nomatch.yaml",
-	openatMatch:   "openat-match.yaml",
+	openatNoMatch:    "openat-nomatch.yaml",
+	openatMatch:      "openat-match.yaml",
+	openatMatchDebug: "openat-match.yaml",
 }
 
 func (oo *openatOptions) check(o *options) error {
@@ -62,7 +70,7 @@ func (oo *openatOptions) check(o *options) error {
 	for _, m := range oo.modes {
 		switch m {
 		case openatNone, openatFloor:
-		case openatNoMatch, openatMatch:
+		case openatNoMatch, openatMatch, openatMatchDebug:
 			if _, err := os.Stat(o.agentBin); err != nil {
 				return fmt.Errorf("%s not found: run `make dist` first (or pass -agent)", o.agentBin)
 			}
@@ -205,9 +213,13 @@ func runOpenatRound(ctx context.Context, o options, mode string, round int, dir 
 			return openatResult{}, err
 		}
 		enter = []ebpf.ProgramID{id}
-	case openatNoMatch, openatMatch:
+	case openatNoMatch, openatMatch, openatMatchDebug:
 		a = &openatVigil{bin: o.agentBin, config: oo.config, policyFile: oo.policyFile[mode],
-			policyName: oo.policyName[mode], ringBuffer: oo.ringMiB << 20, readyTimeout: o.readyTimeout}
+			policyName: oo.policyName[mode], ringBuffer: oo.ringMiB << 20, readyTimeout: o.readyTimeout,
+			exporter: "file", want: oo.n}
+		if mode == openatMatchDebug {
+			a.exporter = "debug"
+		}
 		if err := a.start(ctx, dir, mode, round); err != nil {
 			return openatResult{}, err
 		}
@@ -273,7 +285,7 @@ func runOpenatRound(ctx context.Context, o options, mode string, round int, dir 
 		return r, nil
 	}
 	r.agent = true
-	if err := a.drain(ctx, mode == openatMatch, oo.drainTimeout); err != nil {
+	if err := a.drain(ctx, posts(mode), oo.drainTimeout); err != nil {
 		return openatResult{}, err
 	}
 	cpu1, err := cpuTime(a.pid())

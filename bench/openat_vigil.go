@@ -29,6 +29,13 @@ type openatVigil struct {
 	bin, config, policyFile, policyName string
 	ringBuffer                          int // bytes
 	readyTimeout                        time.Duration
+	// exporter is where the logs pipeline ends: file (the events file) or
+	// debug (a line per batch in the collector's log). want is how many
+	// events the loop posts.
+	exporter string
+	want     int
+
+	debug debugCount
 
 	p                        *proc
 	log, events, metricsAddr string
@@ -58,6 +65,7 @@ func (a *openatVigil) start(ctx context.Context, dir, mode string, round int) er
 		"VIGIL_BENCH_POLICY="+a.policyFile,
 		"VIGIL_BENCH_RING_BUFFER_SIZE="+strconv.Itoa(a.ringBuffer),
 		"VIGIL_BENCH_EVENTS_FILE="+a.events,
+		"VIGIL_BENCH_EXPORTER="+a.exporter,
 		"VIGIL_BENCH_METRICS_ENDPOINT="+addr)
 	if a.p, err = startProc(cmd, a.log); err != nil {
 		return fmt.Errorf("vigil: %w", err)
@@ -87,8 +95,21 @@ func (a *openatVigil) policyLoaded() bool {
 	return false
 }
 
-// drain returns once the events file has not grown for openatQuiet, or
-// at once when no event is expected.
+// progress is how far the export has come: the events file's size, or the
+// records the debug exporter has logged.
+func (a *openatVigil) progress() (int64, error) {
+	if a.exporter == "debug" {
+		err := a.debug.update(a.log, a.want)
+		return int64(a.debug.total), err
+	}
+	if st, err := os.Stat(a.events); err == nil {
+		return st.Size(), nil
+	}
+	return 0, nil
+}
+
+// drain returns once the export has not progressed for openatQuiet, or at
+// once when no event is expected.
 func (a *openatVigil) drain(ctx context.Context, expectEvents bool, timeout time.Duration) error {
 	a.sizes = nil
 	if !expectEvents {
@@ -97,9 +118,9 @@ func (a *openatVigil) drain(ctx context.Context, expectEvents bool, timeout time
 	deadline := time.Now().Add(timeout)
 	for {
 		now := time.Now()
-		size := int64(0)
-		if st, err := os.Stat(a.events); err == nil {
-			size = st.Size()
+		size, err := a.progress()
+		if err != nil {
+			return err
 		}
 		if len(a.sizes) == 0 || size != a.sizes[len(a.sizes)-1].size {
 			a.sizes = append(a.sizes, sizeSample{now, size})
@@ -140,6 +161,16 @@ func (a *openatVigil) finish(ctx context.Context, loopPID int, start time.Time, 
 	stopped := time.Now()
 	if err := a.p.stop(syscall.SIGTERM, 30*time.Second); err != nil {
 		return fmt.Errorf("vigil: %w; its log:%s", err, tail(a.log, 15))
+	}
+	if a.exporter == "debug" {
+		if err := a.debug.update(a.log, a.want); err != nil {
+			return fmt.Errorf("vigil: %w", err)
+		}
+		r.received, r.span = min(a.debug.total, a.want), stopped.Sub(start)
+		if !a.debug.reached.IsZero() {
+			r.span = a.debug.reached.Sub(start)
+		}
+		return nil
 	}
 	received, end, err := countLoopEvents(a.events, loopPID)
 	if err != nil {
@@ -217,6 +248,54 @@ func countLoopEvents(path string, pid int) (n int, end int64, err error) {
 		if found > 0 {
 			n += found
 			end = off
+		}
+	}
+}
+
+// debugCount adds up the records of the debug exporter's lines in the
+// collector's log ("Logs ... "log records": N}", one a batch), reading on
+// from where it stopped.
+type debugCount struct {
+	off   int64
+	total int
+	// reached is the time the line that brought total to want was logged.
+	reached time.Time
+}
+
+const debugRecords = `"log records": `
+
+func (d *debugCount) update(path string, want int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(d.off, io.SeekStart); err != nil {
+		return err
+	}
+	br := bufio.NewReader(f)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil // at the end, or in a line still being written
+		}
+		d.off += int64(len(line))
+		i := strings.Index(line, debugRecords)
+		if i < 0 || !strings.Contains(line, `"otelcol.component.id": "debug"`) {
+			continue
+		}
+		digits := line[i+len(debugRecords):]
+		digits = digits[:len(digits)-len(strings.TrimLeft(digits, "0123456789"))]
+		n, err := strconv.Atoi(digits)
+		if err != nil {
+			return fmt.Errorf("%s: a debug exporter line without a record count: %q", path, line)
+		}
+		d.total += n
+		if d.reached.IsZero() && d.total >= want {
+			stamp, _, _ := strings.Cut(line, "\t")
+			if d.reached, err = time.Parse(time.RFC3339Nano, stamp); err != nil {
+				return fmt.Errorf("%s: the time of a debug exporter line: %w", path, err)
+			}
 		}
 	}
 }
