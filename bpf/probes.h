@@ -176,10 +176,12 @@ __noinline int connect_hook(struct hook_scratch *s, __u32 slot)
 	return 1;
 }
 
-/* deny_connect: destinations refused to a cgroup (cgroup 0: to all), put
- * there by the enforcement processor (deny_connect action). The data is
- * compared from the first byte: cgroup and port exactly, then the address
- * prefix. Pinned, like deny_exec. */
+/* deny_connect and deny_connect6: IPv4 and IPv6 destinations refused to a
+ * cgroup (cgroup 0: to all), put there by the enforcement processor
+ * (deny_connect action). The data is compared from the first byte: cgroup
+ * and port exactly, then the address prefix. Pinned, like deny_exec. Two
+ * maps, not one of 16-byte addresses: a pinned map keeps its layout across
+ * upgrades. */
 struct deny_connect_key {
 	__u32 prefixlen; /* 32 (pad) + 64 + 32 + address bits */
 	__u32 pad;
@@ -197,18 +199,60 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } deny_connect SEC(".maps");
 
-static __always_inline int connect_denied(__u32 addr, __u32 port)
+struct deny_connect6_key {
+	__u32 prefixlen; /* 32 (pad) + 64 + 32 + address bits */
+	__u32 pad;
+	__u64 cgroup;
+	__u32 port; /* host order; 0: every port */
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct deny_connect6_key);
+	__type(value, struct deny_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} deny_connect6 SEC(".maps");
+
+/* connect_denied looks k up in map with and without its cgroup and port:
+ * an entry may name either or neither. The IPv6 key begins as the IPv4
+ * one does, so either is passed as the IPv4 kind. */
+static __always_inline int connect_denied(void *map, struct deny_connect_key *k, __u32 port)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
-	struct deny_connect_key k = {.prefixlen = 160, .addr = addr};
 
 	for (int i = 0; i < 4; i++) {
-		k.cgroup = i & 1 ? 0 : cg;
-		k.port = i & 2 ? 0 : port;
-		if (denied(bpf_map_lookup_elem(&deny_connect, &k)))
+		k->cgroup = i & 1 ? 0 : cg;
+		k->port = i & 2 ? 0 : port;
+		if (denied(bpf_map_lookup_elem(map, k)))
 			return 1;
 	}
 	return 0;
+}
+
+static __always_inline int connect4_denied(__u32 addr, __u32 port)
+{
+	struct deny_connect_key k = {.prefixlen = 160, .addr = addr};
+
+	return connect_denied(&deny_connect, &k, port);
+}
+
+/* connect6_denied takes the address as the context gives it, in 4-byte
+ * words. A v4-mapped address is an IPv4 connect through a dual-stack
+ * socket: the IPv4 list applies to it. */
+static __always_inline int connect6_denied(const __u32 addr[4], __u32 port)
+{
+	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
+		return connect4_denied(addr[3], port);
+	struct deny_connect6_key k;
+
+	/* All of it, the tail padding too: the lookup reads the whole key. */
+	__builtin_memset(&k, 0, sizeof(k));
+	k.prefixlen = 256;
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	return connect_denied(&deny_connect6, (struct deny_connect_key *)&k, port);
 }
 
 /* connect_addr: the sockaddr a connect hook reads, rebuilt from the cgroup
@@ -253,7 +297,7 @@ int vigil_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 zero = 0;
 
-	if (connect_denied(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
+	if (connect4_denied(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
 		return 0;
 	struct sockaddr_in *sa = bpf_map_lookup_elem(&connect_addr, &zero);
 	if (!sa)
@@ -264,8 +308,6 @@ int vigil_connect4(struct bpf_sock_addr *ctx)
 	return connect_hooks((struct sockaddr_in6 *)sa, sizeof(*sa));
 }
 
-/* The deny list (deny_connect) holds IPv4 destinations only: IPv6 connects
- * meet the policy hooks alone. */
 SEC("cgroup/connect6")
 int vigil_connect6(struct bpf_sock_addr *ctx)
 {
@@ -281,6 +323,8 @@ int vigil_connect6(struct bpf_sock_addr *ctx)
 	sa->sin6_addr.in6_u.u6_addr32[1] = ctx->user_ip6[1];
 	sa->sin6_addr.in6_u.u6_addr32[2] = ctx->user_ip6[2];
 	sa->sin6_addr.in6_u.u6_addr32[3] = ctx->user_ip6[3];
+	if (connect6_denied(sa->sin6_addr.in6_u.u6_addr32, bpf_ntohs(ctx->user_port)))
+		return 0;
 	return connect_hooks(sa, sizeof(*sa));
 }
 

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,14 +63,10 @@ func runEnforcement(args []string, stdout, stderr io.Writer) int {
 	case args[0] == "remove" && len(pos) == 2 && pos[0] == "exec":
 		entry = kernel.DenyEntry{Kind: kernel.DenyExec, Binary: pos[1]}
 	case args[0] == "remove" && len(pos) == 2 && pos[0] == "connect":
-		p, err := netip.ParsePrefix(pos[1])
+		p, err := kernel.ParseDestination(pos[1])
 		if err != nil {
-			a, aerr := netip.ParseAddr(pos[1])
-			if aerr != nil {
-				fmt.Fprintf(stderr, "vigil enforcement remove: %q: an IPv4 address or CIDR\n", pos[1])
-				return 2
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			fmt.Fprintf(stderr, "vigil enforcement remove: %v\n", err)
+			return 2
 		}
 		if *port > 65535 {
 			fmt.Fprintf(stderr, "vigil enforcement remove: --port %d: 0 to 65535\n", *port)

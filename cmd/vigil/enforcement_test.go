@@ -77,7 +77,7 @@ func TestEnforcementErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{}, {"frobnicate"}, {"remove", "exec"}, {"remove", "socket", "x"}, {"remove", "connect", "not-an-ip"}} {
-		if code, _, errOut := enforcementCmd(args...); code != 2 || !strings.Contains(errOut, "usage") && !strings.Contains(errOut, "IPv4") {
+		if code, _, errOut := enforcementCmd(args...); code != 2 || !strings.Contains(errOut, "usage") && !strings.Contains(errOut, "address or CIDR") {
 			t.Errorf("%q: %d %q", args, code, errOut)
 		}
 	}

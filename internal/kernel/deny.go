@@ -34,7 +34,9 @@ type DenyKind string
 const (
 	// DenyExec kills processes that exec the binary, at exec.
 	DenyExec DenyKind = "exec"
-	// DenyConnect refuses IPv4 connects to the destination with EPERM.
+	// DenyConnect refuses connects to the destination with EPERM, IPv4 or
+	// IPv6. An IPv4 destination is also refused to dual-stack sockets,
+	// which connect to it by its v4-mapped IPv6 address.
 	DenyConnect DenyKind = "connect"
 )
 
@@ -73,8 +75,8 @@ func (e DenyEntry) String() string {
 // DenyLists are the kernel's deny lists, opened from where the sensor
 // pinned them. Close releases the file descriptors; the lists stay.
 type DenyLists struct {
-	exec, connect *ebpf.Map
-	clock         BootClock
+	exec, connect, connect6 *ebpf.Map
+	clock                   BootClock
 }
 
 // OpenDenyLists opens the deny lists the sensor pinned under pinPath.
@@ -88,12 +90,18 @@ func OpenDenyLists(pinPath string) (*DenyLists, error) {
 		ex.Close()
 		return nil, fmt.Errorf("opening the connect deny list: %w", err)
 	}
-	return &DenyLists{exec: ex, connect: co, clock: NewBootClock()}, nil
+	co6, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "deny_connect6"), nil)
+	if err != nil {
+		ex.Close()
+		co.Close()
+		return nil, fmt.Errorf("opening the IPv6 connect deny list (a receiver of this version pins it): %w", err)
+	}
+	return &DenyLists{exec: ex, connect: co, connect6: co6, clock: NewBootClock()}, nil
 }
 
 // Close releases the lists' file descriptors.
 func (d *DenyLists) Close() error {
-	return errors.Join(d.exec.Close(), d.connect.Close())
+	return errors.Join(d.exec.Close(), d.connect.Close(), d.connect6.Close())
 }
 
 func (d *DenyLists) expiry(t time.Time) uint64 {
@@ -120,14 +128,52 @@ func execKey(binary string) (sensorProcInfo, error) {
 	return k, nil
 }
 
-func connectKey(p netip.Prefix, port uint16, cgroup uint64) (sensorDenyConnectKey, error) {
-	if !p.IsValid() || !p.Addr().Is4() {
-		return sensorDenyConnectKey{}, fmt.Errorf("destination %s: an IPv4 address or CIDR", p)
+// ParseDestination parses a connect deny-list destination: an IPv4 or IPv6
+// address or CIDR. A v4-mapped one (::ffff:10.0.0.0/104) comes back as the
+// IPv4 prefix it maps.
+func ParseDestination(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: an IPv4 or IPv6 address or CIDR", s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	p = p.Masked()
-	a := p.Addr().As4()
-	return sensorDenyConnectKey{Prefixlen: uint32(32 + 64 + 32 + p.Bits()), Cgroup: cgroup, Port: uint32(port),
-		Addr: nativeUint32(a)}, nil
+	return connectPrefix(p)
+}
+
+// connectPrefix checks a destination and brings a v4-mapped one to IPv4,
+// the list that holds it.
+func connectPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return p, fmt.Errorf("destination %s: not an IP address or CIDR", p)
+	}
+	if a := p.Addr(); a.Is4In6() {
+		if p.Bits() < 96 {
+			return p, fmt.Errorf("%s: a v4-mapped prefix must be at least 96 bits long", p)
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// connectKey is the deny-list key of a connect entry and the list that holds
+// it: deny_connect for IPv4, deny_connect6 for IPv6.
+func (d *DenyLists) connectKey(p netip.Prefix, port uint16, cgroup uint64) (*ebpf.Map, any, error) {
+	p, err := connectPrefix(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The data compared: 32 bits of padding, the cgroup, the port, then
+	// the address prefix (bpf/probes.h, deny_connect_key).
+	const head = 32 + 64 + 32
+	if p.Addr().Is4() {
+		return d.connect, &sensorDenyConnectKey{Prefixlen: uint32(head + p.Bits()), Cgroup: cgroup, Port: uint32(port),
+			Addr: nativeUint32(p.Addr().As4())}, nil
+	}
+	return d.connect6, &sensorDenyConnect6Key{Prefixlen: uint32(head + p.Bits()), Cgroup: cgroup, Port: uint32(port),
+		Addr: p.Addr().As16()}, nil
 }
 
 // Add puts an entry in its deny list, replacing one for the same target.
@@ -141,11 +187,11 @@ func (d *DenyLists) Add(e DenyEntry) error {
 		}
 		return d.exec.Put(&k, &v)
 	case DenyConnect:
-		k, err := connectKey(e.Prefix, e.Port, e.Cgroup)
+		m, k, err := d.connectKey(e.Prefix, e.Port, e.Cgroup)
 		if err != nil {
 			return err
 		}
-		return d.connect.Put(&k, &v)
+		return m.Put(k, &v)
 	}
 	return fmt.Errorf("unknown deny kind %q", e.Kind)
 }
@@ -160,9 +206,10 @@ func (d *DenyLists) Remove(e DenyEntry) error {
 			err = d.exec.Delete(&k)
 		}
 	case DenyConnect:
-		var k sensorDenyConnectKey
-		if k, err = connectKey(e.Prefix, e.Port, e.Cgroup); err == nil {
-			err = d.connect.Delete(&k)
+		var m *ebpf.Map
+		var k any
+		if m, k, err = d.connectKey(e.Prefix, e.Port, e.Cgroup); err == nil {
+			err = m.Delete(k)
 		}
 	default:
 		err = fmt.Errorf("unknown deny kind %q", e.Kind)
@@ -199,6 +246,15 @@ func (d *DenyLists) List() ([]DenyEntry, error) {
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("listing the connect deny list: %w", err)
+	}
+	var ck6 sensorDenyConnect6Key
+	it = d.connect6.Iterate()
+	for it.Next(&ck6, &v) {
+		out = append(out, DenyEntry{Kind: DenyConnect, Prefix: netip.PrefixFrom(netip.AddrFrom16(ck6.Addr), int(ck6.Prefixlen)-128),
+			Port: uint16(ck6.Port), Cgroup: ck6.Cgroup, Expires: d.wall(v.Expires), Rule: v.Rule})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("listing the IPv6 connect deny list: %w", err)
 	}
 	return out, nil
 }

@@ -7,10 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -106,5 +109,59 @@ func TestDenyConnectRefusesTheDestination(t *testing.T) {
 	}
 	if err := dial("127.0.0.2"); err != nil {
 		t.Errorf("after removal: %v", err)
+	}
+}
+
+// TestDenyConnectRefusesIPv6AndMappedDestinations denies ::1 on one port,
+// then 127.0.0.2 to an IPv6 socket that reaches it by its v4-mapped
+// address (a dual-stack socket): both connects fail with EPERM, and the
+// same connects work once the entries are gone.
+func TestDenyConnectRefusesIPv6AndMappedDestinations(t *testing.T) {
+	s, d := denySensor(t)
+	if err := s.EnableConnectDeny(); err != nil {
+		t.Fatal(err)
+	}
+	// Dual-stack: it accepts IPv6 and v4-mapped connects.
+	port := acceptingListener(t, "tcp", "[::]:0")
+	connect6 := func(addr string) error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		return unix.Connect(fd, &unix.SockaddrInet6{Port: port, Addr: netip.MustParseAddr(addr).As16()})
+	}
+	for _, c := range []struct{ entry, dial, other string }{
+		{"::1/128", "::1", "::ffff:127.0.0.1"},
+		// The IPv4 list, met through the v4-mapped address.
+		{"127.0.0.2/32", "::ffff:127.0.0.2", "::1"},
+	} {
+		prefix, err := kernel.ParseDestination(c.entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entry := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: prefix, Port: uint16(port)}
+		if err := d.Add(entry); err != nil {
+			t.Fatal(err)
+		}
+		if err := connect6(c.dial); !errors.Is(err, syscall.EPERM) {
+			t.Errorf("deny %s: connect to %s: %v, want EPERM", c.entry, c.dial, err)
+		}
+		if err := connect6(c.other); err != nil {
+			t.Errorf("deny %s: connect to %s: %v", c.entry, c.other, err)
+		}
+		listed, err := d.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(listed, func(e kernel.DenyEntry) bool { return e.Prefix == prefix && e.Port == uint16(port) }) {
+			t.Errorf("deny %s: not in the listed entries %v", c.entry, listed)
+		}
+		if err := d.Remove(entry); err != nil {
+			t.Fatal(err)
+		}
+		if err := connect6(c.dial); err != nil {
+			t.Errorf("deny %s removed: connect to %s: %v", c.entry, c.dial, err)
+		}
 	}
 }

@@ -44,6 +44,16 @@ type sensorCredArg struct {
 	CapInheritable uint64
 }
 
+type sensorDenyConnect6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Pad       uint32
+	Cgroup    uint64
+	Port      uint32
+	Addr      [16]uint8
+	_         [4]byte
+}
+
 type sensorDenyConnectKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -409,6 +419,7 @@ const (
 	sensorMapBacklogRecords       = "backlog_records"
 	sensorMapConnectAddr          = "connect_addr"
 	sensorMapDenyConnect          = "deny_connect"
+	sensorMapDenyConnect6         = "deny_connect6"
 	sensorMapDenyExec             = "deny_exec"
 	sensorMapDrops                = "drops"
 	sensorMapEvents               = "events"
@@ -542,6 +553,7 @@ type sensorMapSpecs struct {
 	BacklogRecords *ebpf.MapSpec `ebpf:"backlog_records"`
 	ConnectAddr    *ebpf.MapSpec `ebpf:"connect_addr"`
 	DenyConnect    *ebpf.MapSpec `ebpf:"deny_connect"`
+	DenyConnect6   *ebpf.MapSpec `ebpf:"deny_connect6"`
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -607,6 +619,7 @@ type sensorMaps struct {
 	BacklogRecords *ebpf.Map `ebpf:"backlog_records"`
 	ConnectAddr    *ebpf.Map `ebpf:"connect_addr"`
 	DenyConnect    *ebpf.Map `ebpf:"deny_connect"`
+	DenyConnect6   *ebpf.Map `ebpf:"deny_connect6"`
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -640,6 +653,7 @@ func (m *sensorMaps) Close() error {
 		m.BacklogRecords,
 		m.ConnectAddr,
 		m.DenyConnect,
+		m.DenyConnect6,
 		m.DenyExec,
 		m.Drops,
 		m.Events,

@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/vigilsec/vigil/internal/kernel"
 )
 
 // Modes of a rule.
@@ -98,7 +100,8 @@ type RuleConfig struct {
 	Signal string `mapstructure:"signal"`
 	// TTL is how long a deny_exec or deny_connect entry applies; 0 forever.
 	TTL time.Duration `mapstructure:"ttl"`
-	// Destination (an IPv4 address or CIDR) and Port (0: every port) are
+	// Destination (an IPv4 or IPv6 address or CIDR) and Port (0: every
+	// port) are
 	// what deny_connect refuses; when Destination is empty the event's
 	// destination.address (and, when Port is 0, destination.port) are.
 	Destination string `mapstructure:"destination"`
@@ -265,7 +268,7 @@ func (r RuleConfig) compile(set component.TelemetrySettings) (*rule, error) {
 		errs = append(errs, errors.New("destination, port, scope: only for the deny_connect action"))
 	}
 	if r.Destination != "" {
-		p, err := parsePrefix(r.Destination)
+		p, err := kernel.ParseDestination(r.Destination)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("destination: %w", err))
 		}
@@ -335,22 +338,6 @@ func parseSignal(s string) (unix.Signal, error) {
 		return 0, fmt.Errorf("%q: not a signal name", s)
 	}
 	return sig, nil
-}
-
-// parsePrefix accepts an IPv4 address or CIDR.
-func parsePrefix(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		a, aerr := netip.ParseAddr(s)
-		if aerr != nil {
-			return netip.Prefix{}, fmt.Errorf("%q: an IPv4 address or CIDR", s)
-		}
-		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%q: the connect deny list holds IPv4 destinations only", s)
-	}
-	return p.Masked(), nil
 }
 
 // parseRateLimit parses "N/duration": N a positive count, duration a Go

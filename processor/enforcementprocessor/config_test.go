@@ -110,7 +110,7 @@ func TestValidateNamesTheRuleAndField(t *testing.T) {
 			`rules[0] "p": rate_limit: "10": N/duration, as 10/1m`,
 			`rules[1] "p": name: used by another rule`,
 			`rules[1] "p": ttl: a positive duration`,
-			`rules[1] "p": destination: "::1": the connect deny list holds IPv4 destinations only`,
+			`rules[1] "p": destination: ::ffff:10.0.0.0/64: a v4-mapped prefix must be at least 96 bits long`,
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -352,11 +352,11 @@ func (r *rule) connectEntry(attrs pcommon.Map) (kernel.DenyEntry, error) {
 	e := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: r.destination, Port: uint16(r.Port), Rule: r.id}
 	if !e.Prefix.IsValid() {
 		a, err := netip.ParseAddr(strAttr(attrs, event.AttrDestinationAddress))
-		if err != nil || !a.Unmap().Is4() {
-			return e, fmt.Errorf("the event has no IPv4 destination.address and the rule no destination")
+		if err != nil {
+			return e, fmt.Errorf("the event has no destination.address and the rule no destination")
 		}
 		a = a.Unmap()
-		e.Prefix = netip.PrefixFrom(a, 32)
+		e.Prefix = netip.PrefixFrom(a, a.BitLen())
 		if e.Port == 0 {
 			e.Port = uint16(intAttr(attrs, event.AttrDestinationPort))
 		}
