@@ -20,6 +20,7 @@ enum vigil_record_kind {
 	RECORD_FORK = 2,
 	RECORD_EXIT = 3,
 	RECORD_HOOK = 4,
+	RECORD_CONNECT_DENIED = 5,
 };
 
 /* Every ring buffer record starts with this header. ktime is CLOCK_BOOTTIME

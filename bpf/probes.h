@@ -216,43 +216,89 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } deny_connect6 SEC(".maps");
 
-/* connect_denied looks k up in map with and without its cgroup and port:
- * an entry may name either or neither. The IPv6 key begins as the IPv4
- * one does, so either is passed as the IPv4 kind. */
-static __always_inline int connect_denied(void *map, struct deny_connect_key *k, __u32 port)
+/* connect_denied looks k up in map with and without its cgroup and port
+ * (an entry may name either or neither) and returns the entry that
+ * refuses the connect, NULL when none does. The IPv6 key begins as the
+ * IPv4 one does, so either is passed as the IPv4 kind. */
+static __always_inline struct deny_value *connect_denied(void *map, struct deny_connect_key *k, __u32 port)
 {
 	__u64 cg = bpf_get_current_cgroup_id();
 
 	for (int i = 0; i < 4; i++) {
 		k->cgroup = i & 1 ? 0 : cg;
 		k->port = i & 2 ? 0 : port;
-		if (denied(bpf_map_lookup_elem(map, k)))
-			return 1;
+		struct deny_value *v = bpf_map_lookup_elem(map, k);
+
+		if (denied(v))
+			return v;
 	}
-	return 0;
+	return NULL;
 }
 
-static __always_inline int connect4_denied(__u32 addr, __u32 port)
+/* A connect the deny list refused: the receiver audits each, as it does
+ * the execs deny_exec kills. */
+struct connect_denied_record {
+	struct record_header hdr;
+	__u32 pid;
+	__u32 tid;
+	__u64 rule; /* the entry's rule id */
+	__u16 family;
+	__u16 port;    /* host order */
+	__u8 addr[16]; /* network order; IPv4 in the first 4 bytes */
+	__u8 pad[4];
+};
+
+const struct connect_denied_record *unused_connect_denied_record __attribute__((unused));
+
+static __always_inline void report_denied(const struct deny_value *v, __u16 family, const __u32 *addr,
+					  __u32 port)
+{
+	struct connect_denied_record rec = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	fill_header(&rec.hdr, RECORD_CONNECT_DENIED);
+	rec.pid = pid_tgid >> 32;
+	rec.tid = (__u32)pid_tgid;
+	rec.rule = v->rule;
+	rec.family = family;
+	rec.port = port;
+	if (family == VIGIL_AF_INET)
+		__builtin_memcpy(rec.addr, addr, 4);
+	else
+		__builtin_memcpy(rec.addr, addr, 16);
+	emit(&rec, sizeof(rec));
+}
+
+/* connect4_refused reports whether the IPv4 deny list refuses the
+ * connect, and reports the refusal. */
+static __always_inline int connect4_refused(__u32 addr, __u32 port)
 {
 	struct deny_connect_key k = {.prefixlen = 160, .addr = addr};
+	struct deny_value *v = connect_denied(&deny_connect, &k, port);
 
-	return connect_denied(&deny_connect, &k, port);
+	if (v)
+		report_denied(v, VIGIL_AF_INET, &addr, port);
+	return v != NULL;
 }
 
-/* connect6_denied takes the address as the context gives it, in 4-byte
- * words. A v4-mapped address is an IPv4 connect through a dual-stack
- * socket: the IPv4 list applies to it. */
-static __always_inline int connect6_denied(const __u32 addr[4], __u32 port)
+/* connect6_refused is connect4_refused for an address as the context gives
+ * it, in 4-byte words. A v4-mapped address is an IPv4 connect through a
+ * dual-stack socket: the IPv4 list applies to it. */
+static __always_inline int connect6_refused(const __u32 addr[4], __u32 port)
 {
 	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
-		return connect4_denied(addr[3], port);
+		return connect4_refused(addr[3], port);
 	struct deny_connect6_key k;
 
 	/* All of it, the tail padding too: the lookup reads the whole key. */
 	__builtin_memset(&k, 0, sizeof(k));
 	k.prefixlen = 256;
 	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
-	return connect_denied(&deny_connect6, (struct deny_connect_key *)&k, port);
+	struct deny_value *v = connect_denied(&deny_connect6, (struct deny_connect_key *)&k, port);
+
+	if (v)
+		report_denied(v, VIGIL_AF_INET6, addr, port);
+	return v != NULL;
 }
 
 /* connect_addr: the sockaddr a connect hook reads, rebuilt from the cgroup
@@ -297,7 +343,7 @@ int vigil_connect4(struct bpf_sock_addr *ctx)
 {
 	__u32 zero = 0;
 
-	if (connect4_denied(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
+	if (connect4_refused(ctx->user_ip4, bpf_ntohs(ctx->user_port)))
 		return 0;
 	struct sockaddr_in *sa = bpf_map_lookup_elem(&connect_addr, &zero);
 	if (!sa)
@@ -323,7 +369,7 @@ int vigil_connect6(struct bpf_sock_addr *ctx)
 	sa->sin6_addr.in6_u.u6_addr32[1] = ctx->user_ip6[1];
 	sa->sin6_addr.in6_u.u6_addr32[2] = ctx->user_ip6[2];
 	sa->sin6_addr.in6_u.u6_addr32[3] = ctx->user_ip6[3];
-	if (connect6_denied(sa->sin6_addr.in6_u.u6_addr32, bpf_ntohs(ctx->user_port)))
+	if (connect6_refused(sa->sin6_addr.in6_u.u6_addr32, bpf_ntohs(ctx->user_port)))
 		return 0;
 	return connect_hooks(sa, sizeof(*sa));
 }

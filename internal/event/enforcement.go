@@ -29,7 +29,8 @@ const (
 	ReasonRuleMatched = "rule_matched"
 	// ReasonPolicySelector: a TracingPolicy selector acted in the kernel.
 	ReasonPolicySelector = "policy_selector"
-	// ReasonDenyList: the exec deny list killed the process at exec.
+	// ReasonDenyList: a deny list acted: the exec one killed the process at
+	// exec, or the connect one refused its connect.
 	ReasonDenyList = "deny_list"
 	// ReasonMonitor: the rule runs in monitor mode; nothing was done.
 	ReasonMonitor = "monitor"

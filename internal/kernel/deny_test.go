@@ -140,12 +140,17 @@ func TestDenyConnectRefusesIPv6AndMappedDestinations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		entry := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: prefix, Port: uint16(port)}
+		entry := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: prefix, Port: uint16(port), Rule: uint64(port)}
 		if err := d.Add(entry); err != nil {
 			t.Fatal(err)
 		}
 		if err := connect6(c.dial); !errors.Is(err, syscall.EPERM) {
 			t.Errorf("deny %s: connect to %s: %v, want EPERM", c.entry, c.dial, err)
+		}
+		// The IPv4 entry is reported with the IPv4 address it refused.
+		want := netip.AddrPortFrom(netip.MustParseAddr(c.dial).Unmap(), uint16(port))
+		if r := connectRefusal(t, s); r.PID != uint32(os.Getpid()) || r.Destination != want || r.Rule != entry.Rule {
+			t.Errorf("deny %s: refusal record %+v, want pid %d, destination %s, rule %d", c.entry, r, os.Getpid(), want, entry.Rule)
 		}
 		if err := connect6(c.other); err != nil {
 			t.Errorf("deny %s: connect to %s: %v", c.entry, c.other, err)
@@ -162,6 +167,22 @@ func TestDenyConnectRefusesIPv6AndMappedDestinations(t *testing.T) {
 		}
 		if err := connect6(c.dial); err != nil {
 			t.Errorf("deny %s removed: connect to %s: %v", c.entry, c.dial, err)
+		}
+	}
+}
+
+// connectRefusal reads records until the sensor reports a refused connect.
+func connectRefusal(t *testing.T, s *kernel.Sensor) *kernel.ConnectDeniedRecord {
+	t.Helper()
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	defer s.SetDeadline(time.Time{})
+	for {
+		r, err := s.Read()
+		if err != nil {
+			t.Fatalf("no record of the refused connect: %v", err)
+		}
+		if c, ok := r.(*kernel.ConnectDeniedRecord); ok {
+			return c
 		}
 	}
 }

@@ -3,4 +3,4 @@ package kernel
 // The objects are committed so that `go build` needs no clang; `make generate`
 // rebuilds them and CI fails when they differ from bpf/. Syscall arguments
 // are read with the x86-64 register layout.
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I../../bpf" -target bpfel -type exec_record -type fork_record -type exit_record -type hook_record -type hook_conf -type syscall_entry -type proc_info -type str_lpm_key -type addr_lpm_key -type deny_value -type deny_connect_key -type deny_connect6_key -type hook_counters -type policy_cgroup_key -type sock_arg -type cred_arg sensor ../../bpf/sensor.c
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I../../bpf" -target bpfel -type exec_record -type fork_record -type exit_record -type hook_record -type hook_conf -type syscall_entry -type proc_info -type str_lpm_key -type addr_lpm_key -type deny_value -type deny_connect_key -type deny_connect6_key -type connect_denied_record -type hook_counters -type policy_cgroup_key -type sock_arg -type cred_arg sensor ../../bpf/sensor.c

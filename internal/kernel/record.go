@@ -14,10 +14,11 @@ import (
 
 // Record kinds, as in enum vigil_record_kind (bpf/common.h).
 const (
-	recordExec = 1
-	recordFork = 2
-	recordExit = 3
-	recordHook = 4
+	recordExec          = 1
+	recordFork          = 2
+	recordExit          = 3
+	recordHook          = 4
+	recordConnectDenied = 5
 )
 
 // Drop reasons, as in enum vigil_drop_reason (bpf/common.h).
@@ -80,6 +81,14 @@ type ExitRecord struct {
 	TID       uint32 // the thread that exited last
 	Status    uint32 // as wait(2) reports it
 	StartTime uint64
+}
+
+// ConnectDeniedRecord is a connect the deny list refused (DenyConnect).
+type ConnectDeniedRecord struct {
+	Ktime       uint64
+	PID, TID    uint32
+	Rule        uint64 // the entry's DenyEntry.Rule
+	Destination netip.AddrPort
 }
 
 // ExitCode is the exit status of a process that exited normally.
@@ -239,10 +248,11 @@ func decodeSock(b []byte) (*Sock, error) {
 var errShortRecord = errors.New("record shorter than its header")
 
 var (
-	execFixedSize = int(unsafe.Offsetof(sensorExecRecord{}.Data))
-	forkSize      = int(unsafe.Sizeof(sensorForkRecord{}))
-	exitSize      = int(unsafe.Sizeof(sensorExitRecord{}))
-	hookFixedSize = int(unsafe.Offsetof(sensorHookRecord{}.Data))
+	execFixedSize     = int(unsafe.Offsetof(sensorExecRecord{}.Data))
+	forkSize          = int(unsafe.Sizeof(sensorForkRecord{}))
+	exitSize          = int(unsafe.Sizeof(sensorExitRecord{}))
+	connectDeniedSize = int(unsafe.Sizeof(sensorConnectDeniedRecord{}))
+	hookFixedSize     = int(unsafe.Offsetof(sensorHookRecord{}.Data))
 )
 
 // decoder turns raw ring buffer samples into records. It reuses one exec
@@ -251,7 +261,8 @@ type decoder struct {
 	exec sensorExecRecord
 }
 
-// decode returns an *ExecRecord, *ForkRecord or *ExitRecord.
+// decode returns an *ExecRecord, *ForkRecord, *ExitRecord, *HookRecord or
+// *ConnectDeniedRecord.
 func (d *decoder) decode(sample []byte) (any, error) {
 	if len(sample) < 1 {
 		return nil, errShortRecord
@@ -275,6 +286,18 @@ func (d *decoder) decode(sample []byte) (any, error) {
 		return &ExitRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, Status: r.ExitCode, StartTime: r.StartTime}, nil
 	case recordHook:
 		return decodeHook(sample)
+	case recordConnectDenied:
+		if len(sample) < connectDeniedSize {
+			return nil, fmt.Errorf("connect refusal record of %d bytes: %w", len(sample), errShortRecord)
+		}
+		var r sensorConnectDeniedRecord
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), connectDeniedSize), sample)
+		addr := netip.AddrFrom16(r.Addr)
+		if r.Family == afInet {
+			addr = netip.AddrFrom4([4]byte(r.Addr[:4]))
+		}
+		return &ConnectDeniedRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, Rule: r.Rule,
+			Destination: netip.AddrPortFrom(addr, r.Port)}, nil
 	default:
 		return nil, fmt.Errorf("unknown record kind %d", sample[0])
 	}

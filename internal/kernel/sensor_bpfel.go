@@ -27,6 +27,24 @@ type sensorAddrLpmKey struct {
 	Addr      uint32
 }
 
+type sensorConnectDeniedRecord struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_     structs.HostLayout
+		Kind  uint8
+		Pad   [3]uint8
+		Cpu   uint32
+		Ktime uint64
+	}
+	Pid    uint32
+	Tid    uint32
+	Rule   uint64
+	Family uint16
+	Port   uint16
+	Addr   [16]uint8
+	Pad    [4]uint8
+}
+
 type sensorCredArg struct {
 	_              structs.HostLayout
 	Uid            uint32
@@ -414,67 +432,68 @@ type sensorTpRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sensorMapAddr6Lpm             = "addr6_lpm"
-	sensorMapAddrLpm              = "addr_lpm"
-	sensorMapBacklogRecords       = "backlog_records"
-	sensorMapConnectAddr          = "connect_addr"
-	sensorMapDenyConnect          = "deny_connect"
-	sensorMapDenyConnect6         = "deny_connect6"
-	sensorMapDenyExec             = "deny_exec"
-	sensorMapDrops                = "drops"
-	sensorMapEvents               = "events"
-	sensorMapExecHeap             = "exec_heap"
-	sensorMapHookHeap             = "hook_heap"
-	sensorMapHookStats            = "hook_stats"
-	sensorMapHooks                = "hooks"
-	sensorMapIntSet               = "int_set"
-	sensorMapPathHeap             = "path_heap"
-	sensorMapPendingReturns       = "pending_returns"
-	sensorMapPolicyCgroups        = "policy_cgroups"
-	sensorMapProcHeap             = "proc_heap"
-	sensorMapProcs                = "procs"
-	sensorMapRateLimits           = "rate_limits"
-	sensorMapSockActions          = "sock_actions"
-	sensorMapSockOwners           = "sock_owners"
-	sensorMapStrEq                = "str_eq"
-	sensorMapStrEq128             = "str_eq_128"
-	sensorMapStrEq32              = "str_eq_32"
-	sensorMapStrEq64              = "str_eq_64"
-	sensorMapStrPostfix           = "str_postfix"
-	sensorMapStrPrefix            = "str_prefix"
-	sensorMapSyscallHooks         = "syscall_hooks"
-	sensorMapTpHeap               = "tp_heap"
-	sensorProgVigilConnect4       = "vigil_connect4"
-	sensorProgVigilConnect6       = "vigil_connect6"
-	sensorProgVigilExecBtf        = "vigil_exec_btf"
-	sensorProgVigilExecRaw        = "vigil_exec_raw"
-	sensorProgVigilExitBtf        = "vigil_exit_btf"
-	sensorProgVigilExitRaw        = "vigil_exit_raw"
-	sensorProgVigilFentry         = "vigil_fentry"
-	sensorProgVigilFmodRet        = "vigil_fmod_ret"
-	sensorProgVigilForkBtf        = "vigil_fork_btf"
-	sensorProgVigilForkRaw        = "vigil_fork_raw"
-	sensorProgVigilKprobe         = "vigil_kprobe"
-	sensorProgVigilKprobeMulti    = "vigil_kprobe_multi"
-	sensorProgVigilKretprobe      = "vigil_kretprobe"
-	sensorProgVigilKretprobeMulti = "vigil_kretprobe_multi"
-	sensorProgVigilLsm            = "vigil_lsm"
-	sensorProgVigilRawTp          = "vigil_raw_tp"
-	sensorProgVigilSysEnterBtf    = "vigil_sys_enter_btf"
-	sensorProgVigilSysEnterRaw    = "vigil_sys_enter_raw"
-	sensorProgVigilSysExitBtf     = "vigil_sys_exit_btf"
-	sensorProgVigilSysExitRaw     = "vigil_sys_exit_raw"
-	sensorProgVigilTracepoint     = "vigil_tracepoint"
-	sensorProgVigilUprobe         = "vigil_uprobe"
-	sensorProgVigilUretprobe      = "vigil_uretprobe"
-	sensorVarTrampSlot            = "tramp_slot"
-	sensorVarUnusedCredArg        = "unused_cred_arg"
-	sensorVarUnusedDenyConnectKey = "unused_deny_connect_key"
-	sensorVarUnusedExitRecord     = "unused_exit_record"
-	sensorVarUnusedForkRecord     = "unused_fork_record"
-	sensorVarUnusedHookConf       = "unused_hook_conf"
-	sensorVarUnusedHookRecord     = "unused_hook_record"
-	sensorVarUnusedSyscallEntry   = "unused_syscall_entry"
+	sensorMapAddr6Lpm                  = "addr6_lpm"
+	sensorMapAddrLpm                   = "addr_lpm"
+	sensorMapBacklogRecords            = "backlog_records"
+	sensorMapConnectAddr               = "connect_addr"
+	sensorMapDenyConnect               = "deny_connect"
+	sensorMapDenyConnect6              = "deny_connect6"
+	sensorMapDenyExec                  = "deny_exec"
+	sensorMapDrops                     = "drops"
+	sensorMapEvents                    = "events"
+	sensorMapExecHeap                  = "exec_heap"
+	sensorMapHookHeap                  = "hook_heap"
+	sensorMapHookStats                 = "hook_stats"
+	sensorMapHooks                     = "hooks"
+	sensorMapIntSet                    = "int_set"
+	sensorMapPathHeap                  = "path_heap"
+	sensorMapPendingReturns            = "pending_returns"
+	sensorMapPolicyCgroups             = "policy_cgroups"
+	sensorMapProcHeap                  = "proc_heap"
+	sensorMapProcs                     = "procs"
+	sensorMapRateLimits                = "rate_limits"
+	sensorMapSockActions               = "sock_actions"
+	sensorMapSockOwners                = "sock_owners"
+	sensorMapStrEq                     = "str_eq"
+	sensorMapStrEq128                  = "str_eq_128"
+	sensorMapStrEq32                   = "str_eq_32"
+	sensorMapStrEq64                   = "str_eq_64"
+	sensorMapStrPostfix                = "str_postfix"
+	sensorMapStrPrefix                 = "str_prefix"
+	sensorMapSyscallHooks              = "syscall_hooks"
+	sensorMapTpHeap                    = "tp_heap"
+	sensorProgVigilConnect4            = "vigil_connect4"
+	sensorProgVigilConnect6            = "vigil_connect6"
+	sensorProgVigilExecBtf             = "vigil_exec_btf"
+	sensorProgVigilExecRaw             = "vigil_exec_raw"
+	sensorProgVigilExitBtf             = "vigil_exit_btf"
+	sensorProgVigilExitRaw             = "vigil_exit_raw"
+	sensorProgVigilFentry              = "vigil_fentry"
+	sensorProgVigilFmodRet             = "vigil_fmod_ret"
+	sensorProgVigilForkBtf             = "vigil_fork_btf"
+	sensorProgVigilForkRaw             = "vigil_fork_raw"
+	sensorProgVigilKprobe              = "vigil_kprobe"
+	sensorProgVigilKprobeMulti         = "vigil_kprobe_multi"
+	sensorProgVigilKretprobe           = "vigil_kretprobe"
+	sensorProgVigilKretprobeMulti      = "vigil_kretprobe_multi"
+	sensorProgVigilLsm                 = "vigil_lsm"
+	sensorProgVigilRawTp               = "vigil_raw_tp"
+	sensorProgVigilSysEnterBtf         = "vigil_sys_enter_btf"
+	sensorProgVigilSysEnterRaw         = "vigil_sys_enter_raw"
+	sensorProgVigilSysExitBtf          = "vigil_sys_exit_btf"
+	sensorProgVigilSysExitRaw          = "vigil_sys_exit_raw"
+	sensorProgVigilTracepoint          = "vigil_tracepoint"
+	sensorProgVigilUprobe              = "vigil_uprobe"
+	sensorProgVigilUretprobe           = "vigil_uretprobe"
+	sensorVarTrampSlot                 = "tramp_slot"
+	sensorVarUnusedConnectDeniedRecord = "unused_connect_denied_record"
+	sensorVarUnusedCredArg             = "unused_cred_arg"
+	sensorVarUnusedDenyConnectKey      = "unused_deny_connect_key"
+	sensorVarUnusedExitRecord          = "unused_exit_record"
+	sensorVarUnusedForkRecord          = "unused_fork_record"
+	sensorVarUnusedHookConf            = "unused_hook_conf"
+	sensorVarUnusedHookRecord          = "unused_hook_record"
+	sensorVarUnusedSyscallEntry        = "unused_syscall_entry"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -584,14 +603,15 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	TrampSlot            *ebpf.VariableSpec `ebpf:"tramp_slot"`
-	UnusedCredArg        *ebpf.VariableSpec `ebpf:"unused_cred_arg"`
-	UnusedDenyConnectKey *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
-	UnusedExitRecord     *ebpf.VariableSpec `ebpf:"unused_exit_record"`
-	UnusedForkRecord     *ebpf.VariableSpec `ebpf:"unused_fork_record"`
-	UnusedHookConf       *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
-	UnusedHookRecord     *ebpf.VariableSpec `ebpf:"unused_hook_record"`
-	UnusedSyscallEntry   *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
+	TrampSlot                 *ebpf.VariableSpec `ebpf:"tramp_slot"`
+	UnusedConnectDeniedRecord *ebpf.VariableSpec `ebpf:"unused_connect_denied_record"`
+	UnusedCredArg             *ebpf.VariableSpec `ebpf:"unused_cred_arg"`
+	UnusedDenyConnectKey      *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
+	UnusedExitRecord          *ebpf.VariableSpec `ebpf:"unused_exit_record"`
+	UnusedForkRecord          *ebpf.VariableSpec `ebpf:"unused_fork_record"`
+	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
+	UnusedHookRecord          *ebpf.VariableSpec `ebpf:"unused_hook_record"`
+	UnusedSyscallEntry        *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -685,14 +705,15 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	TrampSlot            *ebpf.Variable `ebpf:"tramp_slot"`
-	UnusedCredArg        *ebpf.Variable `ebpf:"unused_cred_arg"`
-	UnusedDenyConnectKey *ebpf.Variable `ebpf:"unused_deny_connect_key"`
-	UnusedExitRecord     *ebpf.Variable `ebpf:"unused_exit_record"`
-	UnusedForkRecord     *ebpf.Variable `ebpf:"unused_fork_record"`
-	UnusedHookConf       *ebpf.Variable `ebpf:"unused_hook_conf"`
-	UnusedHookRecord     *ebpf.Variable `ebpf:"unused_hook_record"`
-	UnusedSyscallEntry   *ebpf.Variable `ebpf:"unused_syscall_entry"`
+	TrampSlot                 *ebpf.Variable `ebpf:"tramp_slot"`
+	UnusedConnectDeniedRecord *ebpf.Variable `ebpf:"unused_connect_denied_record"`
+	UnusedCredArg             *ebpf.Variable `ebpf:"unused_cred_arg"`
+	UnusedDenyConnectKey      *ebpf.Variable `ebpf:"unused_deny_connect_key"`
+	UnusedExitRecord          *ebpf.Variable `ebpf:"unused_exit_record"`
+	UnusedForkRecord          *ebpf.Variable `ebpf:"unused_fork_record"`
+	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`
+	UnusedHookRecord          *ebpf.Variable `ebpf:"unused_hook_record"`
+	UnusedSyscallEntry        *ebpf.Variable `ebpf:"unused_syscall_entry"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

@@ -1,8 +1,10 @@
 package ebpfreceiver
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +140,41 @@ func TestDeniedExecIsAudited(t *testing.T) {
 	a, n := kernelAudit(t, sink, pid)
 	if n != 1 || a.str(event.AttrSecurityRuleName) != "deny_exec" || a.str(event.AttrEnforcementAction) != "deny_exec" ||
 		a.str(event.AttrEnforcementReason) != "deny_list" || a.str(event.AttrTargetBinary) != bin {
+		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
+	}
+}
+
+// TestDeniedConnectIsAudited refuses an IPv6 connect of the test's own
+// through the connect deny list: the receiver audits the refusal.
+func TestDeniedConnectIsAudited(t *testing.T) {
+	_, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	d, err := kernel.OpenDenyLists(kernel.DefaultPinPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	entry := kernel.DenyEntry{Kind: kernel.DenyConnect, Prefix: netip.MustParsePrefix("::1/128"), Port: uint16(port),
+		Expires: time.Now().Add(time.Minute)}
+	if err := d.Add(entry); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(entry)
+
+	if c, err := net.Dial("tcp6", ln.Addr().String()); !errors.Is(err, syscall.EPERM) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("connect to a denied destination: %v, want EPERM", err)
+	}
+	a, n := kernelAudit(t, sink, os.Getpid())
+	if n != 1 || a.str(event.AttrSecurityRuleName) != "deny_connect" || a.str(event.AttrEnforcementAction) != "deny_connect" ||
+		a.str(event.AttrEnforcementReason) != "deny_list" || a.str(event.AttrTargetDestination) != fmt.Sprintf("[::1]:%d", port) {
 		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
 	}
 }

@@ -344,6 +344,15 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exit{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors, Status: rec.Status}, p.CgroupName)
 		r.stats.exit.Add(1)
+	case *kernel.ConnectDeniedRecord:
+		p := r.cache.Running(rec.PID)
+		if p == nil {
+			// Not known to the cache (it was full): what the record says.
+			p = &process.Process{PID: rec.PID, TID: rec.TID}
+		}
+		e := r.kernelEnforcement(rec.Ktime, p, "deny_connect", "deny_connect", "", event.ReasonDenyList)
+		e.Destination = rec.Destination.String()
+		batch.Add(e, p.CgroupName)
 	case *kernel.HookRecord:
 		ev := &r.hook
 		if r.hookEvent(rec, ev) {
