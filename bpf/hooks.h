@@ -53,7 +53,41 @@ enum arg_type {
 	ARG_CAPS = 13,    /* kernel_cap_t *: the mask, as an integer */
 	ARG_KIOCB = 14,   /* struct kiocb *: the path of its file */
 	ARG_IOV_ITER = 15, /* struct iov_iter *: the start of its user data */
+	/* BPF and perf objects, each read into a struct of its own in the
+	 * string slot (Tetragon's bpf_attr, perf_event and bpf_map). */
+	ARG_BPF_ATTR = 16,   /* union bpf_attr * of a program load */
+	ARG_PERF_EVENT = 17, /* struct perf_event * */
+	ARG_BPF_MAP = 18,    /* struct bpf_map * */
 };
+
+#define BPF_NAME_LEN 16 /* BPF_OBJ_NAME_LEN */
+
+struct bpf_attr_arg {
+	__u32 prog_type;
+	__u32 insn_cnt;
+	char prog_name[BPF_NAME_LEN];
+};
+
+struct bpf_map_arg {
+	__u32 map_type;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	char map_name[BPF_NAME_LEN];
+};
+
+struct perf_event_arg {
+	__u32 type;
+	__u32 pad;
+	__u64 config;
+	__u64 probe_offset;
+	char kprobe_func[128]; /* KSYM_NAME_LEN */
+};
+
+/* Kept in BTF for bpf2go: no map holds these. */
+const struct bpf_attr_arg *unused_bpf_attr_arg __attribute__((unused));
+const struct bpf_map_arg *unused_bpf_map_arg __attribute__((unused));
+const struct perf_event_arg *unused_perf_event_arg __attribute__((unused));
 
 /* A cred argument as read_cred leaves it in its argument's string slot, and
  * as the record carries it (internal/kernel/record.go). */
@@ -1284,6 +1318,48 @@ __noinline int read_cred(struct cred_arg *out, __u64 raw)
 	return 0;
 }
 
+/* read_bpf_object reads the BPF or perf object at raw, an argument of type
+ * (ARG_BPF_ATTR, ARG_PERF_EVENT, ARG_BPF_MAP), into the slot; returns the
+ * bytes it holds. */
+__noinline __u32 read_bpf_object(struct str_slot *slot, __u64 raw, __u32 type)
+{
+	if (!slot)
+		return 0;
+	__builtin_memset(slot->s, 0, sizeof(struct perf_event_arg));
+	if (type == ARG_BPF_ATTR) {
+		struct bpf_attr_arg *out = (struct bpf_attr_arg *)slot->s;
+		const union bpf_attr *attr = (const union bpf_attr *)raw;
+
+		out->prog_type = BPF_CORE_READ(attr, prog_type);
+		out->insn_cnt = BPF_CORE_READ(attr, insn_cnt);
+		BPF_CORE_READ_INTO(&out->prog_name, attr, prog_name);
+		return sizeof(*out);
+	}
+	if (type == ARG_BPF_MAP) {
+		struct bpf_map_arg *out = (struct bpf_map_arg *)slot->s;
+		const struct bpf_map *m = (const struct bpf_map *)raw;
+
+		out->map_type = BPF_CORE_READ(m, map_type);
+		out->key_size = BPF_CORE_READ(m, key_size);
+		out->value_size = BPF_CORE_READ(m, value_size);
+		out->max_entries = BPF_CORE_READ(m, max_entries);
+		BPF_CORE_READ_INTO(&out->map_name, m, name);
+		return sizeof(*out);
+	}
+	struct perf_event_arg *out = (struct perf_event_arg *)slot->s;
+	const struct perf_event *ev = (const struct perf_event *)raw;
+
+	out->type = BPF_CORE_READ(ev, attr.type);
+	out->config = BPF_CORE_READ(ev, attr.config);
+	out->probe_offset = BPF_CORE_READ(ev, attr.probe_offset);
+	/* The caller's pointer to the function name of a kprobe event (config1
+	 * of other events: a read that fails leaves it empty), still in the
+	 * perf_event_open call that allocates the event. */
+	bpf_probe_read_user_str(out->kprobe_func, sizeof(out->kprobe_func),
+				(const void *)BPF_CORE_READ(ev, attr.kprobe_func));
+	return sizeof(*out);
+}
+
 /* resolve_arg follows an argument's resolve path from its value. */
 static __always_inline __u64 resolve_arg(const struct arg_conf *ac, __u64 p)
 {
@@ -1415,6 +1491,11 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		}
 		case ARG_IOV_ITER:
 			s->a.slen[i] = read_iov_iter(&s->a.str[i], raw, &s->a.trunc[i]);
+			break;
+		case ARG_BPF_ATTR:
+		case ARG_PERF_EVENT:
+		case ARG_BPF_MAP:
+			s->a.slen[i] = read_bpf_object(&s->a.str[i], raw, ac->type);
 			break;
 		case ARG_KIOCB:
 		case ARG_BINPRM: {

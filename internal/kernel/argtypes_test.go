@@ -13,13 +13,25 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
+
+// argTypeTest is a kprobe with an argument of one type, a call of its
+// function, and what the records of that call must say.
+type argTypeTest struct {
+	name  string
+	hook  policy.KProbeSpec
+	run   func(t *testing.T)
+	check func(t *testing.T, recs []*kernel.HookRecord)
+}
 
 func kprobePolicy(k policy.KProbeSpec) *policy.TracingPolicy {
 	return &policy.TracingPolicy{
@@ -63,12 +75,7 @@ func TestKprobeArgumentTypes(t *testing.T) {
 	testenv.RequireBPF(t)
 	port := loopbackListener(t)
 	_, f := files(t, "owned")
-	tests := []struct {
-		name  string
-		hook  policy.KProbeSpec
-		run   func(t *testing.T)
-		check func(t *testing.T, recs []*kernel.HookRecord)
-	}{
+	tests := []argTypeTest{
 		{
 			name: "cred",
 			hook: policy.KProbeSpec{Call: "commit_creds", Args: []policy.ArgSpec{{Index: 0, Type: "cred"}}},
@@ -337,6 +344,7 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			},
 		},
 	}
+	tests = append(tests, bpfObjectTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _, ok := installIfSupported(t, kprobePolicy(tc.hook), kernel.Probe().Has(kernel.FeatureKprobe), "CONFIG_KPROBES")
@@ -345,4 +353,86 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bpfObjectTests read the bpf_attr of a program load (bpf_check), the
+// bpf_map of a map creation (security_bpf_map_alloc before Linux 6.9,
+// security_bpf_map_create since) and the perf_event of a perf_event_open
+// (security_perf_event_alloc), as Tetragon's bpf example policy hooks them.
+var bpfObjectTests = []argTypeTest{
+	{
+		name: "bpf_attr",
+		hook: policy.KProbeSpec{Call: "bpf_check", Args: []policy.ArgSpec{{Index: 1, Type: "bpf_attr"}}},
+		run: func(t *testing.T) {
+			prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "vigil_t_prog", Type: ebpf.SocketFilter, License: "GPL",
+				Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog.Close()
+		},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			want := kernel.BpfAttr{ProgType: uint32(ebpf.SocketFilter), InsnCnt: 2, ProgName: "vigil_t_prog"}
+			checkBpfObject(t, recs, want, "BPF_PROG_TYPE_SOCKET_FILTER vigil_t_prog (2 instructions)")
+		},
+	},
+	{
+		name: "bpf_map",
+		hook: policy.KProbeSpec{Call: mapCreateHook(), Args: []policy.ArgSpec{{Index: 0, Type: "bpf_map"}}},
+		run: func(t *testing.T) {
+			m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "vigil_t_map", Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+		},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			want := kernel.BpfMap{MapType: uint32(ebpf.Hash), KeySize: 4, ValueSize: 8, MaxEntries: 7, MapName: "vigil_t_map"}
+			checkBpfObject(t, recs, want, "BPF_MAP_TYPE_HASH vigil_t_map (key 4, value 8, 7 entries)")
+		},
+	},
+	{
+		name: "perf_event",
+		hook: policy.KProbeSpec{Call: "security_perf_event_alloc", Args: []policy.ArgSpec{{Index: 0, Type: "perf_event"}}},
+		run: func(t *testing.T) {
+			attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
+				Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
+			fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(fd)
+		},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			want := kernel.PerfEvent{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY}
+			checkBpfObject(t, recs, want, fmt.Sprintf("PERF_TYPE_SOFTWARE config %d", unix.PERF_COUNT_SW_DUMMY))
+		},
+	},
+}
+
+// checkBpfObject wants a record whose argument is want, rendered as str.
+func checkBpfObject(t *testing.T, recs []*kernel.HookRecord, want fmt.Stringer, str string) {
+	t.Helper()
+	for _, r := range recs {
+		if r.Args[0].Object == want {
+			if r.Args[0].Str != str {
+				t.Errorf("%+v rendered %q, want %q", want, r.Args[0].Str, str)
+			}
+			return
+		}
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Args[0].Str)
+	}
+	t.Errorf("no record of %+v among %d: %q", want, len(recs), got)
+}
+
+// mapCreateHook is the LSM function that sees a new map on this kernel:
+// security_bpf_map_create replaced security_bpf_map_alloc in Linux 6.9.
+func mapCreateHook() string {
+	if syms, err := os.ReadFile("/proc/kallsyms"); err == nil && strings.Contains(string(syms), " security_bpf_map_create\n") {
+		return "security_bpf_map_create"
+	}
+	return "security_bpf_map_alloc"
 }

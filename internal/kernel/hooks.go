@@ -30,21 +30,24 @@ const (
 
 // Values of the kernel's enums (bpf/hooks.h).
 const (
-	argInt      = 1
-	argString   = 2
-	argFD       = 3
-	argCharBuf  = 4
-	argSockaddr = 5
-	argFile     = 6
-	argPath     = 7
-	argSock     = 8
-	argSocket   = 9
-	argSkb      = 10
-	argBinprm   = 11
-	argCred     = 12
-	argCaps     = 13
-	argKiocb    = 14
-	argIovIter  = 15
+	argInt       = 1
+	argString    = 2
+	argFD        = 3
+	argCharBuf   = 4
+	argSockaddr  = 5
+	argFile      = 6
+	argPath      = 7
+	argSock      = 8
+	argSocket    = 9
+	argSkb       = 10
+	argBinprm    = 11
+	argCred      = 12
+	argCaps      = 13
+	argKiocb     = 14
+	argIovIter   = 15
+	argBpfAttr   = 16
+	argPerfEvent = 17
+	argBpfMap    = 18
 
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
@@ -79,6 +82,7 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgSock: argSock, policy.ArgSocket: argSocket, policy.ArgSkb: argSkb,
 	policy.ArgBinprm: argBinprm, policy.ArgCred: argCred, policy.ArgCaps: argCaps,
 	policy.ArgKiocb: argKiocb, policy.ArgIovIter: argIovIter,
+	policy.ArgBpfAttr: argBpfAttr, policy.ArgPerfEvent: argPerfEvent, policy.ArgBpfMap: argBpfMap,
 }
 
 // Fields of a sock argument (enum sock_field, bpf/hooks.h).

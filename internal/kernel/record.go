@@ -148,6 +148,9 @@ type HookArg struct {
 	Truncated bool
 	Sock      *Sock
 	Cred      *Cred
+	// Object is a bpf_attr, perf_event or bpf_map argument: a BpfAttr,
+	// PerfEvent or BpfMap; Str is its String().
+	Object fmt.Stringer
 }
 
 // Cred is a cred argument (struct cred *) as the hook read it.
@@ -410,6 +413,12 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 				return nil, err
 			}
 			a.Cred, a.Str = c, c.String()
+		case argBpfAttr, argPerfEvent, argBpfMap:
+			o, err := decodeBpfObject(typ, data[:n])
+			if err != nil {
+				return nil, err
+			}
+			a.Object, a.Str = o, o.String()
 		case argSockaddr:
 			sk, err := decodeSock(data[:n])
 			if err != nil {

@@ -27,6 +27,22 @@ type sensorAddrLpmKey struct {
 	Addr      uint32
 }
 
+type sensorBpfAttrArg struct {
+	_        structs.HostLayout
+	ProgType uint32
+	InsnCnt  uint32
+	ProgName [16]int8
+}
+
+type sensorBpfMapArg struct {
+	_          structs.HostLayout
+	MapType    uint32
+	KeySize    uint32
+	ValueSize  uint32
+	MaxEntries uint32
+	MapName    [16]int8
+}
+
 type sensorConnectDeniedRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -345,6 +361,15 @@ type sensorPendingKey struct {
 	Slot uint32
 }
 
+type sensorPerfEventArg struct {
+	_           structs.HostLayout
+	Type        uint32
+	Pad         uint32
+	Config      uint64
+	ProbeOffset uint64
+	KprobeFunc  [128]int8
+}
+
 type sensorPolicyCgroupKey struct {
 	_      structs.HostLayout
 	Set    uint32
@@ -486,6 +511,8 @@ const (
 	sensorProgVigilUprobe              = "vigil_uprobe"
 	sensorProgVigilUretprobe           = "vigil_uretprobe"
 	sensorVarTrampSlot                 = "tramp_slot"
+	sensorVarUnusedBpfAttrArg          = "unused_bpf_attr_arg"
+	sensorVarUnusedBpfMapArg           = "unused_bpf_map_arg"
 	sensorVarUnusedConnectDeniedRecord = "unused_connect_denied_record"
 	sensorVarUnusedCredArg             = "unused_cred_arg"
 	sensorVarUnusedDenyConnectKey      = "unused_deny_connect_key"
@@ -493,6 +520,7 @@ const (
 	sensorVarUnusedForkRecord          = "unused_fork_record"
 	sensorVarUnusedHookConf            = "unused_hook_conf"
 	sensorVarUnusedHookRecord          = "unused_hook_record"
+	sensorVarUnusedPerfEventArg        = "unused_perf_event_arg"
 	sensorVarUnusedSyscallEntry        = "unused_syscall_entry"
 )
 
@@ -604,6 +632,8 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	TrampSlot                 *ebpf.VariableSpec `ebpf:"tramp_slot"`
+	UnusedBpfAttrArg          *ebpf.VariableSpec `ebpf:"unused_bpf_attr_arg"`
+	UnusedBpfMapArg           *ebpf.VariableSpec `ebpf:"unused_bpf_map_arg"`
 	UnusedConnectDeniedRecord *ebpf.VariableSpec `ebpf:"unused_connect_denied_record"`
 	UnusedCredArg             *ebpf.VariableSpec `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey      *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
@@ -611,6 +641,7 @@ type sensorVariableSpecs struct {
 	UnusedForkRecord          *ebpf.VariableSpec `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
 	UnusedHookRecord          *ebpf.VariableSpec `ebpf:"unused_hook_record"`
+	UnusedPerfEventArg        *ebpf.VariableSpec `ebpf:"unused_perf_event_arg"`
 	UnusedSyscallEntry        *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
 }
 
@@ -706,6 +737,8 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	TrampSlot                 *ebpf.Variable `ebpf:"tramp_slot"`
+	UnusedBpfAttrArg          *ebpf.Variable `ebpf:"unused_bpf_attr_arg"`
+	UnusedBpfMapArg           *ebpf.Variable `ebpf:"unused_bpf_map_arg"`
 	UnusedConnectDeniedRecord *ebpf.Variable `ebpf:"unused_connect_denied_record"`
 	UnusedCredArg             *ebpf.Variable `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey      *ebpf.Variable `ebpf:"unused_deny_connect_key"`
@@ -713,6 +746,7 @@ type sensorVariables struct {
 	UnusedForkRecord          *ebpf.Variable `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`
 	UnusedHookRecord          *ebpf.Variable `ebpf:"unused_hook_record"`
+	UnusedPerfEventArg        *ebpf.Variable `ebpf:"unused_perf_event_arg"`
 	UnusedSyscallEntry        *ebpf.Variable `ebpf:"unused_syscall_entry"`
 }
 

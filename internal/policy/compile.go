@@ -181,7 +181,7 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb or iov_iter", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event or bpf_map", a.Type))
 		return out, false
 	}
 	return out, true
@@ -193,6 +193,7 @@ var kernelArgKinds = map[string]ArgKind{
 	"string": ArgString, "fd": ArgFD, "file": ArgFile, "path": ArgPath,
 	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb, "sockaddr": ArgSockaddr,
 	"linux_binprm": ArgBinprm, "cred": ArgCred, "kiocb": ArgKiocb, "iov_iter": ArgIovIter,
+	"bpf_attr": ArgBpfAttr, "perf_event": ArgPerfEvent, "bpf_map": ArgBpfMap,
 	"kernel_cap_t": ArgCaps, "cap_effective": ArgCaps, "cap_inheritable": ArgCaps, "cap_permitted": ArgCaps,
 }
 
@@ -434,8 +435,8 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			}
 			continue
 		}
-		if a.Kind == ArgCred {
-			c.fail(refuse(p+".index", "%d: cred arguments are reported, not matched on, by this version of Vigil", m.Index))
+		if a.Kind.reportedOnly() {
+			c.fail(refuse(p+".index", "%d: %s arguments are reported, not matched on, by this version of Vigil", m.Index, a.Type))
 			continue
 		}
 		if a.Kind == ArgCaps {

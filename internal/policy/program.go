@@ -123,7 +123,20 @@ const (
 	// data it holds (a write's buffer).
 	ArgKiocb
 	ArgIovIter
+	// ArgBpfAttr (union bpf_attr * of a program load), ArgPerfEvent
+	// (struct perf_event *) and ArgBpfMap (struct bpf_map *) are read as
+	// their type, size and name fields (Tetragon's bpf_attr, perf_event
+	// and bpf_map).
+	ArgBpfAttr
+	ArgPerfEvent
+	ArgBpfMap
 )
+
+// reportedOnly reports whether arguments of the kind are reported but not
+// matched on.
+func (k ArgKind) reportedOnly() bool {
+	return k == ArgCred || k == ArgBpfAttr || k == ArgPerfEvent || k == ArgBpfMap
+}
 
 // IsSock reports whether the argument is read, matched and reported as a
 // sock.
