@@ -436,3 +436,14 @@ func mapCreateHook() string {
 	}
 	return "security_bpf_map_alloc"
 }
+
+// TestKprobeOnAMissingFunctionIsLeftOut installs a kprobe whose function no
+// kernel has, with ignore.callNotFound: the policy loads, and the hook
+// says it is not attached.
+func TestKprobeOnAMissingFunctionIsLeftOut(t *testing.T) {
+	hook := policy.KProbeSpec{Call: "vigil_no_such_function", Ignore: &policy.IgnoreSpec{CallNotFound: true}}
+	_, ph, ok := installIfSupported(t, kprobePolicy(hook), kernel.Probe().Has(kernel.FeatureKprobe), "CONFIG_KPROBES")
+	if ok && ph.Hooks[0].Mechanism != kernel.MechanismNotFound {
+		t.Errorf("mechanism %q, want %q", ph.Hooks[0].Mechanism, kernel.MechanismNotFound)
+	}
+}

@@ -151,7 +151,8 @@ type InstalledHook struct {
 	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
 	// "fentry", "tracepoint", "uprobe", "cgroup connect"; for syscall
 	// hooks SyscallKprobeMulti, SyscallKprobe, SyscallFentry or
-	// SyscallTracepoints).
+	// SyscallTracepoints); MechanismNotFound for a kprobe left out by
+	// its ignore.callNotFound.
 	Mechanism string
 }
 

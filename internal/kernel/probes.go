@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -457,11 +458,16 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 		}
 	}
 	mechanism, err := attachKprobeLinks(ih, coll, h.Calls)
-	if mechanism != "" {
-		ih.Mechanism = mechanism
+	if err == nil {
+		ih.Mechanism = cmp.Or(mechanism, MechanismNotFound)
 	}
 	return err
 }
+
+// MechanismNotFound is the Mechanism of a hook that is not attached: the
+// kernel has none of its functions, and its ignore.callNotFound says to go
+// on without them.
+const MechanismNotFound = "none: call not found (ignored)"
 
 // attachKprobeLinks attaches kprobes, and kretprobes for a return hook, to
 // fns with the hook's slot as the cookie: with kprobe.multi where the probe
@@ -496,6 +502,7 @@ func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (
 		ih.links = append(ih.links, l)
 		return "kprobe.multi", nil
 	}
+	attached := false
 	for _, fn := range fns {
 		l, err := link.Kprobe(fn, coll.Programs["vigil_kprobe"], &link.KprobeOptions{Cookie: cookie})
 		if err == nil {
@@ -518,6 +525,10 @@ func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (
 			ih.closeLinks()
 			return "", fmt.Errorf("%s.call: attaching a kprobe to %s: %w", h.Path, fn, err)
 		}
+		attached = true
+	}
+	if !attached {
+		return "", nil
 	}
 	return "kprobe", nil
 }
