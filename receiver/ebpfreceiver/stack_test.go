@@ -12,7 +12,6 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-
 func (r record) strings(k string) []string {
 	v, ok := r.lr.Attributes().Get(k)
 	if !ok {
