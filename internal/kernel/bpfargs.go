@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
 )
@@ -59,36 +58,27 @@ func (e PerfEvent) String() string {
 	return s
 }
 
-var (
-	bpfAttrArgSize   = int(unsafe.Sizeof(sensorBpfAttrArg{}))
-	bpfMapArgSize    = int(unsafe.Sizeof(sensorBpfMapArg{}))
-	perfEventArgSize = int(unsafe.Sizeof(sensorPerfEventArg{}))
-)
-
 // decodeBpfObject decodes an argument read_bpf_object wrote.
 func decodeBpfObject(typ uint8, b []byte) (fmt.Stringer, error) {
 	switch typ {
 	case argBpfAttr:
-		if len(b) != bpfAttrArgSize {
-			return nil, fmt.Errorf("hook record bpf_attr of %d bytes, want %d", len(b), bpfAttrArgSize)
+		r, err := argLayout[sensorBpfAttrArg](b, "bpf_attr")
+		if err != nil {
+			return nil, err
 		}
-		var r sensorBpfAttrArg
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), bpfAttrArgSize), b)
 		return BpfAttr{ProgType: r.ProgType, InsnCnt: r.InsnCnt, ProgName: cString(r.ProgName[:])}, nil
 	case argBpfMap:
-		if len(b) != bpfMapArgSize {
-			return nil, fmt.Errorf("hook record bpf_map of %d bytes, want %d", len(b), bpfMapArgSize)
+		r, err := argLayout[sensorBpfMapArg](b, "bpf_map")
+		if err != nil {
+			return nil, err
 		}
-		var r sensorBpfMapArg
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), bpfMapArgSize), b)
 		return BpfMap{MapType: r.MapType, KeySize: r.KeySize, ValueSize: r.ValueSize, MaxEntries: r.MaxEntries,
 			MapName: cString(r.MapName[:])}, nil
 	default:
-		if len(b) != perfEventArgSize {
-			return nil, fmt.Errorf("hook record perf_event of %d bytes, want %d", len(b), perfEventArgSize)
+		r, err := argLayout[sensorPerfEventArg](b, "perf_event")
+		if err != nil {
+			return nil, err
 		}
-		var r sensorPerfEventArg
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), perfEventArgSize), b)
 		return PerfEvent{Type: r.Type, Config: r.Config, ProbeOffset: r.ProbeOffset, KprobeFunc: cString(r.KprobeFunc[:])}, nil
 	}
 }

@@ -172,14 +172,11 @@ func (c Cred) String() string {
 		c.Permitted, c.Effective, c.Inheritable)
 }
 
-var credArgSize = int(unsafe.Sizeof(sensorCredArg{}))
-
 func decodeCred(b []byte) (*Cred, error) {
-	if len(b) != credArgSize {
-		return nil, fmt.Errorf("hook record cred of %d bytes, want %d", len(b), credArgSize)
+	r, err := argLayout[sensorCredArg](b, "cred")
+	if err != nil {
+		return nil, err
 	}
-	var r sensorCredArg
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), credArgSize), b)
 	return &Cred{UID: r.Uid, GID: r.Gid, SUID: r.Suid, SGID: r.Sgid, EUID: r.Euid, EGID: r.Egid,
 		FSUID: r.Fsuid, FSGID: r.Fsgid, Securebits: r.Securebits, UserNS: r.UserNs,
 		Permitted: r.CapPermitted, Effective: r.CapEffective, Inheritable: r.CapInheritable}, nil
@@ -225,14 +222,11 @@ func (s Sock) String() string {
 	return s.Transport() + " " + s.Source.String() + " -> " + s.Destination.String()
 }
 
-var sockArgSize = int(unsafe.Sizeof(sensorSockArg{}))
-
 func decodeSock(b []byte) (*Sock, error) {
-	if len(b) != sockArgSize {
-		return nil, fmt.Errorf("hook record sock of %d bytes, want %d", len(b), sockArgSize)
+	r, err := argLayout[sensorSockArg](b, "sock")
+	if err != nil {
+		return nil, err
 	}
-	var r sensorSockArg
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), sockArgSize), b)
 	s := &Sock{Family: r.Family, Protocol: r.Protocol, State: r.State}
 	switch r.Family {
 	case afInet:
@@ -251,12 +245,31 @@ func decodeSock(b []byte) (*Sock, error) {
 var errShortRecord = errors.New("record shorter than its header")
 
 var (
-	execFixedSize     = int(unsafe.Offsetof(sensorExecRecord{}.Data))
-	forkSize          = int(unsafe.Sizeof(sensorForkRecord{}))
-	exitSize          = int(unsafe.Sizeof(sensorExitRecord{}))
-	connectDeniedSize = int(unsafe.Sizeof(sensorConnectDeniedRecord{}))
-	hookFixedSize     = int(unsafe.Offsetof(sensorHookRecord{}.Data))
+	execFixedSize = int(unsafe.Offsetof(sensorExecRecord{}.Data))
+	hookFixedSize = int(unsafe.Offsetof(sensorHookRecord{}.Data))
 )
+
+// recordLayout reads a fixed-size record, in the layout T bpf2go generated,
+// from the start of sample; what names it when sample is shorter.
+func recordLayout[T any](sample []byte, what string) (r T, err error) {
+	n := int(unsafe.Sizeof(r))
+	if len(sample) < n {
+		return r, fmt.Errorf("%s record of %d bytes: %w", what, len(sample), errShortRecord)
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), n), sample)
+	return r, nil
+}
+
+// argLayout reads an argument, in the layout T bpf2go generated, that fills
+// b exactly; what names it when it does not.
+func argLayout[T any](b []byte, what string) (r T, err error) {
+	n := int(unsafe.Sizeof(r))
+	if len(b) != n {
+		return r, fmt.Errorf("hook record %s of %d bytes, want %d", what, len(b), n)
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), n), b)
+	return r, nil
+}
 
 // decoder turns raw ring buffer samples into records. It reuses one exec
 // layout buffer and is therefore not safe for concurrent use.
@@ -274,27 +287,24 @@ func (d *decoder) decode(sample []byte) (any, error) {
 	case recordExec:
 		return d.decodeExec(sample)
 	case recordFork:
-		if len(sample) < forkSize {
-			return nil, fmt.Errorf("fork record of %d bytes: %w", len(sample), errShortRecord)
+		r, err := recordLayout[sensorForkRecord](sample, "fork")
+		if err != nil {
+			return nil, err
 		}
-		var r sensorForkRecord
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), forkSize), sample)
 		return &ForkRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, PPID: r.Ppid, StartTime: r.StartTime}, nil
 	case recordExit:
-		if len(sample) < exitSize {
-			return nil, fmt.Errorf("exit record of %d bytes: %w", len(sample), errShortRecord)
+		r, err := recordLayout[sensorExitRecord](sample, "exit")
+		if err != nil {
+			return nil, err
 		}
-		var r sensorExitRecord
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), exitSize), sample)
 		return &ExitRecord{Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, Status: r.ExitCode, StartTime: r.StartTime}, nil
 	case recordHook:
 		return decodeHook(sample)
 	case recordConnectDenied:
-		if len(sample) < connectDeniedSize {
-			return nil, fmt.Errorf("connect refusal record of %d bytes: %w", len(sample), errShortRecord)
+		r, err := recordLayout[sensorConnectDeniedRecord](sample, "connect refusal")
+		if err != nil {
+			return nil, err
 		}
-		var r sensorConnectDeniedRecord
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r)), connectDeniedSize), sample)
 		addr := netip.AddrFrom16(r.Addr)
 		if r.Family == afInet {
 			addr = netip.AddrFrom4([4]byte(r.Addr[:4]))
