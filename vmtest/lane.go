@@ -51,10 +51,4 @@ var notInVM = []excludedTest{
 	{"./internal/kernel/", "TestStackTraceOfAUprobe", "builds its target with gcc at run time; the guest has no compiler"},
 	{"./internal/kernel/", "TestUprobeHookByFileOffset", "builds its target with gcc at run time; the guest has no compiler"},
 	{"./receiver/ebpfreceiver/", "TestKubernetesPolicyObjectsAndPodSelectors", "runs kube-apiserver and etcd, which the guest does not have; runs on the host in make test"},
-	// Not a guest limitation: a known bug. On 7.3 under emulation 10-30 of
-	// 20000 opens go unreported across policy replacements (no ring buffer
-	// drops); the host (6.18), 6.1 and 6.12 count every one. Suspected:
-	// programs on sys_enter, faultable since 6.14, preempted while they
-	// share the per-CPU scratch. It runs on the host in make test.
-	{"./internal/kernel/", "TestReplacingAPolicyLeavesNoGap", "KNOWN BUG on 7.3 (events missed across replacements), tracked; still runs on the host"},
 }

@@ -205,10 +205,13 @@ type hookTable struct {
 	procfs string
 	// sockSlots are the slots whose sock_actions entries are set.
 	sockSlots map[uint32]bool
+	// skippedGone keeps the skipped runs (see SkippedRuns) of the
+	// per-hook programs closed since.
+	skippedGone map[string]uint64
 }
 
 func newHookTable() *hookTable {
-	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}, procfs: "/proc"}
+	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}, procfs: "/proc", skippedGone: map[string]uint64{}}
 	for s := maxHookSlots - 1; s >= 0; s-- {
 		t.freeSlots = append(t.freeSlots, uint32(s))
 	}
@@ -538,6 +541,13 @@ func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
 // syscall entry points to any more, for reclaiming.
 func (s *Sensor) retireLocked(ph *PolicyHooks) {
 	for _, ih := range ph.Hooks {
+		for _, c := range ih.colls {
+			for name, p := range c.Programs {
+				if st, err := p.Stats(); err == nil {
+					s.hooks.skippedGone[name] += st.RecursionMisses
+				}
+			}
+		}
 		ih.closeLinks()
 	}
 	s.hooks.retired = append(s.hooks.retired, retired{ph: ph, at: time.Now()})

@@ -2,6 +2,7 @@ package kernel_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -223,60 +226,104 @@ func TestSyscallHookMatchPIDs(t *testing.T) {
 	}
 }
 
-// TestReplacingAPolicyLeavesNoGap replaces a policy over and over while a
-// process opens the watched file in a loop: every open is reported exactly
-// once, by one version or the other.
+// TestReplacingAPolicyLeavesNoGap replaces a syscall policy over and over
+// while the test opens a file in a loop, each open with its own number as
+// the mode: every open is reported, by one version or the other. On the raw
+// tracepoints the two versions switch in one table swap, and each open is
+// reported exactly once. On the wrapper functions (the VM lane) the new
+// version's probes attach before the old ones detach, and the old ones wait
+// for the hits under way: an open in that instant may be reported twice.
+//
+// The one loss allowed is the kernel's own: a run of Vigil's program that
+// the kernel skipped, counted by SkippedRuns. On a preemptible kernel the
+// test's map updates, preempted on the CPU of the opening thread, are enough
+// to make it skip kprobe programs there (7.3 in the VM lane).
 func TestReplacingAPolicyLeavesNoGap(t *testing.T) {
-	_, f := files(t, "watched", "also")
-	v1 := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}})
-	v2 := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0], f[1])}})
+	testenv.RequireBPF(t)
+	file := filepath.Join(t.TempDir(), "f")
+	version := func(values ...string) *policy.TracingPolicy {
+		p := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", values...)}})
+		p.Spec.KProbes[0].Args = []policy.ArgSpec{{Index: 1, Type: "string"}, {Index: 3, Type: "int"}}
+		return p
+	}
+	versions := []*policy.TracingPolicy{version(file, "/nonexistent"), version(file)}
 	// The ring holds every record of the run, so that a slow reader (a
 	// VM under emulation) cannot pass for a gap.
-	s, ph := installRing(t, v1, 64<<20)
-	// The shell opens the file until the stop file exists (test -e is a
-	// stat, not an open), then says how many times it did.
-	stop := filepath.Join(t.TempDir(), "stop")
-	cmd := exec.Command("/bin/sh", "-c", `i=0; while [ ! -e "$1" ]; do : < "$2"; i=$((i+1)); done; echo $i`, "sh", stop, f[0])
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := uint32(cmd.Process.Pid)
-	counted := make(chan int)
+	s, ph := installRing(t, versions[1], 64<<20)
+	t.Logf("mechanism %s", ph.Hooks[0].Mechanism)
+	skippedBefore := skippedRuns(t, s)
+
+	seen := make(chan map[int64]int)
 	go func() {
-		n := 0
+		m := map[int64]int{}
 		for {
 			r, err := s.Read()
 			if err != nil {
-				counted <- n
+				seen <- m
 				return
 			}
-			if h, ok := r.(*kernel.HookRecord); ok && h.PID == pid {
-				n++
+			if h, ok := r.(*kernel.HookRecord); ok && h.PID == uint32(os.Getpid()) {
+				m[h.Args[1].Int]++
 			}
 		}
 	}()
-	const replacements = 20
-	replaceAlternately(t, s, ph, replacements, v2, v1)
-	if err := os.WriteFile(stop, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	opens, err := strconv.Atoi(strings.TrimSpace(out.String()))
-	if err != nil || opens == 0 {
-		t.Fatalf("the shell reported %q opens", out.String())
-	}
-	// Let the reader drain, then stop it.
+	// The file does not exist: the hook reports the call at entry all the
+	// same, and the mode is never used.
+	stop, opened := make(chan struct{}), make(chan int)
+	go func() {
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				opened <- i
+				return
+			default:
+			}
+			if fd, err := unix.Openat(unix.AT_FDCWD, file, unix.O_RDONLY, uint32(i)); err == nil {
+				unix.Close(fd)
+			}
+		}
+	}()
+	const replacements = 30
+	ph = replaceAlternately(t, s, ph, replacements, versions...)
+	close(stop)
+	n := <-opened
 	s.SetDeadline(time.Now().Add(time.Second))
-	count := <-counted
-	if count != opens {
-		drops, _ := s.Drops()
-		t.Fatalf("%d events for %d opens across %d replacements (%d records dropped for a full ring buffer)", count, opens, replacements, drops)
+	m := <-seen
+	skipped := skippedRuns(t, s) - skippedBefore
+	var missed []string
+	twice := 0
+	for i := int64(1); i < int64(n); i++ {
+		switch m[i] {
+		case 0:
+			missed = append(missed, fmt.Sprint(i))
+		case 1:
+		default:
+			twice++
+		}
 	}
-	t.Logf("%d opens, each reported once, across %d replacements", opens, replacements)
+	t.Logf("%d opens, %d replacements, %d reported twice, %d unreported, %d runs skipped by the kernel", n-1, replacements, twice, len(missed), skipped)
+	if uint64(len(missed)) > skipped {
+		drops, _ := s.Drops()
+		t.Fatalf("%d of %d opens unreported across %d replacements, and the kernel skipped only %d runs (%d records dropped for a full ring buffer), first %s",
+			len(missed), n-1, replacements, skipped, drops, strings.Join(missed[:min(len(missed), 5)], " "))
+	}
+	if ph.Hooks[0].Mechanism == kernel.SyscallTracepoints && twice > 0 {
+		t.Errorf("on the raw tracepoints %d opens were reported twice", twice)
+	}
+}
+
+// skippedRuns is the sum of s.SkippedRuns over Vigil's programs.
+func skippedRuns(t *testing.T, s *kernel.Sensor) uint64 {
+	t.Helper()
+	per, err := s.SkippedRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n
 }
 
 // replaceAlternately installs the versions in turn, n times, over the

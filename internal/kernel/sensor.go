@@ -284,6 +284,46 @@ func (s *Sensor) Drops() (uint64, error) {
 	return n, nil
 }
 
+// SkippedRuns counts, per program name, the runs of Vigil's programs that
+// the kernel skipped since the sensor was loaded. Each may be an event never
+// reported or an action never taken. A kernel skips a kprobe program on a CPU
+// where another BPF program, or a map operation from user space, is under
+// way (bpf_prog_active: Vigil's own map updates during a reload are enough
+// on a preemptible kernel), and a trampoline or raw tracepoint program over
+// a run of itself it preempted. Linux 5.12 counts them; older kernels
+// report none.
+func (s *Sensor) SkippedRuns() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	var errs []error
+	add := func(progs map[string]*ebpf.Program) {
+		for name, p := range progs {
+			st, err := p.Stats()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("program %s: %w", name, err))
+				continue
+			}
+			out[name] += st.RecursionMisses
+		}
+	}
+	add(s.coll.Programs)
+	if t := s.hooks; t != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for name, n := range t.skippedGone {
+			out[name] += n
+		}
+		if s.probes != nil {
+			add(s.probes.Programs)
+		}
+		for _, ih := range t.byID {
+			for _, c := range ih.colls {
+				add(c.Programs)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
 // ProgramIDs returns the kernel ids of the loaded programs.
 func (s *Sensor) ProgramIDs() []ebpf.ProgramID {
 	var ids []ebpf.ProgramID

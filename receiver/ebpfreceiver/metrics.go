@@ -16,6 +16,10 @@ const (
 	metricEvents     = "vigil.events"
 	metricEventsLost = "vigil.events.lost"
 	metricCacheSize  = "vigil.process_cache.size"
+	// metricSkippedRuns counts the runs of Vigil's BPF programs the kernel
+	// skipped (kernel.Sensor.SkippedRuns): a missed event or action that
+	// no other counter sees.
+	metricSkippedRuns = "vigil.bpf.skipped_runs"
 	// metricPoliciesLoaded and metricPolicyRefusals follow the policy set.
 	metricPoliciesLoaded = "vigil.policies.loaded"
 	metricPolicyRefusals = "vigil.policies.refused"
@@ -88,6 +92,12 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		lostConsumer:       r.stats.consumerRefused.Load(),
 		lostUndecodable:    r.stats.undecodable.Load(),
 	})
+
+	skipped, err := r.sensor.SkippedRuns()
+	if err != nil {
+		r.set.Logger.Warn("reading the kernel's skipped-run counters", zap.Error(err))
+	}
+	sum(metricSkippedRuns, "Runs of Vigil's BPF programs the kernel skipped, each a possibly missed event or enforcement, by program.", "{run}", "bpf.program.name", skipped)
 
 	running, refusals := r.policies.counts()
 	sum(metricPolicyRefusals, "Policy versions refused (invalid, unsupported or not loadable).", "{policy}", "reason", map[string]uint64{
