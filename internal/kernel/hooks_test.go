@@ -45,10 +45,11 @@ func pathIs(op string, values ...string) policy.ArgSelector {
 // install loads a sensor and installs the policy.
 func install(t *testing.T, p *policy.TracingPolicy) (*kernel.Sensor, *kernel.PolicyHooks) {
 	t.Helper()
-	return installRing(t, p, 1<<21)
+	return installWith(t, p, kernel.SensorOptions{RingBufferSize: 1 << 21})
 }
 
-func installRing(t *testing.T, p *policy.TracingPolicy, ringSize uint32) (*kernel.Sensor, *kernel.PolicyHooks) {
+// installWith loads a sensor with opts and installs the policy.
+func installWith(t *testing.T, p *policy.TracingPolicy, opts kernel.SensorOptions) (*kernel.Sensor, *kernel.PolicyHooks) {
 	t.Helper()
 	testenv.RequireBPF(t)
 	prog, err := policy.Compile(p)
@@ -57,7 +58,7 @@ func installRing(t *testing.T, p *policy.TracingPolicy, ringSize uint32) (*kerne
 	}
 	// Not the object's default size: the programs loaded later must be
 	// given the size the sensor chose.
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: ringSize})
+	s, err := kernel.LoadSensor(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +239,20 @@ func TestSyscallHookMatchPIDs(t *testing.T) {
 // the kernel skipped, counted by SkippedRuns. On a preemptible kernel the
 // test's map updates, preempted on the CPU of the opening thread, are enough
 // to make it skip kprobe programs there (7.3 in the VM lane).
+//
+// Where the kernel has kprobes it runs on the raw tracepoints too.
 func TestReplacingAPolicyLeavesNoGap(t *testing.T) {
 	testenv.RequireBPF(t)
+	best := wantSyscallMechanism(kernel.Probe(), false)
+	t.Run(best, func(t *testing.T) { replaceWhileOpening(t, kernel.SensorOptions{}) })
+	if best != kernel.SyscallTracepoints {
+		t.Run(kernel.SyscallTracepoints, func(t *testing.T) {
+			replaceWhileOpening(t, kernel.SensorOptions{SyscallTracepoints: true})
+		})
+	}
+}
+
+func replaceWhileOpening(t *testing.T, opts kernel.SensorOptions) {
 	file := filepath.Join(t.TempDir(), "f")
 	version := func(values ...string) *policy.TracingPolicy {
 		p := openatPolicy(false, policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Equal", values...)}})
@@ -249,7 +262,8 @@ func TestReplacingAPolicyLeavesNoGap(t *testing.T) {
 	versions := []*policy.TracingPolicy{version(file, "/nonexistent"), version(file)}
 	// The ring holds every record of the run, so that a slow reader (a
 	// VM under emulation) cannot pass for a gap.
-	s, ph := installRing(t, versions[1], 64<<20)
+	opts.RingBufferSize = 64 << 20
+	s, ph := installWith(t, versions[1], opts)
 	t.Logf("mechanism %s", ph.Hooks[0].Mechanism)
 	skippedBefore := skippedRuns(t, s)
 
