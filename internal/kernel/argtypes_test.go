@@ -447,3 +447,16 @@ func TestKprobeOnAMissingFunctionIsLeftOut(t *testing.T) {
 		t.Errorf("mechanism %q, want %q", ph.Hooks[0].Mechanism, kernel.MechanismNotFound)
 	}
 }
+
+// TestSyscallHookOnMissingSyscallsIsLeftOut: a syscall kprobe whose every
+// call the kernel lacks, with ignore.callNotFound, loads and says it is not
+// attached, on the raw tracepoints and on the wrapper functions alike.
+func TestSyscallHookOnMissingSyscallsIsLeftOut(t *testing.T) {
+	p := openatPolicy(false)
+	p.Spec.KProbes[0].Call = "sys_vigil_no_such_call"
+	p.Spec.KProbes[0].Ignore = &policy.IgnoreSpec{CallNotFound: true}
+	_, ph := install(t, p)
+	if got := ph.Hooks[0].Mechanism; got != kernel.MechanismNotFound {
+		t.Errorf("mechanism %q, want %q", got, kernel.MechanismNotFound)
+	}
+}

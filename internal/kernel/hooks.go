@@ -351,6 +351,9 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 				return nil, fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), hooksPerSyscall)
 			}
 		}
+		if len(ih.nrs) == 0 {
+			ih.Mechanism = MechanismNotFound
+		}
 	}
 
 	// Nothing points to the new slots yet: undoing is detaching the new

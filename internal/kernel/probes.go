@@ -670,7 +670,8 @@ func syscallSymbols(h *policy.Hook) ([]string, error) {
 // (ih.Mechanism). On error nothing stays attached.
 func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, coll *ebpf.Collection) error {
 	if len(ih.symbols) == 0 {
-		return nil // every call missing and ignored
+		ih.Mechanism = MechanismNotFound // every call missing and ignored
+		return nil
 	}
 	switch ih.Mechanism {
 	case SyscallFentry:
