@@ -843,6 +843,10 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				sel.Sock = &sa
 			}
+		case "GetUrl":
+			sel.URLs = append(sel.URLs, a.ArgURL)
+		case "DnsLookup":
+			sel.Names = append(sel.Names, a.ArgFqdn)
 		default:
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}

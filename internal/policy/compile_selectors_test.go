@@ -306,3 +306,36 @@ func TestCompileSyscallListWithoutSyscallFlag(t *testing.T) {
 		t.Errorf("hook %v %q, want syscall dup, dup2", h.Kind, h.Calls)
 	}
 }
+
+// TestCompileRequests: GetUrl and DnsLookup leave the kernel's part of the
+// selector alone (it posts) and hand their targets to the collector; with
+// NoPost nothing is posted, so nothing would be requested.
+func TestCompileRequests(t *testing.T) {
+	prog, err := Compile(selectorPolicy(SelectorSpec{MatchActions: []ActionSelector{
+		{Action: "GetUrl", ArgURL: "https://canary.example/t"},
+		{Action: "dnslookup", ArgFqdn: "canary.example"},
+		{Action: "GetUrl", ArgURL: "http://10.0.0.1/"},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := prog.Hooks[0].Selectors[0]
+	if !sel.Post || sel.Signal != 0 || sel.Override {
+		t.Errorf("kernel part %+v: want a plain Post", sel)
+	}
+	if want := []string{"https://canary.example/t", "http://10.0.0.1/"}; !slices.Equal(sel.URLs, want) {
+		t.Errorf("URLs %q, want %q", sel.URLs, want)
+	}
+	if want := []string{"canary.example"}; !slices.Equal(sel.Names, want) {
+		t.Errorf("Names %q, want %q", sel.Names, want)
+	}
+	prog, err = Compile(selectorPolicy(SelectorSpec{MatchActions: []ActionSelector{
+		{Action: "GetUrl", ArgURL: "https://canary.example/t"}, {Action: "NoPost"},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prog.Hooks[0].Selectors[0].Post {
+		t.Error("GetUrl with NoPost posts")
+	}
+}

@@ -356,6 +356,12 @@ type Selector struct {
 	Actions []string
 	// Sock is the selector's TrackSock or UntrackSock, if any.
 	Sock *SockAction
+	// URLs (GetUrl's argUrl) and Names (DnsLookup's argFqdn) are
+	// requested by the collector for each event the selector posts, as
+	// Tetragon's agent does: the kernel has no part in them, and an event
+	// not posted (NoPost, a rate limit) requests nothing.
+	URLs  []string
+	Names []string
 }
 
 // SockAction is a TrackSock or UntrackSock action: the kernel remembers

@@ -74,7 +74,7 @@ var support = struct {
 		// Parameters of the supported actions; a parameter of another action
 		// is meaningless on these and refused too.
 		reflect.TypeFor[ActionSelector](): setOf("action", "rateLimit", "rateLimitScope", "kernelStackTrace", "userStackTrace",
-			"argSig", "argError", "argSock"),
+			"argSig", "argError", "argSock", "argUrl", "argFqdn"),
 		// pattern belongs to generated_ftrace lists, refused by type.
 		reflect.TypeFor[ListSpec]():   setOf("name", "type", "values", "pattern", "validated"),
 		reflect.TypeFor[OptionSpec](): setOf("name", "value"),
@@ -96,7 +96,7 @@ var support = struct {
 		"Protocol", "Family", "State",
 	),
 	binaryOperators: setOf("In", "NotIn", "Prefix", "NotPrefix", "Postfix", "NotPostfix"),
-	actions:         setOf("Post", "NoPost", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock"),
+	actions:         setOf("Post", "NoPost", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
 	listTypes:       setOf("syscalls"),
 	options:         setOf("policy-mode"),
 }

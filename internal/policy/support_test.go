@@ -190,7 +190,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 				`spec.kprobes[0].selectors[0].matchArgs[1].operator: "SubString" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchArgs[2].args: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[0].matchArgs[2].operator: "CapabilitiesGained" is not supported by Vigil yet`,
-				`spec.kprobes[0].selectors[0].matchActions[0].action: "GetUrl" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchActions[1].imaHash: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchActions[2].argRegs: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[1].matchActions[0].action: "FollowFD" is not supported by Vigil yet`,

@@ -20,6 +20,8 @@ const (
 	// skipped (kernel.Sensor.SkippedRuns): a missed event or action that
 	// no other counter sees.
 	metricSkippedRuns = "vigil.bpf.skipped_runs"
+	// metricRequests counts the GetUrl and DnsLookup requests.
+	metricRequests = "vigil.policy.requests"
 	// metricPoliciesLoaded and metricPolicyRefusals follow the policy set.
 	metricPoliciesLoaded = "vigil.policies.loaded"
 	metricPolicyRefusals = "vigil.policies.refused"
@@ -99,6 +101,24 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	}
 	sum(metricSkippedRuns, "Runs of Vigil's BPF programs the kernel skipped, each a possibly missed event or enforcement, by program.", "{run}", "bpf.program.name", skipped)
 
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(metricRequests)
+	m.SetDescription("GetUrl and DnsLookup requests made for policies, by action and result (done, failed, dropped).")
+	m.SetUnit("{request}")
+	rs := m.SetEmptySum()
+	rs.SetIsMonotonic(true)
+	rs.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for action, results := range r.requests.Counts() {
+		for result, n := range results {
+			dp := rs.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(now)
+			dp.SetIntValue(int64(n))
+			dp.Attributes().PutStr(event.AttrAction, action)
+			dp.Attributes().PutStr("result", result)
+		}
+	}
+
 	running, refusals := r.policies.counts()
 	sum(metricPolicyRefusals, "Policy versions refused (invalid, unsupported or not loadable).", "{policy}", "reason", map[string]uint64{
 		"refused": refusals,
@@ -111,7 +131,7 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	gdp.SetTimestamp(now)
 	gdp.SetIntValue(int64(running))
 
-	m := sm.Metrics().AppendEmpty()
+	m = sm.Metrics().AppendEmpty()
 	m.SetName(metricCacheSize)
 	m.SetDescription("Processes in the process cache, running or recently exited.")
 	m.SetUnit("{process}")

@@ -28,6 +28,7 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
 	"github.com/vigilsec/vigil/internal/stack"
+	"github.com/vigilsec/vigil/internal/useraction"
 )
 
 // policySyncTimeout bounds how long Start waits for the first list of the
@@ -63,6 +64,7 @@ type ebpfReceiver struct {
 	ustack   *stack.User
 	policies *policyManager
 	watcher  *k8s.PolicyWatcher
+	requests *useraction.Runner // GetUrl and DnsLookup
 	stats    stats
 
 	cancel      context.CancelFunc
@@ -195,6 +197,11 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 			r.set.Logger.Error("cluster policies not loaded yet", zap.Error(err))
 		}
 	}
+	r.requests = useraction.New(useraction.Options{Done: func(action, target string, err error) {
+		if err != nil {
+			r.set.Logger.Debug("policy request failed", zap.String("action", action), zap.String("target", target), zap.Error(err))
+		}
+	}})
 	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies, kube)
 	r.policies.statusFile = r.cfg.StatusFile
 	r.policies.sync()
@@ -265,6 +272,9 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 		// Closing the sensor ends the read loop after its last flush.
 		err = r.sensor.Close()
 		r.wg.Wait()
+		if r.requests != nil {
+			r.requests.Close()
+		}
 	})
 	return err
 }
@@ -397,6 +407,11 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		Actions: actions(hookAction(rec, h)), Message: h.Message, Tags: h.Tags,
 		Args: ev.Args[:0], Return: rec.Return, Ret: rec.Ret,
 	}
+	if int(rec.Selector) < len(h.Selectors) {
+		if sel := &h.Selectors[rec.Selector]; len(sel.URLs)+len(sel.Names) > 0 {
+			ev.Actions = r.request(sel, ev.Actions)
+		}
+	}
 	for i, a := range rec.Args {
 		if i >= len(h.Args) {
 			break
@@ -429,6 +444,25 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		hideAddresses(ev.KernelStack, ev.UserStack)
 	}
 	return true
+}
+
+// request starts the selector's GetUrl and DnsLookup requests, and returns
+// the event's actions with theirs added.
+func (r *ebpfReceiver) request(sel *policy.Selector, kernelActions []string) []string {
+	acts := slices.Clone(kernelActions)
+	for _, u := range sel.URLs {
+		r.requests.Submit(useraction.GetURL, u)
+	}
+	for _, n := range sel.Names {
+		r.requests.Submit(useraction.DNSLookup, n)
+	}
+	if len(sel.URLs) > 0 {
+		acts = append(acts, useraction.GetURL)
+	}
+	if len(sel.Names) > 0 {
+		acts = append(acts, useraction.DNSLookup)
+	}
+	return acts
 }
 
 // uprobeTargets names where a uprobe hook attaches: its symbols, then its
