@@ -164,6 +164,32 @@ func TestSyscallHookReturnValueSelector(t *testing.T) {
 	}
 }
 
+// TestSyscallHookMatchReturnActions: the actions of matchReturnActions run
+// once the call returned a value the selector wants; here cat is killed
+// when its open of a missing file fails, after it opened the other.
+func TestSyscallHookMatchReturnActions(t *testing.T) {
+	dir, f := files(t, "exists")
+	missing := filepath.Join(dir, "missing")
+	s, _ := install(t, openatPolicy(true, policy.SelectorSpec{
+		MatchArgs:          []policy.ArgSelector{pathIs("Prefix", dir)},
+		MatchReturnArgs:    []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{"-2"}}},
+		MatchReturnActions: []policy.ActionSelector{{Action: "Sigkill"}},
+	}))
+	cmd := exec.Command("/bin/cat", f[0], missing)
+	out, err := cmd.Output()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if err == nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("cat was not killed: %v", err)
+	}
+	if len(out) == 0 {
+		t.Error("cat was killed before it read the file that exists")
+	}
+	recs := hookRecords(t, s, func() []int { return []int{cmd.ProcessState.Pid()} })
+	if len(recs) != 1 || recs[0].Signal != 9 || recs[0].Ret != -int64(syscall.ENOENT) || recs[0].Args[1].Str != missing {
+		t.Fatalf("records %+v: want the failed open of %s, with signal 9", recs, missing)
+	}
+}
+
 func TestSyscallHookRateLimitAndNoPost(t *testing.T) {
 	_, f := files(t, "limited", "quiet")
 	s, ph := install(t, openatPolicy(false,

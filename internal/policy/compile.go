@@ -529,13 +529,31 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		{"matchCapabilityChanges", len(s.MatchCapabilityChanges)},
 		{"matchParentBinaries", len(s.MatchParentBinaries)},
 		{"matchData", len(s.MatchData)},
-		{"matchReturnActions", len(s.MatchReturnActions)},
 	} {
 		if unsupported.n > 0 {
 			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
 		}
 	}
-	c.actions(path+".matchActions", s.MatchActions, &sel, h, specArgs)
+	// On a hook that reports at return every action runs at return, once
+	// the return part of the selector matched: matchReturnActions are the
+	// selector's actions. Tetragon would run matchActions at entry, which
+	// Vigil does not do, so one selector cannot have both.
+	switch {
+	case len(s.MatchReturnActions) > 0 && len(s.MatchActions) > 0:
+		c.fail(refuse(path+".matchReturnActions", "a selector with matchActions too: Vigil runs the actions of a hook with return: true at return, so give them in one list"))
+	case len(s.MatchReturnActions) > 0:
+		i := slices.IndexFunc(s.MatchReturnActions, func(a ActionSelector) bool {
+			act, _ := CanonicalAction(a.Action)
+			return act == "Override"
+		})
+		if i >= 0 {
+			c.fail(refuse(fmt.Sprintf("%s.matchReturnActions[%d].action", path, i), "Override at return: the call has already run"))
+			break
+		}
+		c.actions(path+".matchReturnActions", s.MatchReturnActions, &sel, h, specArgs)
+	default:
+		c.actions(path+".matchActions", s.MatchActions, &sel, h, specArgs)
+	}
 	return sel
 }
 

@@ -339,3 +339,36 @@ func TestCompileRequests(t *testing.T) {
 		t.Error("GetUrl with NoPost posts")
 	}
 }
+
+// TestCompileMatchReturnActions: on a hook that reports at return, the
+// actions of matchReturnActions are the selector's; with matchActions too,
+// or Override, the selector is refused.
+func TestCompileMatchReturnActions(t *testing.T) {
+	p := selectorPolicy(SelectorSpec{
+		MatchReturnArgs:    []ArgSelector{{Index: 0, Operator: "LT", Values: []string{"0"}}},
+		MatchReturnActions: []ActionSelector{{Action: "Signal", ArgSig: 19}},
+	})
+	p.Spec.KProbes[0].Return = true
+	p.Spec.KProbes[0].ReturnArg = &ArgSpec{Index: 0, Type: "int"}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel := prog.Hooks[0].Selectors[0]; sel.Signal != 19 || !sel.Post || !slices.Equal(sel.Actions, []string{"Signal"}) {
+		t.Errorf("selector %+v: want Signal 19, posted", sel)
+	}
+	p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "Post"}}
+	p.Spec.KProbes[0].Selectors = append(p.Spec.KProbes[0].Selectors, SelectorSpec{
+		MatchReturnActions: []ActionSelector{{Action: "Override", ArgError: -1}},
+	})
+	got := compileErrors(t, p)
+	want := []string{
+		"spec.kprobes[0].selectors[0].matchReturnActions: a selector with matchActions too: Vigil runs the actions of a hook with return: true at return, so give them in one list",
+		"spec.kprobes[0].selectors[1].matchReturnActions[0].action: Override at return: the call has already run",
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("refusals %q: want %q", got, w)
+		}
+	}
+}
