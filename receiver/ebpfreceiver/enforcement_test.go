@@ -44,6 +44,20 @@ spec:
 `, name, path, action)
 }
 
+// startWithPolicy starts a receiver on a policy directory holding text,
+// and waits until the policy named name runs.
+func startWithPolicy(t *testing.T, name, text string) (*ebpfReceiver, *consumertest.LogsSink) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "policies")
+	os.Mkdir(dir, 0o755)
+	writePolicy(t, dir, "policy.yaml", text)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{dir}
+	r, sink, _ := startReceiver(t, cfg)
+	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+	return r, sink
+}
+
 // kernelAudits are the enforcement.action records aimed at pid.
 func kernelAudits(pid int) func(record) bool {
 	return func(r record) bool {
@@ -73,14 +87,8 @@ func TestKernelSigkillIsAuditedOnce(t *testing.T) {
 	dir := t.TempDir()
 	forbidden := filepath.Join(dir, "forbidden")
 	os.WriteFile(forbidden, []byte("x"), 0o644)
-	policies := filepath.Join(dir, "policies")
-	os.Mkdir(policies, 0o755)
 	name := fmt.Sprintf("kill-on-open-%d", time.Now().UnixNano())
-	writePolicy(t, policies, "kill.yaml", openatPolicy(name, forbidden, "Sigkill"))
-	cfg := createDefaultConfig().(*Config)
-	cfg.Policies = []string{policies}
-	r, sink, _ := startReceiver(t, cfg)
-	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+	_, sink := startWithPolicy(t, name, openatPolicy(name, forbidden, "Sigkill"))
 
 	cmd := exec.Command("/bin/cat", forbidden)
 	err := cmd.Run()
@@ -218,14 +226,8 @@ func TestKernelConnectRefusalIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(bash, data, 0o755)
-	policies := filepath.Join(dir, "policies")
-	os.Mkdir(policies, 0o755)
 	name := fmt.Sprintf("refuse-connect-%d", time.Now().UnixNano())
-	writePolicy(t, policies, "connect.yaml", fmt.Sprintf(overridePolicy, name, bash))
-	cfg := createDefaultConfig().(*Config)
-	cfg.Policies = []string{policies}
-	r, sink, _ := startReceiver(t, cfg)
-	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+	_, sink := startWithPolicy(t, name, fmt.Sprintf(overridePolicy, name, bash))
 
 	ln, err := net.Listen("tcp4", "0.0.0.0:0")
 	if err != nil {

@@ -25,14 +25,8 @@ func TestGetUrlRequestsTheURLForEachPostedEvent(t *testing.T) {
 	dir := t.TempDir()
 	canary := filepath.Join(dir, "canary")
 	os.WriteFile(canary, []byte("x"), 0o644)
-	policies := filepath.Join(dir, "policies")
-	os.Mkdir(policies, 0o755)
 	name := fmt.Sprintf("canary-%d", time.Now().UnixNano())
-	writePolicy(t, policies, "canary.yaml", openatPolicy(name, canary, "GetUrl\n        argUrl: "+srv.URL+"/tripped"))
-	cfg := createDefaultConfig().(*Config)
-	cfg.Policies = []string{policies}
-	r, sink, _ := startReceiver(t, cfg)
-	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+	r, sink := startWithPolicy(t, name, openatPolicy(name, canary, "GetUrl\n        argUrl: "+srv.URL+"/tripped"))
 
 	cmd := exec.Command("/bin/cat", canary)
 	if err := cmd.Run(); err != nil {
