@@ -193,7 +193,12 @@ func (v *policyValidator) policy(file string, p *policy.TracingPolicy) {
 	if err == nil {
 		err = policy.Supported(p)
 	}
-	if err != nil && !errors.As(err, &problems) {
+	if err == nil {
+		// What only compiling finds (limits across selectors, actions
+		// a hook kind cannot take) is refused here too, not at load.
+		_, err = policy.Compile(p)
+		problems = compileProblems(err)
+	} else if !errors.As(err, &problems) {
 		problems = policy.FieldErrors{{Path: "policy", Reason: err.Error()}}
 	}
 	key := p.Kind + "/" + p.Metadata.Namespace + "/" + p.Metadata.Name
@@ -234,4 +239,27 @@ func unwrapPathError(err error) error {
 		return errors.New(strings.TrimSpace(pe.Err.Error()))
 	}
 	return err
+}
+
+// compileProblems lists Compile's refusals as field errors.
+func compileProblems(err error) policy.FieldErrors {
+	if err == nil {
+		return nil
+	}
+	var out policy.FieldErrors
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var ce *policy.CompileError
+		if errors.As(e, &ce) {
+			out = append(out, &policy.FieldError{Path: ce.Path, Reason: ce.Reason})
+		} else {
+			out = append(out, &policy.FieldError{Path: "policy", Reason: e.Error()})
+		}
+	}
+	return out
 }

@@ -52,21 +52,26 @@ func TestPolicyValidate(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"a-good.yaml": goodPolicy,
 		"b-mixed.yml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n" +
-			strings.Replace(goodPolicy, "open-shadow", "usdt", 1) + "  usdts: [{path: /bin/x}]\n",
+			strings.Replace(goodPolicy, "open-shadow", "loader", 1) + "  loader: true\n",
 		"c-typo.yaml": strings.Replace(goodPolicy, "operator:", "opertor:", 1),
 		"d-invalid.yaml": strings.Replace(strings.Replace(goodPolicy, "open-shadow", "bad-index", 1),
 			"{index: 1, operator", "{index: 3, operator", 1),
 		"e-dup.yaml": goodPolicy,
-		"notes.txt":  "not a policy",
+		// Valid, and refused only when compiled.
+		"f-compile.yaml": strings.Replace(strings.Replace(goodPolicy, "open-shadow", "return-twice", 1),
+			"matchActions: [{action: Sigkill}]", "matchActions: [{action: Sigkill}]\n      matchReturnActions: [{action: Post}]", 1) +
+			"    return: true\n    returnArg: {index: 0, type: int}\n",
+		"notes.txt": "not a policy",
 	})
 	code, stdout, stderr := runVigil("policy", "validate", dir)
 	want := strings.Join([]string{
 		"ok      DIR/a-good.yaml: TracingPolicy/open-shadow",
 		"skipped DIR/b-mixed.yml: document 1: v1/ConfigMap is not a TracingPolicy",
-		"refused DIR/b-mixed.yml: TracingPolicy/usdt: spec.usdts: not supported by Vigil yet",
+		"refused DIR/b-mixed.yml: TracingPolicy/loader: spec.loader: not supported by Vigil yet",
 		"refused DIR/c-typo.yaml: document 1, line 11: spec.kprobes[0].selectors[0].matchArgs[0].opertor: unknown field",
 		"refused DIR/d-invalid.yaml: TracingPolicy/bad-index: spec.kprobes[0].selectors[0].matchArgs[0].index: 3 is not a declared arg (declared: 1)",
 		`refused DIR/e-dup.yaml: TracingPolicy/open-shadow: metadata.name: "open-shadow" is also the name of a TracingPolicy in DIR/a-good.yaml; loaded together, one would replace the other`,
+		"refused DIR/f-compile.yaml: TracingPolicy/return-twice: spec.kprobes[0].selectors[0].matchReturnActions: a selector with matchActions too: Vigil runs the actions of a hook with return: true at return, so give them in one list",
 		"",
 	}, "\n")
 	if got := strings.ReplaceAll(stdout, dir, "DIR"); got != want {
@@ -75,7 +80,7 @@ func TestPolicyValidate(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
-	if stderr != "1 ok, 4 refused\n" {
+	if stderr != "1 ok, 5 refused\n" {
 		t.Errorf("stderr = %q", stderr)
 	}
 }
