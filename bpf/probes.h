@@ -147,6 +147,86 @@ int vigil_uretprobe(struct pt_regs *ctx)
 	return kprobe_return(ctx);
 }
 
+/* USDT probes. A probe's arguments are wherever the compiler left them at
+ * each site (a register, memory at an offset from one, a constant), as the
+ * binary's .note.stapsdt spells it; user space decodes that per site into
+ * a usdt_site and attaches vigil_usdt there with the site's id as cookie.
+ * The program computes the values into the raw arguments a uprobe would
+ * have, then runs the hook as vigil_uprobe does. */
+#define USDT_MAX_ARGS 8
+#define MAX_USDT_SITES 4096
+
+enum usdt_arg_kind {
+	USDT_ARG_NONE = 0,
+	USDT_ARG_CONST,     /* val_off */
+	USDT_ARG_REG,       /* the register at reg_off in pt_regs */
+	USDT_ARG_REG_DEREF, /* memory at the register plus val_off */
+};
+
+struct usdt_arg {
+	__s64 val_off;
+	__u16 reg_off;
+	__u8 kind;    /* enum usdt_arg_kind */
+	__u8 shift;   /* 64 - 8 * size: keeps the argument's own bytes */
+	__u8 is_signed;
+	__u8 pad[3];
+};
+
+struct usdt_site {
+	__u32 slot;
+	__u32 pad;
+	struct usdt_arg args[USDT_MAX_ARGS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_USDT_SITES);
+	__type(key, __u32);
+	__type(value, struct usdt_site);
+} usdt_sites SEC(".maps");
+
+SEC("uprobe")
+int vigil_usdt(struct pt_regs *ctx)
+{
+	__u32 id = bpf_get_attach_cookie(ctx), zero = 0;
+	const struct usdt_site *site = bpf_map_lookup_elem(&usdt_sites, &id);
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+	if (!site || !s)
+		return 0;
+	for (int i = 0; i < USDT_MAX_ARGS; i++) {
+		const struct usdt_arg *a = &site->args[i];
+		__u64 v = 0;
+
+		switch (a->kind) {
+		case USDT_ARG_CONST:
+			v = a->val_off;
+			break;
+		case USDT_ARG_REG:
+			bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + (a->reg_off & 0xff));
+			break;
+		case USDT_ARG_REG_DEREF:
+			bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + (a->reg_off & 0xff));
+			if (bpf_probe_read_user(&v, sizeof(v), (void *)(v + a->val_off)))
+				v = 0;
+			break;
+		default:
+			break;
+		}
+		__u8 shift = a->shift & 63;
+		v <<= shift;
+		if (a->is_signed)
+			v = (__u64)((__s64)v >> shift);
+		else
+			v >>= shift;
+		s->a.raw[i] = v;
+	}
+	s->call = 0;
+	enter_hook(s, site->slot);
+	post_stacks(ctx, s);
+	return 0;
+}
+
 #define NR_CONNECT 42
 
 /* connect_hook runs one hook's selectors on a connect and returns 0 when a

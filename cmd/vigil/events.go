@@ -44,6 +44,7 @@ var knownEvents = []string{
 	event.NameProcessLSM,
 	event.NameProcessTracepoint,
 	event.NameProcessUprobe,
+	event.NameProcessUsdt,
 }
 
 const eventsUsage = `usage: vigil events [flags]

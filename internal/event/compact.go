@@ -60,6 +60,12 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 		icon, word := hookWord(attrString(attrs, AttrHook))
 		return joinFields(p.paint(ansiBlue, eventWord(icon, word)), source, binary,
 			p.paint(ansiCyan, hookDetail(attrs))) + stackLines(attrs)
+	case NameProcessUsdt:
+		// As tetra prints a probe: the binary, provider and name.
+		hook := attrString(attrs, AttrHook)
+		where := strings.Join(strings.Split(hook, ":"), " ")
+		return joinFields(p.paint(ansiBlue, eventWord("🕵️", "usdt")), source, binary,
+			p.paint(ansiCyan, joinFields(printable(where), hookDetail(attrs)))) + stackLines(attrs)
 	case NameEnforcementAction:
 		// What was done, to whom, and by which rule, so that an
 		// operator watching a node sees enforcement as it happens.

@@ -196,6 +196,15 @@ func TestCompactPolicyEvents(t *testing.T) {
 	if got, want := Compact(k8sResource(), other, false), "⁉️ kill    default/xwing /usr/bin/x 42 9 = -1"; got != want {
 		t.Errorf("kill:\n got %q\nwant %q", got, want)
 	}
+	// A USDT probe as tetra prints one: the binary, provider and name,
+	// then the arguments.
+	usdt := record(NameProcessUsdt, "/usr/sbin/mysqld", []string{"mysqld"}, func(m pcommon.Map) {
+		m.PutStr(AttrHook, "/usr/sbin/mysqld:mysql:query__start")
+		m.PutEmptySlice(AttrArgs).AppendEmpty().SetEmptyMap().PutStr("value", "SELECT 1")
+	})
+	if got, want := Compact(hostResource(), usdt, false), "🕵️ usdt    node-1 /usr/sbin/mysqld /usr/sbin/mysqld mysql query__start SELECT 1"; got != want {
+		t.Errorf("usdt:\n got %q\nwant %q", got, want)
+	}
 }
 
 func TestCompactEnforcementAction(t *testing.T) {

@@ -10,6 +10,7 @@ const (
 	NameProcessKprobe     = "process.kprobe"
 	NameProcessTracepoint = "process.tracepoint"
 	NameProcessUprobe     = "process.uprobe"
+	NameProcessUsdt       = "process.usdt"
 	NameProcessLSM        = "process.lsm"
 	NameEnforcementAction = "enforcement.action"
 )

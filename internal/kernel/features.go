@@ -188,8 +188,10 @@ func (fs Features) Mechanisms() []HookMechanism {
 		kprobes = notYet("kprobes (kernel functions)", FeatureKprobe)
 	}
 	uprobes := HookMechanism{Hook: "uprobes", Mechanism: "uprobe (attach cookie)"}
+	usdts := HookMechanism{Hook: "usdts", Mechanism: "uprobe at each probe site (attach cookie, semaphore)"}
 	if !fs.Has(FeatureUprobe) {
 		uprobes = notYet("uprobes", FeatureUprobe)
+		usdts = notYet("usdts", FeatureUprobe)
 	}
 	lsm := HookMechanism{Hook: "lsmhooks", Mechanism: "bpf_lsm"}
 	if !fs.Has(FeatureLSM) {
@@ -224,6 +226,7 @@ func (fs Features) Mechanisms() []HookMechanism {
 		{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"},
 		{Hook: "tracepoints (raw: true)", Mechanism: "raw_tp"},
 		uprobes,
+		usdts,
 		{Hook: "kprobes on connect with sockaddr", Mechanism: "cgroup connect4/connect6 (Override: EPERM)"},
 		lsm,
 		override,

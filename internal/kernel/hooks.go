@@ -148,6 +148,7 @@ type InstalledHook struct {
 	symbols []string           // syscall hooks on their wrapper functions
 	links   []link.Link        // tracepoints, kprobes and uprobes
 	colls   []*ebpf.Collection // trampoline programs loaded for this hook
+	sites   []uint32           // USDT hooks: their usdt_sites entries
 	// Mechanism is how the hook is attached ("kprobe.multi", "kprobe",
 	// "fentry", "tracepoint", "uprobe", "cgroup connect"; for syscall
 	// hooks SyscallKprobeMulti, SyscallKprobe, SyscallFentry or
@@ -205,6 +206,8 @@ type hookTable struct {
 	procfs string
 	// sockSlots are the slots whose sock_actions entries are set.
 	sockSlots map[uint32]bool
+	// nextSite numbers usdt_sites entries.
+	nextSite uint32
 	// skippedGone keeps the skipped runs (see SkippedRuns) of the
 	// per-hook programs closed since.
 	skippedGone map[string]uint64
@@ -305,7 +308,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		h := &prog.Hooks[i]
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
 		ph.Hooks = append(ph.Hooks, ih)
-		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookRawTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookKprobe || h.Kind == policy.HookLSM {
+		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookRawTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookUsdt || h.Kind == policy.HookKprobe || h.Kind == policy.HookLSM {
 			continue
 		}
 		if h.Kind == policy.HookConnect {
@@ -361,6 +364,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	undo := func() {
 		for _, ih := range ph.Hooks {
 			ih.closeLinks()
+			s.deleteUsdtSites(ih)
 		}
 		for _, sk := range ph.sets {
 			sk.m.Delete(sk.key)
@@ -471,7 +475,7 @@ func waitForProbeHits() {
 // fire as soon as they attach, rather than through syscall_hooks.
 func (ih *InstalledHook) probed() bool {
 	switch ih.Hook.Kind {
-	case policy.HookTracepoint, policy.HookRawTracepoint, policy.HookUprobe, policy.HookKprobe, policy.HookLSM:
+	case policy.HookTracepoint, policy.HookRawTracepoint, policy.HookUprobe, policy.HookUsdt, policy.HookKprobe, policy.HookLSM:
 		return true
 	case policy.HookSyscall:
 		return ih.Mechanism != SyscallTracepoints
@@ -552,6 +556,7 @@ func (s *Sensor) retireLocked(ph *PolicyHooks) {
 			}
 		}
 		ih.closeLinks()
+		s.deleteUsdtSites(ih)
 	}
 	s.hooks.retired = append(s.hooks.retired, retired{ph: ph, at: time.Now()})
 }

@@ -23,7 +23,7 @@ import (
 
 // The tracepoint and uprobe programs (bpf/probes.h) are loaded on first use:
 // they need attach cookies (Linux 5.15), which the process sensor does not.
-var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_connect4", "vigil_connect6", "vigil_kprobe", "vigil_kretprobe"}
+var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_usdt", "vigil_connect4", "vigil_connect6", "vigil_kprobe", "vigil_kretprobe"}
 
 // multiPrograms are loaded only where the kernel has kprobe.multi: elsewhere
 // their attach type does not load at all.
@@ -254,8 +254,76 @@ func (s *Sensor) attachProbes(ih *InstalledHook) error {
 			}
 		}
 		ih.Mechanism = "uprobe"
+	case policy.HookUsdt:
+		return s.attachUsdt(ih, coll)
 	}
 	return nil
+}
+
+// attachUsdt attaches a USDT hook at every site of its probe, each with a
+// usdt_sites entry that locates its arguments. The caller holds
+// s.hooks.mu. On error nothing of the hook stays.
+func (s *Sensor) attachUsdt(ih *InstalledHook, coll *ebpf.Collection) error {
+	h := ih.Hook
+	provider, name, _ := strings.Cut(h.Calls[0], ":")
+	sites, err := usdtSites(h.Binary, provider, name)
+	if err != nil {
+		return fmt.Errorf("%s.path: %w", h.Path, err)
+	}
+	if len(sites) > policy.MaxUsdtSites {
+		return fmt.Errorf("%s: %s has %d sites of %s, at most %d (MaxUsdtSites)", h.Path, h.Binary, len(sites), h.Calls[0], policy.MaxUsdtSites)
+	}
+	for _, a := range h.Args {
+		if int(a.Index) >= len(sites[0].Args) {
+			return fmt.Errorf("%s: argument %d: probe %s in %s has %d arguments", h.Path, a.Index, h.Calls[0], h.Binary, len(sites[0].Args))
+		}
+	}
+	ex, err := link.OpenExecutable(h.Binary)
+	if err != nil {
+		return fmt.Errorf("%s.path: %w", h.Path, err)
+	}
+	fail := func(err error) error {
+		ih.closeLinks()
+		s.deleteUsdtSites(ih)
+		return err
+	}
+	m := s.coll.Maps["usdt_sites"]
+	for _, site := range sites {
+		var v sensorUsdtSite
+		v.Slot = ih.slot
+		for i, a := range site.Args {
+			v.Args[i].Kind = a.Kind
+			v.Args[i].RegOff = a.RegOff
+			v.Args[i].ValOff = a.ValOff
+			v.Args[i].Shift = 64 - 8*a.Size
+			if a.Signed {
+				v.Args[i].IsSigned = 1
+			}
+		}
+		t := s.hooks
+		t.nextSite++
+		id := t.nextSite
+		if err := m.Put(id, &v); err != nil {
+			return fail(fmt.Errorf("%s: recording USDT site %#x (at most %d sites across policies): %w", h.Path, site.Offset, m.MaxEntries(), err))
+		}
+		ih.sites = append(ih.sites, id)
+		l, err := ex.Uprobe("", coll.Programs["vigil_usdt"], &link.UprobeOptions{Address: site.Offset, RefCtrOffset: site.SemOffset, Cookie: uint64(id)})
+		if err != nil {
+			return fail(fmt.Errorf("%s: attaching to %s at %#x in %s: %w", h.Path, h.Calls[0], site.Offset, h.Binary, err))
+		}
+		ih.links = append(ih.links, l)
+	}
+	ih.Mechanism = "uprobe (usdt)"
+	return nil
+}
+
+// deleteUsdtSites forgets the usdt_sites entries of a hook whose links are
+// closed.
+func (s *Sensor) deleteUsdtSites(ih *InstalledHook) {
+	for _, id := range ih.sites {
+		s.coll.Maps["usdt_sites"].Delete(id)
+	}
+	ih.sites = nil
 }
 
 func (ih *InstalledHook) closeLinks() {

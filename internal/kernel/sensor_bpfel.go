@@ -453,6 +453,21 @@ type sensorTpRecord struct {
 	B [520]int8
 }
 
+type sensorUsdtSite struct {
+	_    structs.HostLayout
+	Slot uint32
+	Pad  uint32
+	Args [8]struct {
+		_        structs.HostLayout
+		ValOff   int64
+		RegOff   uint16
+		Kind     uint8
+		Shift    uint8
+		IsSigned uint8
+		Pad      [3]uint8
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -487,6 +502,7 @@ const (
 	sensorMapStrPrefix                 = "str_prefix"
 	sensorMapSyscallHooks              = "syscall_hooks"
 	sensorMapTpHeap                    = "tp_heap"
+	sensorMapUsdtSites                 = "usdt_sites"
 	sensorProgVigilConnect4            = "vigil_connect4"
 	sensorProgVigilConnect6            = "vigil_connect6"
 	sensorProgVigilExecBtf             = "vigil_exec_btf"
@@ -510,6 +526,7 @@ const (
 	sensorProgVigilTracepoint          = "vigil_tracepoint"
 	sensorProgVigilUprobe              = "vigil_uprobe"
 	sensorProgVigilUretprobe           = "vigil_uretprobe"
+	sensorProgVigilUsdt                = "vigil_usdt"
 	sensorVarTrampSlot                 = "tramp_slot"
 	sensorVarUnusedBpfAttrArg          = "unused_bpf_attr_arg"
 	sensorVarUnusedBpfMapArg           = "unused_bpf_map_arg"
@@ -589,6 +606,7 @@ type sensorProgramSpecs struct {
 	VigilTracepoint     *ebpf.ProgramSpec `ebpf:"vigil_tracepoint"`
 	VigilUprobe         *ebpf.ProgramSpec `ebpf:"vigil_uprobe"`
 	VigilUretprobe      *ebpf.ProgramSpec `ebpf:"vigil_uretprobe"`
+	VigilUsdt           *ebpf.ProgramSpec `ebpf:"vigil_usdt"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -625,6 +643,7 @@ type sensorMapSpecs struct {
 	StrPrefix      *ebpf.MapSpec `ebpf:"str_prefix"`
 	SyscallHooks   *ebpf.MapSpec `ebpf:"syscall_hooks"`
 	TpHeap         *ebpf.MapSpec `ebpf:"tp_heap"`
+	UsdtSites      *ebpf.MapSpec `ebpf:"usdt_sites"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -695,6 +714,7 @@ type sensorMaps struct {
 	StrPrefix      *ebpf.Map `ebpf:"str_prefix"`
 	SyscallHooks   *ebpf.Map `ebpf:"syscall_hooks"`
 	TpHeap         *ebpf.Map `ebpf:"tp_heap"`
+	UsdtSites      *ebpf.Map `ebpf:"usdt_sites"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -729,6 +749,7 @@ func (m *sensorMaps) Close() error {
 		m.StrPrefix,
 		m.SyscallHooks,
 		m.TpHeap,
+		m.UsdtSites,
 	)
 }
 
@@ -777,6 +798,7 @@ type sensorPrograms struct {
 	VigilTracepoint     *ebpf.Program `ebpf:"vigil_tracepoint"`
 	VigilUprobe         *ebpf.Program `ebpf:"vigil_uprobe"`
 	VigilUretprobe      *ebpf.Program `ebpf:"vigil_uretprobe"`
+	VigilUsdt           *ebpf.Program `ebpf:"vigil_usdt"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -804,6 +826,7 @@ func (p *sensorPrograms) Close() error {
 		p.VigilTracepoint,
 		p.VigilUprobe,
 		p.VigilUretprobe,
+		p.VigilUsdt,
 	)
 }
 

@@ -66,6 +66,11 @@ func Compile(p *TracingPolicy) (*Program, error) {
 			prog.Hooks = append(prog.Hooks, h)
 		}
 	}
+	for i := range p.Spec.Usdts {
+		if h, ok := c.usdt(fmt.Sprintf("spec.usdts[%d]", i), &p.Spec.Usdts[i]); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
+	}
 	for i := range p.Spec.LsmHooks {
 		l := &p.Spec.LsmHooks[i]
 		path := fmt.Sprintf("spec.lsmhooks[%d]", i)
@@ -240,6 +245,15 @@ func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
 		}
 	}
 	c.body(path, &h, u.Args, u.ReturnArg, u.Selectors, c.arg)
+	return h, len(c.errs) == before
+}
+
+// usdt compiles a USDT hook: user space finds the probe's sites in the
+// binary when it attaches.
+func (c *compiler) usdt(path string, u *UsdtSpec) (Hook, bool) {
+	before := len(c.errs)
+	h := Hook{Kind: HookUsdt, Path: path, Binary: u.Path, Calls: []string{u.Provider + ":" + u.Name}, Message: u.Message, Tags: u.Tags}
+	c.body(path, &h, u.Args, nil, u.Selectors, c.arg)
 	return h, len(c.errs) == before
 }
 
@@ -853,6 +867,11 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				continue
 			}
+			if kind == HookUsdt {
+				c.fail(refuse(p+".action", "Override on a USDT probe: a probe site is not a function, it has no return value to replace"))
+				continue
+			}
+			c.fail(refuse(p+".action", "Override on a %s hook is not supported by this version of Vigil yet", kind))
 		case "TrackSock", "UntrackSock":
 			if sa, ok := c.sockAction(p, a, action, h, specArgs); ok {
 				if sel.Sock != nil {

@@ -169,4 +169,11 @@ const (
 	// MaxUprobeTargets bounds symbols+offsets+addrs of one uprobe: each is
 	// one attachment.
 	MaxUprobeTargets = 64
+
+	// MaxUsdtArgIndex is the last USDT argument a hook reads (the probes
+	// have up to 12); the kernel computes 8 per site.
+	MaxUsdtArgIndex = 7
+	// MaxUsdtSites bounds the sites of one USDT hook (a probe inlined in
+	// many places): each is one attachment.
+	MaxUsdtSites = 64
 )

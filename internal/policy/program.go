@@ -36,6 +36,9 @@ const (
 	// are the tracepoint's C arguments (kernel pointers and integers),
 	// not its format's fields.
 	HookRawTracepoint
+	// HookUsdt is a USDT probe of a user-space binary: Binary, and
+	// Calls[0] "provider:name".
+	HookUsdt
 )
 
 func (k HookKind) String() string {
@@ -54,6 +57,8 @@ func (k HookKind) String() string {
 		return "connect"
 	case HookRawTracepoint:
 		return "raw tracepoint"
+	case HookUsdt:
+		return "usdt"
 	}
 	return "unknown"
 }

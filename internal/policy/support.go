@@ -56,8 +56,9 @@ var support = struct {
 }{
 	kinds: setOf(KindTracingPolicy, KindTracingPolicyNamespaced),
 	fields: map[reflect.Type]set{
-		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "lsmhooks", "lists", "options",
+		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "usdts", "lsmhooks", "lists", "options",
 			"podSelector", "containerSelector"),
+		reflect.TypeFor[UsdtSpec]():       setOf("path", "provider", "name", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
 		reflect.TypeFor[TracepointSpec](): setOf("subsystem", "event", "raw", "args", "selectors", "message", "tags"),
@@ -157,6 +158,12 @@ func Supported(p *TracingPolicy) error {
 		up := fmt.Sprintf("spec.uprobes[%d]", i)
 		c.fields(up, u)
 		c.hook(up, u.Args, u.ReturnArg, u.Selectors)
+	}
+	for i := range s.Usdts {
+		u := &s.Usdts[i]
+		up := fmt.Sprintf("spec.usdts[%d]", i)
+		c.fields(up, u)
+		c.hook(up, u.Args, nil, u.Selectors)
 	}
 	for i := range s.LsmHooks {
 		l := &s.LsmHooks[i]

@@ -333,7 +333,7 @@ func hookSummary(p *policy.TracingPolicy) string {
 		hooks = append(hooks, "LSM `"+l.Hook+"`")
 	}
 	for _, u := range p.Spec.Usdts {
-		hooks = append(hooks, fmt.Sprintf("usdt `%v:%v`", u["provider"], u["name"]))
+		hooks = append(hooks, "usdt `"+u.Provider+":"+u.Name+"`")
 	}
 	if p.Spec.Loader {
 		hooks = append(hooks, "loader events")

@@ -121,7 +121,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
   kprobes: [{call: "list:all"}]
 `,
 			want: []string{
-				"spec.usdts: not supported by Vigil yet",
 				"spec.enforcers: not supported by Vigil yet",
 				"spec.loader: not supported by Vigil yet",
 				`spec.lists[0].type: "generated_syscalls" is not supported by Vigil yet`,

@@ -37,9 +37,9 @@ type Spec struct {
 	Tracepoints []TracepointSpec `json:"tracepoints,omitempty"`
 	UProbes     []UProbeSpec     `json:"uprobes,omitempty"`
 	LsmHooks    []LsmHookSpec    `json:"lsmhooks,omitempty"`
-	// Usdts and Enforcers exist in newer Tetragon releases; they are
-	// parsed so that such a policy is refused by name, not as malformed.
-	Usdts             []map[string]any `json:"usdts,omitempty"`
+	Usdts       []UsdtSpec       `json:"usdts,omitempty"`
+	// Enforcers exist in newer Tetragon releases; they are parsed so that
+	// such a policy is refused by name, not as malformed.
 	Enforcers         []map[string]any `json:"enforcers,omitempty"`
 	Lists             []ListSpec       `json:"lists,omitempty"`
 	Options           []OptionSpec     `json:"options,omitempty"`
@@ -110,6 +110,20 @@ type UProbeSpec struct {
 	Addrs []uint64 `json:"addrs,omitempty"`
 	// Data lists extra values to read at the hook (Tetragon's CRD).
 	Data []ArgSpec `json:"data,omitempty"`
+}
+
+// UsdtSpec hooks a USDT probe (a statically defined tracing point,
+// DTRACE_PROBE or STAP_PROBE in C) of a user-space binary: every site of
+// provider:name in the file. Its arguments are the probe's, located as the
+// binary's .note.stapsdt says.
+type UsdtSpec struct {
+	Path      string         `json:"path"`
+	Provider  string         `json:"provider"`
+	Name      string         `json:"name"`
+	Args      []ArgSpec      `json:"args,omitempty"`
+	Selectors []SelectorSpec `json:"selectors,omitempty"`
+	Message   string         `json:"message,omitempty"`
+	Tags      []string       `json:"tags,omitempty"`
 }
 
 // LsmHookSpec hooks a BPF LSM hook.

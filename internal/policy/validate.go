@@ -166,10 +166,8 @@ func (v *validator) spec() {
 	for i := range s.LsmHooks {
 		v.lsmHook(fmt.Sprintf("spec.lsmhooks[%d]", i), &s.LsmHooks[i])
 	}
-	for i, u := range s.Usdts {
-		if u == nil {
-			v.addf(fmt.Sprintf("spec.usdts[%d]", i), "want a mapping, got null")
-		}
+	for i := range s.Usdts {
+		v.usdt(fmt.Sprintf("spec.usdts[%d]", i), &s.Usdts[i])
 	}
 	v.enforcers()
 	v.options()
@@ -257,10 +255,11 @@ const (
 	htTracepoint
 	htUprobe
 	htLSM
+	htUsdt
 )
 
 func (t hookType) String() string {
-	return [...]string{"kprobe", "fentry", "tracepoint", "uprobe", "LSM hook"}[t]
+	return [...]string{"kprobe", "fentry", "tracepoint", "uprobe", "LSM hook", "USDT probe"}[t]
 }
 
 // a returns the name with its article: "a kprobe", "an LSM hook".
@@ -280,7 +279,7 @@ type hookCtx struct {
 	ret *ArgSpec
 }
 
-func (h *hookCtx) function() bool { return h.typ != htTracepoint }
+func (h *hookCtx) function() bool { return h.typ != htTracepoint && h.typ != htUsdt }
 
 func (v *validator) kprobe(p string, k *KProbeSpec, typ hookType) {
 	h := hookCtx{typ: typ, args: k.Args}
@@ -379,6 +378,28 @@ func (v *validator) uprobe(p string, u *UProbeSpec) {
 	v.hookCommon(p, u.Message, u.Tags, u.Selectors, &h)
 }
 
+func (v *validator) usdt(p string, u *UsdtSpec) {
+	switch {
+	case u.Path == "":
+		v.addf(p+".path", "required: the binary or library with the probe")
+	case !path.IsAbs(u.Path):
+		v.addf(p+".path", "%q is not an absolute path", u.Path)
+	}
+	for _, f := range []struct{ name, value string }{{"provider", u.Provider}, {"name", u.Name}} {
+		if !usdtNameRE.MatchString(f.value) {
+			v.addf(p+"."+f.name, "%q: required, the probe's %s as the binary's notes spell it (letters, digits, _)", f.value, f.name)
+		}
+	}
+	for i, a := range u.Args {
+		if a.Index > MaxUsdtArgIndex {
+			v.addf(fmt.Sprintf("%s.args[%d].index", p, i), "%d: Vigil reads USDT arguments 0 to %d", a.Index, MaxUsdtArgIndex)
+		}
+	}
+	h := hookCtx{typ: htUsdt, args: u.Args}
+	v.args(p, &h)
+	v.hookCommon(p, u.Message, u.Tags, u.Selectors, &h)
+}
+
 func (v *validator) lsmHook(p string, l *LsmHookSpec) {
 	switch {
 	case l.Hook == "":
@@ -457,7 +478,7 @@ func (v *validator) arg(p string, a *ArgSpec, h *hookCtx) {
 		switch {
 		case ok && !buffer:
 			v.addf(p+".returnCopy", "only char_buf and char_iovec arguments can be copied at return")
-		case h.typ == htTracepoint || h.typ == htLSM:
+		case h.typ == htTracepoint || h.typ == htLSM || h.typ == htUsdt:
 			v.addf(p+".returnCopy", "%s has no return to copy the argument at", h.typ.a())
 		}
 	}

@@ -401,6 +401,8 @@ var (
 	tracepointRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	// lsmHookRE is an LSM hook name (file_open, bprm_check_security).
 	lsmHookRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+	// usdtNameRE is a USDT provider or probe name: a C identifier.
+	usdtNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// resolveRE is a resolve path: fields separated by dots, each with an
 	// optional [N] index.
 	resolveRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])?)*$`)

@@ -373,7 +373,7 @@ spec:
 			},
 		},
 		{
-			name: "messages, tags, uprobes and LSM hooks",
+			name: "messages, tags, uprobes, LSM hooks and USDTs",
 			yaml: header + `spec:
   uprobes:
   - path: bin/bash
@@ -387,6 +387,13 @@ spec:
     args: [{index: 0, type: char_buf, returnCopy: true}]
     selectors:
     - matchReturnArgs: [{index: 0, operator: Equal, values: ["0"]}]
+  usdts:
+  - path: usr/sbin/mysqld
+    provider: mysql
+    name: query-start
+    args: [{index: 8, type: int}]
+  - path: /usr/sbin/mysqld
+    name: query__start
 `,
 			want: []string{
 				`spec.uprobes[0].path: "bin/bash" is not an absolute path`,
@@ -397,6 +404,10 @@ spec:
 				`spec.lsmhooks[0].hook: "File-Open" is not an LSM hook name`,
 				"spec.lsmhooks[0].args[0].returnCopy: an LSM hook has no return to copy the argument at",
 				"spec.lsmhooks[0].selectors[0].matchReturnArgs: the hook reports no return value (needs return: true and returnArg)",
+				`spec.usdts[0].path: "usr/sbin/mysqld" is not an absolute path`,
+				`spec.usdts[0].name: "query-start": required, the probe's name as the binary's notes spell it (letters, digits, _)`,
+				"spec.usdts[0].args[0].index: 8: Vigil reads USDT arguments 0 to 7",
+				`spec.usdts[1].provider: "": required, the probe's provider as the binary's notes spell it (letters, digits, _)`,
 			},
 		},
 		{

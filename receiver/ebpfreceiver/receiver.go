@@ -398,6 +398,8 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		name = event.NameProcessTracepoint
 	case policy.HookUprobe:
 		name, call = event.NameProcessUprobe, h.Binary+":"+uprobeTargets(h)
+	case policy.HookUsdt:
+		name, call = event.NameProcessUsdt, h.Binary+":"+h.Calls[0]
 	case policy.HookLSM:
 		name = event.NameProcessLSM
 	}

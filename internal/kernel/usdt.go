@@ -1,0 +1,251 @@
+package kernel
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A USDT probe site, as the binary's .note.stapsdt describes it (the
+// SystemTap SDT format that DTRACE_PROBE and STAP_PROBE emit): where it is,
+// its semaphore if it has one, and where each argument is at that site.
+type usdtSite struct {
+	// Offset and SemOffset are file offsets, as uprobes take them;
+	// SemOffset is 0 for a probe without a semaphore.
+	Offset, SemOffset uint64
+	Args              []usdtArg
+}
+
+// usdtArg is one argument's location, in the terms of struct usdt_arg
+// (bpf/probes.h).
+type usdtArg struct {
+	Kind   uint8 // usdtArg*
+	Size   uint8 // bytes: 1, 2, 4 or 8
+	Signed bool
+	RegOff uint16 // the register's offset in struct pt_regs
+	ValOff int64  // the constant, or the offset from the register
+}
+
+const (
+	usdtArgConst    = 1
+	usdtArgReg      = 2
+	usdtArgRegDeref = 3
+)
+
+// usdtMaxArgs is USDT_MAX_ARGS (bpf/probes.h).
+const usdtMaxArgs = 8
+
+// usdtSites finds the sites of provider:name in the ELF file at path.
+func usdtSites(path, provider, name string) ([]usdtSite, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%s is for %s: Vigil reads USDT arguments of x86-64 binaries", path, f.Machine)
+	}
+	sec := f.Section(".note.stapsdt")
+	if sec == nil {
+		return nil, fmt.Errorf("%s has no USDT probes (no .note.stapsdt section)", path)
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("reading .note.stapsdt of %s: %w", path, err)
+	}
+	notes, err := parseStapsdtNotes(data, f.ByteOrder)
+	if err != nil {
+		return nil, fmt.Errorf("%s: .note.stapsdt: %w", path, err)
+	}
+	// A prelinked binary moved its code; .stapsdt.base says by how much.
+	var base uint64
+	if b := f.Section(".stapsdt.base"); b != nil {
+		base = b.Addr
+	}
+	var sites []usdtSite
+	var others []string
+	for _, n := range notes {
+		if n.provider != provider || n.name != name {
+			if len(others) < 8 {
+				others = append(others, n.provider+":"+n.name)
+			}
+			continue
+		}
+		pc := n.pc
+		if base != 0 && n.base != 0 {
+			pc += base - n.base
+		}
+		off, ok := fileOffset(f, pc, true)
+		if !ok {
+			return nil, fmt.Errorf("%s: probe %s:%s at %#x is in no executable segment", path, provider, name, pc)
+		}
+		site := usdtSite{Offset: off}
+		if n.semaphore != 0 {
+			if site.SemOffset, ok = fileOffset(f, n.semaphore, false); !ok {
+				return nil, fmt.Errorf("%s: the semaphore of probe %s:%s at %#x is in no loaded segment", path, provider, name, n.semaphore)
+			}
+		}
+		if site.Args, err = parseUsdtArgs(n.args); err != nil {
+			return nil, fmt.Errorf("%s: probe %s:%s: arguments %q: %w", path, provider, name, n.args, err)
+		}
+		sites = append(sites, site)
+	}
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("%s has no USDT probe %s:%s (it has %s)", path, provider, name, strings.Join(others, ", "))
+	}
+	return sites, nil
+}
+
+type stapsdtNote struct {
+	pc, base, semaphore  uint64
+	provider, name, args string
+}
+
+// parseStapsdtNotes reads the SDT notes (owner "stapsdt", type 3) of a
+// .note.stapsdt section.
+func parseStapsdtNotes(data []byte, bo binary.ByteOrder) ([]stapsdtNote, error) {
+	align4 := func(n uint32) uint32 { return (n + 3) &^ 3 }
+	var out []stapsdtNote
+	for len(data) > 0 {
+		if len(data) < 12 {
+			return nil, errors.New("truncated note header")
+		}
+		namesz, descsz, typ := bo.Uint32(data), bo.Uint32(data[4:]), bo.Uint32(data[8:])
+		data = data[12:]
+		if uint64(align4(namesz))+uint64(align4(descsz)) > uint64(len(data)) {
+			return nil, errors.New("truncated note")
+		}
+		owner := string(bytes.TrimRight(data[:namesz], "\x00"))
+		desc := data[align4(namesz) : align4(namesz)+descsz]
+		data = data[align4(namesz)+align4(descsz):]
+		if owner != "stapsdt" || typ != 3 {
+			continue
+		}
+		if len(desc) < 24 {
+			return nil, errors.New("SDT note shorter than its three addresses")
+		}
+		n := stapsdtNote{pc: bo.Uint64(desc), base: bo.Uint64(desc[8:]), semaphore: bo.Uint64(desc[16:])}
+		strs := strings.SplitN(string(desc[24:]), "\x00", 4)
+		if len(strs) < 3 {
+			return nil, errors.New("SDT note without provider, name and arguments")
+		}
+		n.provider, n.name, n.args = strs[0], strs[1], strs[2]
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// fileOffset turns a virtual address of the file into its offset in the
+// file, through the loadable segment that maps it.
+func fileOffset(f *elf.File, addr uint64, exec bool) (uint64, bool) {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || (exec && p.Flags&elf.PF_X == 0) {
+			continue
+		}
+		if addr >= p.Vaddr && addr < p.Vaddr+p.Filesz {
+			return addr - p.Vaddr + p.Off, true
+		}
+	}
+	return 0, false
+}
+
+// parseUsdtArgs decodes an SDT argument string of x86-64, such as
+// "-4@%edi 8@-16(%rbp) 4@$3": each argument is [-]SIZE@LOCATION, a
+// negative size being signed, the location a register, memory at an
+// offset from a register, or a constant.
+func parseUsdtArgs(s string) ([]usdtArg, error) {
+	fields := strings.Fields(s)
+	if len(fields) > usdtMaxArgs {
+		return nil, fmt.Errorf("%d arguments: Vigil reads the first %d", len(fields), usdtMaxArgs)
+	}
+	var out []usdtArg
+	for i, f := range fields {
+		a, err := parseUsdtArg(f)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d %q: %w", i, f, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func parseUsdtArg(f string) (usdtArg, error) {
+	sizeStr, loc, ok := strings.Cut(f, "@")
+	if !ok {
+		return usdtArg{}, errors.New("no SIZE@ prefix")
+	}
+	size, err := strconv.Atoi(sizeStr)
+	if err != nil {
+		return usdtArg{}, errors.New("the size is not a number")
+	}
+	a := usdtArg{Signed: size < 0}
+	if size < 0 {
+		size = -size
+	}
+	switch size {
+	case 1, 2, 4, 8:
+		a.Size = uint8(size)
+	default:
+		return usdtArg{}, fmt.Errorf("size %d: 1, 2, 4 or 8 bytes", size)
+	}
+	switch {
+	case strings.HasPrefix(loc, "$"):
+		a.Kind = usdtArgConst
+		if a.ValOff, err = strconv.ParseInt(loc[1:], 0, 64); err != nil {
+			return usdtArg{}, errors.New("a constant that is not a number")
+		}
+	case strings.HasPrefix(loc, "%"):
+		a.Kind = usdtArgReg
+		if a.RegOff, err = ptRegsOffset(loc[1:]); err != nil {
+			return usdtArg{}, err
+		}
+	case strings.HasSuffix(loc, ")"):
+		open := strings.IndexByte(loc, '(')
+		inner := loc[open+1 : len(loc)-1]
+		if open < 0 || !strings.HasPrefix(inner, "%") || strings.Contains(inner, ",") {
+			return usdtArg{}, errors.New("memory addressing other than OFFSET(%REG) is not supported")
+		}
+		a.Kind = usdtArgRegDeref
+		if open > 0 {
+			if a.ValOff, err = strconv.ParseInt(loc[:open], 0, 64); err != nil {
+				return usdtArg{}, errors.New("an offset that is not a number (a symbol, %rip-relative?) is not supported")
+			}
+		}
+		if a.RegOff, err = ptRegsOffset(inner[1:]); err != nil {
+			return usdtArg{}, err
+		}
+	default:
+		return usdtArg{}, errors.New("a location Vigil does not read")
+	}
+	return a, nil
+}
+
+// ptRegsOffset is the offset in x86-64's struct pt_regs of the register
+// named, in any of its widths (rax, eax, ax, al).
+func ptRegsOffset(reg string) (uint16, error) {
+	// struct pt_regs: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di
+	// orig_ax ip cs flags sp ss, 8 bytes each.
+	names := [][]string{
+		{"r15", "r15d", "r15w", "r15b"}, {"r14", "r14d", "r14w", "r14b"},
+		{"r13", "r13d", "r13w", "r13b"}, {"r12", "r12d", "r12w", "r12b"},
+		{"rbp", "ebp", "bp", "bpl"}, {"rbx", "ebx", "bx", "bl"},
+		{"r11", "r11d", "r11w", "r11b"}, {"r10", "r10d", "r10w", "r10b"},
+		{"r9", "r9d", "r9w", "r9b"}, {"r8", "r8d", "r8w", "r8b"},
+		{"rax", "eax", "ax", "al"}, {"rcx", "ecx", "cx", "cl"},
+		{"rdx", "edx", "dx", "dl"}, {"rsi", "esi", "si", "sil"},
+		{"rdi", "edi", "di", "dil"}, nil,
+		{"rip", "eip", "ip"}, nil, nil, {"rsp", "esp", "sp", "spl"},
+	}
+	for i, aliases := range names {
+		for _, n := range aliases {
+			if n == reg {
+				return uint16(8 * i), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("register %%%s: not one Vigil reads", reg)
+}
