@@ -51,6 +51,17 @@ func install(t *testing.T, p *policy.TracingPolicy) (*kernel.Sensor, *kernel.Pol
 // installWith loads a sensor with opts and installs the policy.
 func installWith(t *testing.T, p *policy.TracingPolicy, opts kernel.SensorOptions) (*kernel.Sensor, *kernel.PolicyHooks) {
 	t.Helper()
+	s, ph, err := tryInstall(t, p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ph
+}
+
+// tryInstall loads a sensor with opts and returns what installing the
+// policy gave.
+func tryInstall(t *testing.T, p *policy.TracingPolicy, opts kernel.SensorOptions) (*kernel.Sensor, *kernel.PolicyHooks, error) {
+	t.Helper()
 	testenv.RequireBPF(t)
 	prog, err := policy.Compile(p)
 	if err != nil {
@@ -64,10 +75,7 @@ func installWith(t *testing.T, p *policy.TracingPolicy, opts kernel.SensorOption
 	}
 	t.Cleanup(func() { s.Close() })
 	ph, err := s.InstallPolicy(prog, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, ph
+	return s, ph, err
 }
 
 // hookRecords drains the sensor for a while and returns the hook records of
@@ -684,17 +692,7 @@ func TestSyscallHookIgnoresMissingCalls(t *testing.T) {
 // returns ok false.
 func installIfSupported(t *testing.T, p *policy.TracingPolicy, supported bool, want string) (s *kernel.Sensor, ph *kernel.PolicyHooks, ok bool) {
 	t.Helper()
-	testenv.RequireBPF(t)
-	prog, err := policy.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err = kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ph, err = s.InstallPolicy(prog, nil)
+	s, ph, err := tryInstall(t, p, kernel.SensorOptions{RingBufferSize: 1 << 21})
 	if !supported {
 		if !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("install on a kernel without %s: %v, want a refusal naming it", want, err)

@@ -2,9 +2,6 @@ package kernel_test
 
 import (
 	"debug/elf"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/policy"
@@ -65,25 +62,9 @@ __attribute__((noinline)) int vigil_target(int n, const char *s) { return printf
 int main(int argc, char **argv) { return vigil_target(argc, argc > 1 ? argv[1] : "") < 0; }
 `
 
-// buildUprobeTarget compiles uprobeTarget with gcc.
-func buildUprobeTarget(t *testing.T) string {
-	t.Helper()
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		testenv.Unavailable(t, "no gcc to build the uprobe target: %v", err)
-	}
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
-	os.WriteFile(src, []byte(uprobeTarget), 0o644)
-	if out, err := exec.Command(cc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v: %s", err, out)
-	}
-	return bin
-}
-
 func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
 	testenv.RequireBPF(t)
-	bin := buildUprobeTarget(t)
+	bin := buildC(t, uprobeTarget)
 	s, _ := install(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "uprobe-test"},
@@ -109,7 +90,7 @@ func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
 // vigil_target, which is what Tetragon's offsets are.
 func TestUprobeHookByFileOffset(t *testing.T) {
 	testenv.RequireBPF(t)
-	bin := buildUprobeTarget(t)
+	bin := buildC(t, uprobeTarget)
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)

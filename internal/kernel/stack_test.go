@@ -3,7 +3,6 @@ package kernel_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -151,16 +150,7 @@ int main(void) { int r = vigil_outer(1); sleep(5); return r != 4; }
 
 func TestStackTraceOfAUprobe(t *testing.T) {
 	testenv.RequireBPF(t)
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		testenv.Unavailable(t, "no gcc to build the uprobe target: %v", err)
-	}
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
-	os.WriteFile(src, []byte(uprobeStackTarget), 0o644)
-	if out, err := exec.Command(cc, "-O1", "-fno-omit-frame-pointer", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v: %s", err, out)
-	}
+	bin := buildC(t, uprobeStackTarget, "-fno-omit-frame-pointer")
 	s, _ := install(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "uprobe-stack"},

@@ -20,22 +20,8 @@ import (
 // syscallSensor loads a sensor with opts and installs p.
 func syscallSensor(t *testing.T, opts kernel.SensorOptions, p *policy.TracingPolicy) (*kernel.Sensor, *kernel.PolicyHooks) {
 	t.Helper()
-	testenv.RequireBPF(t)
-	prog, err := policy.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts.RingBufferSize = 1 << 21
-	s, err := kernel.LoadSensor(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ph, err := s.InstallPolicy(prog, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, ph
+	return installWith(t, p, opts)
 }
 
 // wantSyscallMechanism is the mechanism a syscall hook must get on this

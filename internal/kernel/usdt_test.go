@@ -64,8 +64,9 @@ int main(int argc, char **argv)
 }
 `
 
-// buildC compiles src with gcc into a binary in a temporary directory.
-func buildC(t *testing.T, src string) string {
+// buildC compiles src with gcc -O1 and flags into a binary in a temporary
+// directory.
+func buildC(t *testing.T, src string, flags ...string) string {
 	t.Helper()
 	cc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -74,7 +75,8 @@ func buildC(t *testing.T, src string) string {
 	dir := t.TempDir()
 	file, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
 	os.WriteFile(file, []byte(src), 0o644)
-	if out, err := exec.Command(cc, "-O1", "-o", bin, file).CombinedOutput(); err != nil {
+	args := append(append([]string{"-O1"}, flags...), "-o", bin, file)
+	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v: %s", err, out)
 	}
 	return bin
@@ -128,16 +130,7 @@ func TestUsdtHookReadsProbeArguments(t *testing.T) {
 func TestUsdtHookOnAMissingProbeIsRefused(t *testing.T) {
 	testenv.RequireBPF(t)
 	bin := buildC(t, usdtTarget)
-	prog, err := policy.Compile(usdtPolicy(policy.UsdtSpec{Path: bin, Provider: "vigil_test", Name: "tock"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := kernel.LoadSensor(kernel.SensorOptions{RingBufferSize: 1 << 21})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.InstallPolicy(prog, nil)
+	_, _, err := tryInstall(t, usdtPolicy(policy.UsdtSpec{Path: bin, Provider: "vigil_test", Name: "tock"}), kernel.SensorOptions{RingBufferSize: 1 << 21})
 	if err == nil || !strings.Contains(err.Error(), "spec.usdts[0].path") || !strings.Contains(err.Error(), "no USDT probe vigil_test:tock (it has vigil_test:tick)") {
 		t.Fatalf("install: %v; want a refusal naming the probes the binary has", err)
 	}

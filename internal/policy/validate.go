@@ -344,13 +344,18 @@ func (v *validator) tracepoint(p string, t *TracepointSpec) {
 	v.hookCommon(p, t.Message, t.Tags, t.Selectors, &h)
 }
 
-func (v *validator) uprobe(p string, u *UProbeSpec) {
+// binaryPath checks the path of a uprobe's or USDT's binary.
+func (v *validator) binaryPath(p, file string) {
 	switch {
-	case u.Path == "":
+	case file == "":
 		v.addf(p+".path", "required: the binary or library to hook")
-	case !path.IsAbs(u.Path):
-		v.addf(p+".path", "%q is not an absolute path", u.Path)
+	case !path.IsAbs(file):
+		v.addf(p+".path", "%q is not an absolute path", file)
 	}
+}
+
+func (v *validator) uprobe(p string, u *UProbeSpec) {
+	v.binaryPath(p, u.Path)
 	targets := len(u.Symbols) + len(u.Offsets) + len(u.Addrs)
 	switch {
 	case targets == 0:
@@ -379,12 +384,7 @@ func (v *validator) uprobe(p string, u *UProbeSpec) {
 }
 
 func (v *validator) usdt(p string, u *UsdtSpec) {
-	switch {
-	case u.Path == "":
-		v.addf(p+".path", "required: the binary or library with the probe")
-	case !path.IsAbs(u.Path):
-		v.addf(p+".path", "%q is not an absolute path", u.Path)
-	}
+	v.binaryPath(p, u.Path)
 	for _, f := range []struct{ name, value string }{{"provider", u.Provider}, {"name", u.Name}} {
 		if !usdtNameRE.MatchString(f.value) {
 			v.addf(p+"."+f.name, "%q: required, the probe's %s as the binary's notes spell it (letters, digits, _)", f.value, f.name)
