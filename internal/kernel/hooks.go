@@ -308,7 +308,7 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 		h := &prog.Hooks[i]
 		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
 		ph.Hooks = append(ph.Hooks, ih)
-		if h.Kind == policy.HookTracepoint || h.Kind == policy.HookRawTracepoint || h.Kind == policy.HookUprobe || h.Kind == policy.HookUsdt || h.Kind == policy.HookKprobe || h.Kind == policy.HookLSM {
+		if ownProbes(h.Kind) {
 			continue
 		}
 		if h.Kind == policy.HookConnect {
@@ -474,11 +474,15 @@ func waitForProbeHits() {
 // probed reports whether the hook is attached by probes of its own, which
 // fire as soon as they attach, rather than through syscall_hooks.
 func (ih *InstalledHook) probed() bool {
-	switch ih.Hook.Kind {
+	return ownProbes(ih.Hook.Kind) || (ih.Hook.Kind == policy.HookSyscall && ih.Mechanism != SyscallTracepoints)
+}
+
+// ownProbes reports whether hooks of kind k always attach probes of their
+// own: they have no entry in syscall_hooks.
+func ownProbes(k policy.HookKind) bool {
+	switch k {
 	case policy.HookTracepoint, policy.HookRawTracepoint, policy.HookUprobe, policy.HookUsdt, policy.HookKprobe, policy.HookLSM:
 		return true
-	case policy.HookSyscall:
-		return ih.Mechanism != SyscallTracepoints
 	}
 	return false
 }
@@ -549,11 +553,7 @@ func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
 func (s *Sensor) retireLocked(ph *PolicyHooks) {
 	for _, ih := range ph.Hooks {
 		for _, c := range ih.colls {
-			for name, p := range c.Programs {
-				if st, err := p.Stats(); err == nil {
-					s.hooks.skippedGone[name] += st.RecursionMisses
-				}
-			}
+			addRecursionMisses(s.hooks.skippedGone, c.Programs)
 		}
 		ih.closeLinks()
 		s.deleteUsdtSites(ih)

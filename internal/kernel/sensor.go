@@ -296,14 +296,7 @@ func (s *Sensor) SkippedRuns() (map[string]uint64, error) {
 	out := map[string]uint64{}
 	var errs []error
 	add := func(progs map[string]*ebpf.Program) {
-		for name, p := range progs {
-			st, err := p.Stats()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("program %s: %w", name, err))
-				continue
-			}
-			out[name] += st.RecursionMisses
-		}
+		errs = append(errs, addRecursionMisses(out, progs))
 	}
 	add(s.coll.Programs)
 	if t := s.hooks; t != nil {
@@ -322,6 +315,20 @@ func (s *Sensor) SkippedRuns() (map[string]uint64, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// addRecursionMisses adds each program's skipped runs to into, by name.
+func addRecursionMisses(into map[string]uint64, progs map[string]*ebpf.Program) error {
+	var errs []error
+	for name, p := range progs {
+		st, err := p.Stats()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("program %s: %w", name, err))
+			continue
+		}
+		into[name] += st.RecursionMisses
+	}
+	return errors.Join(errs...)
 }
 
 // ProgramIDs returns the kernel ids of the loaded programs.
