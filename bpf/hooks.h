@@ -1035,10 +1035,33 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 	return 1;
 }
 
+/* arg_is_text reports whether an argument type's value is text read into
+ * its slot (a string, a path, data): its ival is only the address it was
+ * read from. */
+static __always_inline int arg_is_text(__u8 type)
+{
+	switch (type) {
+	case ARG_STRING:
+	case ARG_FD:
+	case ARG_CHAR_BUF:
+	case ARG_FILE:
+	case ARG_PATH:
+	case ARG_BINPRM:
+	case ARG_KIOCB:
+	case ARG_IOV_ITER:
+		return 1;
+	}
+	return 0;
+}
+
+/* RATE_KEY_BYTES of an argument's slot identify it to a rate limit: a
+ * whole sock_arg, and more of a path than Tetragon's 40 bytes. */
+#define RATE_KEY_BYTES 48
+
 /* rate_limited reports whether an identical event (same hook, selector,
  * scope and argument values) was posted less than rate_ns ago. */
-static __always_inline int rate_limited(struct hook_scratch *s, __u32 slot, __u32 sel_idx,
-					const struct selector *sel)
+static __always_inline int rate_limited(struct hook_scratch *s, const struct hook_conf *conf, __u32 slot,
+					__u32 sel_idx, const struct selector *sel)
 {
 	if (!sel->rate_ns)
 		return 0;
@@ -1049,15 +1072,27 @@ static __always_inline int rate_limited(struct hook_scratch *s, __u32 slot, __u3
 		key.scope = (__u32)pid_tgid;
 	else if (sel->rate_scope == RATE_PROCESS)
 		key.scope = pid_tgid >> 32;
-	/* FNV-1a over the integer values and the first bytes of strings. */
+	/* FNV-1a over the hook's arguments: an integer's value, the first
+	 * bytes of what the others read into their slot. Not a text's ival:
+	 * equal strings read from two addresses (cat's argv) are the same
+	 * event. Not the slots past the hook's arguments, nor an integer's
+	 * slot, nor the bytes past a slot's length: they hold whatever ran
+	 * before. */
 	__u64 h = 14695981039346656037ULL;
 	for (int a = 0; a < MAX_ARGS; a++) {
-		h = (h ^ (__u64)s->a.ival[a]) * 1099511628211ULL;
-		/* An integer's slot holds whatever ran before: skip it. */
-		if (!s->a.slen[a])
+		if (a >= conf->nargs)
+			break;
+		__u32 len = s->a.slen[a];
+
+		if (!len && !arg_is_text(conf->args[a].type)) {
+			h = (h ^ (__u64)s->a.ival[a]) * 1099511628211ULL;
 			continue;
-		for (int i = 0; i < 32; i++)
+		}
+		for (int i = 0; i < RATE_KEY_BYTES; i++) {
+			if (i >= len)
+				break;
 			h = (h ^ (__u8)s->a.str[a].s[i]) * 1099511628211ULL;
+		}
 	}
 	key.args = h;
 
@@ -1426,17 +1461,8 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		/* Strings and paths are used as keys: zero the slot's tail.
 		 * Integers never touch their slot; clearing 256 bytes for them
 		 * is most of a filtered-out hit's cost. */
-		switch (ac->type) {
-		case ARG_STRING:
-		case ARG_FD:
-		case ARG_CHAR_BUF:
-		case ARG_FILE:
-		case ARG_PATH:
-		case ARG_BINPRM:
-		case ARG_KIOCB:
-		case ARG_IOV_ITER:
+		if (arg_is_text(ac->type))
 			__builtin_memset(s->a.str[i].s, 0, sizeof(s->a.str[i].s));
-		}
 		switch (ac->type) {
 		case ARG_STRING: {
 			long n = ac->flags & ARGF_KERNEL

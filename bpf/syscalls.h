@@ -91,7 +91,7 @@ static __always_inline void post(struct hook_scratch *s, const struct hook_conf 
 {
 	if (!sel->post)
 		return;
-	if (rate_limited(s, slot, sel_idx, sel)) {
+	if (rate_limited(s, conf, slot, sel_idx, sel)) {
 		count_hook(slot, HC_RATE_LIMITED);
 		return;
 	}
