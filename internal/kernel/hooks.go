@@ -208,13 +208,13 @@ type hookTable struct {
 	sockSlots map[uint32]bool
 	// nextSite numbers usdt_sites entries.
 	nextSite uint32
-	// skippedGone keeps the skipped runs (see SkippedRuns) of the
-	// per-hook programs closed since.
-	skippedGone map[string]uint64
+	// statsGone keeps the counts (see ProgramStats) of the per-hook
+	// programs closed since.
+	statsGone map[string]ProgramStats
 }
 
 func newHookTable() *hookTable {
-	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}, procfs: "/proc", skippedGone: map[string]uint64{}}
+	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}, procfs: "/proc", statsGone: map[string]ProgramStats{}}
 	for s := maxHookSlots - 1; s >= 0; s-- {
 		t.freeSlots = append(t.freeSlots, uint32(s))
 	}
@@ -553,7 +553,7 @@ func (s *Sensor) RemovePolicy(ph *PolicyHooks) error {
 func (s *Sensor) retireLocked(ph *PolicyHooks) {
 	for _, ih := range ph.Hooks {
 		for _, c := range ih.colls {
-			addRecursionMisses(s.hooks.skippedGone, c.Programs)
+			addProgramStats(s.hooks.statsGone, c.Programs)
 		}
 		ih.closeLinks()
 		s.deleteUsdtSites(ih)
@@ -1050,6 +1050,15 @@ func reverse(s string) string {
 // HookCounters are the kernel's counters of one hook.
 type HookCounters struct {
 	Hits, Matched, Posted, RateLimited, Signaled uint64
+}
+
+// Add adds o's counts to c's.
+func (c *HookCounters) Add(o HookCounters) {
+	c.Hits += o.Hits
+	c.Matched += o.Matched
+	c.Posted += o.Posted
+	c.RateLimited += o.RateLimited
+	c.Signaled += o.Signaled
 }
 
 // Counters sums a hook's per-CPU counters.

@@ -272,7 +272,7 @@ func TestSyscallHookMatchPIDs(t *testing.T) {
 // for the hits under way: an open in that instant may be reported twice.
 //
 // The one loss allowed is the kernel's own: a run of Vigil's program that
-// the kernel skipped, counted by SkippedRuns. On a preemptible kernel the
+// the kernel skipped (kernel.ProgramStats). On a preemptible kernel the
 // test's map updates, preempted on the CPU of the opening thread, are enough
 // to make it skip kprobe programs there (7.3 in the VM lane).
 //
@@ -362,16 +362,17 @@ func replaceWhileOpening(t *testing.T, opts kernel.SensorOptions) {
 	}
 }
 
-// skippedRuns is the sum of s.SkippedRuns over Vigil's programs.
+// skippedRuns is the sum of the runs the kernel skipped over Vigil's
+// programs (kernel.ProgramStats).
 func skippedRuns(t *testing.T, s *kernel.Sensor) uint64 {
 	t.Helper()
-	per, err := s.SkippedRuns()
+	per, err := s.ProgramStats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n uint64
 	for _, v := range per {
-		n += v
+		n += v.Skipped
 	}
 	return n
 }

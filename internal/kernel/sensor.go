@@ -284,26 +284,44 @@ func (s *Sensor) Drops() (uint64, error) {
 	return n, nil
 }
 
-// SkippedRuns counts, per program name, the runs of Vigil's programs that
-// the kernel skipped since the sensor was loaded. Each may be an event never
-// reported or an action never taken. A kernel skips a kprobe program on a CPU
-// where another BPF program, or a map operation from user space, is under
-// way (bpf_prog_active: Vigil's own map updates during a reload are enough
-// on a preemptible kernel), and a trampoline or raw tracepoint program over
-// a run of itself it preempted. Linux 5.12 counts them; older kernels
-// report none.
-func (s *Sensor) SkippedRuns() (map[string]uint64, error) {
-	out := map[string]uint64{}
+// ProgramStats are the kernel's counts of one of Vigil's programs, or of
+// the programs of one name (the per-hook ones), since the sensor loaded.
+type ProgramStats struct {
+	// Runs and RunTime are counted only while the kernel's BPF statistics
+	// are on (sysctl kernel.bpf_stats_enabled, or ebpf.EnableStats), which
+	// adds two clock reads to every run of every program.
+	Runs    uint64
+	RunTime time.Duration
+	// Skipped are the runs the kernel skipped. Each may be an event never
+	// reported or an action never taken. A kernel skips a kprobe program
+	// on a CPU where another BPF program, or a map operation from user
+	// space, is under way (bpf_prog_active: Vigil's own map updates during
+	// a reload are enough on a preemptible kernel), and a trampoline or raw
+	// tracepoint program over a run of itself it preempted. Linux 5.12
+	// counts them; older kernels report none.
+	Skipped uint64
+}
+
+func (p *ProgramStats) add(o ProgramStats) {
+	p.Runs += o.Runs
+	p.RunTime += o.RunTime
+	p.Skipped += o.Skipped
+}
+
+// ProgramStats returns the counts of Vigil's programs by name, those of
+// per-hook programs already closed included.
+func (s *Sensor) ProgramStats() (map[string]ProgramStats, error) {
+	out := map[string]ProgramStats{}
 	var errs []error
 	add := func(progs map[string]*ebpf.Program) {
-		errs = append(errs, addRecursionMisses(out, progs))
+		errs = append(errs, addProgramStats(out, progs))
 	}
 	add(s.coll.Programs)
 	if t := s.hooks; t != nil {
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		for name, n := range t.skippedGone {
-			out[name] += n
+		for name, st := range t.statsGone {
+			addStats(out, name, st)
 		}
 		if s.probes != nil {
 			add(s.probes.Programs)
@@ -317,8 +335,14 @@ func (s *Sensor) SkippedRuns() (map[string]uint64, error) {
 	return out, errors.Join(errs...)
 }
 
-// addRecursionMisses adds each program's skipped runs to into, by name.
-func addRecursionMisses(into map[string]uint64, progs map[string]*ebpf.Program) error {
+func addStats(into map[string]ProgramStats, name string, st ProgramStats) {
+	sum := into[name]
+	sum.add(st)
+	into[name] = sum
+}
+
+// addProgramStats adds each program's counts to into, by name.
+func addProgramStats(into map[string]ProgramStats, progs map[string]*ebpf.Program) error {
 	var errs []error
 	for name, p := range progs {
 		st, err := p.Stats()
@@ -326,7 +350,7 @@ func addRecursionMisses(into map[string]uint64, progs map[string]*ebpf.Program) 
 			errs = append(errs, fmt.Errorf("program %s: %w", name, err))
 			continue
 		}
-		into[name] += st.RecursionMisses
+		addStats(into, name, ProgramStats{Runs: st.RunCount, RunTime: st.Runtime, Skipped: st.RecursionMisses})
 	}
 	return errors.Join(errs...)
 }

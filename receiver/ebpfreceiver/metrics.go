@@ -16,15 +16,23 @@ const (
 	metricEvents     = "vigil.events"
 	metricEventsLost = "vigil.events.lost"
 	metricCacheSize  = "vigil.process_cache.size"
-	// metricSkippedRuns counts the runs of Vigil's BPF programs the kernel
-	// skipped (kernel.Sensor.SkippedRuns): a missed event or action that
-	// no other counter sees.
+	// The counts of Vigil's BPF programs (kernel.ProgramStats). Skipped
+	// runs are a missed event or action that no other counter sees.
 	metricSkippedRuns = "vigil.bpf.skipped_runs"
+	metricRuns        = "vigil.bpf.runs"
+	metricRunTime     = "vigil.bpf.run_time"
 	// metricRequests counts the GetUrl and DnsLookup requests.
 	metricRequests = "vigil.policy.requests"
 	// metricPoliciesLoaded and metricPolicyRefusals follow the policy set.
 	metricPoliciesLoaded = "vigil.policies.loaded"
 	metricPolicyRefusals = "vigil.policies.refused"
+	// The kernel's counters of each running hook (kernel.HookCounters),
+	// from the hook's installation on: what its selectors filtered out
+	// never reaches user space, and no event says it happened.
+	metricHookHits        = "vigil.policy.hook.hits"
+	metricHookMatches     = "vigil.policy.hook.matches"
+	metricHookRateLimited = "vigil.policy.hook.rate_limited"
+	metricHookSignals     = "vigil.policy.hook.signals"
 )
 
 // Reasons an event is lost (vigil.events.lost, attribute reason).
@@ -32,6 +40,15 @@ const (
 	lostRingBufferFull = "ring_buffer_full"
 	lostConsumer       = "consumer_refused"
 	lostUndecodable    = "undecodable"
+	// lostRateLimited are matched calls a selector's rateLimit held back,
+	// counted in the kernel.
+	lostRateLimited = "rate_limited"
+)
+
+// The metrics' attributes for an event's name and a BPF program's.
+const (
+	attrEventName   = "event.name"
+	attrProgramName = "bpf.program.name"
 )
 
 func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
@@ -64,7 +81,7 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	sm.Scope().SetName(event.ScopeName)
 	sm.Scope().SetVersion(r.set.BuildInfo.Version)
 
-	sum := func(name, desc, unit, key string, values map[string]uint64) {
+	newSum := func(name, desc, unit string) pmetric.NumberDataPointSlice {
 		m := sm.Metrics().AppendEmpty()
 		m.SetName(name)
 		m.SetDescription(desc)
@@ -72,19 +89,57 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		s := m.SetEmptySum()
 		s.SetIsMonotonic(true)
 		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		return s.DataPoints()
+	}
+	// point adds a data point counted from since and returns its
+	// attributes.
+	point := func(dps pmetric.NumberDataPointSlice, since pcommon.Timestamp, n uint64) pcommon.Map {
+		dp := dps.AppendEmpty()
+		dp.SetStartTimestamp(since)
+		dp.SetTimestamp(now)
+		dp.SetIntValue(int64(n))
+		return dp.Attributes()
+	}
+	sum := func(name, desc, unit, key string, values map[string]uint64) {
+		dps := newSum(name, desc, unit)
 		for v, n := range values {
-			dp := s.DataPoints().AppendEmpty()
-			dp.SetStartTimestamp(start)
-			dp.SetTimestamp(now)
-			dp.SetIntValue(int64(n))
-			dp.Attributes().PutStr(key, v)
+			point(dps, start, n).PutStr(key, v)
 		}
 	}
-	sum(metricEvents, "Events emitted, by event name.", "{event}", "event.name", map[string]uint64{
-		event.NameProcessExec:   r.stats.exec.Load(),
-		event.NameProcessExit:   r.stats.exit.Load(),
-		event.NameProcessKprobe: r.stats.hook.Load(),
-	})
+
+	events := newSum(metricEvents, "Events emitted, by event name, and by policy for policy events.", "{event}")
+	point(events, start, r.stats.exec.Load()).PutStr(attrEventName, event.NameProcessExec)
+	point(events, start, r.stats.exit.Load()).PutStr(attrEventName, event.NameProcessExit)
+	for k, n := range r.stats.hookEvents() {
+		attrs := point(events, start, n)
+		attrs.PutStr(attrEventName, k.name)
+		attrs.PutStr(event.AttrSecurityRuleName, k.policy)
+	}
+
+	hooks, rateLimited, err := r.policies.hookCounts()
+	if err != nil {
+		r.set.Logger.Warn("reading the policy hooks' kernel counters", zap.Error(err))
+	}
+	var hits, matches, limited, signals pmetric.NumberDataPointSlice
+	if len(hooks) > 0 {
+		hits = newSum(metricHookHits, "Calls of a policy hook in the kernel, before its selectors, by policy and hook.", "{call}")
+		matches = newSum(metricHookMatches, "Calls a selector of the hook matched, by policy and hook.", "{call}")
+		limited = newSum(metricHookRateLimited, "Matched calls not reported because of the selector's rateLimit, by policy and hook.", "{call}")
+		signals = newSum(metricHookSignals, "Signals the hook's Sigkill and Signal actions sent in the kernel, by policy and hook.", "{signal}")
+	}
+	for _, h := range hooks {
+		since := pcommon.NewTimestampFromTime(h.since)
+		for _, c := range []struct {
+			dps pmetric.NumberDataPointSlice
+			n   uint64
+		}{{hits, h.Hits}, {matches, h.Matched}, {limited, h.RateLimited}, {signals, h.Signaled}} {
+			attrs := point(c.dps, since, c.n)
+			attrs.PutStr(event.AttrSecurityRuleName, h.policy)
+			attrs.PutStr(event.AttrHook, h.hook)
+		}
+		rateLimited += h.RateLimited
+	}
+
 	kernelDrops, err := r.sensor.Drops()
 	if err != nil {
 		r.set.Logger.Warn("reading kernel drop counters", zap.Error(err))
@@ -93,29 +148,40 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		lostRingBufferFull: kernelDrops,
 		lostConsumer:       r.stats.consumerRefused.Load(),
 		lostUndecodable:    r.stats.undecodable.Load(),
+		lostRateLimited:    rateLimited,
 	})
 
-	skipped, err := r.sensor.SkippedRuns()
+	progs, err := r.sensor.ProgramStats()
 	if err != nil {
-		r.set.Logger.Warn("reading the kernel's skipped-run counters", zap.Error(err))
+		r.set.Logger.Warn("reading the kernel's counts of Vigil's programs", zap.Error(err))
 	}
-	sum(metricSkippedRuns, "Runs of Vigil's BPF programs the kernel skipped, each a possibly missed event or enforcement, by program.", "{run}", "bpf.program.name", skipped)
-
-	m := sm.Metrics().AppendEmpty()
-	m.SetName(metricRequests)
-	m.SetDescription("GetUrl and DnsLookup requests made for policies, by action and result (done, failed, dropped).")
-	m.SetUnit("{request}")
-	rs := m.SetEmptySum()
-	rs.SetIsMonotonic(true)
-	rs.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	for action, results := range r.requests.Counts() {
-		for result, n := range results {
-			dp := rs.DataPoints().AppendEmpty()
+	skipped := newSum(metricSkippedRuns, "Runs of Vigil's BPF programs the kernel skipped, each a possibly missed event or enforcement, by program.", "{run}")
+	counted := false
+	for name, st := range progs {
+		point(skipped, start, st.Skipped).PutStr(attrProgramName, name)
+		counted = counted || st.Runs > 0
+	}
+	// Runs are counted only while the kernel's BPF statistics are on: no
+	// series at all rather than zeros that look like idle programs.
+	if counted {
+		runs := newSum(metricRuns, "Runs of Vigil's BPF programs, by program, while the kernel's BPF statistics are on.", "{run}")
+		runTime := newSum(metricRunTime, "Time Vigil's BPF programs ran, by program, while the kernel's BPF statistics are on.", "s")
+		for name, st := range progs {
+			point(runs, start, st.Runs).PutStr(attrProgramName, name)
+			dp := runTime.AppendEmpty()
 			dp.SetStartTimestamp(start)
 			dp.SetTimestamp(now)
-			dp.SetIntValue(int64(n))
-			dp.Attributes().PutStr(event.AttrAction, action)
-			dp.Attributes().PutStr("result", result)
+			dp.SetDoubleValue(st.RunTime.Seconds())
+			dp.Attributes().PutStr(attrProgramName, name)
+		}
+	}
+
+	requests := newSum(metricRequests, "GetUrl and DnsLookup requests made for policies, by action and result (done, failed, dropped).", "{request}")
+	for action, results := range r.requests.Counts() {
+		for result, n := range results {
+			attrs := point(requests, start, n)
+			attrs.PutStr(event.AttrAction, action)
+			attrs.PutStr("result", result)
 		}
 	}
 
@@ -131,7 +197,7 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	gdp.SetTimestamp(now)
 	gdp.SetIntValue(int64(running))
 
-	m = sm.Metrics().AppendEmpty()
+	m := sm.Metrics().AppendEmpty()
 	m.SetName(metricCacheSize)
 	m.SetDescription("Processes in the process cache, running or recently exited.")
 	m.SetUnit("{process}")

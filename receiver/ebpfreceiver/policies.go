@@ -3,6 +3,7 @@ package ebpfreceiver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,9 @@ type runningPolicy struct {
 	source  string
 	content []byte
 	hooks   *kernel.PolicyHooks
+	// since is when this version was installed: its hooks' kernel
+	// counters start there.
+	since time.Time
 	// scope is set for a pod-scoped policy: the pods whose cgroups the
 	// kernel keeps in the policy's set.
 	scope *k8s.Scope
@@ -57,6 +61,9 @@ type policyManager struct {
 	// refused holds the text of policies refused as they are now.
 	refused map[string][]byte
 	errors  uint64
+	// rateLimitedGone counts the rate-limited calls of replaced and
+	// removed versions, whose kernel counters went with them.
+	rateLimitedGone uint64
 }
 
 func newPolicyManager(sensor *kernel.Sensor, logger *zap.Logger, paths []string, kube *kubeSource) *policyManager {
@@ -149,6 +156,7 @@ func (m *policyManager) sync() {
 		if err := m.sensor.RemovePolicy(r.hooks); err != nil {
 			m.logger.Warn("removing policy", zap.String("policy", name), zap.Error(err))
 		}
+		m.retired(r.hooks)
 		delete(m.running, name)
 		delete(m.status, name)
 		m.logger.Info("policy removed", zap.String("policy", name), zap.String("file", r.source))
@@ -291,7 +299,10 @@ func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
 	if r != nil {
 		verb = "policy replaced"
 	}
-	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks, scope: scope}
+	if r != nil {
+		m.retired(r.hooks)
+	}
+	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks, since: time.Now(), scope: scope}
 	st := &policyStatus{Name: name, Source: file, Running: true, Mode: policy.Mode(p)}
 	for _, h := range hooks.Hooks {
 		st.Hooks = append(st.Hooks, policy.HookStatus{Path: h.Hook.Path, Mechanism: h.Mechanism})
@@ -348,6 +359,58 @@ func (m *policyManager) statusList() []policyStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// hookCount is the kernel's count of one running hook (kernel.HookCounters).
+type hookCount struct {
+	policy, hook string
+	since        time.Time
+	kernel.HookCounters
+}
+
+// hookCounts returns the kernel's counters of every running hook, and the
+// rate-limited calls of the versions that no longer run.
+func (m *policyManager) hookCounts() ([]hookCount, uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []hookCount
+	var errs []error
+	for _, r := range m.running {
+		// Hooks of one policy on the same call are one series.
+		at := map[string]int{}
+		for _, ih := range r.hooks.Hooks {
+			if ih.Mechanism == kernel.MechanismNotFound {
+				continue
+			}
+			c, err := m.sensor.Counters(ih)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			_, call := hookNames(ih.Hook)
+			i, ok := at[call]
+			if !ok {
+				i, at[call] = len(out), len(out)
+				out = append(out, hookCount{policy: ih.Program.Policy.Metadata.Name, hook: call, since: r.since})
+			}
+			out[i].Add(c)
+		}
+	}
+	return out, m.rateLimitedGone, errors.Join(errs...)
+}
+
+// retired keeps the rate-limited count of a version just replaced or
+// removed: its hooks no longer run, and their counters go when the kernel
+// reuses their slots. m.mu is held.
+func (m *policyManager) retired(ph *kernel.PolicyHooks) {
+	for _, ih := range ph.Hooks {
+		if ih.Mechanism == kernel.MechanismNotFound {
+			continue
+		}
+		if c, err := m.sensor.Counters(ih); err == nil {
+			m.rateLimitedGone += c.RateLimited
+		}
+	}
 }
 
 // counts returns how many policies run and how many refusals there were.

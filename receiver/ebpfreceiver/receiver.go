@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,10 +82,32 @@ type ebpfReceiver struct {
 
 // stats are the receiver's counters, read by the metrics loop.
 type stats struct {
-	start            time.Time
-	exec, exit, hook atomic.Uint64
-	consumerRefused  atomic.Uint64
-	undecodable      atomic.Uint64
+	start           time.Time
+	exec, exit      atomic.Uint64
+	consumerRefused atomic.Uint64
+	undecodable     atomic.Uint64
+
+	mu    sync.Mutex
+	hooks map[hookEventKey]uint64
+}
+
+// hookEventKey is what policy events are counted by.
+type hookEventKey struct{ name, policy string }
+
+func (s *stats) countHook(name, policy string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hooks == nil {
+		s.hooks = map[hookEventKey]uint64{}
+	}
+	s.hooks[hookEventKey{name, policy}]++
+}
+
+// hookEvents returns the policy events so far, by event name and policy.
+func (s *stats) hookEvents() map[hookEventKey]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.hooks)
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, forget func()) *ebpfReceiver {
@@ -367,7 +390,7 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		ev := &r.hook
 		if r.hookEvent(rec, ev) {
 			batch.Add(ev, ev.Process.CgroupName)
-			r.stats.hook.Add(1)
+			r.stats.countHook(ev.Name, ev.Policy)
 			if e, ok := r.hookEnforcement(rec, *ev); ok {
 				batch.Add(e, ev.Process.CgroupName)
 			}
@@ -390,18 +413,10 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	}
 	parent, ancestors := r.lineage(p)
 	h := ih.Hook
-	name, call := event.NameProcessKprobe, strings.Join(h.Calls, ",")
-	switch h.Kind {
-	case policy.HookSyscall, policy.HookConnect:
+	name, call := hookNames(h)
+	if h.Kind == policy.HookSyscall || h.Kind == policy.HookConnect {
+		// The one syscall of the hook's list that was called.
 		call = r.syscallCall(rec.Call)
-	case policy.HookTracepoint, policy.HookRawTracepoint:
-		name = event.NameProcessTracepoint
-	case policy.HookUprobe:
-		name, call = event.NameProcessUprobe, h.Binary+":"+uprobeTargets(h)
-	case policy.HookUsdt:
-		name, call = event.NameProcessUsdt, h.Binary+":"+h.Calls[0]
-	case policy.HookLSM:
-		name = event.NameProcessLSM
 	}
 	*ev = event.Hook{
 		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
@@ -469,6 +484,28 @@ func (r *ebpfReceiver) request(sel *policy.Selector, kernelActions []string) []s
 
 // uprobeTargets names where a uprobe hook attaches: its symbols, then its
 // offsets ("readline,0x4f2a0").
+// hookNames returns the name of a hook's events and how they name the
+// hook (vigil.hook): its function, tracepoint, syscalls or binary:symbols.
+func hookNames(h *policy.Hook) (eventName, call string) {
+	switch h.Kind {
+	case policy.HookSyscall, policy.HookConnect:
+		calls := make([]string, len(h.Calls))
+		for i, c := range h.Calls {
+			calls[i] = "sys_" + c
+		}
+		return event.NameProcessKprobe, strings.Join(calls, ",")
+	case policy.HookTracepoint, policy.HookRawTracepoint:
+		return event.NameProcessTracepoint, strings.Join(h.Calls, ",")
+	case policy.HookUprobe:
+		return event.NameProcessUprobe, h.Binary + ":" + uprobeTargets(h)
+	case policy.HookUsdt:
+		return event.NameProcessUsdt, h.Binary + ":" + h.Calls[0]
+	case policy.HookLSM:
+		return event.NameProcessLSM, strings.Join(h.Calls, ",")
+	}
+	return event.NameProcessKprobe, strings.Join(h.Calls, ",")
+}
+
 func uprobeTargets(h *policy.Hook) string {
 	if len(h.Offsets) == 0 {
 		return strings.Join(h.Calls, ",")

@@ -1,0 +1,182 @@
+package ebpfreceiver
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+// sumPoint is one data point of a sum, as sumPoints keys it.
+type sumPoint struct {
+	value  int64
+	double float64
+	start  pcommon.Timestamp
+}
+
+// sumPoints keys every sum data point of md by metric name and attribute
+// values, sorted by key: "vigil.events{event.name=process.exec}".
+func sumPoints(md pmetric.Metrics) map[string]sumPoint {
+	out := map[string]sumPoint{}
+	for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+		if m.Type() != pmetric.MetricTypeSum {
+			continue
+		}
+		for _, dp := range m.Sum().DataPoints().All() {
+			var attrs []string
+			for k, v := range dp.Attributes().All() {
+				attrs = append(attrs, k+"="+v.AsString())
+			}
+			slices.Sort(attrs)
+			out[m.Name()+"{"+strings.Join(attrs, ",")+"}"] = sumPoint{dp.IntValue(), dp.DoubleValue(), dp.StartTimestamp()}
+		}
+	}
+	return out
+}
+
+// TestMetricsCountPolicyHooks: the kernel's counters of a policy's hook
+// reach the metrics by policy and hook, policy events are counted by
+// policy, and the calls a replaced version held back by rate limit stay
+// counted as lost.
+func TestMetricsCountPolicyHooks(t *testing.T) {
+	dir := t.TempDir()
+	limited, killed := filepath.Join(dir, "limited"), filepath.Join(dir, "killed")
+	for _, f := range []string{limited, killed} {
+		os.WriteFile(f, []byte("x\n"), 0o644)
+	}
+	name := fmt.Sprintf("hook-metrics-%d", time.Now().UnixNano())
+	text := func(message string) string {
+		return fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: %s
+spec:
+  kprobes:
+  - call: "sys_openat"
+    syscall: true
+    message: %q
+    args:
+    - index: 1
+      type: "string"
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: "Equal"
+        values: [%q]
+      matchActions:
+      - action: Post
+        rateLimit: "1m"
+    - matchArgs:
+      - index: 1
+        operator: "Equal"
+        values: [%q]
+      matchActions:
+      - action: Sigkill
+`, name, message, limited, killed)
+	}
+	policies := filepath.Join(t.TempDir(), "policies")
+	os.Mkdir(policies, 0o755)
+	writePolicy(t, policies, "policy.yaml", text("first"))
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{policies}
+	r, sink, _ := startReceiver(t, cfg)
+	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+
+	// Three opens of one file: the first is posted, the rate limit holds
+	// back the other two.
+	cat := exec.Command("/bin/cat", limited, limited, limited)
+	if out, err := cat.CombinedOutput(); err != nil {
+		t.Fatalf("cat: %v: %s", err, out)
+	}
+	waitFor(t, sink, "process.kprobe of cat", isEvent(event.NameProcessKprobe, cat.ProcessState.Pid()))
+	kill := exec.Command("/bin/cat", killed)
+	var exit *exec.ExitError
+	if err := kill.Run(); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("cat %s: %v, want killed", killed, err)
+	}
+	waitFor(t, sink, "process.kprobe of the killed cat", isEvent(event.NameProcessKprobe, kill.ProcessState.Pid()))
+
+	got := sumPoints(r.collectMetrics())
+	hook := "{security_rule.name=" + name + ",vigil.hook=sys_openat}"
+	want := map[string]int64{
+		metricHookMatches + hook:                   4,
+		metricHookRateLimited + hook:               2,
+		metricHookSignals + hook:                   1,
+		metricEventsLost + "{reason=rate_limited}": 2,
+		metricEvents + "{event.name=process.kprobe,security_rule.name=" + name + "}": 2,
+	}
+	for k, v := range want {
+		if got[k].value != v {
+			t.Errorf("%s = %d, want %d", k, got[k].value, v)
+		}
+	}
+	// Every openat of the node is a hit, whoever makes it.
+	if hits := got[metricHookHits+hook]; hits.value < 4 || hits.start == 0 {
+		t.Errorf("%s = %+v, want at least the 4 opens, counted from the policy's installation", metricHookHits+hook, hits)
+	}
+	first := got[metricHookHits+hook].start
+
+	// A new version counts from its installation; what the first held
+	// back is still counted lost.
+	writePolicy(t, policies, "policy.yaml", text("second"))
+	deadline := time.Now().Add(5 * time.Second)
+	for got[metricHookHits+hook].start == first && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		got = sumPoints(r.collectMetrics())
+	}
+	if got[metricHookHits+hook].start == first {
+		t.Fatal("the replaced policy's hook counts did not restart within 5s")
+	}
+	if m := got[metricHookMatches+hook].value; m != 0 {
+		t.Errorf("the new version matched %d calls, want 0", m)
+	}
+	if lost := got[metricEventsLost+"{reason=rate_limited}"].value; lost != 2 {
+		t.Errorf("%d rate-limited calls lost after the replacement, want 2", lost)
+	}
+}
+
+// TestMetricsCountProgramRunsWhileStatsAreOn: with the kernel's BPF
+// statistics on, the metrics say how often and how long each of Vigil's
+// programs ran.
+func TestMetricsCountProgramRunsWhileStatsAreOn(t *testing.T) {
+	testenv.RequireBPF(t)
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		t.Fatalf("enabling BPF statistics: %v", err)
+	}
+	defer stats.Close()
+	r, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sink, "process.exec", isEvent(event.NameProcessExec, cmd.ProcessState.Pid()))
+	got := sumPoints(r.collectMetrics())
+	var prog string
+	for k := range got {
+		if strings.HasPrefix(k, metricRuns+"{bpf.program.name=vigil_exec_") {
+			prog = strings.TrimPrefix(k, metricRuns)
+		}
+	}
+	if prog == "" {
+		t.Fatalf("no %s for the exec program in %v", metricRuns, slices.Sorted(maps.Keys(got)))
+	}
+	if runs, took := got[metricRuns+prog].value, got[metricRunTime+prog].double; runs < 1 || took <= 0 {
+		t.Errorf("the exec program ran %d times in %gs, want at least once in some time", runs, took)
+	}
+}
