@@ -270,6 +270,62 @@ func (s *Sensor) Pending() bool {
 // ErrClosed is returned by Read once the sensor is closed.
 var ErrClosed = os.ErrClosed
 
+// MapFill is how many entries one of the sensor's maps holds, of how many
+// it can.
+type MapFill struct {
+	Entries, Capacity uint32
+}
+
+// filledMaps are the maps that fill with what happens on the node, not with
+// the policies: the processes (a full map leaves new processes without
+// their binary, so that matchBinaries misses them), the calls waiting for
+// their return, rate limits, tracked sockets, and the enforcement deny
+// lists. The LRU ones evict their oldest entry when full, each a lost
+// return event, a rate limit forgotten or a socket no longer tracked.
+var filledMaps = []string{"procs", "pending_returns", "rate_limits", "sock_owners", "deny_exec", "deny_connect", "deny_connect6"}
+
+// MapFill returns the fill of the maps that fill with the node's activity,
+// by map name. It walks each map's keys, one system call per entry.
+func (s *Sensor) MapFill() (map[string]MapFill, error) {
+	out := map[string]MapFill{}
+	var errs []error
+	for _, name := range filledMaps {
+		m := s.coll.Maps[name]
+		if m == nil && s.probes != nil {
+			m = s.probes.Maps[name]
+		}
+		if m == nil {
+			continue
+		}
+		n, err := countKeys(m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("map %s: %w", name, err))
+			continue
+		}
+		out[name] = MapFill{Entries: n, Capacity: m.MaxEntries()}
+	}
+	return out, errors.Join(errs...)
+}
+
+// countKeys counts a map's keys. A key deleted under the walk sends it back
+// to the first key, so the count stops at the map's capacity.
+func countKeys(m *ebpf.Map) (uint32, error) {
+	key, next := make([]byte, m.KeySize()), make([]byte, m.KeySize())
+	var cur any
+	var n uint32
+	for n < m.MaxEntries() {
+		if err := m.NextKey(cur, next); errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		} else if err != nil {
+			return n, err
+		}
+		n++
+		copy(key, next)
+		cur = key
+	}
+	return n, nil
+}
+
 // Drops returns how many records the kernel could not write because the ring
 // buffer was full, summed over CPUs since the sensor was loaded.
 func (s *Sensor) Drops() (uint64, error) {

@@ -21,6 +21,10 @@ const (
 	metricSkippedRuns = "vigil.bpf.skipped_runs"
 	metricRuns        = "vigil.bpf.runs"
 	metricRunTime     = "vigil.bpf.run_time"
+	// The fill of the maps that grow with the node's activity
+	// (kernel.Sensor.MapFill).
+	metricMapEntries  = "vigil.bpf.map.entries"
+	metricMapCapacity = "vigil.bpf.map.capacity"
 	// metricRequests counts the GetUrl and DnsLookup requests.
 	metricRequests = "vigil.policy.requests"
 	// metricPoliciesLoaded and metricPolicyRefusals follow the policy set.
@@ -49,6 +53,7 @@ const (
 const (
 	attrEventName   = "event.name"
 	attrProgramName = "bpf.program.name"
+	attrMapName     = "bpf.map.name"
 )
 
 func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
@@ -98,6 +103,19 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		dp.SetStartTimestamp(since)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(n))
+		return dp.Attributes()
+	}
+	newGauge := func(name, desc, unit string) pmetric.NumberDataPointSlice {
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(name)
+		m.SetDescription(desc)
+		m.SetUnit(unit)
+		return m.SetEmptyGauge().DataPoints()
+	}
+	gaugePoint := func(dps pmetric.NumberDataPointSlice, n int64) pcommon.Map {
+		dp := dps.AppendEmpty()
+		dp.SetTimestamp(now)
+		dp.SetIntValue(n)
 		return dp.Attributes()
 	}
 	sum := func(name, desc, unit, key string, values map[string]uint64) {
@@ -189,20 +207,19 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	sum(metricPolicyRefusals, "Policy versions refused (invalid, unsupported or not loadable).", "{policy}", "reason", map[string]uint64{
 		"refused": refusals,
 	})
-	g := sm.Metrics().AppendEmpty()
-	g.SetName(metricPoliciesLoaded)
-	g.SetDescription("Policies running in the kernel.")
-	g.SetUnit("{policy}")
-	gdp := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	gdp.SetTimestamp(now)
-	gdp.SetIntValue(int64(running))
+	gaugePoint(newGauge(metricPoliciesLoaded, "Policies running in the kernel.", "{policy}"), int64(running))
 
-	m := sm.Metrics().AppendEmpty()
-	m.SetName(metricCacheSize)
-	m.SetDescription("Processes in the process cache, running or recently exited.")
-	m.SetUnit("{process}")
-	dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(now)
-	dp.SetIntValue(int64(r.cache.Len()))
+	fill, err := r.sensor.MapFill()
+	if err != nil {
+		r.set.Logger.Warn("reading the fill of the kernel's maps", zap.Error(err))
+	}
+	entries := newGauge(metricMapEntries, "Entries in the kernel maps that fill with the node's activity, by map.", "{entry}")
+	capacity := newGauge(metricMapCapacity, "Entries the kernel maps that fill with the node's activity can hold, by map.", "{entry}")
+	for name, f := range fill {
+		gaugePoint(entries, int64(f.Entries)).PutStr(attrMapName, name)
+		gaugePoint(capacity, int64(f.Capacity)).PutStr(attrMapName, name)
+	}
+
+	gaugePoint(newGauge(metricCacheSize, "Processes in the process cache, running or recently exited.", "{process}"), int64(r.cache.Len()))
 	return md
 }

@@ -22,28 +22,34 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
-// sumPoint is one data point of a sum, as sumPoints keys it.
-type sumPoint struct {
+// point is one data point of a sum or a gauge, as points keys it.
+type point struct {
 	value  int64
 	double float64
 	start  pcommon.Timestamp
 }
 
-// sumPoints keys every sum data point of md by metric name and attribute
-// values, sorted by key: "vigil.events{event.name=process.exec}".
-func sumPoints(md pmetric.Metrics) map[string]sumPoint {
-	out := map[string]sumPoint{}
+// points keys every data point of md's sums and gauges by metric name and
+// attribute values, sorted by key: "vigil.events{event.name=process.exec}".
+func points(md pmetric.Metrics) map[string]point {
+	out := map[string]point{}
 	for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
-		if m.Type() != pmetric.MetricTypeSum {
+		var dps pmetric.NumberDataPointSlice
+		switch m.Type() {
+		case pmetric.MetricTypeSum:
+			dps = m.Sum().DataPoints()
+		case pmetric.MetricTypeGauge:
+			dps = m.Gauge().DataPoints()
+		default:
 			continue
 		}
-		for _, dp := range m.Sum().DataPoints().All() {
+		for _, dp := range dps.All() {
 			var attrs []string
 			for k, v := range dp.Attributes().All() {
 				attrs = append(attrs, k+"="+v.AsString())
 			}
 			slices.Sort(attrs)
-			out[m.Name()+"{"+strings.Join(attrs, ",")+"}"] = sumPoint{dp.IntValue(), dp.DoubleValue(), dp.StartTimestamp()}
+			out[m.Name()+"{"+strings.Join(attrs, ",")+"}"] = point{dp.IntValue(), dp.DoubleValue(), dp.StartTimestamp()}
 		}
 	}
 	return out
@@ -111,7 +117,7 @@ spec:
 	}
 	waitFor(t, sink, "process.kprobe of the killed cat", isEvent(event.NameProcessKprobe, kill.ProcessState.Pid()))
 
-	got := sumPoints(r.collectMetrics())
+	got := points(r.collectMetrics())
 	hook := "{security_rule.name=" + name + ",vigil.hook=sys_openat}"
 	want := map[string]int64{
 		metricHookMatches + hook:                   4,
@@ -137,7 +143,7 @@ spec:
 	deadline := time.Now().Add(5 * time.Second)
 	for got[metricHookHits+hook].start == first && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
-		got = sumPoints(r.collectMetrics())
+		got = points(r.collectMetrics())
 	}
 	if got[metricHookHits+hook].start == first {
 		t.Fatal("the replaced policy's hook counts did not restart within 5s")
@@ -166,7 +172,7 @@ func TestMetricsCountProgramRunsWhileStatsAreOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, sink, "process.exec", isEvent(event.NameProcessExec, cmd.ProcessState.Pid()))
-	got := sumPoints(r.collectMetrics())
+	got := points(r.collectMetrics())
 	var prog string
 	for k := range got {
 		if strings.HasPrefix(k, metricRuns+"{bpf.program.name=vigil_exec_") {
@@ -178,5 +184,20 @@ func TestMetricsCountProgramRunsWhileStatsAreOn(t *testing.T) {
 	}
 	if runs, took := got[metricRuns+prog].value, got[metricRunTime+prog].double; runs < 1 || took <= 0 {
 		t.Errorf("the exec program ran %d times in %gs, want at least once in some time", runs, took)
+	}
+}
+
+// TestMetricsReportMapFill: the maps that fill with the node's activity
+// report their entries and capacity; the process map holds this test's
+// process at least.
+func TestMetricsReportMapFill(t *testing.T) {
+	r, _, _ := startReceiver(t, createDefaultConfig().(*Config))
+	got := points(r.collectMetrics())
+	procs := "{bpf.map.name=procs}"
+	if n, c := got[metricMapEntries+procs].value, got[metricMapCapacity+procs].value; n < 1 || c != 65536 || n > c {
+		t.Errorf("procs holds %d entries of %d, want some of 65536", n, c)
+	}
+	if c := got[metricMapCapacity+"{bpf.map.name=pending_returns}"].value; c != 8192 {
+		t.Errorf("pending_returns capacity %d, want 8192", c)
 	}
 }
