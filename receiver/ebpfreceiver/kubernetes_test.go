@@ -220,6 +220,11 @@ func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
 	if opens(t, sink, db, g, "ns-open") {
 		t.Error("a TracingPolicyNamespaced of team-b reports a pod of team-a")
 	}
+	// Its hook's counters carry its namespace: another namespace may have
+	// a policy of the same name.
+	if p := points(r.collectMetrics())[metricHookMatches+"{k8s.namespace.name=team-b,security_rule.name=ns-open,vigil.hook=sys_openat}"]; p.value < 1 {
+		t.Errorf("the namespaced policy's hook matched %d calls, want its open", p.value)
+	}
 
 	// An update takes effect without a restart; a broken update keeps the
 	// running version.

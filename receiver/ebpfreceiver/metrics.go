@@ -153,6 +153,9 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		}{{hits, h.Hits}, {matches, h.Matched}, {limited, h.RateLimited}, {signals, h.Signaled}} {
 			attrs := point(c.dps, since, c.n)
 			attrs.PutStr(event.AttrSecurityRuleName, h.policy)
+			if h.namespace != "" {
+				attrs.PutStr(event.AttrK8sNamespace, h.namespace)
+			}
 			attrs.PutStr(event.AttrHook, h.hook)
 		}
 		rateLimited += h.RateLimited

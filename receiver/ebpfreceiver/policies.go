@@ -363,8 +363,10 @@ func (m *policyManager) statusList() []policyStatus {
 
 // hookCount is the kernel's count of one running hook (kernel.HookCounters).
 type hookCount struct {
-	policy, hook string
-	since        time.Time
+	// policy is the policy's name; namespace, a TracingPolicyNamespaced's
+	// namespace: two may share a name.
+	policy, namespace, hook string
+	since                   time.Time
 	kernel.HookCounters
 }
 
@@ -391,7 +393,8 @@ func (m *policyManager) hookCounts() ([]hookCount, uint64, error) {
 			i, ok := at[call]
 			if !ok {
 				i, at[call] = len(out), len(out)
-				out = append(out, hookCount{policy: ih.Program.Policy.Metadata.Name, hook: call, since: r.since})
+				meta := ih.Program.Policy.Metadata
+				out = append(out, hookCount{policy: meta.Name, namespace: meta.Namespace, hook: call, since: r.since})
 			}
 			out[i].Add(c)
 		}
