@@ -66,38 +66,20 @@ func TestMetricsCountPolicyHooks(t *testing.T) {
 		os.WriteFile(f, []byte("x\n"), 0o644)
 	}
 	name := fmt.Sprintf("hook-metrics-%d", time.Now().UnixNano())
-	text := func(message string) string {
-		return fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
-kind: TracingPolicy
-metadata:
-  name: %s
-spec:
-  kprobes:
-  - call: "sys_openat"
-    syscall: true
-    message: %q
-    args:
-    - index: 1
-      type: "string"
-    selectors:
-    - matchArgs:
+	// One hook, two selectors: a rate-limited Post and a Sigkill.
+	text := func(rateLimit string) string {
+		return openatPolicy(name, limited, "Post\n        rateLimit: "+rateLimit) + fmt.Sprintf(`    - matchArgs:
       - index: 1
         operator: "Equal"
-        values: [%q]
-      matchActions:
-      - action: Post
-        rateLimit: "1m"
-    - matchArgs:
-      - index: 1
-        operator: "Equal"
-        values: [%q]
+        values:
+        - %q
       matchActions:
       - action: Sigkill
-`, name, message, limited, killed)
+`, killed)
 	}
 	policies := filepath.Join(t.TempDir(), "policies")
 	os.Mkdir(policies, 0o755)
-	writePolicy(t, policies, "policy.yaml", text("first"))
+	writePolicy(t, policies, "policy.yaml", text("1m"))
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{policies}
 	r, sink, _ := startReceiver(t, cfg)
@@ -139,7 +121,7 @@ spec:
 
 	// A new version counts from its installation; what the first held
 	// back is still counted lost.
-	writePolicy(t, policies, "policy.yaml", text("second"))
+	writePolicy(t, policies, "policy.yaml", text("2m"))
 	deadline := time.Now().Add(5 * time.Second)
 	for got[metricHookHits+hook].start == first && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
