@@ -298,8 +298,6 @@ func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
 	verb := "policy loaded"
 	if r != nil {
 		verb = "policy replaced"
-	}
-	if r != nil {
 		m.retired(r.hooks)
 	}
 	m.running[name] = &runningPolicy{source: file, content: content, hooks: hooks, since: time.Now(), scope: scope}

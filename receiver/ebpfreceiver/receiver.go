@@ -413,10 +413,12 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	}
 	parent, ancestors := r.lineage(p)
 	h := ih.Hook
-	name, call := hookNames(h)
+	var name, call string
 	if h.Kind == policy.HookSyscall || h.Kind == policy.HookConnect {
 		// The one syscall of the hook's list that was called.
-		call = r.syscallCall(rec.Call)
+		name, call = event.NameProcessKprobe, r.syscallCall(rec.Call)
+	} else {
+		name, call = hookNames(h)
 	}
 	*ev = event.Hook{
 		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
@@ -482,8 +484,6 @@ func (r *ebpfReceiver) request(sel *policy.Selector, kernelActions []string) []s
 	return acts
 }
 
-// uprobeTargets names where a uprobe hook attaches: its symbols, then its
-// offsets ("readline,0x4f2a0").
 // hookNames returns the name of a hook's events and how they name the
 // hook (vigil.hook): its function, tracepoint, syscalls or binary:symbols.
 func hookNames(h *policy.Hook) (eventName, call string) {
@@ -506,6 +506,8 @@ func hookNames(h *policy.Hook) (eventName, call string) {
 	return event.NameProcessKprobe, strings.Join(h.Calls, ",")
 }
 
+// uprobeTargets names where a uprobe hook attaches: its symbols, then its
+// offsets ("readline,0x4f2a0").
 func uprobeTargets(h *policy.Hook) string {
 	if len(h.Offsets) == 0 {
 		return strings.Join(h.Calls, ",")
