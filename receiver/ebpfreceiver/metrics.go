@@ -49,7 +49,8 @@ const (
 	lostRateLimited = "rate_limited"
 )
 
-// The metrics' attributes for an event's name and a BPF program's.
+// The metrics' attributes for an event's name, a BPF program's and a BPF
+// map's.
 const (
 	attrEventName   = "event.name"
 	attrProgramName = "bpf.program.name"
