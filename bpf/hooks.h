@@ -300,7 +300,14 @@ struct hook_conf {
 	 * argument is the syscall's pt_regs, which hold the arguments
 	 * (syscalls.h, read_syscall_regs). */
 	__u8 syscall_wrapper;
-	__u8 pad;
+	/* 1 + the argument every selector of the hook wants in an exact
+	 * string set (Equal, In); 0: none. pre_bloom is the union of those
+	 * sets' Bloom filters: a string it rules out matches no selector, and
+	 * read_args stops there, before the other arguments and the
+	 * selectors (make bench, openat table: 6 ns of a filtered-out hit). */
+	__u8 pre_arg;
+	__u32 pad;
+	__s64 pre_bloom[MAX_VALUES];
 	struct arg_conf args[MAX_ARGS];
 	struct selector sel[MAX_SELECTORS];
 };
@@ -641,8 +648,7 @@ static __always_inline int int_match(__s64 v, const struct arg_filter *f)
  * eight bytes. A filtered-out hit mostly sees strings of another length or
  * ending, and answering those from the filter saves a hash lookup that
  * costs more than all the rest of the selector (make bench, openat table). */
-static __always_inline int string_bloom(const struct arg_filter *f, const struct str_slot *slot,
-					__u32 len)
+static __always_inline int string_bloom(const __s64 *bloom, const struct str_slot *slot, __u32 len)
 {
 	__u32 off = len >= 8 ? len - 8 : 0;
 	__u64 w = 0;
@@ -652,7 +658,7 @@ static __always_inline int string_bloom(const struct arg_filter *f, const struct
 	__builtin_memcpy(&w, &slot->s[off & (STR_SLOT - 1)], sizeof(w));
 	__u64 h = (w ^ ((__u64)len * 0x9E3779B97F4A7C15ULL)) * 0xff51afd7ed558ccdULL;
 	__u32 bit = h >> 55;
-	return (f->vals[(bit >> 6) & (MAX_VALUES - 1)] >> (bit & 63)) & 1;
+	return (bloom[(bit >> 6) & (MAX_VALUES - 1)] >> (bit & 63)) & 1;
 }
 
 /* int_filter tests an integer: in the filter's set (InMap, NotInMap), or
@@ -715,7 +721,7 @@ __noinline int filter_match(const struct arg_filter *f)
 	if (a >= MAX_ARGS)
 		return 0;
 	if (f->flags & FF_STRING) {
-		if ((f->flags & FF_BLOOM) && !string_bloom(f, &s->a.str[a], s->a.slen[a]))
+		if ((f->flags & FF_BLOOM) && !string_bloom(f->vals, &s->a.str[a], s->a.slen[a]))
 			return f->op == SOP_NEQ || f->op == SOP_NOTIN;
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
 	}
@@ -1439,7 +1445,9 @@ static __always_inline __s64 int_value(__u64 raw, __u8 flags)
 
 /* read_args decodes the hooked function's raw arguments per the hook's
  * argument list. At return only char_buf arguments with returnCopy are read
- * (again), with the return value as their size. */
+ * (again), with the return value as their size. At entry it returns 1, and
+ * leaves the arguments after it unread, when the hook's prefilter rules out
+ * the argument it names (hook_conf.pre_arg): no selector can match. */
 __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, int at_return)
 {
 	if (!s || !conf)
@@ -1554,6 +1562,9 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			break;
 		}
 		}
+		if (i + 1 == conf->pre_arg && !at_return &&
+		    !string_bloom(conf->pre_bloom, &s->a.str[i], s->a.slen[i]))
+			return 1;
 	}
 	return 0;
 }

@@ -140,7 +140,8 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 		/* x32 calls reach the same wrappers with this bit set. */
 		s->call = BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT;
 	}
-	read_args(s, conf, 0);
+	if (read_args(s, conf, 0))
+		return 0;
 	s->ret = 0;
 	for (int j = 0; j < MAX_SELECTORS; j++) {
 		if (j >= conf->nsel)

@@ -822,6 +822,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			}
 		}
 	}
+	if a, bloom, ok := prefilter(h); ok {
+		c.PreArg, c.PreBloom = a+1, bloom
+	}
 	return c, nil
 }
 
@@ -861,10 +864,7 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 		switch f.Op {
 		case policy.OpEqual, policy.OpNotEqual, policy.OpIn, policy.OpNotIn:
 			*flags |= ffBloom
-			for _, v := range f.Strings {
-				bit := stringBloomBit(v)
-				vals[bit/64] |= int64(uint64(1) << (bit % 64))
-			}
+			addBloom(vals, f.Strings)
 		}
 		return nil
 	}
@@ -952,6 +952,46 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 		ph.sets = append(ph.sets, setKey{m, key})
 	}
 	return set, nil
+}
+
+func addBloom(bloom []int64, values []string) {
+	for _, v := range values {
+		bit := stringBloomBit(v)
+		bloom[bit/64] |= int64(uint64(1) << (bit % 64))
+	}
+}
+
+// prefilter finds an argument every selector of h wants in an exact
+// string set, and the union of those sets' Bloom filters: what
+// hook_conf.pre_arg and pre_bloom hold. Of several, the one whose union
+// rules out the most. ok is false when there is none, or no selector.
+func prefilter(h *policy.Hook) (arg uint8, bloom [8]int64, ok bool) {
+	best := -1
+	for a := range h.Args {
+		var b [8]int64
+		every := len(h.Selectors) > 0
+		for _, sel := range h.Selectors {
+			found := false
+			for _, f := range sel.Filters {
+				if f.Arg == uint8(a) && f.String && (f.Op == policy.OpEqual || f.Op == policy.OpIn) {
+					addBloom(b[:], f.Strings)
+					found = true
+				}
+			}
+			every = every && found
+		}
+		if !every {
+			continue
+		}
+		n := 0
+		for _, w := range b {
+			n += bits.OnesCount64(uint64(w))
+		}
+		if best < 0 || n < best {
+			best, arg, bloom, ok = n, uint8(a), b, true
+		}
+	}
+	return arg, bloom, ok
 }
 
 // stringBloomBit is the bit a string sets in an exact-match filter's Bloom

@@ -3,6 +3,7 @@ package kernel_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -565,6 +566,43 @@ func TestExactStringMatchAtEveryLength(t *testing.T) {
 			expect = slices.Sorted(slices.Values(expect))
 			if !slices.Equal(got, expect) {
 				t.Errorf("matched %d paths, want %d:\n got %q\nwant %q", len(got), len(expect), got, expect)
+			}
+		})
+	}
+}
+
+// A hook whose every selector wants one argument in an exact set is
+// prefiltered on the union of those sets (hook_conf.pre_arg): each selector
+// must still match its own values, in order, and a selector without such a
+// set must turn the prefilter off.
+func TestPrefilterKeepsEverySelector(t *testing.T) {
+	dir, f := files(t, "a", "b", "c", "d")
+	exact := []policy.SelectorSpec{
+		{MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])}},
+		{
+			MatchArgs:     []policy.ArgSelector{pathIs("Equal", f[1], f[2])},
+			MatchBinaries: []policy.BinarySelector{{Operator: "In", Values: []string{"/bin/cat", "/usr/bin/cat"}}},
+		},
+	}
+	for _, tc := range []struct {
+		name string
+		sels []policy.SelectorSpec
+		want map[string]uint32 // path -> selector
+	}{
+		{"exact sets", exact, map[string]uint32{f[0]: 0, f[1]: 1, f[2]: 1}},
+		{"and a prefix", append(slices.Clone(exact), policy.SelectorSpec{MatchArgs: []policy.ArgSelector{pathIs("Prefix", dir+"/d")}}),
+			map[string]uint32{f[0]: 0, f[1]: 1, f[2]: 1, f[3]: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := install(t, openatPolicy(false, tc.sels...))
+			got := map[string]uint32{}
+			for _, r := range hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f...)} }) {
+				if p := r.Args[1].Str; slices.Contains(f, p) {
+					got[p] = r.Selector
+				}
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("opens reported (path: selector) %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -172,7 +172,9 @@ type sensorHookConf struct {
 	RetUnsigned    uint8
 	RecSize        uint16
 	SyscallWrapper uint8
-	Pad            uint8
+	PreArg         uint8
+	Pad            uint32
+	PreBloom       [8]int64
 	Args           [5]struct {
 		_         structs.HostLayout
 		Type      uint8
@@ -186,6 +188,7 @@ type sensorHookConf struct {
 		ResLoad   uint8
 		Pad       [3]uint8
 	}
+	_   [4]byte
 	Sel [5]struct {
 		_         structs.HostLayout
 		Nfilters  uint8
