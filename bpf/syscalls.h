@@ -125,6 +125,25 @@ static __always_inline void read_syscall_regs(struct hook_scratch *s, struct pt_
 	s->a.raw[5] = BPF_CORE_READ(regs, r9);
 }
 
+/* prefiltered reports whether the hook's prefilter rules the hit out on a
+ * user string, reading that one argument: most hits of a hook on a busy
+ * syscall end here, without the rest of read_args (its other arguments,
+ * clearing the slots). Other argument types are tested by read_args. */
+static __always_inline int prefiltered(struct hook_scratch *s, const struct hook_conf *conf)
+{
+	__u32 a = conf->pre_arg - 1;
+
+	if (a >= MAX_ARGS)
+		return 0;
+	const struct arg_conf *ac = &conf->args[a];
+	if (ac->type != ARG_STRING || ac->nres || ac->res_load || (ac->flags & ARGF_KERNEL))
+		return 0;
+	/* Not zero padded: string_bloom looks at nothing past the string,
+	 * and read_args reads it again for a hit that goes on. */
+	long n = bpf_probe_read_user_str(s->a.str[a].s, STR_SLOT, (void *)s->a.raw[ac->index & 7]);
+	return !string_bloom(conf->pre_bloom, &s->a.str[a], n > 0 ? n - 1 : 0);
+}
+
 __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 {
 	if (!s)
@@ -140,7 +159,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 		/* x32 calls reach the same wrappers with this bit set. */
 		s->call = BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT;
 	}
-	if (read_args(s, conf, 0))
+	if (prefiltered(s, conf) || read_args(s, conf, 0))
 		return 0;
 	s->ret = 0;
 	for (int j = 0; j < MAX_SELECTORS; j++) {
