@@ -241,6 +241,41 @@ func PolicyFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
+// SourceFiles lists the policy files of the given files and directories
+// in the order they take precedence: paths as given, a directory's files
+// as PolicyFiles lists them. Where two files define a policy of one name,
+// the one listed first is the one that loads (`vigil policy validate` and
+// the collector decide the same way). A file reached twice, named and
+// inside a named directory, is listed once.
+func SourceFiles(paths []string) ([]string, error) {
+	var files []string
+	listed := map[string]bool{}
+	add := func(f string) {
+		if !listed[filepath.Clean(f)] {
+			listed[filepath.Clean(f)] = true
+			files = append(files, f)
+		}
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			add(p)
+			continue
+		}
+		dir, err := PolicyFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range dir {
+			add(f)
+		}
+	}
+	return files, nil
+}
+
 // ParseDir reads the policies of every file PolicyFiles lists, in order.
 // Like Parse it returns what parsed together with every error.
 func ParseDir(dir string) ([]*TracingPolicy, error) {

@@ -70,8 +70,8 @@ func createPod(t *testing.T, cs kubernetes.Interface, ns, name string, labels ma
 }
 
 // startKubeReceiver runs a real API server, the k8s_metadata extension on
-// it, and the receiver with that extension.
-func startKubeReceiver(t *testing.T) (*testenv.Kube, *ebpfReceiver, *recordSink) {
+// it, and the receiver with that extension and the policy files of paths.
+func startKubeReceiver(t *testing.T, paths ...string) (*testenv.Kube, *ebpfReceiver, *recordSink) {
 	t.Helper()
 	testenv.RequireBPF(t)
 	kube := testenv.StartKube(t, "../../distribution/kubernetes/crds")
@@ -79,6 +79,7 @@ func startKubeReceiver(t *testing.T) (*testenv.Kube, *ebpfReceiver, *recordSink)
 
 	cfg := createDefaultConfig().(*Config)
 	cfg.K8sMetadata = k8smetatest.ID.String()
+	cfg.Policies = paths
 	cfg.PolicyReloadInterval = 200 * time.Millisecond
 	r, sink, _ := startReceiverOn(t, cfg, host)
 	return kube, r, &recordSink{sink}
@@ -166,7 +167,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
-	kube, r, sink := startKubeReceiver(t)
+	files := t.TempDir()
+	dir := t.TempDir()
+	f, g, h := filepath.Join(dir, "f"), filepath.Join(dir, "g"), filepath.Join(dir, "h")
+	for _, p := range []string{f, g, h} {
+		os.WriteFile(p, []byte("x"), 0o644)
+	}
+	// A file policy whose name a cluster object takes later.
+	fileOwned := filepath.Join(files, "owned.yaml")
+	writePolicy(t, files, "owned.yaml", openPolicyObject("TracingPolicy", "", "owned", g, ""))
+	kube, r, sink := startKubeReceiver(t, files)
 	cs := kube.Clientset
 	dyn, err := dynamic.NewForConfig(kube.Config)
 	if err != nil {
@@ -181,11 +191,6 @@ func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
 	web := createPod(t, cs, "team-a", "web", map[string]string{"app": "web"})
 	db := createPod(t, cs, "team-a", "db", map[string]string{"app": "db"})
 	other := createPod(t, cs, "team-b", "web", map[string]string{"app": "web"})
-	dir := t.TempDir()
-	f, g, h := filepath.Join(dir, "f"), filepath.Join(dir, "g"), filepath.Join(dir, "h")
-	for _, p := range []string{f, g, h} {
-		os.WriteFile(p, []byte("x"), 0o644)
-	}
 
 	// A cluster-wide policy for app=web pods, in every namespace.
 	applyPolicy(t, dyn, openPolicyObject("TracingPolicy", "", "web-open", f, "  podSelector: {matchLabels: {app: web}}\n"))
@@ -251,4 +256,23 @@ func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the deleted policy no longer reports", func() bool { return !opens(t, sink, other, h, "web-open") })
+
+	// A cluster object of a file policy's name: the file keeps it, and the
+	// object is refused naming the file.
+	applyPolicy(t, dyn, openPolicyObject("TracingPolicy", "", "owned", f, ""))
+	eventually(t, "the object of a file policy's name is refused", func() bool {
+		for _, st := range r.policies.statuses() {
+			if st.Name == "owned" && st.Source == "TracingPolicy owned" && !st.Running &&
+				strings.Contains(st.Error, fileOwned) {
+				return true
+			}
+		}
+		return false
+	})
+	if !opens(t, sink, other, g, "owned") {
+		t.Error("the file policy stopped reporting when an object took its name")
+	}
+	if opens(t, sink, other, f, "owned") {
+		t.Error("the cluster object of a file policy's name was loaded")
+	}
 }

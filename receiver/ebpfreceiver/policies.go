@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -60,7 +59,12 @@ type policyManager struct {
 	status  map[string]*policyStatus
 	// refused holds the text of policies refused as they are now.
 	refused map[string][]byte
-	errors  uint64
+	// sources holds what each source held when last read.
+	sources map[string]*parsedSource
+	// shadowed holds the policies refused because an earlier source
+	// has their name.
+	shadowed map[shadowKey]*policyStatus
+	errors   uint64
 	// rateLimitedGone counts the rate-limited calls of replaced and
 	// removed versions, whose kernel counters went with them.
 	rateLimitedGone uint64
@@ -68,35 +72,8 @@ type policyManager struct {
 
 func newPolicyManager(sensor *kernel.Sensor, logger *zap.Logger, paths []string, kube *kubeSource) *policyManager {
 	return &policyManager{sensor: sensor, logger: logger, paths: paths, kube: kube,
-		running: map[string]*runningPolicy{}, status: map[string]*policyStatus{}, refused: map[string][]byte{}}
-}
-
-// policyFiles lists the policy files under the configured paths: files as
-// given, and the *.yaml and *.yml files of directories, sorted.
-func policyFiles(paths []string) ([]string, error) {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("policies: %w", err)
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			return nil, fmt.Errorf("policies: %w", err)
-		}
-		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
-				files = append(files, filepath.Join(p, e.Name()))
-			}
-		}
-	}
-	sort.Strings(files)
-	return files, nil
+		running: map[string]*runningPolicy{}, status: map[string]*policyStatus{}, refused: map[string][]byte{},
+		sources: map[string]*parsedSource{}}
 }
 
 func policyKey(p *policy.TracingPolicy) string {
@@ -106,51 +83,157 @@ func policyKey(p *policy.TracingPolicy) string {
 	return p.Metadata.Name
 }
 
+// parsedSource is what a source (a file, a cluster object) held when its
+// bytes were last read. A source is parsed again only when its bytes
+// change, so an unchanged source can neither reload nor be refused again.
+type parsedSource struct {
+	data     []byte
+	policies []parsedPolicy
+	err      error
+}
+
+type parsedPolicy struct {
+	name   string
+	policy *policy.TracingPolicy
+	// content is the policy in one canonical form: a running version is
+	// replaced only when this changes.
+	content []byte
+}
+
+// candidate is a policy offered by a source, in the order sources take
+// precedence. p is nil for a name whose source cannot be read or parsed
+// now: its running version keeps the name.
+type candidate struct {
+	name, source string
+	p            *parsedPolicy
+}
+
+// shadowKey names a policy refused because an earlier source has its
+// name; one name may be shadowed in several sources.
+type shadowKey struct{ name, source string }
+
+// parse returns what source holds, parsing data only when it differs from
+// the bytes read last time. A cluster object holds exactly one policy.
+func (m *policyManager) parse(source string, data []byte, object bool) *parsedSource {
+	if ps := m.sources[source]; ps != nil && bytes.Equal(ps.data, data) {
+		return ps
+	}
+	ps := &parsedSource{data: data}
+	m.sources[source] = ps
+	policies, err := policy.Parse(data, source)
+	if err == nil && object && len(policies) != 1 {
+		err = fmt.Errorf("%d policies in one object", len(policies))
+	}
+	if err != nil {
+		ps.err = err
+		return ps
+	}
+	for _, p := range policies {
+		content, err := json.Marshal(p)
+		if err != nil {
+			ps.err, ps.policies = err, nil
+			return ps
+		}
+		ps.policies = append(ps.policies, parsedPolicy{name: policyKey(p), policy: p, content: content})
+	}
+	return ps
+}
+
+// candidates returns what a source offers. A source that cannot be read
+// or parsed is refused (once per error), and the names its running
+// versions hold stay held: a broken save must neither unload a policy nor
+// hand its name to a later source.
+func (m *policyManager) candidates(source string, ps *parsedSource, err error) []candidate {
+	if err == nil {
+		out := make([]candidate, len(ps.policies))
+		for i := range ps.policies {
+			out[i] = candidate{name: ps.policies[i].name, source: source, p: &ps.policies[i]}
+		}
+		return out
+	}
+	m.fail(source, source, err)
+	var out []candidate
+	for name, r := range m.running {
+		if r.source == source {
+			out = append(out, candidate{name: name, source: source})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
 // sync reads every policy source and brings the kernel in line: new
 // policies are installed, changed ones replaced, vanished ones removed.
+//
+// Sources take precedence in order: the configured paths as listed (a
+// directory's files sorted by name), then the cluster's objects. Where two
+// define a policy of one name, the first loads and the others are refused
+// naming it, so each state of the sources has one outcome however often
+// it is read.
 func (m *policyManager) sync() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	files, err := policyFiles(m.paths)
+	files, err := policy.SourceFiles(m.paths)
 	if err != nil {
 		// A path that vanished for a moment (an editor's rename, a
 		// ConfigMap update) must not unload everything.
-		m.logger.Warn("cannot list policy sources; keeping the running policies", zap.Error(err))
+		m.logger.Warn("cannot list policy sources; keeping the running policies", zap.Error(fmt.Errorf("policies: %w", err)))
 		return
 	}
-	seen := map[string]bool{}
+	var cands []candidate
+	// failed holds the sources refused as a whole: their statuses stay.
+	failed := map[string]bool{}
+	read := map[string]bool{}
+	offer := func(source string, ps *parsedSource, err error) {
+		read[source] = true
+		if err == nil {
+			err = ps.err
+		}
+		if err != nil {
+			failed[source] = true
+		}
+		cands = append(cands, m.candidates(source, ps, err)...)
+	}
 	for _, file := range files {
-		content, err := os.ReadFile(file)
+		data, err := os.ReadFile(file)
 		if err != nil {
-			m.logger.Warn("cannot read policy file; keeping its running policies", zap.String("file", file), zap.Error(err))
-			for name, r := range m.running {
-				if r.source == file {
-					seen[name] = true
-				}
-			}
+			offer(file, nil, fmt.Errorf("cannot read the policy file: %w", err))
 			continue
 		}
-		policies, err := policy.Parse(content, file)
-		if err != nil {
-			m.fail(file, file, err)
-			for name, r := range m.running {
-				if r.source == file {
-					seen[name] = true
-				}
-			}
-			continue
-		}
-		for _, p := range policies {
-			name := policyKey(p)
-			seen[name] = true
-			m.apply(name, file, p)
-		}
+		offer(file, m.parse(file, data, false), nil)
 	}
 	if m.kube != nil {
-		m.syncObjects(seen)
+		for _, obj := range m.kube.watcher.Objects() {
+			offer(obj.Source, m.parse(obj.Source, obj.YAML, true), nil)
+		}
 	}
+	for source := range m.sources {
+		if !read[source] {
+			delete(m.sources, source)
+		}
+	}
+	m.reconcile(cands, failed)
+	m.publish()
+}
+
+// reconcile loads the first candidate of each name and refuses the others;
+// running policies no candidate names are removed. m.mu is held.
+func (m *policyManager) reconcile(cands []candidate, failed map[string]bool) {
+	winners := map[string]candidate{}
+	shadowed := map[shadowKey]*policyStatus{}
+	for _, c := range cands {
+		if w, taken := winners[c.name]; taken {
+			m.shadow(shadowed, c, w)
+			continue
+		}
+		winners[c.name] = c
+		if c.p != nil {
+			m.apply(c)
+		}
+	}
+	m.shadowed = shadowed
 	for name, r := range m.running {
-		if seen[name] {
+		if _, ok := winners[name]; ok {
 			continue
 		}
 		if err := m.sensor.RemovePolicy(r.hooks); err != nil {
@@ -162,12 +245,35 @@ func (m *policyManager) sync() {
 		m.logger.Info("policy removed", zap.String("policy", name), zap.String("file", r.source))
 	}
 	for name := range m.status {
-		if !seen[name] && m.running[name] == nil {
+		if _, ok := winners[name]; !ok && !failed[name] {
 			delete(m.status, name)
+		}
+	}
+	for name := range m.refused {
+		if _, ok := winners[name]; !ok {
 			delete(m.refused, name)
 		}
 	}
-	m.publish()
+}
+
+// shadow refuses candidate c, whose name the earlier candidate w holds.
+// The refusal is logged and counted once, not at every sync.
+func (m *policyManager) shadow(next map[shadowKey]*policyStatus, c, w candidate) {
+	var msg string
+	if c.source == w.source {
+		msg = fmt.Sprintf("metadata.name: %q is also the name of an earlier policy in %s, which loads instead; rename one of them", c.name, c.source)
+	} else {
+		msg = fmt.Sprintf("metadata.name: %q in %s is also the name of a policy in %s, which comes first and loads instead; rename one of them", c.name, c.source, w.source)
+	}
+	k := shadowKey{name: c.name, source: c.source}
+	st := m.shadowed[k]
+	if st == nil || st.Error != msg {
+		st = &policyStatus{Name: c.name, Source: c.source, Error: msg}
+		m.errors++
+		m.logger.Error("policy refused", zap.String("policy", c.name), zap.String("file", c.source),
+			zap.String("loaded_from", w.source), zap.String("error", msg))
+	}
+	next[k] = st
 }
 
 // publish writes the statuses to the status file when they changed. m.mu
@@ -186,35 +292,6 @@ func (m *policyManager) publish() {
 		return
 	}
 	m.published = data
-}
-
-// syncObjects applies the cluster's TracingPolicy objects. A file policy
-// of the same name wins: two sources fighting over one name would replace
-// each other on every sync.
-func (m *policyManager) syncObjects(seen map[string]bool) {
-	for _, obj := range m.kube.watcher.Objects() {
-		policies, err := policy.Parse(obj.YAML, obj.Source)
-		if err != nil || len(policies) != 1 {
-			if err == nil {
-				err = fmt.Errorf("%d policies in one object", len(policies))
-			}
-			m.fail(obj.Source, obj.Source, err)
-			for name, r := range m.running {
-				if r.source == obj.Source {
-					seen[name] = true
-				}
-			}
-			continue
-		}
-		p := policies[0]
-		name := policyKey(p)
-		if r := m.running[name]; seen[name] && r != nil && r.source != obj.Source {
-			m.fail(obj.Source, obj.Source, fmt.Errorf("metadata.name: policy %q is already loaded from %s", name, r.source))
-			continue
-		}
-		seen[name] = true
-		m.apply(name, obj.Source, p)
-	}
 }
 
 // refreshScopes brings the cgroup sets of the pod-scoped policies in line
@@ -246,21 +323,27 @@ func (m *policyManager) scopeCgroups(name string, scope *k8s.Scope) []uint64 {
 	return ids
 }
 
-// apply installs one policy read from file, unless the same text runs.
-func (m *policyManager) apply(name, file string, p *policy.TracingPolicy) {
-	content, err := json.Marshal(p)
-	if err != nil {
-		m.fail(name, file, err)
-		return
-	}
+// apply installs the policy of c, unless the same text runs.
+func (m *policyManager) apply(c candidate) {
+	name, file, p, content := c.name, c.source, c.p.policy, c.p.content
 	r := m.running[name]
-	if r != nil && r.source == file && bytes.Equal(r.content, content) {
+	if r != nil && bytes.Equal(r.content, content) {
+		st := m.status[name]
+		if r.source != file {
+			// The first of two identical copies went: the same text
+			// goes on running, read from the other.
+			r.source, st.Source = file, file
+			m.logger.Info("policy now read from another source", zap.String("policy", name), zap.String("file", file))
+		}
+		// An edit back to the running text ends its refusal.
+		st.Error = ""
+		delete(m.refused, name)
 		return
 	}
 	if bytes.Equal(m.refused[name], content) {
 		return // refused as it is; it is retried when it changes
 	}
-	err = policy.Validate(p)
+	err := policy.Validate(p)
 	if err == nil {
 		err = policy.Supported(p)
 	}
@@ -351,11 +434,19 @@ func (m *policyManager) statuses() []policyStatus {
 }
 
 func (m *policyManager) statusList() []policyStatus {
-	out := make([]policyStatus, 0, len(m.status))
+	out := make([]policyStatus, 0, len(m.status)+len(m.shadowed))
 	for _, st := range m.status {
 		out = append(out, *st)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	for _, st := range m.shadowed {
+		out = append(out, *st)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Source < out[j].Source
+	})
 	return out
 }
 

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -174,5 +177,168 @@ func TestPodScopedPolicyWithoutKubernetesIsRefused(t *testing.T) {
 	st := waitForStatus(t, r, "watch-open", func(st policyStatus) bool { return st.Error != "" }, 5*time.Second)
 	if st.Running || !strings.HasPrefix(st.Error, "spec.podSelector: ") || !strings.Contains(st.Error, "k8s_metadata") {
 		t.Errorf("status %+v: want refused at spec.podSelector, naming k8s_metadata", st)
+	}
+}
+
+// logCount counts the receiver's log lines with message msg whose field
+// key is value.
+func logCount(logs *observer.ObservedLogs, msg, key, value string) int {
+	n := 0
+	for _, e := range logs.FilterMessage(msg).All() {
+		if e.ContextMap()[key] == value {
+			n++
+		}
+	}
+	return n
+}
+
+// namedOpenPolicy is openPolicy under another name.
+func namedOpenPolicy(name, file string) string {
+	return strings.Replace(fmt.Sprintf(openPolicy, file), "name: watch-open", "name: "+name, 1)
+}
+
+// reportedBy runs cat on file and reports whether a process.kprobe event of
+// policy name comes of it.
+func reportedBy(t *testing.T, sink *consumertest.LogsSink, name, file string) bool {
+	t.Helper()
+	pid := catFile(t, file)
+	return appearsWithin(time.Second, sink, func(r record) bool {
+		return isEvent(event.NameProcessKprobe, pid)(r) && r.str(event.AttrSecurityRuleName) == name
+	})
+}
+
+// Two files defining a policy of one name: the first by path order loads,
+// once; the other is refused, once, naming both; nothing reloads until a
+// file's content changes.
+func TestPolicyNameInTwoFilesLoadsTheFirstOnce(t *testing.T) {
+	dir := t.TempDir()
+	policies := filepath.Join(dir, "policies")
+	os.Mkdir(policies, 0o755)
+	a, a2, b := filepath.Join(dir, "a"), filepath.Join(dir, "a2"), filepath.Join(dir, "b")
+	for _, f := range []string{a, a2, b} {
+		os.WriteFile(f, []byte("x"), 0o644)
+	}
+	first, second := filepath.Join(policies, "10-first.yaml"), filepath.Join(policies, "20-second.yaml")
+	bad := filepath.Join(policies, "30-bad.yaml")
+	writePolicy(t, policies, "10-first.yaml", namedOpenPolicy("syscalls", a))
+	writePolicy(t, policies, "20-second.yaml", namedOpenPolicy("syscalls", b))
+	writePolicy(t, policies, "30-bad.yaml", strings.Replace(namedOpenPolicy("broken", a), `"Equal"`, `"Equals"`, 1))
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{policies}
+	cfg.PolicyReloadInterval = 100 * time.Millisecond
+	r, sink, logs := startReceiverLogged(t, cfg)
+	// Fifteen reload intervals: each must find what the first found.
+	time.Sleep(15 * cfg.PolicyReloadInterval)
+
+	if n := logCount(logs, "policy loaded", "policy", "syscalls"); n != 1 {
+		t.Errorf("syscalls loaded %d times, want once", n)
+	}
+	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 0 {
+		t.Errorf("syscalls replaced %d times with no file changed, want 0", n)
+	}
+	if n := logCount(logs, "policy refused", "file", second); n != 1 {
+		t.Errorf("the second file was refused %d times, want once", n)
+	}
+	if n := logCount(logs, "policy refused", "file", bad); n != 1 {
+		t.Errorf("the invalid file was refused %d times, want once", n)
+	}
+	if !reportedBy(t, sink, "syscalls", a) {
+		t.Error("the first file's policy does not report its open")
+	}
+	if reportedBy(t, sink, "syscalls", b) {
+		t.Error("the second file's policy of the same name reports: it was loaded")
+	}
+	// The refusal is in the status file `vigil policy status` reads,
+	// naming both files.
+	report, err := policy.ReadStatusFile(r.cfg.StatusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loser, winner *policy.Status
+	for i, st := range report.Policies {
+		switch {
+		case st.Name == "syscalls" && st.Source == second:
+			loser = &report.Policies[i]
+		case st.Name == "syscalls" && st.Source == first:
+			winner = &report.Policies[i]
+		}
+	}
+	if winner == nil || !winner.Running || winner.Error != "" {
+		t.Errorf("status of %s: %+v, want running", first, winner)
+	}
+	if loser == nil || loser.Running || !strings.HasPrefix(loser.Error, "metadata.name: ") ||
+		!strings.Contains(loser.Error, first) || !strings.Contains(loser.Error, second) {
+		t.Errorf("status of %s: %+v, want refused at metadata.name naming both files", second, loser)
+	}
+
+	// Rewriting a file with the same bytes (a new mtime, a new inode)
+	// changes nothing.
+	writePolicy(t, policies, "10-first.yaml", namedOpenPolicy("syscalls", a))
+	writePolicy(t, policies, "20-second.yaml", namedOpenPolicy("syscalls", b))
+	time.Sleep(5 * cfg.PolicyReloadInterval)
+	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 0 {
+		t.Errorf("rewriting the same bytes replaced syscalls %d times", n)
+	}
+	if n := logCount(logs, "policy refused", "file", second); n != 1 {
+		t.Errorf("rewriting the same bytes refused the second file again (%d refusals)", n)
+	}
+
+	// Editing the winner replaces it exactly once.
+	writePolicy(t, policies, "10-first.yaml", namedOpenPolicy("syscalls", a2))
+	eventually(t, "the edited winner reports its new file", func() bool { return reportedBy(t, sink, "syscalls", a2) })
+	time.Sleep(10 * cfg.PolicyReloadInterval)
+	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 1 {
+		t.Errorf("one edit of the winner replaced it %d times, want once", n)
+	}
+
+	// Renaming the loser's policy makes it load beside the winner.
+	writePolicy(t, policies, "20-second.yaml", namedOpenPolicy("syscalls-2", b))
+	waitForStatus(t, r, "syscalls-2", func(st policyStatus) bool { return st.Running }, 0)
+	if !reportedBy(t, sink, "syscalls-2", b) {
+		t.Error("the renamed policy does not report its open")
+	}
+	if !reportedBy(t, sink, "syscalls", a2) {
+		t.Error("the winner stopped reporting when the loser was renamed")
+	}
+	for _, st := range r.policies.statuses() {
+		if st.Error != "" && st.Source != bad {
+			t.Errorf("a refusal outlived its cause: %+v", st)
+		}
+	}
+	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 1 {
+		t.Errorf("renaming the loser replaced the winner (%d replacements)", n)
+	}
+}
+
+// With several configured paths, their order decides, not the file names:
+// a file listed first wins over a directory's file of the same policy name.
+func TestPolicyNameInTwoConfiguredPathsLoadsTheFirstPath(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("x"), 0o644)
+	os.WriteFile(b, []byte("x"), 0o644)
+	single, policies := filepath.Join(dir, "single"), filepath.Join(dir, "policies")
+	os.Mkdir(single, 0o755)
+	os.Mkdir(policies, 0o755)
+	writePolicy(t, single, "z-listed-first.yaml", namedOpenPolicy("syscalls", b))
+	writePolicy(t, policies, "a-listed-second.yaml", namedOpenPolicy("syscalls", a))
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Policies = []string{filepath.Join(single, "z-listed-first.yaml"), policies}
+	cfg.PolicyReloadInterval = 100 * time.Millisecond
+	_, sink, logs := startReceiverLogged(t, cfg)
+	time.Sleep(10 * cfg.PolicyReloadInterval)
+	if !reportedBy(t, sink, "syscalls", b) {
+		t.Error("the policy of the path listed first does not report")
+	}
+	if reportedBy(t, sink, "syscalls", a) {
+		t.Error("the policy of the path listed second was loaded")
+	}
+	if n := logCount(logs, "policy refused", "file", filepath.Join(policies, "a-listed-second.yaml")); n != 1 {
+		t.Errorf("the second path's file was refused %d times, want once", n)
+	}
+	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 0 {
+		t.Errorf("syscalls replaced %d times, want 0", n)
 	}
 }

@@ -180,7 +180,7 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 			r.set.Logger.Debug("process binary not recorded", zap.Error(err))
 		}
 	}
-	if _, err := policyFiles(r.cfg.Policies); err != nil {
+	if _, err := policy.SourceFiles(r.cfg.Policies); err != nil {
 		sensor.Close()
 		return fmt.Errorf("ebpf receiver: %w", err)
 	}

@@ -22,7 +22,10 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -66,6 +69,21 @@ func startReceiver(t *testing.T, cfg *Config) (*ebpfReceiver, *consumertest.Logs
 // startReceiverOn is startReceiver with the extensions host provides.
 func startReceiverOn(t *testing.T, cfg *Config, host component.Host) (*ebpfReceiver, *consumertest.LogsSink, *consumertest.MetricsSink) {
 	t.Helper()
+	return startReceiverWith(t, cfg, host, receivertest.NewNopSettings(typ))
+}
+
+// startReceiverLogged is startReceiver, with the receiver's log observed.
+func startReceiverLogged(t *testing.T, cfg *Config) (*ebpfReceiver, *consumertest.LogsSink, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	set := receivertest.NewNopSettings(typ)
+	set.Logger = zap.New(core)
+	r, sink, _ := startReceiverWith(t, cfg, componenttest.NewNopHost(), set)
+	return r, sink, logs
+}
+
+func startReceiverWith(t *testing.T, cfg *Config, host component.Host, set receiver.Settings) (*ebpfReceiver, *consumertest.LogsSink, *consumertest.MetricsSink) {
+	t.Helper()
 	if cfg.StatusFile == policy.DefaultStatusFile {
 		// Not the machine's: a collector may be running there.
 		cfg.StatusFile = filepath.Join(t.TempDir(), "policies.json")
@@ -73,7 +91,6 @@ func startReceiverOn(t *testing.T, cfg *Config, host component.Host) (*ebpfRecei
 	testenv.RequireBPF(t)
 	logs, metrics := new(consumertest.LogsSink), new(consumertest.MetricsSink)
 	f := NewFactory()
-	set := receivertest.NewNopSettings(typ)
 	lr, err := f.CreateLogs(context.Background(), set, cfg, logs)
 	if err != nil {
 		t.Fatal(err)
