@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/vigilsec/vigil/internal/privfile"
 )
 
 func TestProviderServesTheDefaultConfig(t *testing.T) {
@@ -72,7 +74,15 @@ func TestDefaultConfigNeedsNoEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	conf, err := resolver.Resolve(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, "/tmp/vigil-events.jsonl", conf.Get("exporters::file::path"))
+	// Every file it writes is in a directory of Vigil's own, which
+	// privfile narrows to root's alone.
+	assert.Equal(t, "/var/log/vigil/events.jsonl", conf.Get("exporters::file::path"))
+	assert.Equal(t, true, conf.Get("exporters::file::create_directory"))
+	assert.Equal(t, "0700", conf.Get("exporters::file::directory_permissions"))
+	assert.Equal(t, "/var/run/vigil/events.sock", conf.Get("exporters::event_stream::socket"))
+	for _, dir := range []string{"/var/log/vigil", "/var/run/vigil"} {
+		assert.Contains(t, privfile.OwnDirs, dir)
+	}
 	for _, key := range []string{"exporters::prometheus::endpoint", "extensions::health_check::endpoint"} {
 		endpoint, _ := conf.Get(key).(string)
 		assert.True(t, strings.HasPrefix(endpoint, "127.0.0.1:"), "%s = %q, want a loopback address", key, endpoint)

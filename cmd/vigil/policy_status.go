@@ -33,7 +33,8 @@ read, from files or from TracingPolicy objects in the cluster:
 STATE is running, refused (never loaded), or running+refused (a later
 version was refused and the previous one keeps running). HOOKS says how each
 hook is attached in this kernel. The collector writes the report to its
-status_file (default ` + policy.DefaultStatusFile + `) whenever it changes.
+status_file (default ` + policy.DefaultStatusFile + `) whenever it changes,
+readable by root only (it tells which files and calls are watched).
 
 Exit status: 0 when every policy runs as read, 1 when any is refused or the
 report cannot be read, 2 on a usage error.
@@ -60,6 +61,10 @@ func runPolicyStatus(args []string, stdout, stderr io.Writer) int {
 	report, err := policy.ReadStatusFile(*file)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "vigil policy status: %s does not exist: is the collector running, with this status_file?\n", *file)
+		return 1
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		fmt.Fprintf(stderr, "vigil policy status: %s is readable by root only: run as root (sudo vigil policy status)\n", *file)
 		return 1
 	}
 	if err != nil {

@@ -19,9 +19,10 @@ const (
 // Config is the configuration of the compact exporter.
 type Config struct {
 	// Output is "stdout" or the path of a file. A file is opened for
-	// appending and created with mode 0640 (events can name secrets such
-	// as command lines, so they are not world-readable); its directory
-	// must already exist.
+	// appending, created with mode 0600 (events can name secrets such as
+	// command lines) in a directory created 0700 when missing; a symbolic
+	// link at the path, or a file another user owns or can write, is
+	// refused (internal/privfile).
 	Output string `mapstructure:"output"`
 
 	// Color is auto, always or never. auto colours the output only when

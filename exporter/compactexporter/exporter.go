@@ -12,11 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/privfile"
 )
-
-// outputFileMode keeps event files private to the collector's user and
-// group: command lines and paths in events can carry secrets.
-const outputFileMode = 0o640
 
 // compactExporter writes one line per log record to its output.
 type compactExporter struct {
@@ -44,7 +41,10 @@ func (e *compactExporter) start(context.Context, component.Host) error {
 	if e.cfg.Output == OutputStdout {
 		e.out = os.Stdout
 	} else {
-		f, err := os.OpenFile(e.cfg.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, outputFileMode)
+		// Events carry command lines and paths, secrets among them: the
+		// file is the collector user's alone, and one another user
+		// planted or linked is refused.
+		f, err := privfile.OpenAppend(e.cfg.Output)
 		if err != nil {
 			return fmt.Errorf("compact exporter: open output: %w", err)
 		}

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/privfile"
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 // execAndExit builds one resource (a pod) holding an exec and the matching
@@ -76,7 +78,7 @@ func TestExporterWritesOneLinePerRecord(t *testing.T) {
 
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(outputFileMode), fi.Mode().Perm())
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 }
 
 func TestExporterAppendsToExistingFile(t *testing.T) {
@@ -94,18 +96,45 @@ func TestExporterAppendsToExistingFile(t *testing.T) {
 		"💥 exit    default/xwing /usr/bin/curl https://ebpf.io 60\n", string(got))
 }
 
-func TestExporterStartFailsWhenDirectoryIsMissing(t *testing.T) {
-	ctx := context.Background()
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.Output = filepath.Join(t.TempDir(), "missing", "events.log")
-
-	exp, err := f.CreateLogs(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+func TestExporterCreatesAMissingDirectoryPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "events.log")
+	consume, shutdown := newFileExporter(t, path)
+	require.NoError(t, consume(execAndExit()))
+	require.NoError(t, shutdown())
+	fi, err := os.Stat(filepath.Dir(path))
 	require.NoError(t, err)
-	err = exp.Start(ctx, componenttest.NewNopHost())
-	require.ErrorIs(t, err, os.ErrNotExist)
-	assert.ErrorContains(t, err, "compact exporter: open output")
-	assert.NoError(t, exp.Shutdown(ctx))
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+}
+
+// The collector runs as root: a file another user created at the output
+// path, or a link they put there, must not receive the events.
+func TestExporterRefusesAnOutputAnotherUserCouldRead(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	planted := filepath.Join(dir, "planted.log")
+	require.NoError(t, os.WriteFile(planted, nil, 0o666))
+	require.NoError(t, os.Chown(planted, 65534, 65534))
+	target, link := filepath.Join(dir, "target"), filepath.Join(dir, "link.log")
+	require.NoError(t, os.WriteFile(target, nil, 0o600))
+	require.NoError(t, os.Symlink(target, link))
+
+	for path, says := range map[string]string{planted: "owned by nobody (uid 65534)", link: "a symbolic link, not followed"} {
+		ctx := context.Background()
+		f := NewFactory()
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.Output = path
+		exp, err := f.CreateLogs(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+		require.NoError(t, err)
+		err = exp.Start(ctx, componenttest.NewNopHost())
+		require.ErrorIs(t, err, privfile.ErrUnsafe)
+		assert.ErrorContains(t, err, "compact exporter: open output: "+path+": "+says)
+		assert.NoError(t, exp.Shutdown(ctx))
+	}
+	for _, f := range []string{planted, target} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.Empty(t, b, "%s was written", f)
+	}
 }
 
 func TestExporterReturnsWriteError(t *testing.T) {

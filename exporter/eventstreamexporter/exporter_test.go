@@ -28,6 +28,7 @@ import (
 
 	"github.com/vigilsec/vigil/exporter/eventstreamexporter/eventstreampb"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/privfile"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -282,6 +283,33 @@ func TestStartRefusesToReplaceAFile(t *testing.T) {
 	require.NoError(t, exp.Shutdown(context.Background()))
 	b, _ := os.ReadFile(socket)
 	assert.Equal(t, "not a socket", string(b))
+}
+
+// A stale-looking socket another user left at the path is theirs, not a
+// killed collector's: it is refused, not replaced.
+func TestStartRefusesASocketOfAnotherUser(t *testing.T) {
+	testenv.RequireRoot(t)
+	socket := filepath.Join(t.TempDir(), "events.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	require.NoError(t, err)
+	l.SetUnlinkOnClose(false)
+	require.NoError(t, l.Close())
+	require.NoError(t, os.Lchown(socket, 65534, 65534))
+	before, err := os.Lstat(socket)
+	require.NoError(t, err)
+
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Socket = socket
+	exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	err = exp.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorIs(t, err, privfile.ErrUnsafe)
+	assert.ErrorContains(t, err, socket+": owned by nobody (uid 65534)")
+	require.NoError(t, exp.Shutdown(context.Background()))
+	after, err := os.Lstat(socket)
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "the other user's socket was replaced")
 }
 
 func TestClientsSeeExactlyTheirRecordsInOrder(t *testing.T) {

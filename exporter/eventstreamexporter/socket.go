@@ -13,16 +13,13 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/vigilsec/vigil/internal/privfile"
 )
 
-const (
-	// socketMode keeps the stream to the collector's user: events carry
-	// command lines, paths and addresses of every process on the node.
-	socketMode = 0o600
-	// socketDirMode is the mode of a socket directory the exporter has to
-	// create; an existing directory is left as it is.
-	socketDirMode = 0o700
-)
+// socketMode keeps the stream to the collector's user: events carry
+// command lines, paths and addresses of every process on the node.
+const socketMode = 0o600
 
 // unixSocket is the listening socket at a path, with what is needed to
 // remove exactly that socket file when the exporter stops.
@@ -33,7 +30,9 @@ type unixSocket struct {
 }
 
 // listenUnix creates a listening unix socket at path with mode 0600,
-// creating its directory (0700) when missing.
+// creating its directory (0700) when missing. The directory must be safe
+// for private files (privfile.Dir): another user able to rename it could
+// put their own socket where `vigil events` connects.
 //
 // bind(2) creates the socket file with the process umask, and a chmod after
 // it would leave a moment in which another user could connect. So the
@@ -46,8 +45,8 @@ type unixSocket struct {
 //
 // The caller must Close the returned socket, which removes the file.
 func listenUnix(path string) (*unixSocket, error) {
-	if err := os.MkdirAll(filepath.Dir(path), socketDirMode); err != nil {
-		return nil, fmt.Errorf("create the socket's directory: %w", err)
+	if err := privfile.Dir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("the socket's directory: %w", err)
 	}
 	if err := checkReplaceable(path); err != nil {
 		return nil, err
@@ -81,14 +80,11 @@ func listenUnix(path string) (*unixSocket, error) {
 	return &unixSocket{UnixListener: l, path: path, info: info}, nil
 }
 
-// checkReplaceable returns nil when nothing is at path, or a socket that
-// no process listens on.
+// checkReplaceable returns nil when nothing is at path, or a socket of the
+// collector's user that no process listens on.
 func checkReplaceable(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	fi, err := privfile.Check(path)
+	if err != nil || fi == nil {
 		return err
 	}
 	if fi.Mode().Type() != fs.ModeSocket {

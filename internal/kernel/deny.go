@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/privfile"
 )
 
 // DefaultPinPath is where the sensor pins the maps that outlive it and that
@@ -17,13 +18,16 @@ import (
 // the deny lists.
 const DefaultPinPath = "/sys/fs/bpf/vigil"
 
-// ensurePinPath mounts bpffs where needed and creates dir, root only.
+// ensurePinPath mounts bpffs where needed and creates dir, root only. The
+// sensor reuses the maps pinned there, so a directory another user could
+// have written into is refused (privfile.Dir): bpffs' root is
+// world-writable.
 func ensurePinPath(dir string) error {
 	if err := ensureMounted("bpf", unix.BPF_FS_MAGIC, "/sys/fs/bpf"); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating the pin directory: %w", err)
+	if err := privfile.Dir(dir); err != nil {
+		return fmt.Errorf("the pin directory: %w", err)
 	}
 	return nil
 }
@@ -79,8 +83,13 @@ type DenyLists struct {
 	clock                   BootClock
 }
 
-// OpenDenyLists opens the deny lists the sensor pinned under pinPath.
+// OpenDenyLists opens the deny lists the sensor pinned under pinPath,
+// which must be a directory only its user can write (privfile.Check):
+// lists another user pinned there would be taken for the sensor's.
 func OpenDenyLists(pinPath string) (*DenyLists, error) {
+	if _, err := privfile.Check(pinPath); err != nil {
+		return nil, fmt.Errorf("the pin directory: %w", err)
+	}
 	ex, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "deny_exec"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening the exec deny list (is the ebpf receiver running?): %w", err)

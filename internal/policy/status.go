@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/privfile"
 )
 
 // DefaultStatusFile is where the ebpf receiver reports its policies unless
@@ -41,33 +42,15 @@ type StatusReport struct {
 }
 
 // WriteStatusFile replaces path with r, atomically: a reader sees the old
-// report or the new one, never half of one. The directory is created.
+// report or the new one, never half of one. The file is root's alone
+// (privfile.WriteFile): statuses tell which files and calls are watched,
+// which is worth knowing to whoever wants to avoid them.
 func WriteStatusFile(path string, r StatusReport) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("policy status file: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".policies-*.json")
-	if err != nil {
-		return fmt.Errorf("policy status file: %w", err)
-	}
-	_, err = tmp.Write(append(data, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// Statuses name files and errors, nothing secret: readable by
-		// the operator's unprivileged shell.
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := privfile.WriteFile(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("policy status file: %w", err)
 	}
 	return nil

@@ -31,3 +31,12 @@ func RequireBPF(tb testing.TB) {
 		Unavailable(tb, "%v", err)
 	}
 }
+
+// RequireRoot makes sure the process runs as root, for tests that act as
+// another user (chown, setuid) to check what root refuses.
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		Unavailable(tb, "needs root (euid %d)", os.Geteuid())
+	}
+}

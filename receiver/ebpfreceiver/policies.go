@@ -53,6 +53,7 @@ type policyManager struct {
 	// for none. published is the last list written there.
 	statusFile string
 	published  []byte
+	publishErr string
 
 	mu      sync.Mutex
 	running map[string]*runningPolicy
@@ -288,10 +289,15 @@ func (m *policyManager) publish() {
 		return
 	}
 	if err := policy.WriteStatusFile(m.statusFile, policy.StatusReport{Updated: time.Now().UTC(), Policies: list}); err != nil {
-		m.logger.Warn("`vigil policy status` will not see the policies", zap.Error(err))
+		// Tried again at every sync; said once per reason. The policies
+		// run either way.
+		if msg := err.Error(); msg != m.publishErr {
+			m.publishErr = msg
+			m.logger.Error("`vigil policy status` will not see the policies", zap.Error(err))
+		}
 		return
 	}
-	m.published = data
+	m.published, m.publishErr = data, ""
 }
 
 // refreshScopes brings the cgroup sets of the pod-scoped policies in line
