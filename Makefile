@@ -19,10 +19,11 @@ check-generate: generate
 
 FUZZTIME ?= 30s
 
-## test: every test on this machine (root for the kernel tests), with the distribution built
-## and a real kube-apiserver + etcd for the Kubernetes tests (built once, cached)
-test: dist
-	scripts/install-deps.sh k8s
+## test: every test on this machine (root for the kernel tests), with the distribution and
+## its image built, a real kube-apiserver + etcd for the Kubernetes tests (built once,
+## cached) and podman to run the image as the DaemonSet runs it
+test: image
+	scripts/install-deps.sh k8s podman
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	# The policy compiler meets untrusted YAML: fuzz it for a bounded time.
@@ -51,16 +52,36 @@ OCB := $(shell d="$$($(GO) env GOBIN)"; echo "$${d:-$$($(GO) env GOPATH)/bin}")/
 RUN_CONFIG ?= vigil:default
 RUN_ARGS ?=
 
-## dist: build the otelcol-vigil collector into bin/otelcol-vigil
+## dist: build the otelcol-vigil collector into bin/otelcol-vigil and the vigil CLI into bin/vigil
 dist: tools $(DIST_DIR)/.ocb-stamp
 	@mkdir -p bin
 	cd $(DIST_DIR) && CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
 		-o $(CURDIR)/$(DIST_BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o bin/vigil ./cmd/vigil
 
 $(DIST_DIR)/.ocb-stamp: builder-config.yaml go.mod | tools
 	@mkdir -p $(DIST_DIR)
 	$(OCB) --config builder-config.yaml --skip-compilation
 	@touch $@
+
+# The image: an OCI archive of an image index, named
+# ghcr.io/vigilsec/otelcol-vigil:<the chart's appVersion>. No container daemon
+# and no base image: distribution/image writes it from bin/.
+IMAGE_ARCHIVE := build/image/otelcol-vigil.oci.tar
+IMAGE ?=
+
+## image: build the container image from bin/ into build/image/otelcol-vigil.oci.tar
+## (podman load -i, skopeo copy oci-archive:, ctr images import)
+.PHONY: image image-push
+image: dist
+	scripts/install-deps.sh image
+	$(GO) run ./distribution/image -o $(IMAGE_ARCHIVE)
+
+## image-push: build the image and push it to IMAGE (host/repository:tag)
+image-push: dist
+	@test -n "$(IMAGE)" || { echo "usage: make image-push IMAGE=host/repository:tag"; exit 2; }
+	scripts/install-deps.sh image
+	$(GO) run ./distribution/image -push $(IMAGE)
 
 ## run: build, then run the collector as root on the embedded default config
 run: dist

@@ -7,6 +7,9 @@
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
 #   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd: `make vmtest`
 #   scripts/install-deps.sh k8s     etcd, kube-apiserver and helm for the Kubernetes tests
+#   scripts/install-deps.sh image   ca-certificates, whose bundle `make image` puts in the image
+#   scripts/install-deps.sh podman  podman, skopeo, containerd and runc: the tests that load and
+#                                   run the image as the DaemonSet runs it
 #
 # Several groups may be given at once. It is idempotent: a second run
 # installs nothing and says so.
@@ -22,7 +25,7 @@ KUBE_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 
 usage() {
-	echo "usage: $0 {bpf|ocb|bench|vm|k8s}..." >&2
+	echo "usage: $0 {bpf|ocb|bench|vm|k8s|image|podman}..." >&2
 	exit 2
 }
 
@@ -119,6 +122,11 @@ for group in "$@"; do
 	# keyring checks the suites the kernels come from.
 	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring ;;
 	k8s) install_k8s ;;
+	image) apt_install ca-certificates ;;
+	# podman runs the image (Debian's 4.3, with netavark and crun or
+	# runc); skopeo and containerd's ctr read the archive as other tools
+	# would.
+	podman) apt_install podman skopeo containerd runc containernetworking-plugins ;;
 	*) usage ;;
 	esac
 done
