@@ -138,6 +138,9 @@ func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
 		"--set", "extensions::k8s_metadata::kubeconfig="+kube.Kubeconfig(t, dir),
 		"--set", "extensions::health_check::endpoint=127.0.0.1:0",
 		"--set", "exporters::prometheus::endpoint=127.0.0.1:0",
+		// The shipped config serves the collector's telemetry on
+		// POD_IP:8888, a fixed port another process may hold here.
+		"--set", "service::telemetry::metrics::level=none",
 		"--set", "exporters::event_stream::socket="+socket,
 		"--set", "receivers::ebpf::process::procfs=/proc",
 		"--set", "receivers::ebpf::policies=["+policies+"]",

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -144,9 +145,10 @@ func helmBinary(t *testing.T) string {
 	return helm
 }
 
-// runHelm runs helm with its own config, cache and data directories, so the
-// test neither reads nor writes the user's.
-func runHelm(t *testing.T, args ...string) []byte {
+// helm runs helm with its own config, cache and data directories, so the
+// test neither reads nor writes the user's, and returns its stdout and
+// stderr; err is its exit status.
+func helm(t *testing.T, args ...string) (stdout []byte, stderr string, err error) {
 	t.Helper()
 	home := t.TempDir()
 	cmd := exec.Command(helmBinary(t), args...)
@@ -155,11 +157,18 @@ func runHelm(t *testing.T, args ...string) []byte {
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"),
 	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
 	out, err := cmd.Output()
+	return out, errBuf.String(), err
+}
+
+// runHelm runs helm and fails the test if helm fails.
+func runHelm(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out, stderr, err := helm(t, args...)
 	if err != nil {
-		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
 	return out
 }
@@ -168,11 +177,35 @@ func runHelm(t *testing.T, args ...string) []byte {
 // in namespace vigil, CRDs included.
 func chartObjects(t *testing.T, set ...string) []kubeObject {
 	t.Helper()
-	args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace, "--include-crds"}
+	return decodeObjects(t, runHelm(t, templateArgs(t, releaseName, "", set)...), strings.Join(append([]string{"helm template"}, set...), " "))
+}
+
+// templateArgs are the arguments of `helm template` for release in
+// namespace vigil, with values (a values file's content, when not empty)
+// and --set flags.
+func templateArgs(t *testing.T, release, values string, set []string) []string {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", releaseNamespace}
+	if values != "" {
+		// Not in t.TempDir(): helm splits --values at commas, which test
+		// names hold.
+		f, err := os.CreateTemp("", "vigil-values-*.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(f.Name()) })
+		if _, err := f.WriteString(values); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--values", f.Name())
+	}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
-	return decodeObjects(t, runHelm(t, args...), strings.Join(append([]string{"helm template"}, set...), " "))
+	return args
 }
 
 func findObject(t *testing.T, objs []kubeObject, kind, name string) kubeObject {
@@ -216,7 +249,9 @@ func (c *kubeCluster) refreshMapper(t *testing.T) {
 }
 
 // apply server-side applies o, for real or as a dry run (dryRun=All: every
-// admission and validation step runs, nothing is stored).
+// admission and validation step runs, nothing is stored). Field validation
+// is strict, as kubectl's: a field the schema does not know (a typo in a
+// template, a field a CRD has no room for) is an error, not a warning.
 func (c *kubeCluster) apply(t *testing.T, o kubeObject, dryRun bool) error {
 	t.Helper()
 	gvk := o.obj.GroupVersionKind()
@@ -236,11 +271,16 @@ func (c *kubeCluster) apply(t *testing.T, o kubeObject, dryRun bool) error {
 	} else if o.obj.GetNamespace() != "" {
 		return fmt.Errorf("cluster-scoped object with metadata.namespace %q", o.obj.GetNamespace())
 	}
-	opts := metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
+	data, err := o.obj.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	force := true
+	opts := metav1.PatchOptions{FieldManager: fieldManager, Force: &force, FieldValidation: metav1.FieldValidationStrict}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	_, err = r.Apply(t.Context(), o.obj.GetName(), o.obj, opts)
+	_, err = r.Patch(t.Context(), o.obj.GetName(), types.ApplyPatchType, data, opts)
 	return err
 }
 
@@ -322,10 +362,44 @@ func TestKubernetesManifestsAndChartApply(t *testing.T) {
 		c.dryRunAll(t, manifests)
 	})
 
+	// The chart's ServiceMonitor and PodMonitor are applied against
+	// prometheus-operator's own CRDs, when they can be had.
+	monitors := false
+	t.Run("prometheus-operator CRDs take the chart's monitors", func(t *testing.T) {
+		crds, err := prometheusOperatorCRDs(t)
+		if err != nil {
+			testenv.Unavailable(t, "prometheus-operator's CRDs: %v (run distribution/testdata/chart/fetch-prometheus-operator-crds.sh online once)", err)
+		}
+		c.setUp(t, crds)
+		monitors = true
+		// The CRDs check what the chart writes: a field they do not
+		// know is refused.
+		bad := decodeObjects(t, []byte(`
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: typo, namespace: vigil}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: vigil}}
+  endpoints: [{port: metrics, intervall: 30s}]
+`), "inline")[0]
+		if err := c.apply(t, bad, true); err == nil || !strings.Contains(err.Error(), "intervall") {
+			t.Errorf("a ServiceMonitor with endpoints[0].intervall: %v, want a refusal naming it", err)
+		}
+	})
+
 	t.Run("chart passes a server-side apply", func(t *testing.T) {
-		c.dryRunAll(t, chartObjects(t, "namespace.create=true"))
-		c.dryRunAll(t, chartObjects(t, "otlp.endpoint=otel-collector.observability:4317", "otlp.insecure=true",
-			"nodeSelector.kubernetes\\.io/os=linux", "image.tag=dev", "enforcement.podVerbs={patch,delete}"))
+		for _, cc := range chartCases() {
+			t.Run(cc.name, func(t *testing.T) {
+				var objs []kubeObject
+				for _, o := range renderChart(t, cc).objs {
+					if o.obj.GroupVersionKind().Group == "monitoring.coreos.com" && !monitors {
+						continue // reported by the subtest above
+					}
+					objs = append(objs, o)
+				}
+				c.dryRunAll(t, objs)
+			})
+		}
 	})
 
 	t.Run("policies apply as Tetragon objects", func(t *testing.T) {
@@ -460,10 +534,10 @@ func TestKubernetesChartRendersTheManifests(t *testing.T) {
 	})
 
 	t.Run("CRD files are copies", func(t *testing.T) {
-		// The chart's crds/ holds the manifests' CRD files, byte for
-		// byte: Helm cannot read files outside the chart.
+		// The chart's files/crds holds the manifests' CRD files, byte
+		// for byte: Helm cannot read files outside the chart.
 		a, _ := filepath.Glob(filepath.Join(manifestsDir, "crds", "*.yaml"))
-		b, _ := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
+		b, _ := filepath.Glob(filepath.Join(chartDir, "files", "crds", "*.yaml"))
 		if len(a) == 0 {
 			t.Fatal("no CRD files")
 		}
@@ -485,21 +559,6 @@ func TestKubernetesChartRendersTheManifests(t *testing.T) {
 		}
 	})
 
-	t.Run("enforcement.podVerbs", func(t *testing.T) {
-		role := findObject(t, chartObjects(t, "enforcement.podVerbs={patch,delete}"), "ClusterRole", "vigil")
-		rules, _, _ := unstructured.NestedSlice(role.obj.Object, "rules")
-		found := false
-		for _, r := range rules {
-			r := r.(map[string]any)
-			if fmt.Sprint(r["resources"]) == "[pods]" && fmt.Sprint(r["verbs"]) == "[patch delete]" {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("ClusterRole rules %v: want patch and delete on pods", rules)
-		}
-	})
-
 	t.Run("otlp.endpoint", func(t *testing.T) {
 		objs := chartObjects(t, "otlp.endpoint=otel-collector.observability:4317", "otlp.insecure=true")
 		cfg := collectorConfig(t, findObject(t, objs, "ConfigMap", "vigil-config"))
@@ -516,9 +575,10 @@ func TestKubernetesChartRendersTheManifests(t *testing.T) {
 }
 
 // comparableObject is o without what the chart adds on purpose: Helm's
-// labels and annotations, the instance label in the DaemonSet's selector
-// and pod template, the config checksum; and with the collector
-// configuration parsed, since the chart's comments differ.
+// labels and annotations, the instance label in the DaemonSet's and the
+// Service's selectors and in the pod template, the config checksum; and
+// with the collector configuration parsed, since the chart's comments and
+// key order differ. (Each selector is checked against its pods apart.)
 func comparableObject(t *testing.T, o kubeObject) map[string]any {
 	t.Helper()
 	u := o.obj.DeepCopy()
@@ -528,6 +588,8 @@ func comparableObject(t *testing.T, o kubeObject) map[string]any {
 	case "DaemonSet":
 		unstructured.RemoveNestedField(u.Object, "spec", "selector")
 		unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata")
+	case "Service":
+		unstructured.RemoveNestedField(u.Object, "spec", "selector")
 	case "ConfigMap":
 		if data, ok := u.Object["data"].(map[string]any); ok {
 			if s, ok := data["config.yaml"].(string); ok {
@@ -641,13 +703,19 @@ func TestKubernetesCollectorConfig(t *testing.T) {
 		"processors::k8s_workload::extract::labels": []any{
 			map[string]any{"key": "app.kubernetes.io/name"}, map[string]any{"key": "app"},
 		},
+		"processors::memory_limiter": map[string]any{
+			"check_interval": "1s", "limit_percentage": float64(80), "spike_limit_percentage": float64(25),
+		},
+		"service::telemetry::metrics::readers": []any{map[string]any{"pull": map[string]any{"exporter": map[string]any{
+			"prometheus": map[string]any{"host": "${env:POD_IP}", "port": float64(8888)},
+		}}}},
 		"exporters::compact::output":              "stdout",
 		"exporters::compact::color":               "never",
 		"service::extensions":                     []any{"health_check", "k8s_metadata"},
 		"service::pipelines::logs::receivers":     []any{"ebpf"},
-		"service::pipelines::logs::processors":    []any{"k8s_workload", "batch"},
+		"service::pipelines::logs::processors":    []any{"memory_limiter", "k8s_workload", "batch"},
 		"service::pipelines::metrics::receivers":  []any{"ebpf"},
-		"service::pipelines::metrics::processors": []any{"batch"},
+		"service::pipelines::metrics::processors": []any{"memory_limiter", "batch"},
 	}
 	for path, w := range want {
 		if got := dig(cfg, strings.Split(path, "::")...); !reflect.DeepEqual(got, w) {
@@ -657,6 +725,8 @@ func TestKubernetesCollectorConfig(t *testing.T) {
 	if exp := stringList(dig(cfg, "service", "pipelines", "logs", "exporters")); !slices.Contains(exp, "compact") {
 		t.Errorf("the logs pipeline exports to %v: `kubectl logs` shows nothing without compact", exp)
 	}
+	checkMemoryLimiterFirst(t, cfg)
+	checkServiceSelectsPods(t, objs)
 
 	// Every component a pipeline names is configured.
 	defined := func(kind, id string) bool {

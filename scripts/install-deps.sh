@@ -101,6 +101,9 @@ install_k8s() {
 				-o "$assets/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
 		mv "$assets/kube-apiserver.tmp" "$assets/kube-apiserver"
 	fi
+	# The chart's ServiceMonitor and PodMonitor are checked against
+	# prometheus-operator's own CRDs, from its module in the Go module cache.
+	"$root/distribution/testdata/chart/fetch-prometheus-operator-crds.sh" >/dev/null
 	# helm built by `go install` does not know its own version: a stamp does.
 	if [[ -x "$assets/helm" ]] && [[ "$(cat "$assets/helm.version" 2>/dev/null)" == "$HELM_VERSION" ]]; then
 		echo "install-deps: already built: $assets/helm $HELM_VERSION"
