@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/vigilsec/vigil/internal/ociimage"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -87,7 +88,7 @@ func TestBuildIsReproducible(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.tar"), filepath.Join(dir, "b.tar")
 	for _, p := range []string{a, b} {
-		if err := WriteArchive(p, build(t, s), "example.test/vigil:1.2.3"); err != nil {
+		if err := ociimage.WriteArchive(p, build(t, s), "example.test/vigil:1.2.3"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,7 +249,7 @@ func TestArchiveLoadsInPodmanSkopeoAndContainerd(t *testing.T) {
 	want := digest(t, idx).String()
 	ref := "example.test/vigil/otelcol-vigil:" + strings.ReplaceAll(t.Name(), "/", "-")
 	archive := filepath.Join(t.TempDir(), "image.oci.tar")
-	if err := WriteArchive(archive, idx, ref); err != nil {
+	if err := ociimage.WriteArchive(archive, idx, ref); err != nil {
 		t.Fatal(err)
 	}
 

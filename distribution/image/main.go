@@ -25,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vigilsec/vigil/internal/ociimage"
 )
 
 // Repository is where the chart and the manifests expect the image.
@@ -86,7 +88,7 @@ func run(args []string) error {
 	}
 	if *out != "" {
 		ref := Repository + ":" + version
-		if err := WriteArchive(*out, idx, ref); err != nil {
+		if err := ociimage.WriteArchive(*out, idx, ref); err != nil {
 			return err
 		}
 		fmt.Printf("%s: %s@%s\n", *out, ref, digest)
