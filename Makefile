@@ -102,6 +102,16 @@ bench: dist
 		-openat-n $(BENCH_OPENAT_N) -openat-config bench/config-openat.yaml -openat-policies bench/policies \
 		$(BENCH_ARGS)
 
+## e2e: the node lane: a one-node cluster built here from real parts (etcd, kube-apiserver,
+## controller manager, scheduler, kubelet, containerd, runc, CNI) in a network namespace of
+## its own; the chart installed on it from the image, and the user story run (root)
+E2E_ARGS ?=
+.PHONY: e2e
+e2e: image
+	scripts/install-deps.sh node
+	$(GO) vet -tags e2e ./e2e/
+	$(GO) test -tags e2e -count=1 -timeout 20m ./e2e/ -v $(E2E_ARGS)
+
 ## vmtest: the kernel VM lane: boots each Debian kernel of vmtest/lane.go under QEMU
 ## and runs the kernel tests inside it; prints a kernel x test table (no root, no KVM)
 VMTEST_ARGS ?=

@@ -10,6 +10,10 @@
 #   scripts/install-deps.sh image   ca-certificates, whose bundle `make image` puts in the image
 #   scripts/install-deps.sh podman  podman, skopeo, containerd and runc: the tests that load and
 #                                   run the image as the DaemonSet runs it
+#   scripts/install-deps.sh node    what k8s installs, plus kube-controller-manager,
+#                                   kube-scheduler, kubelet and kubectl (built once, cached beside
+#                                   kube-apiserver), containerd, runc, the CNI plugins and
+#                                   busybox-static: the node lane, make e2e
 #
 # Several groups may be given at once. It is idempotent: a second run
 # installs nothing and says so.
@@ -25,7 +29,7 @@ KUBE_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 
 usage() {
-	echo "usage: $0 {bpf|ocb|bench|vm|k8s|image|podman}..." >&2
+	echo "usage: $0 {bpf|ocb|bench|vm|k8s|image|podman|node}..." >&2
 	exit 2
 }
 
@@ -114,6 +118,35 @@ install_k8s() {
 	fi
 }
 
+# install_node builds the rest of a node from the same tools module as
+# kube-apiserver, into the same directory, once: about 10 minutes on 2
+# cores after kube-apiserver's build (they share most packages).
+install_node() {
+	local root assets missing=() bin
+	root="$(cd "$(dirname "$0")/.." && pwd)"
+	assets="${KUBEBUILDER_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil/k8s/$KUBE_VERSION}"
+	apt_install containerd runc containernetworking-plugins busybox-static iproute2 util-linux
+	for bin in kube-controller-manager kube-scheduler kubelet kubectl; do
+		[[ -x "$assets/$bin" ]] || missing+=("$bin")
+	done
+	if ((${#missing[@]} == 0)); then
+		echo "install-deps: already built: kube-controller-manager kube-scheduler kubelet kubectl in $assets"
+		return
+	fi
+	echo "install-deps: building ${missing[*]} $KUBE_VERSION into $assets (once)"
+	local tmp pkgs=()
+	tmp="$(mktemp -d "$assets/.build-XXXXXX")"
+	for bin in "${missing[@]}"; do
+		pkgs+=("k8s.io/kubernetes/cmd/$bin")
+	done
+	(cd "$root/tools/kube-apiserver" &&
+		CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$tmp/" "${pkgs[@]}")
+	for bin in "${missing[@]}"; do
+		mv "$tmp/$bin" "$assets/$bin"
+	done
+	rmdir "$tmp"
+}
+
 (($# > 0)) || usage
 for group in "$@"; do
 	case "$group" in
@@ -125,6 +158,7 @@ for group in "$@"; do
 	# keyring checks the suites the kernels come from.
 	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring ;;
 	k8s) install_k8s ;;
+	node) install_k8s && install_node ;;
 	image) apt_install ca-certificates ;;
 	# podman runs the image (Debian's 4.3, with netavark and crun or
 	# runc); skopeo and containerd's ctr read the archive as other tools

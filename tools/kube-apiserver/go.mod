@@ -1,5 +1,7 @@
-// This module only builds kube-apiserver for the Kubernetes tests
-// (scripts/install-deps.sh k8s). k8s.io/kubernetes replaces its staging
+// This module only builds the Kubernetes commands of the tests:
+// kube-apiserver (scripts/install-deps.sh k8s) and the node's
+// kube-controller-manager, kube-scheduler, kubelet and kubectl
+// (scripts/install-deps.sh node). k8s.io/kubernetes replaces its staging
 // modules with directories inside its own repository; outside it each one
 // must be replaced with the published module of the same release.
 module github.com/vigilsec/vigil/tools/kube-apiserver
