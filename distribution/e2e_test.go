@@ -1,7 +1,6 @@
 package distribution_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -52,28 +51,13 @@ func runMarker(t *testing.T) (marker string, pid int) {
 // logRecords returns the records of the OTLP JSON file whose body
 // contains marker, with their resources.
 func logRecords(t *testing.T, path, marker string) (res []pcommon.Map, recs []plog.LogRecord) {
-	b, _ := os.ReadFile(path)
-	// The exporter may be in the middle of a line: only complete ones count.
-	b = b[:bytes.LastIndexByte(b, '\n')+1]
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 {
-			continue
+	testenv.OTLPJSONRecords(t, path, func(r pcommon.Map, lr plog.LogRecord) bool {
+		if strings.Contains(lr.Body().Str(), marker) {
+			res = append(res, r)
+			recs = append(recs, lr)
 		}
-		logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
-		if err != nil {
-			t.Fatalf("the file exporter wrote a line that is not OTLP JSON: %v", err)
-		}
-		for _, rl := range logs.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if strings.Contains(lr.Body().Str(), marker) {
-						res = append(res, rl.Resource().Attributes())
-						recs = append(recs, lr)
-					}
-				}
-			}
-		}
-	}
+		return true
+	})
 	return res, recs
 }
 

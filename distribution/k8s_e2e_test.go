@@ -154,14 +154,23 @@ func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
 		"--namespace", "shop", "--pods", "^web-", "--event", "process.exec")
 
 	// An exec in the pod's container: `kubectl logs` shows namespace/pod.
-	marker := fmt.Sprintf("vigil-k8s-%d", time.Now().UnixNano())
 	run := func(cg *testenv.Cgroup, args ...string) {
 		t.Helper()
 		if out, err := cg.Command(t, args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v: %s", args, err, out)
 		}
 	}
-	run(webCgroup, "/bin/echo", marker)
+	// vigil events follows from when it has subscribed, which it does not
+	// announce: execs are repeated until one reaches the stream, and the
+	// checks below follow that one.
+	var marker string
+	eventually(t, "vigil events --pods shows the web pod's exec", func() (bool, string) {
+		marker = fmt.Sprintf("vigil-k8s-%d", time.Now().UnixNano())
+		run(webCgroup, "/bin/echo", marker)
+		time.Sleep(200 * time.Millisecond)
+		out := webStream.String()
+		return strings.Contains(out, "🚀 process shop/web-7c9d-x2x4z /bin/echo "+marker+"\n"), out
+	})
 	eventually(t, "the compact exec line names shop/web-7c9d-x2x4z", func() (bool, string) {
 		out := c.Stdout()
 		return strings.Contains(out, "🚀 process shop/web-7c9d-x2x4z /bin/echo "+marker+"\n"), out
@@ -234,10 +243,6 @@ spec:
 	})
 
 	// vigil events --pods '^web-' saw web's execs and nothing of batch-1.
-	eventually(t, "vigil events --pods shows the web pod's exec", func() (bool, string) {
-		out := webStream.String()
-		return strings.Contains(out, "🚀 process shop/web-7c9d-x2x4z /bin/echo "+marker+"\n"), out
-	})
 	for _, line := range completeLines(webStream.String()) {
 		if !strings.HasPrefix(line, "🚀 process shop/web-7c9d-x2x4z ") {
 			t.Errorf("vigil events --namespace shop --pods ^web- --event process.exec printed %q", line)

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -324,26 +323,12 @@ func podReady(p corev1.Pod) bool {
 
 // findRecord returns the resource of the first record of the OTLP JSON
 // file that match accepts.
-func findRecord(t *testing.T, path string, match func(pcommon.Map, plog.LogRecord) bool) (pcommon.Map, bool) {
-	b, _ := os.ReadFile(path)
-	b = b[:bytes.LastIndexByte(b, '\n')+1]
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 {
-			continue
+func findRecord(t *testing.T, path string, match func(pcommon.Map, plog.LogRecord) bool) (found pcommon.Map, ok bool) {
+	testenv.OTLPJSONRecords(t, path, func(res pcommon.Map, lr plog.LogRecord) bool {
+		if match(res, lr) {
+			found, ok = res, true
 		}
-		logs, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
-		if err != nil {
-			t.Fatalf("%s: a line that is not OTLP JSON: %v", path, err)
-		}
-		for _, rl := range logs.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if match(rl.Resource().Attributes(), lr) {
-						return rl.Resource().Attributes(), true
-					}
-				}
-			}
-		}
-	}
-	return pcommon.Map{}, false
+		return !ok
+	})
+	return found, ok
 }

@@ -262,9 +262,9 @@ func (m *policyManager) reconcile(cands []candidate, failed map[string]bool) {
 func (m *policyManager) shadow(next map[shadowKey]*policyStatus, c, w candidate) {
 	var msg string
 	if c.source == w.source {
-		msg = fmt.Sprintf("metadata.name: %q is also the name of an earlier policy in %s, which loads instead; rename one of them", c.name, c.source)
+		msg = fmt.Sprintf("metadata.name: %q is also the name of an earlier policy in %s, which takes the name; rename one of them", c.name, c.source)
 	} else {
-		msg = fmt.Sprintf("metadata.name: %q in %s is also the name of a policy in %s, which comes first and loads instead; rename one of them", c.name, c.source, w.source)
+		msg = fmt.Sprintf("metadata.name: %q in %s is also the name of a policy in %s, which comes first and takes the name; rename one of them", c.name, c.source, w.source)
 	}
 	k := shadowKey{name: c.name, source: c.source}
 	st := m.shadowed[k]
