@@ -1,0 +1,26 @@
+// Package falcoencodingextension is the `falco_encoding` extension: an
+// encoding (plog.Marshaler) that writes Vigil's detections as Falco's JSON
+// alerts, one a line, for the file exporter, Kafka, the webhook exporter
+// (which POSTs them to falcosidekick) and any exporter that takes an
+// encoding.
+package falcoencodingextension
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+)
+
+var typ = component.MustNewType("falco_encoding")
+
+// NewFactory returns the factory of the falco_encoding extension.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(typ, createDefaultConfig, create, component.StabilityLevelDevelopment)
+}
+
+func createDefaultConfig() component.Config { return &Config{} }
+
+func create(_ context.Context, set extension.Settings, _ component.Config) (extension.Extension, error) {
+	return &encoding{logger: set.Logger}, nil
+}

@@ -1,0 +1,26 @@
+// Package tetragonencodingextension is the `tetragon_encoding` extension: an
+// encoding (plog.Marshaler) that writes Vigil's events in Tetragon's JSON
+// export format, one GetEventsResponse a line, for the file exporter, Kafka
+// and any exporter that takes an encoding. Whatever reads Tetragon's export
+// files (tetra getevents, SIEM parsers, jq scripts) reads these.
+package tetragonencodingextension
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+)
+
+var typ = component.MustNewType("tetragon_encoding")
+
+// NewFactory returns the factory of the tetragon_encoding extension.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(typ, createDefaultConfig, create, component.StabilityLevelDevelopment)
+}
+
+func createDefaultConfig() component.Config { return &Config{} }
+
+func create(_ context.Context, set extension.Settings, _ component.Config) (extension.Extension, error) {
+	return &encoding{logger: set.Logger}, nil
+}
