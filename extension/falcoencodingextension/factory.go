@@ -10,6 +10,9 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
+
+	"github.com/vigilsec/vigil/internal/encodingext"
+	"github.com/vigilsec/vigil/internal/falcojson"
 )
 
 var typ = component.MustNewType("falco_encoding")
@@ -22,5 +25,5 @@ func NewFactory() extension.Factory {
 func createDefaultConfig() component.Config { return &Config{} }
 
 func create(_ context.Context, set extension.Settings, _ component.Config) (extension.Extension, error) {
-	return &encoding{logger: set.Logger}, nil
+	return encodingext.New(set.Logger, falcojson.Marshal, "records that are not detections"), nil
 }
