@@ -143,9 +143,6 @@ func podmanRunArgs(t *testing.T, ds *appsv1.DaemonSet, objs []kubeObject, env po
 	// certificate are on loopback. The pod's address is a loopback
 	// address of its own, so its ports meet no other process's.
 	// Everything else is the spec's.
-	if pod.HostNetwork {
-		t.Log("hostNetwork: true")
-	}
 	args = append(args, "--network", "host")
 	if pod.HostPID {
 		args = append(args, "--pid", "ns:"+env.hostPID)
