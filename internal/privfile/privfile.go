@@ -150,13 +150,23 @@ func Check(path string) (fs.FileInfo, error) {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return nil, unsafe(path, "a symbolic link, not followed")
 	}
-	if err := checkOwned(path, fi, isSelf, false); err != nil {
+	if err := checkExisting(path, fi); err != nil {
 		return nil, err
 	}
-	if fi.Mode().IsRegular() && fi.Sys().(*syscall.Stat_t).Nlink != 1 {
-		return nil, unsafe(path, "has %d hard links: it is also another file", fi.Sys().(*syscall.Stat_t).Nlink)
-	}
 	return fi, nil
+}
+
+// checkExisting refuses a file Vigil would write into or replace: one not
+// the process's user's, one group or others can write, or a regular file
+// with a second name (another file, /etc/passwd say, linked there).
+func checkExisting(path string, fi fs.FileInfo) error {
+	if err := checkOwned(path, fi, isSelf, false); err != nil {
+		return err
+	}
+	if n := fi.Sys().(*syscall.Stat_t).Nlink; fi.Mode().IsRegular() && n != 1 {
+		return unsafe(path, "has %d hard links: it is also another file", n)
+	}
+	return nil
 }
 
 // OpenAppend opens path for appending, creating it (FileMode) and its
@@ -182,10 +192,7 @@ func OpenAppend(path string) (*os.File, error) {
 		err = unsafe(path, "not a regular file")
 	}
 	if err == nil {
-		err = checkOwned(path, fi, isSelf, false)
-	}
-	if err == nil && fi.Sys().(*syscall.Stat_t).Nlink != 1 {
-		err = unsafe(path, "has %d hard links: it is also another file", fi.Sys().(*syscall.Stat_t).Nlink)
+		err = checkExisting(path, fi)
 	}
 	if err != nil {
 		f.Close()
