@@ -1039,21 +1039,6 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 	}
 }
 
-// collectorBinaryFile returns bin/otelcol-vigil for `otelcol-vigil
-// validate`, which loads no BPF and starts nothing: unlike
-// testenv.CollectorBinary it needs only the file.
-func collectorBinaryFile(t *testing.T) string {
-	t.Helper()
-	bin, err := filepath.Abs(collectorBinaryPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		testenv.Unavailable(t, "%s is missing: run `make dist`", bin)
-	}
-	return bin
-}
-
 // podEnvironment is the environment the kubelet would give the container:
 // literal values as they are, downward API fields with the values of a
 // made-up pod, anything else (secrets, config maps) a placeholder.
@@ -1100,7 +1085,7 @@ func validateConfig(t *testing.T, bin, cfg string, args, env []string) error {
 // TestChartCollectorConfigsValidate hands every collector configuration
 // the chart renders to the real collector.
 func TestChartCollectorConfigsValidate(t *testing.T) {
-	bin := collectorBinaryFile(t)
+	bin := testenv.CollectorBinaryFile(t, collectorBinaryPath)
 
 	t.Run("a broken configuration is refused", func(t *testing.T) {
 		// The check below catches something: a typo inside config,

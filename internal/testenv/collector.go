@@ -29,6 +29,13 @@ type Collector struct {
 func CollectorBinary(tb testing.TB, relPath string) string {
 	tb.Helper()
 	RequireBPF(tb)
+	return CollectorBinaryFile(tb, relPath)
+}
+
+// CollectorBinaryFile is CollectorBinary for commands that load no BPF
+// (`otelcol-vigil validate`): it needs only the file.
+func CollectorBinaryFile(tb testing.TB, relPath string) string {
+	tb.Helper()
 	bin, err := filepath.Abs(relPath)
 	if err != nil {
 		tb.Fatal(err)
