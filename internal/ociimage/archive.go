@@ -74,10 +74,10 @@ func WriteArchive(path string, idx v1.ImageIndex, ref string) error {
 		return err
 	}
 	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
-	if err := addBytes(add, "oci-layout", layout); err != nil {
+	if err := add("oci-layout", int64(len(layout)), bytes.NewReader(layout)); err != nil {
 		return err
 	}
-	if err := addBytes(add, "index.json", top); err != nil {
+	if err := add("index.json", int64(len(top)), bytes.NewReader(top)); err != nil {
 		return err
 	}
 	digests := make([]v1.Hash, 0, len(blobs))
@@ -107,10 +107,6 @@ func WriteArchive(path string, idx v1.ImageIndex, ref string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-func addBytes(add func(string, int64, io.Reader) error, name string, data []byte) error {
-	return add(name, int64(len(data)), bytesReader(data))
 }
 
 // collectBlobs adds the blobs idx refers to, itself included: nested
@@ -184,12 +180,10 @@ func collectImage(img v1.Image, blobs map[v1.Hash]func() (io.ReadCloser, int64, 
 }
 
 func addRaw(blobs map[v1.Hash]func() (io.ReadCloser, int64, error), raw []byte) error {
-	h, _, err := v1.SHA256(bytesReader(raw))
+	h, _, err := v1.SHA256(bytes.NewReader(raw))
 	if err != nil {
 		return err
 	}
-	blobs[h] = func() (io.ReadCloser, int64, error) { return io.NopCloser(bytesReader(raw)), int64(len(raw)), nil }
+	blobs[h] = func() (io.ReadCloser, int64, error) { return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil }
 	return nil
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
