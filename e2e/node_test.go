@@ -213,7 +213,7 @@ func startNode(t *testing.T) *node {
 	// The controller manager runs every controller as itself, an admin: a
 	// test cluster has no need of per-controller accounts.
 	n.start("kube-controller-manager", bins["kube-controller-manager"],
-		"--kubeconfig", kubeconfig("admin"),
+		"--kubeconfig", n.admin,
 		"--authentication-kubeconfig", n.admin, "--authorization-kubeconfig", n.admin,
 		"--root-ca-file", p.path("ca", ".crt"),
 		"--service-account-private-key-file", p.path("sa", ".key"),
