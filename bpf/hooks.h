@@ -20,7 +20,7 @@
 #define MAX_PIDS 8
 #define MAX_NS_FILTERS 4
 #define MAX_NS_VALUES 4
-#define HOOKS_PER_SYSCALL 4
+#define HOOKS_PER_SYSCALL 8
 #define MAX_SYSCALLS 512
 /* A string argument is kept on its first STR_SLOT - 1 bytes; prefixes and
  * suffixes are matched on the first LPM_STR bytes (the LPM trie limit). */
@@ -1114,22 +1114,32 @@ static __always_inline int rate_limited(struct hook_scratch *s, const struct hoo
 	return 0;
 }
 
-/* read_fd_path resolves fd of the current task to its path, the way the
- * process sees it, into slot; returns the length kept. */
 /* read_path writes the path of (dentry, mnt), as the current task sees it,
- * into slot; returns the length kept (the start of the path). */
-static __always_inline __u32 read_path(struct str_slot *slot, struct dentry *dentry,
-				       struct vfsmount *mnt, __u8 *trunc)
+ * into slot; returns the length kept (the start of the path). Files
+ * outside any mounted tree and unlinked files are named as d_path() names
+ * them (name_pseudo): "socket:[ino]", "/memfd:x (deleted)". */
+__noinline __u32 read_path(struct str_slot *slot, __u64 dentry_addr, __u64 mnt_addr, __u8 *trunc)
 {
+	struct dentry *dentry = (struct dentry *)dentry_addr;
+	struct vfsmount *mnt = (struct vfsmount *)mnt_addr;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	bool truncated;
-	int start = resolve_path(dentry, mnt, BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
-				 &truncated);
+	bool truncated = false;
 	__u32 zero = 0;
 	struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
+	int start = -1, tail = 0;
 
-	if (!pb || start < 0 || start >= VIGIL_PATH_MAX)
+	if (!slot || !trunc || !pb)
+		return 0;
+	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(mnt, mnt_root))
+		start = name_pseudo(dentry, pb);
+	else if (!BPF_CORE_READ(dentry, d_hash.pprev))
+		/* Unlinked while open (d_unlinked: unhashed, not a root). */
+		tail = VIGIL_PATH_MAX - put_tail(pb, VIGIL_PATH_MAX, DELETED_SUFFIX, sizeof(DELETED_SUFFIX) - 1);
+	if (start < 0)
+		start = resolve_path(dentry, mnt, BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
+				     tail, &truncated);
+	if (start < 0 || start >= VIGIL_PATH_MAX)
 		return 0;
 	__u32 len = VIGIL_PATH_MAX - start;
 	if (len > STR_SLOT - 1) {
@@ -1141,7 +1151,8 @@ static __always_inline __u32 read_path(struct str_slot *slot, struct dentry *den
 	return len;
 }
 
-/* read_fd_path resolves fd of the current task to its path. */
+/* read_fd_path resolves fd of the current task to its path, the way the
+ * process sees it, into slot; returns the length kept. */
 static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 *trunc)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -1155,7 +1166,8 @@ static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	if (!file)
 		return 0;
-	return read_path(slot, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), trunc);
+	return read_path(slot, (__u64)BPF_CORE_READ(file, f_path.dentry),
+						      (__u64)BPF_CORE_READ(file, f_path.mnt), trunc);
 }
 
 /* read_sockaddr reads the struct sockaddr at raw (user memory; kernel
@@ -1493,8 +1505,8 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			struct file *f = (struct file *)raw;
 
 			if (f)
-				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(f, f_path.dentry),
-							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
+				s->a.slen[i] = read_path(&s->a.str[i], (__u64)BPF_CORE_READ(f, f_path.dentry),
+						      (__u64)BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
 			break;
 		}
 		case ARG_SOCKADDR:
@@ -1541,16 +1553,16 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 							       : BPF_CORE_READ((struct linux_binprm *)raw, file);
 
 			if (f)
-				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(f, f_path.dentry),
-							 BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
+				s->a.slen[i] = read_path(&s->a.str[i], (__u64)BPF_CORE_READ(f, f_path.dentry),
+						      (__u64)BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
 			break;
 		}
 		case ARG_PATH: {
 			struct path *p = (struct path *)raw;
 
 			if (p)
-				s->a.slen[i] = read_path(&s->a.str[i], BPF_CORE_READ(p, dentry),
-							 BPF_CORE_READ(p, mnt), &s->a.trunc[i]);
+				s->a.slen[i] = read_path(&s->a.str[i], (__u64)BPF_CORE_READ(p, dentry),
+						      (__u64)BPF_CORE_READ(p, mnt), &s->a.trunc[i]);
 			break;
 		}
 		case ARG_CHAR_BUF: {

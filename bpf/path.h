@@ -94,14 +94,78 @@ static long path_walk_step(__u32 i, void *data)
 	return 0;
 }
 
+#define SOCKFS_MAGIC 0x534F434B
+#define PIPEFS_MAGIC 0x50495045
+#define ANON_INODE_FS_MAGIC 0x09041934
+#define DELETED_SUFFIX " (deleted)"
+
+/* put_tail writes the n bytes of the literal s before pos in pb and
+ * returns the new start. Byte stores of constants, unrolled: a literal
+ * handed to a helper would be built on the stack, and the programs that
+ * inline this have no stack to spare. */
+static __always_inline int put_tail(struct path_buf *pb, int pos, const char *s, const int n)
+{
+	pos -= n;
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		pb->buf[(pos + i) & (VIGIL_PATH_MAX - 1)] = s[i];
+	return pos;
+}
+
+/* name_pseudo names a file that has no place in a mounted tree (its dentry
+ * is its own parent but not the root of its mount: sockets, pipes,
+ * anonymous inodes, memfds) as d_path() does, "socket:[ino]", "pipe:[ino]",
+ * "anon_inode:[eventfd]", "/memfd:name (deleted)", into pb at [start,
+ * VIGIL_PATH_MAX); returns start, or -1 for a file with no name, which is
+ * then named "/" as before. Detections key on these names: a shell whose
+ * stdout is a socket, a program run from a memfd. */
+static __always_inline int name_pseudo(struct dentry *dentry, struct path_buf *pb)
+{
+	unsigned long magic = BPF_CORE_READ(dentry, d_sb, s_magic);
+	int pos = VIGIL_PATH_MAX;
+
+	if (magic == SOCKFS_MAGIC || magic == PIPEFS_MAGIC) {
+		__u64 ino = BPF_CORE_READ(dentry, d_inode, i_ino);
+
+		pos = put_tail(pb, pos, "]", 1);
+		for (int i = 0; i < 20; i++) {
+			pos--;
+			pb->buf[pos & (VIGIL_PATH_MAX - 1)] = '0' + ino % 10;
+			ino /= 10;
+			if (!ino)
+				break;
+		}
+		if (magic == SOCKFS_MAGIC)
+			return put_tail(pb, pos, "socket:[", 8);
+		return put_tail(pb, pos, "pipe:[", 6);
+	}
+	/* Two reads, not a copy of the qstr: the stack of the programs that
+	 * inline this is at its limit. */
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+
+	if (!len)
+		return -1;
+	if (len > VIGIL_NAME_MAX)
+		len = VIGIL_NAME_MAX;
+	if (magic != ANON_INODE_FS_MAGIC)
+		pos = put_tail(pb, pos, DELETED_SUFFIX, sizeof(DELETED_SUFFIX) - 1);
+	pos -= len;
+	bpf_probe_read_kernel(&pb->buf[pos & (VIGIL_PATH_MAX - 1)], len & VIGIL_NAME_MAX,
+			      BPF_CORE_READ(dentry, d_name.name));
+	if (magic == ANON_INODE_FS_MAGIC)
+		return put_tail(pb, pos, "anon_inode:", 11);
+	return put_tail(pb, pos, "/", 1);
+}
+
 /* resolve_path writes the path of (dentry, vfsmnt) as seen from the task's
  * root (root_dentry, root_mnt) into the per-CPU path_heap buffer at
- * [start, VIGIL_PATH_MAX) and returns start. *truncated is set when the path
+ * [start, VIGIL_PATH_MAX - tail) and returns start: the caller has written
+ * tail bytes after it. *truncated is set when the path
  * was deeper or longer than the limits; the leaf end of the path is kept.
  * Needs bpf_loop (Linux 5.17). */
 static __always_inline int resolve_path(struct dentry *dentry, struct vfsmount *vfsmnt,
 					struct dentry *root_dentry, struct vfsmount *root_mnt,
-					bool *truncated)
+					int tail, bool *truncated)
 {
 	struct path_walk w = {
 		.dentry = dentry,
@@ -109,20 +173,20 @@ static __always_inline int resolve_path(struct dentry *dentry, struct vfsmount *
 		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
 		.root_dentry = root_dentry,
 		.root_mnt = root_mnt,
-		.pos = VIGIL_PATH_MAX,
+		.pos = VIGIL_PATH_MAX - tail,
 	};
 	__u32 zero = 0;
 
 	bpf_loop(VIGIL_PATH_DEPTH, path_walk_step, &w, 0);
 	*truncated = w.truncated || !w.done;
-	if (w.pos >= VIGIL_PATH_MAX) {
+	if (w.pos >= VIGIL_PATH_MAX - tail) {
 		/* The root itself. */
 		struct path_buf *pb = bpf_map_lookup_elem(&path_heap, &zero);
 
 		if (!pb)
 			return -1;
-		pb->buf[VIGIL_PATH_MAX - 1] = '/';
-		return VIGIL_PATH_MAX - 1;
+		pb->buf[(VIGIL_PATH_MAX - 1 - tail) & (VIGIL_PATH_MAX - 1)] = '/';
+		return VIGIL_PATH_MAX - 1 - tail;
 	}
 	return w.pos;
 }

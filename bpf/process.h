@@ -159,7 +159,7 @@ static __always_inline __u32 read_cwd(struct exec_record *rec, __u32 off, struct
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	int start = resolve_path(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt),
 				 BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
-				 &truncated);
+				 0, &truncated);
 	if (start < 0 || start >= VIGIL_PATH_MAX) {
 		rec->flags |= EXEC_CWD_UNRESOLVED;
 		return 0;

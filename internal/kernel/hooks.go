@@ -23,7 +23,7 @@ import (
 // Sizes of the kernel tables, as in bpf/hooks.h and bpf/syscalls.h.
 const (
 	maxHookSlots    = 256
-	hooksPerSyscall = 4
+	hooksPerSyscall = 8
 	maxSyscalls     = 512
 	maxSelectors    = 5
 )

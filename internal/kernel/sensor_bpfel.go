@@ -448,7 +448,7 @@ type sensorStrLpmKey struct {
 type sensorSyscallEntry struct {
 	_    structs.HostLayout
 	N    uint32
-	Slot [4]uint32
+	Slot [8]uint32
 }
 
 type sensorTpRecord struct {
