@@ -617,8 +617,10 @@ func (s *Sensor) attachSyscallHooks(needExit bool) error {
 // hostNamespaces reads the host's namespaces that prog's selectors name
 // (host_ns, and the user namespace of isNamespaceCapability): those of the
 // node's init process, as Tetragon does, in the proc filesystem SetProcFS
-// names; the user namespace is Vigil's own. It refuses, naming the field,
-// a namespace type this kernel lacks.
+// names, else those of pid 2, kthreadd, whose kernel threads run in the
+// initial namespaces too (where an init is confined, its namespace files
+// can be closed to everyone); the user namespace is Vigil's own. It
+// refuses, naming the field, a namespace type this kernel lacks.
 func (t *hookTable) hostNamespaces(prog *policy.Program) (map[policy.Namespace]uint32, error) {
 	host := map[policy.Namespace]uint32{}
 	resolve := func(ns policy.Namespace) error {
@@ -633,7 +635,11 @@ func (t *hookTable) hostNamespaces(prog *policy.Program) (map[policy.Namespace]u
 			p = "/proc/self/ns/user"
 		}
 		var st unix.Stat_t
-		if err := unix.Stat(p, &st); err != nil {
+		err := unix.Stat(p, &st)
+		if err != nil && ns != policy.NamespaceUser {
+			err = unix.Stat(filepath.Join(t.procfs, "2", "ns", kernelNamespaces[ns].proc), &st)
+		}
+		if err != nil {
 			return fmt.Errorf("reading the host's %s namespace: %w", ns, err)
 		}
 		host[ns] = uint32(st.Ino)
