@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
 	"github.com/vigilsec/vigil/internal/stack"
 )
@@ -42,7 +43,9 @@ type Hook struct {
 	Actions []string
 	Message string
 	Tags    []string
-	Args    []HookArg
+	// Rule is the policy's description of itself as a detection.
+	Rule policy.Rule
+	Args []HookArg
 	// Return is set for events made at return; Ret is then the value.
 	Return bool
 	Ret    int64
@@ -61,6 +64,7 @@ func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
 	// ones grow the map.
 	pa.put(attrs, h.Process, h.Parent, h.Ancestors, 5)
 	attrs.PutStr(AttrSecurityRuleName, h.Policy)
+	ruleFill(&h.Rule, lr)
 	attrs.PutStr(AttrHook, h.Call)
 	attrs.PutStr(AttrAction, strings.Join(h.Actions, ","))
 	if h.Message != "" {

@@ -49,12 +49,18 @@ const (
 	AttrProcessExitCode       = "process.exit.code"
 	AttrProcessExitTime       = "process.exit.time"
 	AttrSecurityRuleName      = "security_rule.name"
-	AttrFilePath              = "file.path"
-	AttrNetworkTransport      = "network.transport"
-	AttrSourceAddress         = "source.address"
-	AttrSourcePort            = "source.port"
-	AttrDestinationAddress    = "destination.address"
-	AttrDestinationPort       = "destination.port"
+	// The rest of the rule, from the policy's annotations
+	// (policy.RuleOf); the severity is the record's.
+	AttrSecurityRuleCategory    = "security_rule.category"
+	AttrSecurityRuleDescription = "security_rule.description"
+	AttrSecurityRuleReference   = "security_rule.reference"
+	AttrSecurityRuleRulesetName = "security_rule.ruleset.name"
+	AttrFilePath                = "file.path"
+	AttrNetworkTransport        = "network.transport"
+	AttrSourceAddress           = "source.address"
+	AttrSourcePort              = "source.port"
+	AttrDestinationAddress      = "destination.address"
+	AttrDestinationPort         = "destination.port"
 )
 
 // Vigil's own attributes.

@@ -50,7 +50,7 @@ func refuse(path, format string, args ...any) error {
 // field it cannot compile, each as a *CompileError, joined.
 func Compile(p *TracingPolicy) (*Program, error) {
 	c := compiler{policy: p, mode: Mode(p)}
-	prog := &Program{Policy: p, PodScoped: PodScoped(p)}
+	prog := &Program{Policy: p, Rule: RuleOf(p), PodScoped: PodScoped(p)}
 	for i := range p.Spec.KProbes {
 		if h, ok := c.kprobe(fmt.Sprintf("spec.kprobes[%d]", i), &p.Spec.KProbes[i]); ok {
 			prog.Hooks = append(prog.Hooks, h)

@@ -7,7 +7,9 @@ import "time"
 // internal/kernel installs Programs; nothing here depends on a kernel.
 type Program struct {
 	Policy *TracingPolicy
-	Hooks  []Hook
+	// Rule is what the policy's annotations say of it as a detection.
+	Rule  Rule
+	Hooks []Hook
 	// PodScoped is set when the policy applies only to some pods
 	// (podSelector, containerSelector, or a TracingPolicyNamespaced): the
 	// kernel then checks every event's cgroup against the policy's set,

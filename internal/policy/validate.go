@@ -134,9 +134,13 @@ func (v *validator) metadata() {
 			v.addf(p, "%s", reason)
 		}
 	}
+	rule := ruleProblems(m.Annotations)
 	for _, k := range sortedKeys(m.Annotations) {
 		if reason := qualifiedNameProblem(k); reason != "" {
 			v.addf(joinKey("metadata.annotations", k), "key %s", reason)
+		}
+		if reason, ok := rule[k]; ok {
+			v.addf(joinKey("metadata.annotations", k), "%s", reason)
 		}
 	}
 }

@@ -227,6 +227,7 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	}})
 	r.policies = newPolicyManager(sensor, r.set.Logger, r.cfg.Policies, kube)
 	r.policies.statusFile = r.cfg.StatusFile
+	r.policies.library = r.cfg.Library.enabled()
 	r.policies.sync()
 	r.stats.start = time.Now()
 	r.set.Logger.Info("process sensor attached",
@@ -423,7 +424,7 @@ func (r *ebpfReceiver) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	*ev = event.Hook{
 		Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
 		Name: name, Policy: ih.Program.Policy.Metadata.Name, Call: call,
-		Actions: actions(hookAction(rec, h)), Message: h.Message, Tags: h.Tags,
+		Actions: actions(hookAction(rec, h)), Message: h.Message, Tags: h.Tags, Rule: ih.Program.Rule,
 		Args: ev.Args[:0], Return: rec.Return, Ret: rec.Ret,
 	}
 	if int(rec.Selector) < len(h.Selectors) {
