@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/vigilsec/vigil/distribution/policies"
 )
 
 // Config is the ebpf receiver's configuration.
@@ -22,6 +26,10 @@ type Config struct {
 	// Policies are TracingPolicy files and directories of them (*.yaml,
 	// *.yml), watched: changes take effect without a restart.
 	Policies []string `mapstructure:"policies"`
+	// Library loads Vigil's detection library (distribution/policies),
+	// after the configured policies and the cluster's: a policy of the
+	// same name from either replaces the library's.
+	Library LibraryConfig `mapstructure:"library"`
 	// PolicyReloadInterval is how often the policy sources are checked.
 	PolicyReloadInterval time.Duration `mapstructure:"policy_reload_interval"`
 	// K8sMetadata names a k8s_metadata extension. With it the receiver
@@ -42,6 +50,54 @@ type Config struct {
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.
 	mechanism string
+}
+
+// LibraryConfig chooses the library policies that load, and which of them
+// enforce.
+type LibraryConfig struct {
+	// Enabled loads every library policy but those Disabled names.
+	Enabled  bool     `mapstructure:"enabled"`
+	Disabled []string `mapstructure:"disabled"`
+	// Enforce names the library policies whose enforcement actions
+	// (Sigkill, Override) are taken; the others run in monitor mode and
+	// report them.
+	Enforce []string `mapstructure:"enforce"`
+}
+
+// enabled returns the library policies to load, each with whether it
+// enforces, in the library's order.
+func (c LibraryConfig) enabled() []libraryPolicy {
+	if !c.Enabled {
+		return nil
+	}
+	var out []libraryPolicy
+	for _, n := range policies.Names() {
+		if !slices.Contains(c.Disabled, n) {
+			out = append(out, libraryPolicy{name: n, enforce: slices.Contains(c.Enforce, n)})
+		}
+	}
+	return out
+}
+
+type libraryPolicy struct {
+	name    string
+	enforce bool
+}
+
+func (c LibraryConfig) validate() []error {
+	var errs []error
+	known := policies.Names()
+	for field, names := range map[string][]string{"disabled": c.Disabled, "enforce": c.Enforce} {
+		for i, n := range names {
+			if !slices.Contains(known, n) {
+				errs = append(errs, fmt.Errorf("library.%s[%d]: %q is not a library policy (one of %s)", field, i, n, strings.Join(known, ", ")))
+			} else if field == "enforce" && slices.Contains(c.Disabled, n) {
+				errs = append(errs, fmt.Errorf("library.enforce[%d]: %q is also disabled", i, n))
+			}
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
 }
 
 // ProcessConfig configures the process cache.
@@ -85,6 +141,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("policies[%d]: must not be empty", i))
 		}
 	}
+	errs = append(errs, c.Library.validate()...)
 	if c.PolicyReloadInterval < minReloadInterval {
 		errs = append(errs, fmt.Errorf("policy_reload_interval: must be at least %s, got %s", minReloadInterval, c.PolicyReloadInterval))
 	}

@@ -50,6 +50,7 @@ func TestConfigCustom(t *testing.T) {
 		K8sMetadata:          "k8s_metadata/node",
 		StatusFile:           "/run/vigil/status.json",
 		ExposeStackAddresses: true,
+		Library:              LibraryConfig{Enabled: true, Disabled: []string{"network"}, Enforce: []string{"execution", "reverse-shell"}},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v, want %+v", *cfg, want)
@@ -66,6 +67,8 @@ process.procfs: must be an absolute path, got "proc"
 process.ancestors: must be between 0 and 64, got 100
 ring_buffer_size: must be a power of two between 4096 and 1073741824 bytes, got 5000
 policies[0]: must not be empty
+library.disabled[1]: "no-such-policy" is not a library policy (one of container-escape, credential-access, defense-evasion, execution, kernel-modules, network, persistence, privilege-escalation, reverse-shell)
+library.enforce[0]: "network" is also disabled
 policy_reload_interval: must be at least 100ms, got 10ms
 status_file: must be an absolute path, got "status.json"
 k8s_metadata: in "k8s metadata" id: invalid character(s) in type "k8s metadata"

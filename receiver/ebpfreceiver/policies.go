@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/vigilsec/vigil/distribution/policies"
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -49,6 +51,8 @@ type policyManager struct {
 	logger *zap.Logger
 	paths  []string
 	kube   *kubeSource
+	// library are the library policies to load, after every other source.
+	library []libraryPolicy
 	// statusFile is where `vigil policy status` reads the statuses; empty
 	// for none. published is the last list written there.
 	statusFile string
@@ -107,6 +111,9 @@ type parsedPolicy struct {
 type candidate struct {
 	name, source string
 	p            *parsedPolicy
+	// library marks a policy of the library: another source's policy of
+	// its name replaces it, which is no error.
+	library bool
 }
 
 // shadowKey names a policy refused because an earlier source has its
@@ -138,6 +145,25 @@ func (m *policyManager) parse(source string, data []byte, object bool) *parsedSo
 		ps.policies = append(ps.policies, parsedPolicy{name: policyKey(p), policy: p, content: content})
 	}
 	return ps
+}
+
+// enforce switches the policies of a parsed library source to policy-mode
+// enforce; a source already switched is left as it is.
+func enforce(ps *parsedSource) {
+	for i := range ps.policies {
+		p := ps.policies[i].policy
+		if policy.Mode(p) == policy.ModeEnforce {
+			continue
+		}
+		p.Spec.Options = slices.DeleteFunc(p.Spec.Options, func(o policy.OptionSpec) bool { return o.Name == "policy-mode" })
+		p.Spec.Options = append(p.Spec.Options, policy.OptionSpec{Name: "policy-mode", Value: policy.ModeEnforce})
+		content, err := json.Marshal(p)
+		if err != nil {
+			ps.err, ps.policies = err, nil
+			return
+		}
+		ps.policies[i].content = content
+	}
 }
 
 // candidates returns what a source offers. A source that cannot be read
@@ -208,6 +234,24 @@ func (m *policyManager) sync() {
 			offer(obj.Source, m.parse(obj.Source, obj.YAML, true), nil)
 		}
 	}
+	for _, lp := range m.library {
+		source := policies.Source + lp.name
+		data, _ := policies.YAML(lp.name)
+		if lp.enforce {
+			// Other bytes, so that a switch of mode is a change of the
+			// source and replaces the running version.
+			data = append(slices.Clip(data), "\n# library.enforce\n"...)
+		}
+		ps := m.parse(source, data, false)
+		if lp.enforce {
+			enforce(ps)
+		}
+		n := len(cands)
+		offer(source, ps, nil)
+		for i := n; i < len(cands); i++ {
+			cands[i].library = true
+		}
+	}
 	for source := range m.sources {
 		if !read[source] {
 			delete(m.sources, source)
@@ -224,7 +268,9 @@ func (m *policyManager) reconcile(cands []candidate, failed map[string]bool) {
 	shadowed := map[shadowKey]*policyStatus{}
 	for _, c := range cands {
 		if w, taken := winners[c.name]; taken {
-			m.shadow(shadowed, c, w)
+			if !c.library {
+				m.shadow(shadowed, c, w)
+			}
 			continue
 		}
 		winners[c.name] = c

@@ -39,7 +39,10 @@ type record struct {
 }
 
 func (r record) str(k string) string {
-	v, _ := r.lr.Attributes().Get(k)
+	v, ok := r.lr.Attributes().Get(k)
+	if !ok {
+		return ""
+	}
 	return v.AsString()
 }
 

@@ -25,6 +25,20 @@ receivers:
       procfs: /procRoot
     # The policies ConfigMap, watched.
     policies: [/etc/vigil/policies]
+    {{- $disabled := list }}
+    {{- $enforce := list }}
+    {{- range $name, $p := .Values.library.policies }}
+    {{- if not $p.enabled }}
+    {{- $disabled = append $disabled $name }}
+    {{- else if $p.enforce }}
+    {{- $enforce = append $enforce $name }}
+    {{- end }}
+    {{- end }}
+    # The detection library (values: library).
+    library:
+      enabled: {{ .Values.library.enabled }}
+      disabled: {{ toJson $disabled }}
+      enforce: {{ toJson $enforce }}
 
 processors:
   # First in every pipeline (vigil.collectorConfig puts it there): refuses
