@@ -59,7 +59,7 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 	case NameProcessKprobe, NameProcessTracepoint, NameProcessUprobe, NameProcessLSM:
 		icon, word := hookWord(attrString(attrs, AttrHook))
 		return joinFields(p.paint(ansiBlue, eventWord(icon, word)), source, binary,
-			p.paint(ansiCyan, hookDetail(attrs))) + stackLines(attrs)
+			p.paint(ansiCyan, hookDetail(attrs)), p.paint(ansiRed, ruleTag(record))) + stackLines(attrs)
 	case NameProcessUsdt:
 		// As tetra prints a probe: the binary, provider and name.
 		hook := attrString(attrs, AttrHook)
@@ -82,6 +82,22 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 		return joinFields(p.paint(ansiBlue, eventWord("❓", printable(name))), source, binary,
 			printable(record.Body().AsString()))
 	}
+}
+
+// ruleTag names the detection a policy event is, for policies that say
+// they are one (a severity): "⚠️ high credential-access: Credential file
+// opened". Empty for other policies, whose lines stay tetra's.
+func ruleTag(record plog.LogRecord) string {
+	sev := record.SeverityText()
+	if sev == "" {
+		return ""
+	}
+	attrs := record.Attributes()
+	tag := "⚠️ " + printable(sev) + " " + printable(attrString(attrs, AttrSecurityRuleName))
+	if msg := attrString(attrs, AttrMessage); msg != "" {
+		tag += ": " + printable(msg)
+	}
+	return tag
 }
 
 // hookWords are tetra's words for the hooks it knows, by bare call name.

@@ -184,6 +184,13 @@ func TestCompactPolicyEvents(t *testing.T) {
 	if got, want := Compact(hostResource(), open, false), "📬 open    node-1 /usr/bin/cat /etc/shadow"; got != want {
 		t.Errorf("open:\n got %q\nwant %q", got, want)
 	}
+	// A policy that is a detection rule (it has a severity) says so.
+	open.SetSeverityText("high")
+	open.Attributes().PutStr(AttrSecurityRuleName, "credential-access")
+	open.Attributes().PutStr(AttrMessage, "Credential file opened")
+	if got, want := Compact(hostResource(), open, false), "📬 open    node-1 /usr/bin/cat /etc/shadow ⚠️ high credential-access: Credential file opened"; got != want {
+		t.Errorf("rule:\n got %q\nwant %q", got, want)
+	}
 	other := record(NameProcessKprobe, "/usr/bin/x", []string{"x"}, func(m pcommon.Map) {
 		m.PutStr(AttrHook, "sys_kill")
 		args := m.PutEmptySlice(AttrArgs)
