@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/redact"
 )
 
 // evictScan bounds how far from the least recently used end eviction looks
@@ -18,6 +19,8 @@ const evictScan = 64
 type Cache struct {
 	node string
 	size int
+	// redact hides secrets in the arguments of every process recorded.
+	redact *redact.Redactor
 
 	mu     sync.Mutex
 	byID   map[string]*Process
@@ -37,6 +40,11 @@ func NewCache(node string, size int) *Cache {
 		lru:   list.New(),
 	}
 }
+
+// SetRedactor makes the cache keep every process's arguments as r
+// redacts them, so that no event, ancestor list or exporter sees the
+// secrets. Call it before the first record.
+func (c *Cache) SetRedactor(r *redact.Redactor) { c.redact = r }
 
 // Len is the number of processes in the cache.
 func (c *Cache) Len() int {
@@ -96,6 +104,7 @@ func (c *Cache) AppendAncestors(dst []*Process, p *Process, n int) []*Process {
 // Exec records an exec: the pid now runs a new image whose parent is what
 // the parent pid runs.
 func (c *Cache) Exec(r *kernel.ExecRecord) *Process {
+	binary := binaryPath(r.Filename, r.Cwd)
 	p := &Process{
 		ExecID:        ExecID(c.node, r.Ktime, r.PID),
 		PID:           r.PID,
@@ -103,8 +112,8 @@ func (c *Cache) Exec(r *kernel.ExecRecord) *Process {
 		PPID:          r.PPID,
 		Ktime:         r.Ktime,
 		StartTime:     r.StartTime,
-		Binary:        binaryPath(r.Filename, r.Cwd),
-		Args:          r.Args,
+		Binary:        binary,
+		Args:          c.redact.Args(binary, r.Args),
 		ArgsTruncated: r.ArgsTruncated,
 		Cwd:           r.Cwd,
 		UID:           r.UID,

@@ -38,6 +38,7 @@ func (c *Cache) ScanProcFS(procRoot, cgroup2Root string) (int, error) {
 			continue
 		}
 		p.ExecID = ExecID(c.node, p.Ktime, p.PID)
+		p.Args = c.redact.Args(p.Binary, p.Args)
 		found = append(found, p)
 	}
 	for _, p := range found {

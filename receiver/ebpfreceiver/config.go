@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 
 	"github.com/vigilsec/vigil/distribution/policies"
+	"github.com/vigilsec/vigil/internal/redact"
 )
 
 // Config is the ebpf receiver's configuration.
@@ -30,6 +31,9 @@ type Config struct {
 	// after the configured policies and the cluster's: a policy of the
 	// same name from either replaces the library's.
 	Library LibraryConfig `mapstructure:"library"`
+	// Redaction hides secrets in command lines before any exporter sees
+	// them (Tetragon's redaction filters).
+	Redaction RedactionConfig `mapstructure:"redaction"`
 	// PolicyReloadInterval is how often the policy sources are checked.
 	PolicyReloadInterval time.Duration `mapstructure:"policy_reload_interval"`
 	// K8sMetadata names a k8s_metadata extension. With it the receiver
@@ -100,6 +104,38 @@ func (c LibraryConfig) validate() []error {
 	return errs
 }
 
+// RedactionConfig chooses what is hidden in process arguments.
+type RedactionConfig struct {
+	// Defaults applies redact.Defaults: password, token and key flags and
+	// assignments, credentials in URLs, authorization headers, AWS key ids.
+	Defaults bool `mapstructure:"defaults"`
+	// Filters are more: each hides the capture groups of its expressions
+	// in the arguments of its binaries (all when none are listed).
+	Filters []RedactionFilter `mapstructure:"filters"`
+}
+
+// RedactionFilter is one filter, as Tetragon's redactionFilters entries.
+type RedactionFilter struct {
+	Binaries []string `mapstructure:"binaries"`
+	Redact   []string `mapstructure:"redact"`
+}
+
+// redactor builds the filters; Validate has compiled them once already.
+func (c RedactionConfig) redactor() (*redact.Redactor, error) {
+	var filters []redact.Filter
+	if c.Defaults {
+		filters = append(filters, redact.Defaults...)
+	}
+	for i, f := range c.Filters {
+		res, err := redact.Compile(f.Redact)
+		if err != nil {
+			return nil, fmt.Errorf("redaction.filters[%d].%w", i, err)
+		}
+		filters = append(filters, redact.Filter{Binaries: f.Binaries, Redact: res})
+	}
+	return redact.New(filters), nil
+}
+
 // ProcessConfig configures the process cache.
 type ProcessConfig struct {
 	// CacheSize bounds the number of processes remembered, running or
@@ -142,6 +178,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Library.validate()...)
+	if _, err := c.Redaction.redactor(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, f := range c.Redaction.Filters {
+		if len(f.Redact) == 0 {
+			errs = append(errs, fmt.Errorf("redaction.filters[%d].redact: at least one expression is required", i))
+		}
+	}
 	if c.PolicyReloadInterval < minReloadInterval {
 		errs = append(errs, fmt.Errorf("policy_reload_interval: must be at least %s, got %s", minReloadInterval, c.PolicyReloadInterval))
 	}

@@ -51,6 +51,7 @@ func TestConfigCustom(t *testing.T) {
 		StatusFile:           "/run/vigil/status.json",
 		ExposeStackAddresses: true,
 		Library:              LibraryConfig{Enabled: true, Disabled: []string{"network"}, Enforce: []string{"execution", "reverse-shell"}},
+		Redaction:            RedactionConfig{Filters: []RedactionFilter{{Binaries: []string{"/usr/bin/mysql"}, Redact: []string{`-p(\S+)`}}}},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v, want %+v", *cfg, want)
@@ -69,6 +70,8 @@ ring_buffer_size: must be a power of two between 4096 and 1073741824 bytes, got 
 policies[0]: must not be empty
 library.disabled[1]: "no-such-policy" is not a library policy (one of container-escape, credential-access, defense-evasion, execution, kernel-modules, network, persistence, privilege-escalation, reverse-shell)
 library.enforce[0]: "network" is also disabled
+redaction.filters[0].redact[0]: "password=\\S+" has no capture group: nothing to hide
+redaction.filters[1].redact: at least one expression is required
 policy_reload_interval: must be at least 100ms, got 10ms
 status_file: must be an absolute path, got "status.json"
 k8s_metadata: in "k8s metadata" id: invalid character(s) in type "k8s metadata"

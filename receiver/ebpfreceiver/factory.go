@@ -42,6 +42,8 @@ func createDefaultConfig() component.Config {
 		// Edits show up within a second, for the cost of a stat per file.
 		PolicyReloadInterval: time.Second,
 		StatusFile:           policy.DefaultStatusFile,
+		// Secrets stay out of events unless a user turns this off.
+		Redaction: RedactionConfig{Defaults: true},
 	}
 }
 

@@ -378,3 +378,23 @@ func TestLibraryEnforceKillsAndUserPolicyReplaces(t *testing.T) {
 		t.Fatalf("%s ran with %v; want it killed by SIGKILL", f, err)
 	}
 }
+
+// TestSecretsInCommandLinesAreRedacted: with the default filters, a
+// password on a command line reaches no event, neither the exec nor the
+// exit; the rest of the command line does.
+func TestSecretsInCommandLinesAreRedacted(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	_, sink, _ := startReceiver(t, cfg)
+	cmd := exec.Command("/bin/sh", "-c", "exit 0", "sh", "--password=hunter2", "--user", "bob")
+	pid := run(t, cmd)
+	for _, name := range []string{event.NameProcessExec, event.NameProcessExit} {
+		rec := waitFor(t, sink, name, isEvent(name, pid))
+		const want = "/bin/sh -c exit 0 sh --password=***** --user bob"
+		if got := rec.str(event.AttrProcessCommandLine); got != want {
+			t.Errorf("%s: command line %q, want %q", name, got, want)
+		}
+		if args := rec.args(); !slices.Contains(args, "--password=*****") || slices.Contains(args, "--password=hunter2") {
+			t.Errorf("%s: args %q", name, args)
+		}
+	}
+}

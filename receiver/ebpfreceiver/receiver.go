@@ -158,6 +158,12 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	sensor.SetProcFS(r.cfg.Process.ProcFS)
 	r.clock = kernel.NewBootClock()
 	r.cache = process.NewCache(node, r.cfg.Process.CacheSize)
+	red, err := r.cfg.Redaction.redactor()
+	if err != nil {
+		sensor.Close()
+		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	r.cache.SetRedactor(red)
 	// Read on the first stack trace: most nodes never ask for one.
 	r.kstack = stack.NewKernel(filepath.Join(r.cfg.Process.ProcFS, "kallsyms"))
 	r.ustack = stack.NewUser(r.cfg.Process.ProcFS)
