@@ -102,6 +102,14 @@ bench: dist
 		-openat-n $(BENCH_OPENAT_N) -openat-config bench/config-openat.yaml -openat-policies bench/policies \
 		$(BENCH_ARGS)
 
+## noise: the detection library's alerts per policy (root): NOISE_IDLE of an idle machine,
+## then a busy, benign workload (this repository's build and unit tests, package queries,
+## a compiler, git, curl to loopback); a table, like bench
+NOISE_IDLE ?= 10m
+.PHONY: noise
+noise: dist
+	$(GO) run ./bench -tables noise -agent $(DIST_BIN) -noise-idle $(NOISE_IDLE)
+
 ## e2e: the node lane: a one-node cluster built here from real parts (etcd, kube-apiserver,
 ## controller manager, scheduler, kubelet, containerd, runc, CNI) in a network namespace of
 ## its own; the chart installed on it from the image, and the user story run (root)

@@ -44,11 +44,12 @@ type options struct {
 
 	tables []string
 	openat openatOptions
+	noise  noiseOptions
 }
 
 var (
 	allModes  = []string{"none", "vigil", "bpftrace"}
-	allTables = []string{"exec", "openat"}
+	allTables = []string{"exec", "openat", "noise"}
 )
 
 func (o *options) table(name string) bool { return slices.Contains(o.tables, name) }
@@ -68,7 +69,7 @@ func main() {
 	}
 	var o options
 	var modes, tables, openatModes string
-	flag.StringVar(&tables, "tables", strings.Join(allTables, ","), "tables to run, in this order: exec (fork+exec loop), openat (policy engine)")
+	flag.StringVar(&tables, "tables", "exec,openat", "tables to run, in this order: exec (fork+exec loop), openat (policy engine), noise (the detection library's alerts, idle and busy)")
 	flag.IntVar(&o.n, "n", 5000, "fork+exec+wait iterations per round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of every mode, interleaved; the table shows medians")
 	flag.StringVar(&modes, "modes", strings.Join(allModes, ","), "modes to run, in this order within a round: none, vigil, bpftrace")
@@ -88,6 +89,8 @@ func main() {
 	flag.StringVar(&o.openat.policies, "openat-policies", "bench/policies", "openat table: the directory of the vigil modes' policies ("+policyFiles[openatNoMatch]+", "+policyFiles[openatMatch]+")")
 	flag.IntVar(&o.openat.ringMiB, "openat-ring-buffer-mib", 128, "openat table: the receiver's ring_buffer_size in MiB (its default is 8)")
 	flag.DurationVar(&o.openat.drainTimeout, "openat-drain-timeout", 2*time.Minute, "openat table: how long the collector may take to export the loop's events")
+	flag.StringVar(&o.noise.config, "noise-config", "bench/config-noise.yaml", "noise table: the collector configuration (the detection library on)")
+	flag.DurationVar(&o.noise.idle, "noise-idle", 10*time.Minute, "noise table: how long the machine stays idle before the benign workload")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\n"+
 			"Prints two tables of medians. exec: a fork+exec+wait loop with no agent,\n"+
@@ -204,6 +207,8 @@ func run(ctx context.Context, o options) error {
 			err = runExecTable(ctx, o, host, dir)
 		case "openat":
 			err = runOpenatTable(ctx, o, host, dir)
+		case "noise":
+			err = runNoiseTable(ctx, o, host, dir)
 		}
 		if err != nil {
 			return err

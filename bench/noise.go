@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigilsec/vigil/distribution/policies"
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+// noiseOptions configure the noise table: alerts of the detection library
+// while nothing happens, and during a busy, benign workload.
+type noiseOptions struct {
+	config string
+	idle   time.Duration
+}
+
+// benignWorkload is what a developer's or a build node's day looks like:
+// this repository's build, vet and unit tests (Go writes and runs test
+// binaries in its build cache), package queries, a C program compiled and
+// run in the build tree, git, and curl to a loopback server. Each command
+// runs once, in order, in a clone of the repository.
+func benignWorkload(work, url string) [][]string {
+	cc := "cc"
+	if _, err := exec.LookPath(cc); err != nil {
+		cc = "clang-19"
+	}
+	src := filepath.Join(work, "hello.c")
+	return [][]string{
+		{"go", "build", "-o", filepath.Join(work, "vigil"), "./cmd/vigil"},
+		{"go", "vet", "./internal/policy/", "./internal/event/"},
+		{"go", "test", "-count=1", "./internal/policy/", "./internal/event/", "./internal/tetragonjson/", "./internal/falcojson/"},
+		{"dpkg", "-l"},
+		{"dpkg", "-S", "/bin/ls"},
+		{"apt-cache", "policy", "bash"},
+		{"sh", "-c", "printf 'int main(void){return 0;}\\n' > " + src},
+		{cc, "-O2", "-o", filepath.Join(work, "hello"), src},
+		{filepath.Join(work, "hello")},
+		{"git", "status", "--short"},
+		{"git", "log", "-5", "--oneline"},
+		{"git", "diff", "--stat", "HEAD~1"},
+		{"curl", "-fsS", "-o", "/dev/null", url},
+		{"sh", "-c", "ls -la /etc >/dev/null; cat /etc/os-release >/dev/null; ps aux >/dev/null"},
+	}
+}
+
+// runNoiseTable runs the collector with the library, waits idle, runs the
+// benign workload, and prints the alerts of each policy in each phase.
+func runNoiseTable(ctx context.Context, o options, host, dir string) error {
+	events := filepath.Join(dir, "noise-events.jsonl")
+	status := filepath.Join(dir, "noise-status.json")
+	cmd := exec.CommandContext(ctx, o.agentBin, "--config", o.noise.config)
+	cmd.Env = append(os.Environ(), "VIGIL_BENCH_EVENTS_FILE="+events, "VIGIL_BENCH_STATUS_FILE="+status)
+	p, err := startProc(cmd, filepath.Join(dir, "noise-collector.log"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		<-p.done
+	}()
+	if err := waitForLibrary(ctx, p, status, o.readyTimeout); err != nil {
+		return err
+	}
+
+	idleFrom := time.Now()
+	fmt.Fprintf(os.Stderr, "bench: noise: idle for %s\n", o.noise.idle)
+	select {
+	case <-time.After(o.noise.idle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	busyFrom := time.Now()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	work, err := os.MkdirTemp("build", "noise-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	work, _ = filepath.Abs(work)
+	// The workload builds a clone of the committed tree, so that edits
+	// in progress in this one cannot break it.
+	repo := filepath.Join(work, "repo")
+	if out, err := exec.CommandContext(ctx, "git", "clone", "-q", "--local", ".", repo).CombinedOutput(); err != nil {
+		return fmt.Errorf("cloning the repository for the benign workload: %v\n%s", err, out)
+	}
+	for _, argv := range benignWorkload(work, "http://"+l.Addr().String()+"/") {
+		c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		c.Dir = repo
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("benign workload %v: %v\n%s", argv, err, out)
+		}
+	}
+	busyTo := time.Now()
+	// The batch processor and the file exporter flush within a second.
+	time.Sleep(3 * time.Second)
+
+	alerts, err := readAlerts(events)
+	if err != nil {
+		return err
+	}
+	type row struct{ idle, busy int }
+	rows := map[string]*row{}
+	for _, n := range policies.Names() {
+		rows[n] = &row{}
+	}
+	var busyAlerts []alert
+	for _, a := range alerts {
+		r := rows[a.policy]
+		if r == nil {
+			continue
+		}
+		switch {
+		case !a.time.Before(idleFrom) && a.time.Before(busyFrom):
+			r.idle++
+		case !a.time.Before(busyFrom) && !a.time.After(busyTo):
+			r.busy++
+			busyAlerts = append(busyAlerts, a)
+		}
+	}
+	fmt.Printf("\nnoise: alerts of the detection library, %s idle then the benign workload (%s)\n%s\n\n",
+		o.noise.idle, busyTo.Sub(busyFrom).Round(time.Second), host)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "policy\tseverity\tidle\tbusy\t")
+	for _, n := range policies.Names() {
+		data, _ := policies.YAML(n)
+		sev := ""
+		if ps, err := policy.Parse(data, n); err == nil && len(ps) == 1 {
+			sev = policy.RuleOf(ps[0]).Severity
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t\n", n, sev, rows[n].idle, rows[n].busy)
+	}
+	tw.Flush()
+	if len(busyAlerts) > 0 {
+		fmt.Println("\nalerts during the benign workload:")
+		sort.Slice(busyAlerts, func(i, j int) bool { return busyAlerts[i].time.Before(busyAlerts[j].time) })
+		for _, a := range busyAlerts {
+			fmt.Printf("  %s %s %s %s\n", a.policy, a.hook, a.binary, a.detail)
+		}
+	}
+	return nil
+}
+
+// waitForLibrary returns once the status file shows every library policy
+// running.
+func waitForLibrary(ctx context.Context, p *proc, status string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("the collector exited: %v", p.err)
+		}
+		if r, err := policy.ReadStatusFile(status); err == nil {
+			running := 0
+			for _, st := range r.Policies {
+				if st.Error != "" {
+					return fmt.Errorf("library policy %s refused: %s", st.Name, st.Error)
+				}
+				if st.Running && slices.Contains(policies.Names(), st.Name) {
+					running++
+				}
+			}
+			if running == len(policies.Names()) {
+				return nil
+			}
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.New("the library did not load within " + timeout.String())
+}
+
+// alert is one library event from the events file.
+type alert struct {
+	time                         time.Time
+	policy, hook, binary, detail string
+}
+
+// readAlerts reads the records with a security_rule.name from an OTLP
+// JSON file (one ExportLogsServiceRequest per line).
+func readAlerts(path string) ([]alert, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []alert
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		var req struct {
+			ResourceLogs []struct {
+				ScopeLogs []struct {
+					LogRecords []struct {
+						TimeUnixNano string `json:"timeUnixNano"`
+						Attributes   []struct {
+							Key   string `json:"key"`
+							Value struct {
+								StringValue string `json:"stringValue"`
+							} `json:"value"`
+						} `json:"attributes"`
+					} `json:"logRecords"`
+				} `json:"scopeLogs"`
+			} `json:"resourceLogs"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			continue
+		}
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, lr := range sl.LogRecords {
+					attrs := map[string]string{}
+					for _, a := range lr.Attributes {
+						attrs[a.Key] = a.Value.StringValue
+					}
+					if attrs["security_rule.name"] == "" {
+						continue
+					}
+					var ns int64
+					fmt.Sscan(lr.TimeUnixNano, &ns)
+					detail := attrs["file.path"]
+					if detail == "" {
+						detail = strings.TrimSpace(attrs["process.command_line"])
+					}
+					out = append(out, alert{time: time.Unix(0, ns), policy: attrs["security_rule.name"],
+						hook: attrs["vigil.hook"], binary: attrs["process.executable.path"], detail: detail})
+				}
+			}
+		}
+	}
+	return out, sc.Err()
+}
