@@ -10,9 +10,13 @@
 
 #define ARGS_MAX 4095
 #define CGROUP_NAME_MAX 256
-/* filename, cwd and args are each below VIGIL_PATH_MAX, the cgroup name far
- * below; the packed data fits 3 * 4096 + 256, and the slack past the mask
- * keeps every masked offset plus a bounded length inside the buffer. */
+/* The environment is read only when user space asks (exec_config), at most
+ * ENV_MAX bytes of it. */
+#define ENV_MAX 2047
+/* filename, cwd and args are each below VIGIL_PATH_MAX, the cgroup name and
+ * the environment far below; the packed data fits 3 * 4096 + 256 + 2048,
+ * and the slack past the mask keeps every masked offset plus a bounded
+ * length inside the buffer. */
 #define EXEC_DATA_MASK 0x3fff
 #define EXEC_DATA_SIZE (EXEC_DATA_MASK + 1 + VIGIL_PATH_MAX)
 
@@ -22,7 +26,44 @@ enum exec_flags {
 	EXEC_FILENAME_TRUNCATED = 1 << 2,
 	EXEC_CWD_UNRESOLVED = 1 << 3,
 	EXEC_DENIED = 1 << 4, /* killed at exec: its binary is in deny_exec */
+	/* The file's setuid (setgid) bit made the effective uid (gid) its
+	 * owner's, other than the real one. */
+	EXEC_SETUID = 1 << 5,
+	EXEC_SETGID = 1 << 6,
+	/* The kernel ran the program in secure mode (AT_SECURE): the exec
+	 * raised privileges, by setuid, setgid or file capabilities. */
+	EXEC_SECURE = 1 << 7,
+	/* The file is in no mounted tree (a memfd), unlinked, or on tmpfs. */
+	EXEC_MEMFD = 1 << 8,
+	EXEC_DELETED = 1 << 9,
+	EXEC_TMPFS = 1 << 10,
+	/* The process descends from its container's init (pid 1 of its pid
+	 * namespace), not from an exec into the container. */
+	EXEC_IN_INIT_TREE = 1 << 11,
+	EXEC_ENV_TRUNCATED = 1 << 12,
 };
+
+/* proc_info flags. */
+enum proc_flags {
+	PROC_IN_INIT_TREE = 1 << 0,
+};
+
+#define TMPFS_MAGIC 0x01021994
+#define S_ISUID 04000
+#define S_ISGID 02000
+
+/* exec_config is set by user space: env_max, the bytes of environment each
+ * exec record carries (0: none). */
+struct exec_settings {
+	__u32 env_max;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_settings);
+} exec_config SEC(".maps");
 
 struct exec_record {
 	struct record_header hdr;
@@ -41,7 +82,23 @@ struct exec_record {
 	__u16 args_len;
 	__u16 cgroup_name_len;
 	__u32 args_size; /* bytes of arguments before truncation */
-	__u32 pad;
+	__u16 env_len;
+	__u16 pad;
+	/* The credentials the program runs with. */
+	__u64 cap_effective;
+	__u64 cap_permitted;
+	__u64 cap_inheritable;
+	__u32 auid; /* loginuid; (u32)-1 when unset or not built in */
+	/* Namespace inode numbers, as /proc/PID/ns shows them. */
+	__u32 ns_mnt;
+	__u32 ns_pid;
+	__u32 ns_net;
+	__u32 ns_uts;
+	__u32 ns_ipc;
+	__u32 ns_cgroup;
+	__u32 ns_user;
+	__u32 ns_time;
+	__u32 pad2;
 	char data[EXEC_DATA_SIZE];
 };
 
@@ -67,6 +124,8 @@ struct exit_record {
  * that bpf2go generates the Go side of the layout. */
 const struct fork_record *unused_fork_record __attribute__((unused));
 const struct exit_record *unused_exit_record __attribute__((unused));
+/* The flags too: Go reads them as generated constants, never restated. */
+const enum exec_flags *unused_exec_flags __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -133,17 +192,105 @@ static __always_inline void remember_binary(__u32 tgid, const char *filename, __
 	if (!info)
 		return;
 	__builtin_memset(info, 0, sizeof(*info));
+	/* The key of deny_exec is the path alone: the flags go in after. */
 	if (len > BINARY_MAX - 1)
 		len = BINARY_MAX - 1;
 	info->bin_len = len;
 	bpf_probe_read_kernel(info->bin, len & (BINARY_MAX - 1), filename);
-	bpf_map_update_elem(&procs, &tgid, info, BPF_ANY);
 	/* A denied binary is killed here, before its first instruction:
 	 * sched_process_exec runs before the return to user space. */
 	if (denied(bpf_map_lookup_elem(&deny_exec, info))) {
 		bpf_send_signal(9);
 		*flags |= EXEC_DENIED;
 	}
+	if (*flags & EXEC_IN_INIT_TREE)
+		info->flags = PROC_IN_INIT_TREE;
+	bpf_map_update_elem(&procs, &tgid, info, BPF_ANY);
+}
+
+/* read_exec_context fills the credentials, namespaces and file properties
+ * of the program being run: what detections key on (privilege gained,
+ * fileless, in a container's init tree). */
+static __always_inline void read_exec_context(struct exec_record *rec, struct task_struct *task,
+					      struct linux_binprm *bprm)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	/* kernel_cap_t is a u64 from Linux 6.3 and two u32 before: the
+	 * same 8 bytes either way. */
+	bpf_core_read(&rec->cap_effective, 8, &cred->cap_effective);
+	bpf_core_read(&rec->cap_permitted, 8, &cred->cap_permitted);
+	bpf_core_read(&rec->cap_inheritable, 8, &cred->cap_inheritable);
+	rec->ns_user = BPF_CORE_READ(cred, user_ns, ns.inum);
+	rec->auid = (__u32)-1;
+	if (bpf_core_field_exists(task->loginuid))
+		rec->auid = BPF_CORE_READ(task, loginuid.val);
+
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	rec->ns_mnt = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	rec->ns_net = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	rec->ns_uts = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	rec->ns_ipc = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	rec->ns_cgroup = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	rec->ns_time = 0;
+	if (bpf_core_field_exists(nsp->time_ns))
+		rec->ns_time = BPF_CORE_READ(nsp, time_ns, ns.inum);
+
+	/* The pid namespace the task runs in, and its pid there: pid 1 of a
+	 * namespace below the host's is a container's init. */
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+				      (level & 31) * bpf_core_type_size(struct upid));
+	rec->ns_pid = BPF_CORE_READ(up.ns, ns.inum);
+	if (level > 0) {
+		struct proc_info *before = bpf_map_lookup_elem(&procs, &rec->pid);
+
+		if (up.nr == 1 || (before && (before->flags & PROC_IN_INIT_TREE)))
+			rec->flags |= EXEC_IN_INIT_TREE;
+	}
+
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	umode_t mode = BPF_CORE_READ(inode, i_mode);
+
+	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(file, f_path.mnt, mnt_root))
+		rec->flags |= EXEC_MEMFD;
+	else if (!BPF_CORE_READ(dentry, d_hash.pprev))
+		rec->flags |= EXEC_DELETED;
+	else if (BPF_CORE_READ(inode, i_sb, s_magic) == TMPFS_MAGIC)
+		rec->flags |= EXEC_TMPFS;
+	if ((mode & S_ISUID) && rec->euid == BPF_CORE_READ(inode, i_uid.val) && rec->euid != rec->uid)
+		rec->flags |= EXEC_SETUID;
+	if ((mode & S_ISGID) && rec->egid == BPF_CORE_READ(inode, i_gid.val) && rec->egid != rec->gid)
+		rec->flags |= EXEC_SETGID;
+	if (bpf_core_field_exists(bprm->secureexec) && BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec))
+		rec->flags |= EXEC_SECURE;
+}
+
+/* read_env copies the start of the new program's environment after off,
+ * when user space asked for it; returns its length. */
+static __always_inline __u32 read_env(struct exec_record *rec, __u32 off, struct mm_struct *mm)
+{
+	__u32 zero = 0;
+	struct exec_settings *cfg = bpf_map_lookup_elem(&exec_config, &zero);
+
+	if (!cfg || !cfg->env_max)
+		return 0;
+	unsigned long start = BPF_CORE_READ(mm, env_start);
+	unsigned long end = BPF_CORE_READ(mm, env_end);
+	__u64 n = end > start ? end - start : 0;
+
+	if (n > cfg->env_max || n > ENV_MAX) {
+		n = cfg->env_max < ENV_MAX ? cfg->env_max : ENV_MAX;
+		rec->flags |= EXEC_ENV_TRUNCATED;
+	}
+	if (bpf_probe_read_user(&rec->data[off & EXEC_DATA_MASK], n & ENV_MAX, (void *)start))
+		return 0;
+	return n & ENV_MAX;
 }
 
 static __always_inline __u32 read_cwd(struct exec_record *rec, __u32 off, struct task_struct *task)
@@ -192,6 +339,7 @@ static __always_inline int handle_exec(struct task_struct *task, struct linux_bi
 	rec->start_time = BPF_CORE_READ(task, start_boottime);
 	rec->cgroup_id = bpf_get_current_cgroup_id();
 	rec->flags = 0;
+	read_exec_context(rec, task, bprm);
 
 	__u32 off = 0;
 	long n = bpf_probe_read_kernel_str(&rec->data[0], VIGIL_PATH_MAX,
@@ -231,6 +379,10 @@ static __always_inline int handle_exec(struct task_struct *task, struct linux_bi
 		n = 1;
 	rec->cgroup_name_len = n - 1;
 	off += (n - 1) & (CGROUP_NAME_MAX - 1);
+
+	__u32 env = read_env(rec, off, mm);
+	rec->env_len = env;
+	off += env;
 
 	__u64 size = offsetof(struct exec_record, data) + (off & EXEC_DATA_MASK);
 	if (size > sizeof(*rec))

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/process"
 )
 
@@ -44,8 +45,64 @@ func (e Exec) fill(lr plog.LogRecord, pa *processAttrs) {
 	lr.SetEventName(NameProcessExec)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
 	attrs := lr.Attributes()
-	pa.put(attrs, e.Process, e.Parent, e.Ancestors, 0)
+	pa.put(attrs, e.Process, e.Parent, e.Ancestors, 8)
+	if x := e.Process.Context; x != nil {
+		putContext(attrs, x)
+	}
 	lr.Body().SetStr("process " + summary(e.Process))
+}
+
+// putContext puts an exec's security context.
+func putContext(attrs pcommon.Map, x *process.ExecContext) {
+	attrs.PutInt(AttrCapEffective, int64(x.CapEffective))
+	attrs.PutInt(AttrCapPermitted, int64(x.CapPermitted))
+	attrs.PutInt(AttrCapInheritable, int64(x.CapInheritable))
+	if x.AUID != kernel.NoAUID {
+		attrs.PutInt(AttrAUID, int64(x.AUID))
+	}
+	ns := attrs.PutEmptyMap(AttrNamespaces)
+	ns.EnsureCapacity(8)
+	for _, n := range [...]struct {
+		name string
+		inum uint32
+	}{
+		{"mnt", x.Namespaces.Mnt}, {"pid", x.Namespaces.PID}, {"net", x.Namespaces.Net}, {"uts", x.Namespaces.UTS},
+		{"ipc", x.Namespaces.IPC}, {"cgroup", x.Namespaces.Cgroup}, {"user", x.Namespaces.User}, {"time", x.Namespaces.Time},
+	} {
+		if n.inum != 0 {
+			ns.PutInt(n.name, int64(n.inum))
+		}
+	}
+	if x.SetUID || x.SetGID || x.Secure {
+		raised := attrs.PutEmptySlice(AttrPrivilegesRaised)
+		if x.SetUID {
+			raised.AppendEmpty().SetStr("setuid")
+		}
+		if x.SetGID {
+			raised.AppendEmpty().SetStr("setgid")
+		}
+		if x.Secure && !x.SetUID && !x.SetGID {
+			raised.AppendEmpty().SetStr("file_capabilities")
+		}
+	}
+	switch {
+	case x.Memfd:
+		attrs.PutStr(AttrExecFile, "memfd")
+	case x.Deleted:
+		attrs.PutStr(AttrExecFile, "deleted")
+	case x.Tmpfs:
+		attrs.PutStr(AttrExecFile, "tmpfs")
+	}
+	if x.InInitTree {
+		attrs.PutBool(AttrInInitTree, true)
+	}
+	if x.Env != nil {
+		env := attrs.PutEmptySlice(AttrEnv)
+		env.EnsureCapacity(len(x.Env))
+		for _, kv := range x.Env {
+			env.AppendEmpty().SetStr(kv)
+		}
+	}
 }
 
 func (e Exit) fill(lr plog.LogRecord, pa *processAttrs) {

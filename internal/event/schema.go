@@ -76,6 +76,30 @@ const (
 	AttrCgroupID             = "vigil.cgroup.id"
 	AttrCgroupName           = "vigil.cgroup.name"
 	AttrTID                  = "vigil.tid"
+	// The exec context, on process.exec records (process.ExecContext).
+	// The capability sets are bit masks: bit n is capability n of
+	// capability(7) (CAP_SYS_ADMIN is bit 21).
+	AttrCapEffective   = "vigil.process.cap.effective"
+	AttrCapPermitted   = "vigil.process.cap.permitted"
+	AttrCapInheritable = "vigil.process.cap.inheritable"
+	// AttrAUID is the login uid, absent when no login set one.
+	AttrAUID = "vigil.process.auid"
+	// AttrNamespaces maps mnt, pid, net, uts, ipc, cgroup, user and time
+	// to the inode numbers /proc/PID/ns shows.
+	AttrNamespaces = "vigil.process.namespaces"
+	// AttrPrivilegesRaised lists how the exec raised privileges: setuid,
+	// setgid, file_capabilities (secure exec without either bit).
+	AttrPrivilegesRaised = "vigil.process.privileges_raised"
+	// AttrExecFile says where the program run is when that is unusual:
+	// memfd, deleted or tmpfs.
+	AttrExecFile = "vigil.process.exec_file"
+	// AttrInInitTree is true for a process that descends from its
+	// container's init, absent otherwise (host processes, kubectl exec).
+	AttrInInitTree = "vigil.process.in_init_tree"
+	// AttrEnv is the environment, "NAME=value", values masked unless the
+	// receiver's process.environment.values names them; absent unless
+	// process.environment.enabled.
+	AttrEnv = "vigil.process.env"
 	// AttrMessage and AttrTags are the policy hook's message and tags.
 	AttrMessage = "vigil.message"
 	AttrTags    = "vigil.tags"

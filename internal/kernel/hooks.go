@@ -1149,6 +1149,15 @@ func (s *Sensor) SetBinary(pid uint32, binary string) error {
 	return nil
 }
 
+// SetExecEnvironment makes every exec record carry the first max bytes of
+// the new program's environment (at most 2047; 0, the default, for none).
+func (s *Sensor) SetExecEnvironment(max uint32) error {
+	if err := s.coll.Maps["exec_config"].Put(uint32(0), &sensorExecSettings{EnvMax: max}); err != nil {
+		return fmt.Errorf("exec environment: %w", err)
+	}
+	return nil
+}
+
 // connect4Key is the syscall table's key of connect hooks (CONNECT4_KEY,
 // bpf/syscalls.h): they share the table, not the syscall tracepoints.
 const connect4Key = maxSyscalls

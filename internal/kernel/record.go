@@ -27,14 +27,6 @@ const (
 	dropReasons     = 1
 )
 
-// Exec flags, as in enum exec_flags (bpf/process.c).
-const (
-	execArgsTruncated     = 1 << 0
-	execCwdTruncated      = 1 << 1
-	execFilenameTruncated = 1 << 2
-	execCwdUnresolved     = 1 << 3
-	execDenied            = 1 << 4
-)
 
 // ExecRecord is a thread group that just replaced its program image.
 type ExecRecord struct {
@@ -63,6 +55,37 @@ type ExecRecord struct {
 	// Denied is set when the binary was in the exec deny list: the
 	// process was killed at exec.
 	Denied bool
+
+	// Caps are the capability sets the program runs with, as bit masks
+	// (bit n is capability n of capability(7)).
+	CapEffective, CapPermitted, CapInheritable uint64
+	// AUID is the login uid (audit), NoAUID when unset.
+	AUID uint32
+	// Namespaces are the inode numbers of the process's namespaces.
+	Namespaces Namespaces
+	// SetUID and SetGID: the file's setuid (setgid) bit gave the program
+	// its owner's effective uid (gid). Secure: the kernel ran it in secure
+	// mode (AT_SECURE), as it does when an exec raises privileges, file
+	// capabilities included.
+	SetUID, SetGID, Secure bool
+	// Memfd, Deleted and Tmpfs say where the file run is: in no mounted
+	// tree (a memfd), unlinked, or on a tmpfs.
+	Memfd, Deleted, Tmpfs bool
+	// InInitTree: the process descends from its container's init.
+	InInitTree bool
+	// Env is the start of the environment, "NAME=value" each, when the
+	// sensor was asked for it (SetExecEnvironment).
+	Env          []string
+	EnvTruncated bool
+}
+
+// NoAUID is the AUID of a process no login set one for.
+const NoAUID = ^uint32(0)
+
+// Namespaces are namespace inode numbers, as /proc/PID/ns shows them; 0
+// for a type the kernel lacks.
+type Namespaces struct {
+	Mnt, PID, Net, UTS, IPC, Cgroup, User, Time uint32
 }
 
 // ForkRecord is a new thread group (threads are not reported).
@@ -336,11 +359,30 @@ func (d *decoder) decodeExec(sample []byte) (*ExecRecord, error) {
 		Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
 		UID: r.Uid, EUID: r.Euid, GID: r.Gid, EGID: r.Egid,
 		StartTime: r.StartTime, CgroupID: r.CgroupId, ArgsSize: r.ArgsSize,
-		FilenameTruncated: r.Flags&execFilenameTruncated != 0,
-		CwdTruncated:      r.Flags&execCwdTruncated != 0,
-		CwdUnresolved:     r.Flags&execCwdUnresolved != 0,
-		ArgsTruncated:     r.Flags&execArgsTruncated != 0,
-		Denied:            r.Flags&execDenied != 0,
+		CapEffective: r.CapEffective, CapPermitted: r.CapPermitted, CapInheritable: r.CapInheritable,
+		AUID: r.Auid,
+		Namespaces: Namespaces{Mnt: r.NsMnt, PID: r.NsPid, Net: r.NsNet, UTS: r.NsUts, IPC: r.NsIpc,
+			Cgroup: r.NsCgroup, User: r.NsUser, Time: r.NsTime},
+	}
+	for _, f := range []struct {
+		flag sensorExecFlags
+		to   *bool
+	}{
+		{sensorExecFlagsEXEC_FILENAME_TRUNCATED, &rec.FilenameTruncated},
+		{sensorExecFlagsEXEC_CWD_TRUNCATED, &rec.CwdTruncated},
+		{sensorExecFlagsEXEC_CWD_UNRESOLVED, &rec.CwdUnresolved},
+		{sensorExecFlagsEXEC_ARGS_TRUNCATED, &rec.ArgsTruncated},
+		{sensorExecFlagsEXEC_DENIED, &rec.Denied},
+		{sensorExecFlagsEXEC_SETUID, &rec.SetUID},
+		{sensorExecFlagsEXEC_SETGID, &rec.SetGID},
+		{sensorExecFlagsEXEC_SECURE, &rec.Secure},
+		{sensorExecFlagsEXEC_MEMFD, &rec.Memfd},
+		{sensorExecFlagsEXEC_DELETED, &rec.Deleted},
+		{sensorExecFlagsEXEC_TMPFS, &rec.Tmpfs},
+		{sensorExecFlagsEXEC_IN_INIT_TREE, &rec.InInitTree},
+		{sensorExecFlagsEXEC_ENV_TRUNCATED, &rec.EnvTruncated},
+	} {
+		*f.to = sensorExecFlags(r.Flags)&f.flag != 0
 	}
 	var args string
 	var err error
@@ -356,7 +398,14 @@ func (d *decoder) decodeExec(sample []byte) (*ExecRecord, error) {
 	if rec.CgroupName, err = take(r.CgroupNameLen); err != nil {
 		return nil, err
 	}
+	var env string
+	if env, err = take(r.EnvLen); err != nil {
+		return nil, err
+	}
 	rec.Args = splitArgs(args)
+	if env != "" {
+		rec.Env = splitArgs(env)
+	}
 	return rec, nil
 }
 

@@ -103,6 +103,24 @@ type sensorDenyValue struct {
 	Rule    uint64
 }
 
+type sensorExecFlags uint32
+
+const (
+	sensorExecFlagsEXEC_ARGS_TRUNCATED     sensorExecFlags = 1
+	sensorExecFlagsEXEC_CWD_TRUNCATED      sensorExecFlags = 2
+	sensorExecFlagsEXEC_FILENAME_TRUNCATED sensorExecFlags = 4
+	sensorExecFlagsEXEC_CWD_UNRESOLVED     sensorExecFlags = 8
+	sensorExecFlagsEXEC_DENIED             sensorExecFlags = 16
+	sensorExecFlagsEXEC_SETUID             sensorExecFlags = 32
+	sensorExecFlagsEXEC_SETGID             sensorExecFlags = 64
+	sensorExecFlagsEXEC_SECURE             sensorExecFlags = 128
+	sensorExecFlagsEXEC_MEMFD              sensorExecFlags = 256
+	sensorExecFlagsEXEC_DELETED            sensorExecFlags = 512
+	sensorExecFlagsEXEC_TMPFS              sensorExecFlags = 1024
+	sensorExecFlagsEXEC_IN_INIT_TREE       sensorExecFlags = 2048
+	sensorExecFlagsEXEC_ENV_TRUNCATED      sensorExecFlags = 4096
+)
+
 type sensorExecRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -112,23 +130,42 @@ type sensorExecRecord struct {
 		Cpu   uint32
 		Ktime uint64
 	}
-	Pid           uint32
-	Tid           uint32
-	Ppid          uint32
-	Uid           uint32
-	Euid          uint32
-	Gid           uint32
-	Egid          uint32
-	Flags         uint32
-	StartTime     uint64
-	CgroupId      uint64
-	FilenameLen   uint16
-	CwdLen        uint16
-	ArgsLen       uint16
-	CgroupNameLen uint16
-	ArgsSize      uint32
-	Pad           uint32
-	Data          [20480]int8
+	Pid            uint32
+	Tid            uint32
+	Ppid           uint32
+	Uid            uint32
+	Euid           uint32
+	Gid            uint32
+	Egid           uint32
+	Flags          uint32
+	StartTime      uint64
+	CgroupId       uint64
+	FilenameLen    uint16
+	CwdLen         uint16
+	ArgsLen        uint16
+	CgroupNameLen  uint16
+	ArgsSize       uint32
+	EnvLen         uint16
+	Pad            uint16
+	CapEffective   uint64
+	CapPermitted   uint64
+	CapInheritable uint64
+	Auid           uint32
+	NsMnt          uint32
+	NsPid          uint32
+	NsNet          uint32
+	NsUts          uint32
+	NsIpc          uint32
+	NsCgroup       uint32
+	NsUser         uint32
+	NsTime         uint32
+	Pad2           uint32
+	Data           [20480]int8
+}
+
+type sensorExecSettings struct {
+	_      structs.HostLayout
+	EnvMax uint32
 }
 
 type sensorExitRecord struct {
@@ -484,6 +521,7 @@ const (
 	sensorMapDenyExec                  = "deny_exec"
 	sensorMapDrops                     = "drops"
 	sensorMapEvents                    = "events"
+	sensorMapExecConfig                = "exec_config"
 	sensorMapExecHeap                  = "exec_heap"
 	sensorMapHookHeap                  = "hook_heap"
 	sensorMapHookStats                 = "hook_stats"
@@ -536,6 +574,7 @@ const (
 	sensorVarUnusedConnectDeniedRecord = "unused_connect_denied_record"
 	sensorVarUnusedCredArg             = "unused_cred_arg"
 	sensorVarUnusedDenyConnectKey      = "unused_deny_connect_key"
+	sensorVarUnusedExecFlags           = "unused_exec_flags"
 	sensorVarUnusedExitRecord          = "unused_exit_record"
 	sensorVarUnusedForkRecord          = "unused_fork_record"
 	sensorVarUnusedHookConf            = "unused_hook_conf"
@@ -625,6 +664,7 @@ type sensorMapSpecs struct {
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExecConfig     *ebpf.MapSpec `ebpf:"exec_config"`
 	ExecHeap       *ebpf.MapSpec `ebpf:"exec_heap"`
 	HookHeap       *ebpf.MapSpec `ebpf:"hook_heap"`
 	HookStats      *ebpf.MapSpec `ebpf:"hook_stats"`
@@ -659,6 +699,7 @@ type sensorVariableSpecs struct {
 	UnusedConnectDeniedRecord *ebpf.VariableSpec `ebpf:"unused_connect_denied_record"`
 	UnusedCredArg             *ebpf.VariableSpec `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey      *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
+	UnusedExecFlags           *ebpf.VariableSpec `ebpf:"unused_exec_flags"`
 	UnusedExitRecord          *ebpf.VariableSpec `ebpf:"unused_exit_record"`
 	UnusedForkRecord          *ebpf.VariableSpec `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
@@ -696,6 +737,7 @@ type sensorMaps struct {
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
 	Events         *ebpf.Map `ebpf:"events"`
+	ExecConfig     *ebpf.Map `ebpf:"exec_config"`
 	ExecHeap       *ebpf.Map `ebpf:"exec_heap"`
 	HookHeap       *ebpf.Map `ebpf:"hook_heap"`
 	HookStats      *ebpf.Map `ebpf:"hook_stats"`
@@ -731,6 +773,7 @@ func (m *sensorMaps) Close() error {
 		m.DenyExec,
 		m.Drops,
 		m.Events,
+		m.ExecConfig,
 		m.ExecHeap,
 		m.HookHeap,
 		m.HookStats,
@@ -766,6 +809,7 @@ type sensorVariables struct {
 	UnusedConnectDeniedRecord *ebpf.Variable `ebpf:"unused_connect_denied_record"`
 	UnusedCredArg             *ebpf.Variable `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey      *ebpf.Variable `ebpf:"unused_deny_connect_key"`
+	UnusedExecFlags           *ebpf.Variable `ebpf:"unused_exec_flags"`
 	UnusedExitRecord          *ebpf.Variable `ebpf:"unused_exit_record"`
 	UnusedForkRecord          *ebpf.Variable `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`

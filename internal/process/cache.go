@@ -3,6 +3,7 @@ package process
 import (
 	"container/list"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/vigilsec/vigil/internal/kernel"
@@ -21,6 +22,8 @@ type Cache struct {
 	size int
 	// redact hides secrets in the arguments of every process recorded.
 	redact *redact.Redactor
+	// envValues are the environment variables whose values are kept.
+	envValues map[string]bool
 
 	mu     sync.Mutex
 	byID   map[string]*Process
@@ -45,6 +48,36 @@ func NewCache(node string, size int) *Cache {
 // redacts them, so that no event, ancestor list or exporter sees the
 // secrets. Call it before the first record.
 func (c *Cache) SetRedactor(r *redact.Redactor) { c.redact = r }
+
+// SetEnvironmentValues names the environment variables whose values exec
+// contexts keep; every other variable's value is masked.
+func (c *Cache) SetEnvironmentValues(names []string) {
+	c.envValues = map[string]bool{}
+	for _, n := range names {
+		c.envValues[n] = true
+	}
+}
+
+// context builds the exec context of r.
+func (c *Cache) context(r *kernel.ExecRecord) *ExecContext {
+	x := &ExecContext{
+		CapEffective: r.CapEffective, CapPermitted: r.CapPermitted, CapInheritable: r.CapInheritable,
+		AUID: r.AUID, Namespaces: r.Namespaces,
+		SetUID: r.SetUID, SetGID: r.SetGID, Secure: r.Secure,
+		Memfd: r.Memfd, Deleted: r.Deleted, Tmpfs: r.Tmpfs, InInitTree: r.InInitTree,
+	}
+	if len(r.Env) > 0 {
+		x.Env = make([]string, 0, len(r.Env))
+		for _, kv := range r.Env {
+			name, _, ok := strings.Cut(kv, "=")
+			if ok && !c.envValues[name] {
+				kv = name + "=" + redact.Mask
+			}
+			x.Env = append(x.Env, kv)
+		}
+	}
+	return x
+}
 
 // Len is the number of processes in the cache.
 func (c *Cache) Len() int {
@@ -122,6 +155,7 @@ func (c *Cache) Exec(r *kernel.ExecRecord) *Process {
 		EGID:          r.EGID,
 		CgroupID:      r.CgroupID,
 		CgroupName:    r.CgroupName,
+		Context:       c.context(r),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -4,6 +4,8 @@
 package process
 
 import (
+	"github.com/vigilsec/vigil/internal/kernel"
+
 	"container/list"
 	"encoding/base64"
 	"path"
@@ -39,6 +41,10 @@ type Process struct {
 	GID, EGID     uint32
 	CgroupID      uint64
 	CgroupName    string
+
+	// Context is what the kernel said of the exec beyond the above; nil
+	// for processes found in /proc and forks that have not exec'd.
+	Context *ExecContext
 
 	// ProcFS marks a process found by the /proc scan at start: its exec
 	// happened before Vigil was watching.
@@ -91,3 +97,21 @@ func ExecID(node string, ktime uint64, pid uint32) string {
 
 // ExecutableName is the last element of the binary path.
 func (p *Process) ExecutableName() string { return path.Base(p.Binary) }
+
+// ExecContext is the security context of an exec (kernel.ExecRecord).
+type ExecContext struct {
+	CapEffective, CapPermitted, CapInheritable uint64
+	// AUID is the login uid, kernel.NoAUID when none.
+	AUID       uint32
+	Namespaces kernel.Namespaces
+	SetUID     bool
+	SetGID     bool
+	Secure     bool
+	Memfd      bool
+	Deleted    bool
+	Tmpfs      bool
+	InInitTree bool
+	// Env is the environment as the cache's settings keep it: every
+	// variable, its value masked unless allowed.
+	Env []string
+}

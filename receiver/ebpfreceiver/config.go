@@ -146,7 +146,24 @@ type ProcessConfig struct {
 	ProcFS string `mapstructure:"procfs"`
 	// Ancestors is how many ancestors beyond the parent each event lists.
 	Ancestors int `mapstructure:"ancestors"`
+	// Environment puts the environment of each new program on its exec
+	// event.
+	Environment EnvironmentConfig `mapstructure:"environment"`
 }
+
+// EnvironmentConfig chooses what of the environment exec events carry.
+type EnvironmentConfig struct {
+	// Enabled reads the first 2047 bytes of every new program's
+	// environment (off: environments hold secrets, and reading costs).
+	Enabled bool `mapstructure:"enabled"`
+	// Values names the variables whose values are kept; the others are
+	// listed with their value masked.
+	Values []string `mapstructure:"values"`
+}
+
+// maxEnvBytes is the most of an environment the kernel copies (ENV_MAX,
+// bpf/process.h).
+const maxEnvBytes = 2047
 
 const (
 	minCacheSize       = 64

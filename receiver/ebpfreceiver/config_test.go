@@ -42,7 +42,8 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 func TestConfigCustom(t *testing.T) {
 	cfg := loadConfig(t, "custom")
 	want := Config{
-		Process:              ProcessConfig{CacheSize: 4096, ProcFS: "/procRoot", Ancestors: 3},
+		Process: ProcessConfig{CacheSize: 4096, ProcFS: "/procRoot", Ancestors: 3,
+			Environment: EnvironmentConfig{Enabled: true, Values: []string{"PATH"}}},
 		RingBufferSize:       16 << 20,
 		MetricsInterval:      30 * time.Second,
 		Policies:             []string{"/etc/vigil/policies", "/opt/extra.yaml"},

@@ -34,6 +34,9 @@ func createDefaultConfig() component.Config {
 			CacheSize: 32768,
 			ProcFS:    "/proc",
 			Ancestors: 0,
+			// The variables that change how a program runs: their values
+			// are what an investigation needs, and they hold no secrets.
+			Environment: EnvironmentConfig{Values: []string{"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PATH", "HOME", "USER", "SHELL", "PWD"}},
 		},
 		// 8 MiB holds tens of thousands of exec records: enough to ride
 		// out a fork storm while the pipeline is busy.

@@ -164,6 +164,13 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 		return fmt.Errorf("ebpf receiver: %w", err)
 	}
 	r.cache.SetRedactor(red)
+	if env := r.cfg.Process.Environment; env.Enabled {
+		if err := sensor.SetExecEnvironment(maxEnvBytes); err != nil {
+			sensor.Close()
+			return fmt.Errorf("ebpf receiver: %w", err)
+		}
+		r.cache.SetEnvironmentValues(env.Values)
+	}
 	// Read on the first stack trace: most nodes never ask for one.
 	r.kstack = stack.NewKernel(filepath.Join(r.cfg.Process.ProcFS, "kallsyms"))
 	r.ustack = stack.NewUser(r.cfg.Process.ProcFS)
