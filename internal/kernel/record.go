@@ -27,7 +27,6 @@ const (
 	dropReasons     = 1
 )
 
-
 // ExecRecord is a thread group that just replaced its program image.
 type ExecRecord struct {
 	Ktime      uint64 // CLOCK_BOOTTIME ns of the exec
