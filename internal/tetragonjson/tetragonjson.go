@@ -197,7 +197,71 @@ func processOf(res, a pcommon.Map) *tetragon.Process {
 		p.Docker = id
 	}
 	p.Pod = podOf(res)
+	contextOf(a, p)
 	return p
+}
+
+// contextOf fills what an exec event says of the process's security
+// context: Tetragon's cap, ns, auid, binary_properties and in_init_tree.
+func contextOf(a pcommon.Map, p *tetragon.Process) {
+	if _, ok := a.Get(event.AttrCapEffective); ok {
+		p.Cap = &tetragon.Capabilities{
+			Permitted:   capList(a, event.AttrCapPermitted),
+			Effective:   capList(a, event.AttrCapEffective),
+			Inheritable: capList(a, event.AttrCapInheritable),
+		}
+	}
+	if v, ok := a.Get(event.AttrNamespaces); ok && v.Type() == pcommon.ValueTypeMap {
+		m := v.Map()
+		ns := func(name string) *tetragon.Namespace {
+			if n, ok := m.Get(name); ok {
+				return &tetragon.Namespace{Inum: uint32(n.Int())}
+			}
+			return nil
+		}
+		p.Ns = &tetragon.Namespaces{Uts: ns("uts"), Ipc: ns("ipc"), Mnt: ns("mnt"), Pid: ns("pid"), Net: ns("net"),
+			Time: ns("time"), Cgroup: ns("cgroup"), User: ns("user")}
+	}
+	p.Auid = uint32Value(a, event.AttrAUID)
+	if v, ok := a.Get(event.AttrInInitTree); ok {
+		p.InInitTree = wrapperspb.Bool(v.Bool())
+	}
+	var bp tetragon.BinaryProperties
+	for _, r := range strs(a, event.AttrPrivilegesRaised) {
+		switch r {
+		case "setuid":
+			bp.Setuid = uint32Value(a, event.AttrProcessUserID)
+			bp.PrivilegesChanged = append(bp.PrivilegesChanged, tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_SETUID)
+		case "setgid":
+			bp.Setgid = uint32Value(a, event.AttrProcessGroupID)
+			bp.PrivilegesChanged = append(bp.PrivilegesChanged, tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_SETGID)
+		case "file_capabilities":
+			bp.PrivilegesChanged = append(bp.PrivilegesChanged, tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_CAP)
+		}
+	}
+	if f := str(a, event.AttrExecFile); f == "memfd" || f == "deleted" {
+		// Tetragon reports such files with their link count, 0.
+		bp.File = &tetragon.FileProperties{Path: p.Binary, Inode: &tetragon.InodeProperties{Links: wrapperspb.UInt32(0)}}
+	}
+	if bp.Setuid != nil || bp.Setgid != nil || bp.PrivilegesChanged != nil || bp.File != nil {
+		p.BinaryProperties = &bp
+	}
+}
+
+// capList turns a capability mask into Tetragon's list: the enum's values
+// are the capability numbers.
+func capList(a pcommon.Map, k string) []tetragon.CapabilitiesType {
+	v, ok := a.Get(k)
+	if !ok {
+		return nil
+	}
+	var out []tetragon.CapabilitiesType
+	for mask, bit := uint64(v.Int()), 0; bit < 64; bit++ {
+		if mask&(1<<bit) != 0 {
+			out = append(out, tetragon.CapabilitiesType(bit))
+		}
+	}
+	return out
 }
 
 // workloadKinds are the owner attributes k8s_workload sets, most specific

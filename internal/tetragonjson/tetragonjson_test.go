@@ -2,6 +2,7 @@ package tetragonjson
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/process"
 	"github.com/vigilsec/vigil/internal/stack"
 )
@@ -27,6 +29,12 @@ var (
 		StartTime: 3_000_000_000, Binary: "/usr/bin/curl", Args: []string{"curl", "-s", "https://ebpf.io"},
 		Cwd: "/home/x", UID: 1000, EUID: 1000, GID: 1000, EGID: 1000,
 		CgroupName: "cri-containerd-" + containerID + ".scope",
+		Context: &process.ExecContext{
+			CapEffective: 1<<13 | 1<<21, CapPermitted: 1<<13 | 1<<21, AUID: 1000,
+			Namespaces: kernel.Namespaces{Mnt: 4026532001, PID: 4026532002, Net: 4026532003, UTS: 4026532004,
+				IPC: 4026532005, Cgroup: 4026532006, User: 4026531837, Time: 4026531834},
+			SetUID: true, Memfd: true, InInitTree: true,
+		},
 	}
 )
 
@@ -175,6 +183,27 @@ func TestEveryEventKindRoundTripsThroughTetragonTypes(t *testing.T) {
 	wantParent(t, "process_exec", exec.GetParent())
 	if a := exec.GetAncestors(); len(a) != 1 || a[0].GetExecId() != grand.ExecID || a[0].GetBinary() != grand.Binary {
 		t.Errorf("process_exec: ancestors %v, want %s", a, grand.Binary)
+	}
+
+	// The exec context, in Tetragon's fields.
+	ep := exec.GetProcess()
+	wantCaps := []tetragon.CapabilitiesType{tetragon.CapabilitiesType_CAP_NET_RAW, tetragon.CapabilitiesType_CAP_SYS_ADMIN}
+	if c := ep.GetCap(); !slices.Equal(c.GetEffective(), wantCaps) || !slices.Equal(c.GetPermitted(), wantCaps) || len(c.GetInheritable()) != 0 {
+		t.Errorf("process_exec: cap %v, want effective and permitted %v", c, wantCaps)
+	}
+	if ns := ep.GetNs(); ns.GetMnt().GetInum() != 4026532001 || ns.GetPid().GetInum() != 4026532002 || ns.GetUser().GetInum() != 4026531837 || ns.GetTime().GetInum() != 4026531834 {
+		t.Errorf("process_exec: ns %v", ns)
+	}
+	if ep.GetAuid().GetValue() != 1000 || !ep.GetInInitTree().GetValue() {
+		t.Errorf("process_exec: auid %v in_init_tree %v, want 1000 true", ep.GetAuid(), ep.GetInInitTree())
+	}
+	bp := ep.GetBinaryProperties()
+	if bp.GetSetuid().GetValue() != proc.EUID || !slices.Equal(bp.GetPrivilegesChanged(), []tetragon.ProcessPrivilegesChanged{tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_SETUID}) ||
+		bp.GetFile().GetInode().GetLinks() == nil || bp.GetFile().GetInode().GetLinks().GetValue() != 0 {
+		t.Errorf("process_exec: binary_properties %v, want setuid %d, raised by setuid, a file with 0 links", bp, proc.EUID)
+	}
+	if evs[1].GetProcessExit().GetProcess().GetCap() != nil {
+		t.Error("process_exit: the exec context is the exec's alone")
 	}
 
 	exit := evs[1].GetProcessExit()
