@@ -31,7 +31,7 @@ type noiseOptions struct {
 // benignWorkload is what a developer's or a build node's day looks like:
 // this repository's build, vet and unit tests (Go writes and runs test
 // binaries in its build cache), package queries, a C program compiled and
-// run in the build tree, git, and curl to a loopback server. Each command
+// run in the build tree, git, curl to a loopback server, su and ip. Each command
 // runs once, in order, in a clone of the repository.
 func benignWorkload(work, url string) [][]string {
 	cc := "cc"
@@ -54,6 +54,9 @@ func benignWorkload(work, url string) [][]string {
 		{"git", "diff", "--stat", "HEAD~1"},
 		{"curl", "-fsS", "-o", "/dev/null", url},
 		{"sh", "-c", "ls -la /etc >/dev/null; cat /etc/os-release >/dev/null; ps aux >/dev/null"},
+		// An administrator's commands: su (PAM, audit netlink), ip.
+		{"su", "-s", "/bin/sh", "nobody", "-c", "id >/dev/null"},
+		{"ip", "addr"},
 	}
 }
 
@@ -124,7 +127,7 @@ func runNoiseTable(ctx context.Context, o options, host, dir string) error {
 	for _, n := range policies.Names() {
 		rows[n] = &row{}
 	}
-	var busyAlerts []alert
+	var listed []alert
 	for _, a := range alerts {
 		r := rows[a.policy]
 		if r == nil {
@@ -133,9 +136,10 @@ func runNoiseTable(ctx context.Context, o options, host, dir string) error {
 		switch {
 		case !a.time.Before(idleFrom) && a.time.Before(busyFrom):
 			r.idle++
+			listed = append(listed, a)
 		case !a.time.Before(busyFrom) && !a.time.After(busyTo):
 			r.busy++
-			busyAlerts = append(busyAlerts, a)
+			listed = append(listed, a)
 		}
 	}
 	fmt.Printf("\nnoise: alerts of the detection library, %s idle then the benign workload (%s)\n%s\n\n",
@@ -151,11 +155,15 @@ func runNoiseTable(ctx context.Context, o options, host, dir string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t\n", n, sev, rows[n].idle, rows[n].busy)
 	}
 	tw.Flush()
-	if len(busyAlerts) > 0 {
-		fmt.Println("\nalerts during the benign workload:")
-		sort.Slice(busyAlerts, func(i, j int) bool { return busyAlerts[i].time.Before(busyAlerts[j].time) })
-		for _, a := range busyAlerts {
-			fmt.Printf("  %s %s %s %s\n", a.policy, a.hook, a.binary, a.detail)
+	if len(listed) > 0 {
+		fmt.Println("\nalerts:")
+		sort.Slice(listed, func(i, j int) bool { return listed[i].time.Before(listed[j].time) })
+		for _, a := range listed {
+			phase := "idle"
+			if !a.time.Before(busyFrom) {
+				phase = "busy"
+			}
+			fmt.Printf("  %s %s %s %s %s\n", phase, a.policy, a.hook, a.binary, a.detail)
 		}
 	}
 	return nil

@@ -101,14 +101,28 @@ func TestExecEventsCarryTheSecurityContext(t *testing.T) {
 		if env := strSlice(rec.lr.Attributes().Get(event.AttrEnv)); !slices.Equal(env, []string{"VIGIL_VISIBLE=yes", "VIGIL_SECRET=*****"}) {
 			t.Errorf("env = %q", env)
 		}
-		for _, a := range []string{event.AttrPrivilegesRaised, event.AttrExecFile, event.AttrInInitTree} {
+		for _, a := range []string{event.AttrPrivilegesRaised, event.AttrInInitTree} {
 			if _, ok := rec.lr.Attributes().Get(a); ok {
 				t.Errorf("a plain exec has %s", a)
 			}
 		}
+		// /bin/sleep is on disk, except where the root is a tmpfs (the VM
+		// lane's initramfs): the kernel's statfs says which.
+		var fs unix.Statfs_t
+		if err := unix.Statfs("/bin/sleep", &fs); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if fs.Type == unix.TMPFS_MAGIC {
+			want = "tmpfs"
+		}
+		if got := rec.str(event.AttrExecFile); got != want {
+			t.Errorf("exec_file = %q for /bin/sleep, want %q", got, want)
+		}
 	})
 
 	t.Run("setuid binary run by another user", func(t *testing.T) {
+		os.MkdirAll("/var/tmp", 0o1777)
 		dir, err := os.MkdirTemp("/var/tmp", "vigil-setuid-")
 		if err != nil {
 			t.Fatal(err)
@@ -127,6 +141,7 @@ func TestExecEventsCarryTheSecurityContext(t *testing.T) {
 	})
 
 	t.Run("file capabilities run by another user", func(t *testing.T) {
+		os.MkdirAll("/var/tmp", 0o1777)
 		dir, err := os.MkdirTemp("/var/tmp", "vigil-fcaps-")
 		if err != nil {
 			t.Fatal(err)

@@ -173,6 +173,7 @@ func libraryBehaviours(t *testing.T, tmp string) []behaviour {
 			return run(t, cmd)
 		}},
 		{"run a deleted program", "execution", "sched/sched_process_exec", func(t *testing.T) int {
+			os.MkdirAll("/var/tmp", 0o1777)
 			dir, err := os.MkdirTemp("/var/tmp", "vigil-test-")
 			if err != nil {
 				t.Fatal(err)
@@ -275,6 +276,11 @@ func libraryBehaviours(t *testing.T, tmp string) []behaviour {
 				unix.Close(fd)
 			}
 		})},
+		{"open a raw IP socket", "network", "sys_socket", self(func() {
+			if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP); err == nil {
+				unix.Close(fd)
+			}
+		})},
 		{"connect to a mining pool port", "network", "sys_connect", self(func() {
 			if c, err := net.DialTimeout("tcp", "127.0.0.1:3333", time.Second); err == nil {
 				c.Close()
@@ -336,6 +342,19 @@ func TestLibraryReportsEachBehaviour(t *testing.T) {
 		if !covered[name] {
 			t.Errorf("library policy %s has no behaviour in libraryBehaviours", name)
 		}
+	}
+
+	// What is not an attack stays quiet: a netlink socket is SOCK_RAW
+	// too (su opens one for audit, ip for routes).
+	if fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE); err == nil {
+		unix.Close(fd)
+	}
+	if appearsWithin(time.Second, sink, func(r record) bool {
+		args := r.lr.Attributes().AsRaw()[event.AttrArgs]
+		return r.str(event.AttrSecurityRuleName) == "network" && r.str(event.AttrHook) == "sys_socket" &&
+			r.int(event.AttrProcessPID) == int64(os.Getpid()) && strings.Contains(fmt.Sprint(args), "value:16")
+	}) {
+		t.Error("a netlink socket was reported as a raw socket")
 	}
 }
 
