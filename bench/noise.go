@@ -40,6 +40,7 @@ func benignWorkload(work, url string) [][]string {
 	}
 	src := filepath.Join(work, "hello.c")
 	return [][]string{
+		{"make", "--version"},
 		{"go", "build", "-o", filepath.Join(work, "vigil"), "./cmd/vigil"},
 		{"go", "vet", "./internal/policy/", "./internal/event/"},
 		{"go", "test", "-count=1", "./internal/policy/", "./internal/event/", "./internal/tetragonjson/", "./internal/falcojson/"},

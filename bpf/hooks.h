@@ -1131,11 +1131,11 @@ __noinline __u32 read_path(struct str_slot *slot, __u64 dentry_addr, __u64 mnt_a
 
 	if (!slot || !trunc || !pb)
 		return 0;
-	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(mnt, mnt_root))
-		start = name_pseudo(dentry, pb);
-	else if (!BPF_CORE_READ(dentry, d_hash.pprev))
-		/* Unlinked while open (d_unlinked: unhashed, not a root). */
-		tail = VIGIL_PATH_MAX - put_tail(pb, VIGIL_PATH_MAX, DELETED_SUFFIX, sizeof(DELETED_SUFFIX) - 1);
+	start = name_special(dentry, mnt, pb);
+	if (start == NAME_DELETED) {
+		start = -1;
+		tail = sizeof(DELETED_SUFFIX) - 1;
+	}
 	if (start < 0)
 		start = resolve_path(dentry, mnt, BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt),
 				     tail, &truncated);

@@ -157,6 +157,27 @@ static __always_inline int name_pseudo(struct dentry *dentry, struct path_buf *p
 	return put_tail(pb, pos, "/", 1);
 }
 
+#define NAME_PLAIN -1
+#define NAME_DELETED -2
+
+/* name_special names a pseudo file (name_pseudo) and returns the start of
+ * its name in pb; for an unlinked file it writes the " (deleted)" that
+ * follows its path and returns NAME_DELETED; for any other NAME_PLAIN. A
+ * function of its own so that its reads take no room in the frames of the
+ * programs that resolve paths, whose stacks add up to the verifier's
+ * limit on Linux 6.1. */
+static __noinline int name_special(struct dentry *dentry, struct vfsmount *mnt, struct path_buf *pb)
+{
+	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(mnt, mnt_root))
+		return name_pseudo(dentry, pb);
+	if (!BPF_CORE_READ(dentry, d_hash.pprev)) {
+		/* Unlinked while open (d_unlinked: unhashed, not a root). */
+		put_tail(pb, VIGIL_PATH_MAX, DELETED_SUFFIX, sizeof(DELETED_SUFFIX) - 1);
+		return NAME_DELETED;
+	}
+	return NAME_PLAIN;
+}
+
 /* resolve_path writes the path of (dentry, vfsmnt) as seen from the task's
  * root (root_dentry, root_mnt) into the per-CPU path_heap buffer at
  * [start, VIGIL_PATH_MAX - tail) and returns start: the caller has written
