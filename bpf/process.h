@@ -126,6 +126,7 @@ const struct fork_record *unused_fork_record __attribute__((unused));
 const struct exit_record *unused_exit_record __attribute__((unused));
 /* The flags too: Go reads them as generated constants, never restated. */
 const enum exec_flags *unused_exec_flags __attribute__((unused));
+const enum proc_flags *unused_proc_flags __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1137,11 +1137,16 @@ func SyscallName(nr uint32) string { return syscallNames[nr] }
 
 // SetBinary records the binary a process runs, for matchBinaries, where
 // the kernel could not: processes that started before the sensor, and execs
-// of relative paths, which user space makes absolute.
-func (s *Sensor) SetBinary(pid uint32, binary string) error {
+// of relative paths, which user space makes absolute. inInitTree keeps the
+// process, and the children it forks, in its container's init tree.
+func (s *Sensor) SetBinary(pid uint32, binary string, inInitTree bool) error {
 	var info sensorProcInfo
 	n := min(len(binary), len(info.Bin)-1)
 	info.BinLen = uint32(n)
+	if inInitTree {
+		// Children inherit it at fork (bpf/process.h).
+		info.Flags = uint32(sensorProcFlagsPROC_IN_INIT_TREE)
+	}
 	putString(info.Bin[:n], binary)
 	if err := s.coll.Maps["procs"].Put(pid, &info); err != nil {
 		return fmt.Errorf("recording the binary of pid %d: %w", pid, err)

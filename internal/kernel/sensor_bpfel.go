@@ -417,6 +417,12 @@ type sensorPolicyCgroupKey struct {
 	Cgroup uint64
 }
 
+type sensorProcFlags uint32
+
+const (
+	sensorProcFlagsPROC_IN_INIT_TREE sensorProcFlags = 1
+)
+
 type sensorProcInfo struct {
 	_      structs.HostLayout
 	BinLen uint32
@@ -580,6 +586,7 @@ const (
 	sensorVarUnusedHookConf            = "unused_hook_conf"
 	sensorVarUnusedHookRecord          = "unused_hook_record"
 	sensorVarUnusedPerfEventArg        = "unused_perf_event_arg"
+	sensorVarUnusedProcFlags           = "unused_proc_flags"
 	sensorVarUnusedSyscallEntry        = "unused_syscall_entry"
 )
 
@@ -705,6 +712,7 @@ type sensorVariableSpecs struct {
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
 	UnusedHookRecord          *ebpf.VariableSpec `ebpf:"unused_hook_record"`
 	UnusedPerfEventArg        *ebpf.VariableSpec `ebpf:"unused_perf_event_arg"`
+	UnusedProcFlags           *ebpf.VariableSpec `ebpf:"unused_proc_flags"`
 	UnusedSyscallEntry        *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
 }
 
@@ -815,6 +823,7 @@ type sensorVariables struct {
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`
 	UnusedHookRecord          *ebpf.Variable `ebpf:"unused_hook_record"`
 	UnusedPerfEventArg        *ebpf.Variable `ebpf:"unused_perf_event_arg"`
+	UnusedProcFlags           *ebpf.Variable `ebpf:"unused_proc_flags"`
 	UnusedSyscallEntry        *ebpf.Variable `ebpf:"unused_syscall_entry"`
 }
 

@@ -49,6 +49,12 @@ type Process struct {
 	// ProcFS marks a process found by the /proc scan at start: its exec
 	// happened before Vigil was watching.
 	ProcFS bool
+	// InitTree is set, for a process found by the scan, when it descends
+	// from its container's init (ExecContext.InInitTree for the others).
+	InitTree bool
+	// nsPIDs are the pids of a scanned process in its pid namespace and
+	// the ones above (/proc/PID/status NSpid), outermost first.
+	nsPIDs int
 	// Clone marks a forked process that has not exec'd.
 	Clone bool
 

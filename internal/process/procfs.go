@@ -2,10 +2,12 @@ package process
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +53,16 @@ func (c *Cache) ScanProcFS(procRoot, cgroup2Root string) (int, error) {
 		}
 	}
 	c.mu.Unlock()
+	// A process descends from its container's init when its parent, in
+	// the same pid namespace, does: parents first, by start time.
+	slices.SortFunc(found, func(a, b *Process) int { return cmp.Compare(a.StartTime, b.StartTime) })
+	byPID := make(map[uint32]*Process, len(found))
+	for _, p := range found {
+		if parent := byPID[p.PPID]; parent != nil && parent.InitTree && parent.nsPIDs == p.nsPIDs {
+			p.InitTree = true
+		}
+		byPID[p.PID] = p
+	}
 	return len(found), nil
 }
 
@@ -101,7 +113,8 @@ func readProc(dir string, pid uint32, cgroup2Root string) (*Process, error) {
 	return p, nil
 }
 
-// readIDs takes real and effective uid and gid from /proc/<pid>/status.
+// readIDs takes real and effective uid and gid, and the pids of the
+// namespaces (NSpid), from /proc/<pid>/status.
 func readIDs(file string, p *Process) {
 	status, err := os.ReadFile(file)
 	if err != nil {
@@ -109,6 +122,14 @@ func readIDs(file string, p *Process) {
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		key, rest, ok := strings.Cut(line, ":")
+		if ok && key == "NSpid" {
+			// "NSpid: 4242 1": pid 1 of a namespace below the host's is
+			// a container's init.
+			f := strings.Fields(rest)
+			p.nsPIDs = len(f)
+			p.InitTree = len(f) > 1 && f[len(f)-1] == "1"
+			continue
+		}
 		if !ok || (key != "Uid" && key != "Gid") {
 			continue
 		}

@@ -233,3 +233,40 @@ func TestExecEventsCarryTheSecurityContext(t *testing.T) {
 		}
 	})
 }
+
+// TestInitTreeOfProcessesStartedBefore: a container's init that started
+// before the receiver, found in /proc, keeps its tree: what its child runs
+// later is in_init_tree, as is what the init itself runs.
+func TestInitTreeOfProcessesStartedBefore(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "go")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// pid 1 of a new pid namespace forks a shell that waits, then runs
+	// true; the init runs true after it.
+	init := exec.Command("/bin/sh", "-c", "/bin/sh -c 'read x < "+fifo+"; exec /bin/true child' & wait; exec /bin/true init")
+	init.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	if err := init.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer init.Process.Kill()
+	cfg := createDefaultConfig().(*Config)
+	_, sink, _ := startReceiver(t, cfg)
+	// Wake the child: it and then the init exec.
+	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("go\n"))
+	f.Close()
+	init.Wait()
+	for _, which := range []string{"child", "init"} {
+		rec := waitFor(t, sink, which+"'s exec", func(r record) bool {
+			return r.lr.EventName() == event.NameProcessExec && strings.HasSuffix(r.str(event.AttrProcessCommandLine), "/bin/true "+which)
+		})
+		if v, ok := rec.lr.Attributes().Get(event.AttrInInitTree); !ok || !v.Bool() {
+			t.Errorf("%s of an init found in /proc: in_init_tree absent", which)
+		}
+	}
+}

@@ -189,7 +189,7 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	// matchBinaries needs the binaries of processes the kernel saw start
 	// before it was watching.
 	for _, p := range r.cache.RunningProcesses() {
-		if err := sensor.SetBinary(p.PID, p.Binary); err != nil {
+		if err := sensor.SetBinary(p.PID, p.Binary, p.InitTree); err != nil {
 			r.set.Logger.Debug("process binary not recorded", zap.Error(err))
 		}
 	}
@@ -370,7 +370,7 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 	case *kernel.ExecRecord:
 		p := r.cache.Exec(rec)
 		if p.Binary != rec.Filename {
-			r.sensor.SetBinary(p.PID, p.Binary)
+			r.sensor.SetBinary(p.PID, p.Binary, rec.InInitTree)
 		}
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exec{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors}, p.CgroupName)
