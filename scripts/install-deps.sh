@@ -4,6 +4,7 @@
 #
 #   scripts/install-deps.sh bpf     clang-19, llvm-19 (llvm-strip-19), libbpf-dev: `make generate`
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
+#   scripts/install-deps.sh mdatagen  mdatagen (tools/mdatagen): `make generate`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
 #   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd: `make vmtest`
 #   scripts/install-deps.sh k8s     etcd, kube-apiserver and helm for the Kubernetes tests
@@ -29,7 +30,7 @@ KUBE_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 
 usage() {
-	echo "usage: $0 {bpf|ocb|bench|vm|k8s|image|podman|node}..." >&2
+	echo "usage: $0 {bpf|ocb|mdatagen|bench|vm|k8s|image|podman|node}..." >&2
 	exit 2
 }
 
@@ -80,6 +81,27 @@ install_ocb() {
 	fi
 	echo "install-deps: installing go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION into $bindir"
 	go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
+}
+
+# install_mdatagen builds mdatagen at the version tools/mdatagen pins into
+# GOBIN (else GOPATH/bin), unless that build is already there. `go install
+# pkg@version` cannot: it asks the proxy for the module's version list,
+# which the proxy does not serve for mdatagen.
+install_mdatagen() {
+	local root bindir stamp want
+	root="$(cd "$(dirname "$0")/.." && pwd)"
+	bindir="$(go env GOBIN)"
+	bindir="${bindir:-$(go env GOPATH)/bin}"
+	stamp="$bindir/mdatagen.sum"
+	want="$(sha256sum "$root/tools/mdatagen/go.sum" | cut -d' ' -f1)"
+	if [[ -x "$bindir/mdatagen" ]] && [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
+		echo "install-deps: already installed: $bindir/mdatagen"
+		return
+	fi
+	echo "install-deps: building mdatagen (tools/mdatagen) into $bindir"
+	mkdir -p "$bindir"
+	(cd "$root/tools/mdatagen" && go build -o "$bindir/mdatagen" go.opentelemetry.io/collector/cmd/mdatagen)
+	echo "$want" >"$stamp"
 }
 
 # install_k8s puts kube-apiserver, etcd and helm into one directory, the
@@ -152,6 +174,7 @@ for group in "$@"; do
 	case "$group" in
 	bpf) apt_install clang-19 llvm-19 libbpf-dev ;;
 	ocb) install_ocb ;;
+	mdatagen) install_mdatagen ;;
 	bench) apt_install bpftrace ;;
 	# vm: QEMU boots the Debian kernels, busybox-static is the guest's
 	# userland, lz4 (6.1) and zstd (6.12+) unpack the kernel images, the

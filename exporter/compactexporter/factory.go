@@ -10,21 +10,17 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigilsec/vigil/exporter/compactexporter/internal/metadata"
 )
-
-// componentType is the exporter's type in collector configuration.
-var componentType = component.MustNewType("compact")
-
-// logsStability matches metadata.yaml.
-const logsStability = component.StabilityLevelDevelopment
 
 // NewFactory returns the factory of the compact exporter. It supports logs
 // only: Vigil's events are log records.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(
-		componentType,
+		metadata.Type,
 		createDefaultConfig,
-		exporter.WithLogs(createLogs, logsStability),
+		exporter.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 

@@ -115,7 +115,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		id := component.NewIDWithName(componentType, tt.name)
+		id := component.NewIDWithName(typ, tt.name)
 		t.Run(id.String(), func(t *testing.T) {
 			sub, err := cm.Sub(id.String())
 			require.NoError(t, err)

@@ -13,21 +13,17 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigilsec/vigil/exporter/eventstreamexporter/internal/metadata"
 )
-
-// componentType is the exporter's type in collector configuration.
-var componentType = component.MustNewType("event_stream")
-
-// logsStability matches metadata.yaml.
-const logsStability = component.StabilityLevelDevelopment
 
 // NewFactory returns the factory of the event_stream exporter. It supports
 // logs only: Vigil's events are log records.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(
-		componentType,
+		metadata.Type,
 		createDefaultConfig,
-		exporter.WithLogs(createLogs, logsStability),
+		exporter.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 

@@ -16,14 +16,14 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-)
 
-var typ = component.MustNewType("webhook")
+	"github.com/vigilsec/vigil/exporter/webhookexporter/internal/metadata"
+)
 
 // NewFactory returns the factory of the webhook exporter.
 func NewFactory() exporter.Factory {
-	return exporter.NewFactory(typ, createDefaultConfig,
-		exporter.WithLogs(createLogs, component.StabilityLevelDevelopment))
+	return exporter.NewFactory(metadata.Type, createDefaultConfig,
+		exporter.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createDefaultConfig() component.Config {

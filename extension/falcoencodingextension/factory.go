@@ -13,13 +13,13 @@ import (
 
 	"github.com/vigilsec/vigil/internal/encodingext"
 	"github.com/vigilsec/vigil/internal/falcojson"
-)
 
-var typ = component.MustNewType("falco_encoding")
+	"github.com/vigilsec/vigil/extension/falcoencodingextension/internal/metadata"
+)
 
 // NewFactory returns the factory of the falco_encoding extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(typ, createDefaultConfig, create, component.StabilityLevelDevelopment)
+	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
 func createDefaultConfig() component.Config { return &Config{} }

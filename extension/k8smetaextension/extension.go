@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vigilsec/vigil/internal/k8s"
+
+	"github.com/vigilsec/vigil/extension/k8smetaextension/internal/metadata"
 )
 
 // Metadata is what the extension offers the components that name it.
@@ -31,7 +33,7 @@ func FromHost(host component.Host, id component.ID) (Metadata, error) {
 	}
 	m, ok := ext.(Metadata)
 	if !ok {
-		return nil, fmt.Errorf("extension %q is not a %s extension", id, typ)
+		return nil, fmt.Errorf("extension %q is not a %s extension", id, metadata.Type)
 	}
 	return m, nil
 }

@@ -11,13 +11,13 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
-)
 
-var typ = component.MustNewType("k8s_metadata")
+	"github.com/vigilsec/vigil/extension/k8smetaextension/internal/metadata"
+)
 
 // NewFactory returns the factory of the k8s_metadata extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(typ, createDefaultConfig, create, component.StabilityLevelDevelopment)
+	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
 func createDefaultConfig() component.Config {

@@ -13,13 +13,13 @@ import (
 
 	"github.com/vigilsec/vigil/internal/encodingext"
 	"github.com/vigilsec/vigil/internal/tetragonjson"
-)
 
-var typ = component.MustNewType("tetragon_encoding")
+	"github.com/vigilsec/vigil/extension/tetragonencodingextension/internal/metadata"
+)
 
 // NewFactory returns the factory of the tetragon_encoding extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(typ, createDefaultConfig, create, component.StabilityLevelDevelopment)
+	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
 func createDefaultConfig() component.Config { return &Config{} }

@@ -15,14 +15,14 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/vigilsec/vigil/internal/kernel"
-)
 
-var typ = component.MustNewType("enforcement")
+	"github.com/vigilsec/vigil/processor/enforcementprocessor/internal/metadata"
+)
 
 // NewFactory returns the factory of the enforcement processor.
 func NewFactory() processor.Factory {
-	return processor.NewFactory(typ, createDefaultConfig,
-		processor.WithLogs(createLogs, component.StabilityLevelDevelopment))
+	return processor.NewFactory(metadata.Type, createDefaultConfig,
+		processor.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createDefaultConfig() component.Config {

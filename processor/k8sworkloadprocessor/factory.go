@@ -15,14 +15,14 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
-)
 
-var typ = component.MustNewType("k8s_workload")
+	"github.com/vigilsec/vigil/processor/k8sworkloadprocessor/internal/metadata"
+)
 
 // NewFactory returns the factory of the k8s_workload processor.
 func NewFactory() processor.Factory {
-	return processor.NewFactory(typ, createDefaultConfig,
-		processor.WithLogs(createLogs, component.StabilityLevelDevelopment))
+	return processor.NewFactory(metadata.Type, createDefaultConfig,
+		processor.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createDefaultConfig() component.Config {

@@ -12,17 +12,15 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/vigilsec/vigil/internal/policy"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
-
-var typ = component.MustNewType("ebpf")
-
-const stability = component.StabilityLevelDevelopment
 
 // NewFactory returns the factory of the ebpf receiver.
 func NewFactory() receiver.Factory {
-	return receiver.NewFactory(typ, createDefaultConfig,
-		receiver.WithLogs(createLogs, stability),
-		receiver.WithMetrics(createMetrics, stability))
+	return receiver.NewFactory(metadata.Type, createDefaultConfig,
+		receiver.WithLogs(createLogs, metadata.LogsStability),
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability))
 }
 
 func createDefaultConfig() component.Config {
