@@ -65,7 +65,11 @@ func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.metrics.ConsumeMetrics(ctx, r.collectMetrics()); err != nil {
+			md := r.collectMetrics()
+			opCtx := r.obs.StartMetricsOp(ctx)
+			err := r.metrics.ConsumeMetrics(opCtx, md)
+			r.obs.EndMetricsOp(opCtx, obsFormat, md.DataPointCount(), err)
+			if err != nil {
 				r.set.Logger.Debug("next consumer refused metrics", zap.Error(err))
 			}
 		}

@@ -1,6 +1,7 @@
 package ebpfreceiver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,8 +15,14 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -182,4 +189,55 @@ func TestMetricsReportMapFill(t *testing.T) {
 	if c := got[metricMapCapacity+"{bpf.map.name=pending_returns}"].value; c != 8192 {
 		t.Errorf("pending_returns capacity %d, want 8192", c)
 	}
+}
+
+// TestObsReportCountsWhatTheNextConsumerTakes: the Collector's standard
+// receiver series count the events the pipeline accepted, and, with a
+// consumer that refuses, those it refused.
+func TestObsReportCountsWhatTheNextConsumerTakes(t *testing.T) {
+	testenv.RequireBPF(t)
+	for _, c := range []struct {
+		metric string
+		next   consumer.Logs
+	}{
+		{"otelcol_receiver_accepted_log_records", new(consumertest.LogsSink)},
+		{"otelcol_receiver_refused_log_records", consumertest.NewErr(errors.New("queue full"))},
+	} {
+		t.Run(c.metric, func(t *testing.T) {
+			tel := componenttest.NewTelemetry()
+			t.Cleanup(func() { tel.Shutdown(context.Background()) })
+			set := receivertest.NewNopSettings(typ)
+			set.TelemetrySettings = tel.NewTelemetrySettings()
+			cfg := createDefaultConfig().(*Config)
+			cfg.StatusFile = ""
+			r, err := NewFactory().CreateLogs(context.Background(), set, cfg, c.next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Shutdown(context.Background()) })
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				exec.Command("/bin/true").Run()
+				m, err := tel.GetMetric(c.metric)
+				if err == nil {
+					if sum, ok := m.Data.(metricdata.Sum[int64]); ok && len(sum.DataPoints) > 0 && sum.DataPoints[0].Value > 0 {
+						if got := attrString(sum.DataPoints[0].Attributes, "transport"); got != obsTransport {
+							t.Errorf("transport %q, want %q", got, obsTransport)
+						}
+						return
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s not above 0 within 5s (%v)", c.metric, err)
+				}
+			}
+		})
+	}
+}
+
+func attrString(s attribute.Set, key string) string {
+	v, _ := s.Value(attribute.Key(key))
+	return v.AsString()
 }

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
@@ -35,6 +36,12 @@ import (
 // policySyncTimeout bounds how long Start waits for the first list of the
 // cluster's TracingPolicy objects.
 const policySyncTimeout = 30 * time.Second
+
+// The transport and data format of the receiver's ObsReport series.
+const (
+	obsTransport = "ebpf"
+	obsFormat    = "kernel"
+)
 
 // maxBatch bounds how many events one ConsumeLogs carries; the reader
 // flushes earlier whenever it has caught up with the ring buffer.
@@ -56,6 +63,11 @@ type ebpfReceiver struct {
 
 	startOnce, stopOnce sync.Once
 	startErr            error
+
+	// obs reports what the next consumers accepted and refused, as the
+	// Collector's own receivers do (otelcol_receiver_accepted_log_records
+	// and the rest).
+	obs *receiverhelper.ObsReport
 
 	host     event.Host
 	clock    kernel.BootClock
@@ -124,6 +136,13 @@ func (r *ebpfReceiver) Start(ctx context.Context, host component.Host) error {
 }
 
 func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) error {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: r.set.ID, Transport: obsTransport, ReceiverCreateSettings: r.set, LongLivedCtx: true,
+	})
+	if err != nil {
+		return fmt.Errorf("ebpf receiver: %w", err)
+	}
+	r.obs = obs
 	var meta k8smetaextension.Metadata
 	if r.cfg.K8sMetadata != "" {
 		var id component.ID
@@ -324,8 +343,11 @@ func (r *ebpfReceiver) readLoop() {
 	go func() {
 		defer close(delivered)
 		for logs := range pending {
-			if err := r.logs.ConsumeLogs(ctx, logs); err != nil {
-				n := logs.LogRecordCount()
+			n := logs.LogRecordCount()
+			opCtx := r.obs.StartLogsOp(ctx)
+			err := r.logs.ConsumeLogs(opCtx, logs)
+			r.obs.EndLogsOp(opCtx, obsFormat, n, err)
+			if err != nil {
 				r.stats.consumerRefused.Add(uint64(n))
 				r.set.Logger.Warn("next consumer refused events", zap.Int("events", n), zap.Error(err))
 			}
