@@ -35,6 +35,7 @@ var testPackages = []string{
 // path finds them there too; one missing here is left out with a warning.
 var testData = []string{
 	"../shared/policies/tetragon-examples", // internal/kernel: TestTetragonExamplesLoadOnThisKernel
+	"receiver/ebpfreceiver/metadata.yaml",  // mdatagen's TestComponentLifecycle reads its tests config
 }
 
 // hostBinaries are the programs copied from this machine into the guest,
