@@ -122,14 +122,7 @@ func TestExecEventsCarryTheSecurityContext(t *testing.T) {
 	})
 
 	t.Run("setuid binary run by another user", func(t *testing.T) {
-		os.MkdirAll("/var/tmp", 0o1777)
-		dir, err := os.MkdirTemp("/var/tmp", "vigil-setuid-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		os.Chmod(dir, 0o755)
-		bin := filepath.Join(dir, "true")
+		bin := filepath.Join(publicTempDir(t), "true")
 		copyFile(t, trueBin, bin, 0o755)
 		if err := unix.Chmod(bin, 0o4755); err != nil {
 			t.Fatal(err)
@@ -141,14 +134,7 @@ func TestExecEventsCarryTheSecurityContext(t *testing.T) {
 	})
 
 	t.Run("file capabilities run by another user", func(t *testing.T) {
-		os.MkdirAll("/var/tmp", 0o1777)
-		dir, err := os.MkdirTemp("/var/tmp", "vigil-fcaps-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		os.Chmod(dir, 0o755)
-		bin := filepath.Join(dir, "true")
+		bin := filepath.Join(publicTempDir(t), "true")
 		copyFile(t, trueBin, bin, 0o755)
 		// struct vfs_cap_data, revision 2, effective: CAP_NET_RAW (13)
 		// permitted.
@@ -168,33 +154,13 @@ func TestExecEventsCarryTheSecurityContext(t *testing.T) {
 	})
 
 	t.Run("program run from memory", func(t *testing.T) {
-		fd, err := unix.MemfdCreate("vigil-test", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mem := os.NewFile(uintptr(fd), "memfd")
-		defer mem.Close()
-		b, _ := os.ReadFile(trueBin)
-		mem.Write(b)
-		cmd := exec.Command("/proc/self/fd/3")
-		cmd.ExtraFiles = []*os.File{mem}
-		if got := execOf(run(t, cmd)).str(event.AttrExecFile); got != "memfd" {
+		if got := execOf(run(t, memfdCommand(t, trueBin))).str(event.AttrExecFile); got != "memfd" {
 			t.Errorf("exec_file = %q, want memfd", got)
 		}
 	})
 
 	t.Run("program run from a deleted file", func(t *testing.T) {
-		f := filepath.Join(t.TempDir(), "gone")
-		copyFile(t, trueBin, f, 0o755)
-		file, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer file.Close()
-		os.Remove(f)
-		cmd := exec.Command("/proc/self/fd/3")
-		cmd.ExtraFiles = []*os.File{file}
-		if got := execOf(run(t, cmd)).str(event.AttrExecFile); got != "deleted" {
+		if got := execOf(run(t, deletedCommand(t, t.TempDir(), trueBin))).str(event.AttrExecFile); got != "deleted" {
 			t.Errorf("exec_file = %q, want deleted", got)
 		}
 	})

@@ -112,6 +112,57 @@ func loader(t *testing.T) string {
 	return ""
 }
 
+// memfdCommand runs a copy of bin from a memfd, as fileless malware does.
+func memfdCommand(t *testing.T, bin string) *exec.Cmd {
+	t.Helper()
+	fd, err := unix.MemfdCreate("vigil-test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := os.NewFile(uintptr(fd), "memfd")
+	t.Cleanup(func() { mem.Close() })
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.Write(b)
+	cmd := exec.Command("/proc/self/fd/3")
+	cmd.ExtraFiles = []*os.File{mem}
+	return cmd
+}
+
+// deletedCommand runs a copy of bin, in dir, unlinked once opened.
+func deletedCommand(t *testing.T, dir, bin string) *exec.Cmd {
+	t.Helper()
+	f := filepath.Join(dir, "gone")
+	copyFile(t, bin, f, 0o755)
+	file, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	os.Remove(f)
+	cmd := exec.Command("/proc/self/fd/3")
+	cmd.ExtraFiles = []*os.File{file}
+	return cmd
+}
+
+// publicTempDir is a directory below /var/tmp (made where missing, as in
+// the VM lane) that every user may enter, removed at the end of the test.
+func publicTempDir(t *testing.T) string {
+	t.Helper()
+	os.MkdirAll("/var/tmp", 0o1777)
+	dir, err := os.MkdirTemp("/var/tmp", "vigil-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	t.Helper()
 	b, err := os.ReadFile(from)
@@ -167,36 +218,10 @@ func libraryBehaviours(t *testing.T, tmp string) []behaviour {
 			return run(t, exec.Command(f))
 		}},
 		{"run a program from memory", "execution", "sched/sched_process_exec", func(t *testing.T) int {
-			fd, err := unix.MemfdCreate("vigil-test", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mem := os.NewFile(uintptr(fd), "memfd")
-			defer mem.Close()
-			b, _ := os.ReadFile(trueBin)
-			mem.Write(b)
-			cmd := exec.Command("/proc/self/fd/3")
-			cmd.ExtraFiles = []*os.File{mem}
-			return run(t, cmd)
+			return run(t, memfdCommand(t, trueBin))
 		}},
 		{"run a deleted program", "execution", "sched/sched_process_exec", func(t *testing.T) int {
-			os.MkdirAll("/var/tmp", 0o1777)
-			dir, err := os.MkdirTemp("/var/tmp", "vigil-test-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			f := filepath.Join(dir, "gone")
-			copyFile(t, trueBin, f, 0o755)
-			file, err := os.Open(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer file.Close()
-			os.Remove(f)
-			cmd := exec.Command("/proc/self/fd/3")
-			cmd.ExtraFiles = []*os.File{file}
-			return run(t, cmd)
+			return run(t, deletedCommand(t, publicTempDir(t), trueBin))
 		}},
 		{"run a program through the loader", "execution", "sched/sched_process_exec", func(t *testing.T) int { return run(t, exec.Command(loader(t), trueBin)) }},
 		{"preload a library from /tmp", "execution", "sys_openat", func(t *testing.T) int {
