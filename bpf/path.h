@@ -157,6 +157,26 @@ static __always_inline int name_pseudo(struct dentry *dentry, struct path_buf *p
 	return put_tail(pb, pos, "/", 1);
 }
 
+/* What a dentry is to path naming: one that has no place in a mounted tree
+ * (its own parent but not its mount's root: sockets, pipes, anonymous
+ * inodes, memfds), one unlinked while open (d_unlinked: unhashed, not a
+ * root), or a plain one. read_path names the first two as d_path() does;
+ * the exec record flags them (EXEC_MEMFD, EXEC_DELETED). */
+enum dentry_kind {
+	DENTRY_PLAIN,
+	DENTRY_PSEUDO,
+	DENTRY_UNLINKED,
+};
+
+static __always_inline enum dentry_kind dentry_kind(struct dentry *dentry, struct vfsmount *mnt)
+{
+	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(mnt, mnt_root))
+		return DENTRY_PSEUDO;
+	if (!BPF_CORE_READ(dentry, d_hash.pprev))
+		return DENTRY_UNLINKED;
+	return DENTRY_PLAIN;
+}
+
 #define NAME_PLAIN -1
 #define NAME_DELETED -2
 
@@ -168,14 +188,15 @@ static __always_inline int name_pseudo(struct dentry *dentry, struct path_buf *p
  * limit on Linux 6.1. */
 static __noinline int name_special(struct dentry *dentry, struct vfsmount *mnt, struct path_buf *pb)
 {
-	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(mnt, mnt_root))
+	switch (dentry_kind(dentry, mnt)) {
+	case DENTRY_PSEUDO:
 		return name_pseudo(dentry, pb);
-	if (!BPF_CORE_READ(dentry, d_hash.pprev)) {
-		/* Unlinked while open (d_unlinked: unhashed, not a root). */
+	case DENTRY_UNLINKED:
 		put_tail(pb, VIGIL_PATH_MAX, DELETED_SUFFIX, sizeof(DELETED_SUFFIX) - 1);
 		return NAME_DELETED;
+	default:
+		return NAME_PLAIN;
 	}
-	return NAME_PLAIN;
 }
 
 /* resolve_path writes the path of (dentry, vfsmnt) as seen from the task's

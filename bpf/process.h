@@ -258,12 +258,17 @@ static __always_inline void read_exec_context(struct exec_record *rec, struct ta
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	umode_t mode = BPF_CORE_READ(inode, i_mode);
 
-	if (dentry == BPF_CORE_READ(dentry, d_parent) && dentry != BPF_CORE_READ(file, f_path.mnt, mnt_root))
+	switch (dentry_kind(dentry, BPF_CORE_READ(file, f_path.mnt))) {
+	case DENTRY_PSEUDO:
 		rec->flags |= EXEC_MEMFD;
-	else if (!BPF_CORE_READ(dentry, d_hash.pprev))
+		break;
+	case DENTRY_UNLINKED:
 		rec->flags |= EXEC_DELETED;
-	else if (BPF_CORE_READ(inode, i_sb, s_magic) == TMPFS_MAGIC)
-		rec->flags |= EXEC_TMPFS;
+		break;
+	default:
+		if (BPF_CORE_READ(inode, i_sb, s_magic) == TMPFS_MAGIC)
+			rec->flags |= EXEC_TMPFS;
+	}
 	if ((mode & S_ISUID) && rec->euid == BPF_CORE_READ(inode, i_uid.val) && rec->euid != rec->uid)
 		rec->flags |= EXEC_SETUID;
 	if ((mode & S_ISGID) && rec->egid == BPF_CORE_READ(inode, i_gid.val) && rec->egid != rec->gid)
