@@ -11,8 +11,10 @@
 #define ARGS_MAX 4095
 #define CGROUP_NAME_MAX 256
 /* The environment is read only when user space asks (exec_config), at most
- * ENV_MAX bytes of it. */
-#define ENV_MAX 2047
+ * ENV_MAX bytes of it. An enum, so that Go has it generated. */
+enum exec_limits {
+	ENV_MAX = 2047,
+};
 /* filename, cwd and args are each below VIGIL_PATH_MAX, the cgroup name and
  * the environment far below; the packed data fits 3 * 4096 + 256 + 2048,
  * and the slack past the mask keeps every masked offset plus a bounded
@@ -127,6 +129,7 @@ const struct exit_record *unused_exit_record __attribute__((unused));
 /* The flags too: Go reads them as generated constants, never restated. */
 const enum exec_flags *unused_exec_flags __attribute__((unused));
 const enum proc_flags *unused_proc_flags __attribute__((unused));
+const enum exec_limits *unused_exec_limits __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

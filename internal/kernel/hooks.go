@@ -1154,10 +1154,15 @@ func (s *Sensor) SetBinary(pid uint32, binary string, inInitTree bool) error {
 	return nil
 }
 
-// SetExecEnvironment makes every exec record carry the first max bytes of
-// the new program's environment (at most 2047; 0, the default, for none).
-func (s *Sensor) SetExecEnvironment(max uint32) error {
-	if err := s.coll.Maps["exec_config"].Put(uint32(0), &sensorExecSettings{EnvMax: max}); err != nil {
+// SetExecEnvironment makes every exec record carry the first ENV_MAX
+// bytes (bpf/process.h) of the new program's environment, or none (the
+// default).
+func (s *Sensor) SetExecEnvironment(on bool) error {
+	var set sensorExecSettings
+	if on {
+		set.EnvMax = uint32(sensorExecLimitsENV_MAX)
+	}
+	if err := s.coll.Maps["exec_config"].Put(uint32(0), &set); err != nil {
 		return fmt.Errorf("exec environment: %w", err)
 	}
 	return nil

@@ -121,6 +121,12 @@ const (
 	sensorExecFlagsEXEC_ENV_TRUNCATED      sensorExecFlags = 4096
 )
 
+type sensorExecLimits uint32
+
+const (
+	sensorExecLimitsENV_MAX sensorExecLimits = 2047
+)
+
 type sensorExecRecord struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -581,6 +587,7 @@ const (
 	sensorVarUnusedCredArg             = "unused_cred_arg"
 	sensorVarUnusedDenyConnectKey      = "unused_deny_connect_key"
 	sensorVarUnusedExecFlags           = "unused_exec_flags"
+	sensorVarUnusedExecLimits          = "unused_exec_limits"
 	sensorVarUnusedExitRecord          = "unused_exit_record"
 	sensorVarUnusedForkRecord          = "unused_fork_record"
 	sensorVarUnusedHookConf            = "unused_hook_conf"
@@ -707,6 +714,7 @@ type sensorVariableSpecs struct {
 	UnusedCredArg             *ebpf.VariableSpec `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey      *ebpf.VariableSpec `ebpf:"unused_deny_connect_key"`
 	UnusedExecFlags           *ebpf.VariableSpec `ebpf:"unused_exec_flags"`
+	UnusedExecLimits          *ebpf.VariableSpec `ebpf:"unused_exec_limits"`
 	UnusedExitRecord          *ebpf.VariableSpec `ebpf:"unused_exit_record"`
 	UnusedForkRecord          *ebpf.VariableSpec `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
@@ -818,6 +826,7 @@ type sensorVariables struct {
 	UnusedCredArg             *ebpf.Variable `ebpf:"unused_cred_arg"`
 	UnusedDenyConnectKey      *ebpf.Variable `ebpf:"unused_deny_connect_key"`
 	UnusedExecFlags           *ebpf.Variable `ebpf:"unused_exec_flags"`
+	UnusedExecLimits          *ebpf.Variable `ebpf:"unused_exec_limits"`
 	UnusedExitRecord          *ebpf.Variable `ebpf:"unused_exit_record"`
 	UnusedForkRecord          *ebpf.Variable `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`

@@ -153,17 +153,14 @@ type ProcessConfig struct {
 
 // EnvironmentConfig chooses what of the environment exec events carry.
 type EnvironmentConfig struct {
-	// Enabled reads the first 2047 bytes of every new program's
-	// environment (off: environments hold secrets, and reading costs).
+	// Enabled reads the first 2047 bytes (the kernel's ENV_MAX) of every
+	// new program's environment (off: environments hold secrets, and
+	// reading costs).
 	Enabled bool `mapstructure:"enabled"`
 	// Values names the variables whose values are kept; the others are
 	// listed with their value masked.
 	Values []string `mapstructure:"values"`
 }
-
-// maxEnvBytes is the most of an environment the kernel copies (ENV_MAX,
-// bpf/process.h).
-const maxEnvBytes = 2047
 
 const (
 	minCacheSize       = 64

@@ -184,7 +184,7 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	}
 	r.cache.SetRedactor(red)
 	if env := r.cfg.Process.Environment; env.Enabled {
-		if err := sensor.SetExecEnvironment(maxEnvBytes); err != nil {
+		if err := sensor.SetExecEnvironment(true); err != nil {
 			sensor.Close()
 			return fmt.Errorf("ebpf receiver: %w", err)
 		}
