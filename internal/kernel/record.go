@@ -55,6 +55,17 @@ type ExecRecord struct {
 	// process was killed at exec.
 	Denied bool
 
+	// Context is the security context the program runs in.
+	Context ExecContext
+	// Env is the start of the environment, "NAME=value" each, when the
+	// sensor was asked for it (SetExecEnvironment).
+	Env          []string
+	EnvTruncated bool
+}
+
+// ExecContext is what the kernel says of an exec beyond ids and paths:
+// what detections key on.
+type ExecContext struct {
 	// Caps are the capability sets the program runs with, as bit masks
 	// (bit n is capability n of capability(7)).
 	CapEffective, CapPermitted, CapInheritable uint64
@@ -72,10 +83,6 @@ type ExecRecord struct {
 	Memfd, Deleted, Tmpfs bool
 	// InInitTree: the process descends from its container's init.
 	InInitTree bool
-	// Env is the start of the environment, "NAME=value" each, when the
-	// sensor was asked for it (SetExecEnvironment).
-	Env          []string
-	EnvTruncated bool
 }
 
 // NoAUID is the AUID of a process no login set one for.
@@ -358,11 +365,14 @@ func (d *decoder) decodeExec(sample []byte) (*ExecRecord, error) {
 		Ktime: r.Hdr.Ktime, PID: r.Pid, TID: r.Tid, PPID: r.Ppid,
 		UID: r.Uid, EUID: r.Euid, GID: r.Gid, EGID: r.Egid,
 		StartTime: r.StartTime, CgroupID: r.CgroupId, ArgsSize: r.ArgsSize,
-		CapEffective: r.CapEffective, CapPermitted: r.CapPermitted, CapInheritable: r.CapInheritable,
-		AUID: r.Auid,
-		Namespaces: Namespaces{Mnt: r.NsMnt, PID: r.NsPid, Net: r.NsNet, UTS: r.NsUts, IPC: r.NsIpc,
-			Cgroup: r.NsCgroup, User: r.NsUser, Time: r.NsTime},
+		Context: ExecContext{
+			CapEffective: r.CapEffective, CapPermitted: r.CapPermitted, CapInheritable: r.CapInheritable,
+			AUID: r.Auid,
+			Namespaces: Namespaces{Mnt: r.NsMnt, PID: r.NsPid, Net: r.NsNet, UTS: r.NsUts, IPC: r.NsIpc,
+				Cgroup: r.NsCgroup, User: r.NsUser, Time: r.NsTime},
+		},
 	}
+	x := &rec.Context
 	for _, f := range []struct {
 		flag sensorExecFlags
 		to   *bool
@@ -372,13 +382,13 @@ func (d *decoder) decodeExec(sample []byte) (*ExecRecord, error) {
 		{sensorExecFlagsEXEC_CWD_UNRESOLVED, &rec.CwdUnresolved},
 		{sensorExecFlagsEXEC_ARGS_TRUNCATED, &rec.ArgsTruncated},
 		{sensorExecFlagsEXEC_DENIED, &rec.Denied},
-		{sensorExecFlagsEXEC_SETUID, &rec.SetUID},
-		{sensorExecFlagsEXEC_SETGID, &rec.SetGID},
-		{sensorExecFlagsEXEC_SECURE, &rec.Secure},
-		{sensorExecFlagsEXEC_MEMFD, &rec.Memfd},
-		{sensorExecFlagsEXEC_DELETED, &rec.Deleted},
-		{sensorExecFlagsEXEC_TMPFS, &rec.Tmpfs},
-		{sensorExecFlagsEXEC_IN_INIT_TREE, &rec.InInitTree},
+		{sensorExecFlagsEXEC_SETUID, &x.SetUID},
+		{sensorExecFlagsEXEC_SETGID, &x.SetGID},
+		{sensorExecFlagsEXEC_SECURE, &x.Secure},
+		{sensorExecFlagsEXEC_MEMFD, &x.Memfd},
+		{sensorExecFlagsEXEC_DELETED, &x.Deleted},
+		{sensorExecFlagsEXEC_TMPFS, &x.Tmpfs},
+		{sensorExecFlagsEXEC_IN_INIT_TREE, &x.InInitTree},
 		{sensorExecFlagsEXEC_ENV_TRUNCATED, &rec.EnvTruncated},
 	} {
 		*f.to = sensorExecFlags(r.Flags)&f.flag != 0

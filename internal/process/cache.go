@@ -60,12 +60,7 @@ func (c *Cache) SetEnvironmentValues(names []string) {
 
 // context builds the exec context of r.
 func (c *Cache) context(r *kernel.ExecRecord) *ExecContext {
-	x := &ExecContext{
-		CapEffective: r.CapEffective, CapPermitted: r.CapPermitted, CapInheritable: r.CapInheritable,
-		AUID: r.AUID, Namespaces: r.Namespaces,
-		SetUID: r.SetUID, SetGID: r.SetGID, Secure: r.Secure,
-		Memfd: r.Memfd, Deleted: r.Deleted, Tmpfs: r.Tmpfs, InInitTree: r.InInitTree,
-	}
+	x := &ExecContext{ExecContext: r.Context}
 	if len(r.Env) > 0 {
 		x.Env = make([]string, 0, len(r.Env))
 		for _, kv := range r.Env {

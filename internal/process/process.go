@@ -4,14 +4,14 @@
 package process
 
 import (
-	"github.com/vigilsec/vigil/internal/kernel"
-
 	"container/list"
 	"encoding/base64"
 	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/kernel"
 )
 
 // Process is one program image run by one thread group: an exec starts a new
@@ -52,8 +52,8 @@ type Process struct {
 	// InitTree is set, for a process found by the scan, when it descends
 	// from its container's init (ExecContext.InInitTree for the others).
 	InitTree bool
-	// nsPIDs are the pids of a scanned process in its pid namespace and
-	// the ones above (/proc/PID/status NSpid), outermost first.
+	// nsPIDs is how many pid namespaces a scanned process has a pid in
+	// (the length of NSpid in /proc/PID/status).
 	nsPIDs int
 	// Clone marks a forked process that has not exec'd.
 	Clone bool
@@ -104,20 +104,10 @@ func ExecID(node string, ktime uint64, pid uint32) string {
 // ExecutableName is the last element of the binary path.
 func (p *Process) ExecutableName() string { return path.Base(p.Binary) }
 
-// ExecContext is the security context of an exec (kernel.ExecRecord).
+// ExecContext is the security context of an exec (kernel.ExecContext),
+// with the environment as the cache's settings keep it.
 type ExecContext struct {
-	CapEffective, CapPermitted, CapInheritable uint64
-	// AUID is the login uid, kernel.NoAUID when none.
-	AUID       uint32
-	Namespaces kernel.Namespaces
-	SetUID     bool
-	SetGID     bool
-	Secure     bool
-	Memfd      bool
-	Deleted    bool
-	Tmpfs      bool
-	InInitTree bool
-	// Env is the environment as the cache's settings keep it: every
-	// variable, its value masked unless allowed.
+	kernel.ExecContext
+	// Env is every variable, its value masked unless allowed.
 	Env []string
 }

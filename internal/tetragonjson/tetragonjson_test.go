@@ -29,12 +29,12 @@ var (
 		StartTime: 3_000_000_000, Binary: "/usr/bin/curl", Args: []string{"curl", "-s", "https://ebpf.io"},
 		Cwd: "/home/x", UID: 1000, EUID: 1000, GID: 1000, EGID: 1000,
 		CgroupName: "cri-containerd-" + containerID + ".scope",
-		Context: &process.ExecContext{
+		Context: &process.ExecContext{ExecContext: kernel.ExecContext{
 			CapEffective: 1<<13 | 1<<21, CapPermitted: 1<<13 | 1<<21, AUID: 1000,
 			Namespaces: kernel.Namespaces{Mnt: 4026532001, PID: 4026532002, Net: 4026532003, UTS: 4026532004,
 				IPC: 4026532005, Cgroup: 4026532006, User: 4026531837, Time: 4026531834},
 			SetUID: true, Memfd: true, InInitTree: true,
-		},
+		}},
 	}
 )
 

@@ -392,7 +392,7 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 	case *kernel.ExecRecord:
 		p := r.cache.Exec(rec)
 		if p.Binary != rec.Filename {
-			r.sensor.SetBinary(p.PID, p.Binary, rec.InInitTree)
+			r.sensor.SetBinary(p.PID, p.Binary, rec.Context.InInitTree)
 		}
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exec{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors}, p.CgroupName)
