@@ -68,23 +68,33 @@ type LibraryConfig struct {
 	Enforce []string `mapstructure:"enforce"`
 }
 
-// enabled returns the library policies to load, each with whether it
-// enforces, in the library's order.
+// enabled returns the library policies to load, in the library's order,
+// as the policy manager reads them at every sync.
 func (c LibraryConfig) enabled() []libraryPolicy {
 	if !c.Enabled {
 		return nil
 	}
 	var out []libraryPolicy
 	for _, n := range policies.Names() {
-		if !slices.Contains(c.Disabled, n) {
-			out = append(out, libraryPolicy{name: n, enforce: slices.Contains(c.Enforce, n)})
+		if slices.Contains(c.Disabled, n) {
+			continue
 		}
+		lp := libraryPolicy{source: policies.Source + n, enforce: slices.Contains(c.Enforce, n)}
+		lp.data, _ = policies.YAML(n)
+		if lp.enforce {
+			// Other bytes, so that a switch of mode is a change of the
+			// source and replaces the running version.
+			lp.data = append(lp.data, "\n# library.enforce\n"...)
+		}
+		out = append(out, lp)
 	}
 	return out
 }
 
+// libraryPolicy is one library policy as a policy source.
 type libraryPolicy struct {
-	name    string
+	source  string
+	data    []byte
 	enforce bool
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vigilsec/vigil/distribution/policies"
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -235,19 +234,12 @@ func (m *policyManager) sync() {
 		}
 	}
 	for _, lp := range m.library {
-		source := policies.Source + lp.name
-		data, _ := policies.YAML(lp.name)
-		if lp.enforce {
-			// Other bytes, so that a switch of mode is a change of the
-			// source and replaces the running version.
-			data = append(slices.Clip(data), "\n# library.enforce\n"...)
-		}
-		ps := m.parse(source, data, false)
+		ps := m.parse(lp.source, lp.data, false)
 		if lp.enforce {
 			enforce(ps)
 		}
 		n := len(cands)
-		offer(source, ps, nil)
+		offer(lp.source, ps, nil)
 		for i := n; i < len(cands); i++ {
 			cands[i].library = true
 		}
