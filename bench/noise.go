@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +16,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
+
 	"github.com/vigilsec/vigil/distribution/policies"
+	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -208,56 +210,45 @@ type alert struct {
 }
 
 // readAlerts reads the records with a security_rule.name from an OTLP
-// JSON file (one ExportLogsServiceRequest per line).
+// JSON file (one ExportLogsServiceRequest per line), as the other tables
+// read theirs: with pdata's own decoder.
 func readAlerts(path string) ([]alert, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	var u plog.JSONUnmarshaler
 	var out []alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	for sc.Scan() {
-		var req struct {
-			ResourceLogs []struct {
-				ScopeLogs []struct {
-					LogRecords []struct {
-						TimeUnixNano string `json:"timeUnixNano"`
-						Attributes   []struct {
-							Key   string `json:"key"`
-							Value struct {
-								StringValue string `json:"stringValue"`
-							} `json:"value"`
-						} `json:"attributes"`
-					} `json:"logRecords"`
-				} `json:"scopeLogs"`
-			} `json:"resourceLogs"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		for _, rl := range req.ResourceLogs {
-			for _, sl := range rl.ScopeLogs {
-				for _, lr := range sl.LogRecords {
-					attrs := map[string]string{}
-					for _, a := range lr.Attributes {
-						attrs[a.Key] = a.Value.StringValue
+		logs, err := u.UnmarshalLogs(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					attrs := lr.Attributes()
+					str := func(k string) string {
+						if v, ok := attrs.Get(k); ok {
+							return v.AsString()
+						}
+						return ""
 					}
-					if attrs["security_rule.name"] == "" {
+					if _, ok := attrs.Get(event.AttrSecurityRuleName); !ok {
 						continue
 					}
-					var ns int64
-					fmt.Sscan(lr.TimeUnixNano, &ns)
-					detail := attrs["file.path"]
+					detail := str(event.AttrFilePath)
 					if detail == "" {
-						detail = strings.TrimSpace(attrs["process.command_line"])
+						detail = strings.TrimSpace(str(event.AttrProcessCommandLine))
 					}
-					out = append(out, alert{time: time.Unix(0, ns), policy: attrs["security_rule.name"],
-						hook: attrs["vigil.hook"], binary: attrs["process.executable.path"], detail: detail})
+					out = append(out, alert{time: lr.Timestamp().AsTime(), policy: str(event.AttrSecurityRuleName),
+						hook: str(event.AttrHook), binary: str(event.AttrProcessExecutablePath), detail: detail})
 				}
 			}
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
