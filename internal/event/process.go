@@ -76,22 +76,22 @@ func putContext(attrs pcommon.Map, x *process.ExecContext) {
 	if x.SetUID || x.SetGID || x.Secure {
 		raised := attrs.PutEmptySlice(AttrPrivilegesRaised)
 		if x.SetUID {
-			raised.AppendEmpty().SetStr("setuid")
+			raised.AppendEmpty().SetStr(PrivilegeSetUID)
 		}
 		if x.SetGID {
-			raised.AppendEmpty().SetStr("setgid")
+			raised.AppendEmpty().SetStr(PrivilegeSetGID)
 		}
 		if x.Secure && !x.SetUID && !x.SetGID {
-			raised.AppendEmpty().SetStr("file_capabilities")
+			raised.AppendEmpty().SetStr(PrivilegeFileCapabilities)
 		}
 	}
 	switch {
 	case x.Memfd:
-		attrs.PutStr(AttrExecFile, "memfd")
+		attrs.PutStr(AttrExecFile, ExecFileMemfd)
 	case x.Deleted:
-		attrs.PutStr(AttrExecFile, "deleted")
+		attrs.PutStr(AttrExecFile, ExecFileDeleted)
 	case x.Tmpfs:
-		attrs.PutStr(AttrExecFile, "tmpfs")
+		attrs.PutStr(AttrExecFile, ExecFileTmpfs)
 	}
 	if x.InInitTree {
 		attrs.PutBool(AttrInInitTree, true)

@@ -129,6 +129,17 @@ const (
 	AttrProcessStartBootNs = "vigil.process.start_boot_ns"
 )
 
+// Values of vigil.process.privileges_raised and vigil.process.exec_file.
+const (
+	PrivilegeSetUID           = "setuid"
+	PrivilegeSetGID           = "setgid"
+	PrivilegeFileCapabilities = "file_capabilities"
+
+	ExecFileMemfd   = "memfd"
+	ExecFileDeleted = "deleted"
+	ExecFileTmpfs   = "tmpfs"
+)
+
 // Attributes of enforcement.action records (enforcement.go). The rule or
 // policy is security_rule.name; vigil.exec_id is the triggering event's.
 const (

@@ -229,17 +229,17 @@ func contextOf(a pcommon.Map, p *tetragon.Process) {
 	var bp tetragon.BinaryProperties
 	for _, r := range strs(a, event.AttrPrivilegesRaised) {
 		switch r {
-		case "setuid":
+		case event.PrivilegeSetUID:
 			bp.Setuid = uint32Value(a, event.AttrProcessUserID)
 			bp.PrivilegesChanged = append(bp.PrivilegesChanged, tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_SETUID)
-		case "setgid":
+		case event.PrivilegeSetGID:
 			bp.Setgid = uint32Value(a, event.AttrProcessGroupID)
 			bp.PrivilegesChanged = append(bp.PrivilegesChanged, tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_SETGID)
-		case "file_capabilities":
+		case event.PrivilegeFileCapabilities:
 			bp.PrivilegesChanged = append(bp.PrivilegesChanged, tetragon.ProcessPrivilegesChanged_PRIVILEGES_RAISED_EXEC_FILE_CAP)
 		}
 	}
-	if f := str(a, event.AttrExecFile); f == "memfd" || f == "deleted" {
+	if f := str(a, event.AttrExecFile); f == event.ExecFileMemfd || f == event.ExecFileDeleted {
 		// Tetragon reports such files with their link count, 0.
 		bp.File = &tetragon.FileProperties{Path: p.Binary, Inode: &tetragon.InodeProperties{Links: wrapperspb.UInt32(0)}}
 	}
