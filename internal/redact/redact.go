@@ -92,19 +92,25 @@ func (r *Redactor) Args(binary string, args []string) []string {
 	if len(spans) == 0 {
 		return args
 	}
+	// Overlapping captures (two filters on one secret) are one span.
 	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	merged := spans[:1]
+	for _, s := range spans[1:] {
+		if last := &merged[len(merged)-1]; s[0] < last[1] {
+			last[1] = max(last[1], s[1])
+		} else {
+			merged = append(merged, s)
+		}
+	}
 	out := make([]string, len(args))
 	start := 0
 	for i, a := range args {
 		end := start + len(a)
 		var b strings.Builder
 		pos := start
-		for _, s := range spans {
+		for _, s := range merged {
 			lo, hi := max(s[0], start), min(s[1], end)
-			if lo >= hi || lo < pos {
-				if hi > pos && lo < pos {
-					pos = hi // overlapping spans: already masked
-				}
+			if lo >= hi {
 				continue
 			}
 			b.WriteString(joined[pos:lo])

@@ -49,3 +49,14 @@ func TestCompileRefusesWhatCannotRedact(t *testing.T) {
 	}
 	_ = regexp.MustCompile
 }
+
+// Captures that overlap hide their union behind one mask, leaking no byte
+// of either.
+func TestOverlappingCapturesAreOneMask(t *testing.T) {
+	a, _ := Compile([]string{`(abc)`})
+	b, _ := Compile([]string{`(bcd)`})
+	r := New([]Filter{{Redact: a}, {Redact: b}})
+	if got := r.Args("/bin/x", []string{"x", "xabcdy", "--k", "ab"}); !slices.Equal(got, []string{"x", "x*****y", "--k", "ab"}) {
+		t.Errorf("got %q", got)
+	}
+}
