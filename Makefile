@@ -28,9 +28,10 @@ FUZZTIME ?= 30s
 
 ## test: every test on this machine (root for the kernel tests), with the distribution and
 ## its image built, a real kube-apiserver + etcd for the Kubernetes tests (built once,
-## cached) and podman to run the image as the DaemonSet runs it
+## cached), podman to run the image as the DaemonSet runs it, and Debian's prometheus to
+## evaluate the dashboards and alert rules against a running collector
 test: image
-	scripts/install-deps.sh k8s podman
+	scripts/install-deps.sh k8s podman prometheus
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	# The policy compiler meets untrusted YAML: fuzz it for a bounded time.

@@ -15,6 +15,8 @@
 #                                   kube-scheduler, kubelet and kubectl (built once, cached beside
 #                                   kube-apiserver), containerd, runc, the CNI plugins and
 #                                   busybox-static: the node lane, make e2e
+#   scripts/install-deps.sh prometheus  Debian's prometheus (2.42) and promtool: the tests of
+#                                   the dashboards and alert rules, make dashboards-preview
 #
 # Several groups may be given at once. It is idempotent: a second run
 # installs nothing and says so.
@@ -30,7 +32,7 @@ KUBE_VERSION=v1.37.2
 HELM_VERSION=v3.22.0
 
 usage() {
-	echo "usage: $0 {bpf|ocb|mdatagen|bench|vm|k8s|image|podman|node}..." >&2
+	echo "usage: $0 {bpf|ocb|mdatagen|bench|vm|k8s|image|podman|node|prometheus}..." >&2
 	exit 2
 }
 
@@ -169,6 +171,37 @@ install_node() {
 	rmdir "$tmp"
 }
 
+# install_prometheus installs Debian's prometheus for its binaries only: the
+# tests start their own server on a temporary configuration. The package's
+# service is kept from starting during the install (a policy-rc.d that
+# refuses every start, unless the machine has one already) and disabled
+# after it, so no daemon is left listening on :9090.
+install_prometheus() {
+	if [[ "$(dpkg-query -W -f='${Status}' prometheus 2>/dev/null)" == "install ok installed" ]]; then
+		echo "install-deps: already installed: prometheus"
+		return
+	fi
+	if [[ $EUID -ne 0 ]]; then
+		echo "install-deps: prometheus missing, and installing it needs root" >&2
+		exit 1
+	fi
+	local guard=/usr/sbin/policy-rc.d
+	if [[ ! -e "$guard" ]]; then
+		printf '#!/bin/sh\n# install-deps: no service starts during this install\nexit 101\n' >"$guard"
+		chmod 0755 "$guard"
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	apt_install prometheus
+	# The package enables its unit (and its SysV script) even where no
+	# systemd runs: disable them, and stop the unit where one does.
+	if command -v systemctl >/dev/null; then
+		systemctl disable prometheus.service >/dev/null 2>&1 || true
+		if [[ -d /run/systemd/system ]]; then
+			systemctl stop prometheus.service || true
+		fi
+	fi
+}
+
 (($# > 0)) || usage
 for group in "$@"; do
 	case "$group" in
@@ -182,6 +215,7 @@ for group in "$@"; do
 	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring ;;
 	k8s) install_k8s ;;
 	node) install_k8s && install_node ;;
+	prometheus) install_prometheus ;;
 	image) apt_install ca-certificates ;;
 	# podman runs the image (Debian's 4.3, with netavark and crun or
 	# runc); skopeo and containerd's ctr read the archive as other tools
