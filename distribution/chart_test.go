@@ -432,8 +432,8 @@ func chartCases() []chartCase {
 				t.Errorf("the defaults grant writes: %v", w)
 			}
 			checkServiceSelectsPods(t, r.objs)
-			if n := len(r.all("ServiceMonitor")) + len(r.all("PodMonitor")); n > 0 {
-				t.Errorf("%d ServiceMonitor/PodMonitor objects, want none by default", n)
+			if n := len(r.all("ServiceMonitor")) + len(r.all("PodMonitor")) + len(r.all("PrometheusRule")); n > 0 {
+				t.Errorf("%d ServiceMonitor/PodMonitor/PrometheusRule objects, want none by default", n)
 			}
 			var crds []string
 			for _, o := range r.all("CustomResourceDefinition") {
@@ -781,6 +781,54 @@ podMonitor:
 			}
 		},
 	}, chartCase{
+		name: "prometheusRule",
+		set:  []string{"prometheusRule.enabled=true"},
+		check: func(t *testing.T, r *chartRender) {
+			pr := r.one(t, "PrometheusRule")
+			if pr.GetAPIVersion() != "monitoring.coreos.com/v1" || pr.GetNamespace() != releaseNamespace || pr.GetName() != r.fullname() {
+				t.Errorf("PrometheusRule %s %s/%s", pr.GetAPIVersion(), pr.GetNamespace(), pr.GetName())
+			}
+			groups, _, _ := unstructured.NestedSlice(pr.Object, "spec", "groups")
+			if want := alertRuleGroups(t); !reflect.DeepEqual(groups, want) {
+				t.Errorf("PrometheusRule groups differ from %s:\n got %v\nwant %v", alertRulesFile, groups, want)
+			}
+		},
+	}, chartCase{
+		name: "prometheusRule with labels and an alert left out",
+		values: `
+prometheusRule:
+  enabled: true
+  extraLabels: {release: kube-prometheus-stack}
+  ruleLabels: {team: security, severity: page}
+  disabled: [VigilBPFRunsSkipped]
+`,
+		check: func(t *testing.T, r *chartRender) {
+			pr := r.one(t, "PrometheusRule")
+			if pr.GetLabels()["release"] != "kube-prometheus-stack" || pr.GetLabels()["app.kubernetes.io/name"] != "vigil" {
+				t.Errorf("PrometheusRule labels %v", pr.GetLabels())
+			}
+			// Every alert of the file but the one left out, each with the
+			// team label and its own severity.
+			want := alertRuleGroups(t)
+			for _, g := range want {
+				g := g.(map[string]any)
+				var rules []any
+				for _, rule := range g["rules"].([]any) {
+					rule := rule.(map[string]any)
+					if rule["alert"] == "VigilBPFRunsSkipped" {
+						continue
+					}
+					rule["labels"].(map[string]any)["team"] = "security"
+					rules = append(rules, rule)
+				}
+				g["rules"] = rules
+			}
+			groups, _, _ := unstructured.NestedSlice(pr.Object, "spec", "groups")
+			if !reflect.DeepEqual(groups, want) {
+				t.Errorf("PrometheusRule groups:\n got %v\nwant %v", groups, want)
+			}
+		},
+	}, chartCase{
 		name: "pod labels, annotations, security contexts, probes, update strategy",
 		values: `
 podLabels:
@@ -954,6 +1002,26 @@ affinity:
 // knobsFile sets most values at once, for helm lint and as one more case.
 const knobsFile = "testdata/chart/knobs.yaml"
 
+// alertRulesFile is the Prometheus rule file the chart's PrometheusRule
+// carries, through its link in distribution/alerts (a user's path to it).
+const alertRulesFile = "alerts/vigil.rules.yaml"
+
+// alertRuleGroups returns the groups of alertRulesFile, decoded as the
+// rendered objects are (decodeObjects, as if the file were an object).
+func alertRuleGroups(t *testing.T) []any {
+	t.Helper()
+	data, err := os.ReadFile(alertRulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeObjects(t, append([]byte("apiVersion: test/v1\nkind: RuleFile\n"), data...), alertRulesFile)
+	groups, _, _ := unstructured.NestedSlice(objs[0].obj.Object, "groups")
+	if len(groups) == 0 {
+		t.Fatalf("%s holds no groups", alertRulesFile)
+	}
+	return groups
+}
+
 const alternateConfig = `
 alternateConfig:
   receivers:
@@ -1024,6 +1092,9 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{name: "config not a map", set: []string{"config=x"}, want: []string{"/config"}},
 		{name: "memory limit GOMEMLIMIT cannot read", set: []string{"resources.limits.memory=1e9"}, want: []string{"resources.limits.memory", "1e9"}},
 		{name: "serviceMonitor without the Service", set: []string{"serviceMonitor.enabled=true", "service.enabled=false"}, want: []string{"service.enabled"}},
+		{name: "unknown key in prometheusRule", set: []string{"prometheusRule.labels.a=b"}, want: []string{"/prometheusRule", "labels"}},
+		{name: "rule label value not a string", set: []string{"prometheusRule.ruleLabels.tier=1"}, want: []string{"/prometheusRule/ruleLabels/tier", "string"}},
+		{name: "disabling an alert that does not exist", set: []string{"prometheusRule.enabled=true", "prometheusRule.disabled={VigilEventLost}"}, want: []string{"prometheusRule.disabled", `"VigilEventLost"`, "VigilEventsLost"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, stderr, err := helm(t, templateArgs(t, releaseName, c.values, c.set)...)
@@ -1123,8 +1194,8 @@ func TestChartCollectorConfigsValidate(t *testing.T) {
 	}
 }
 
-// prometheusOperatorCRDs returns prometheus-operator's ServiceMonitor and
-// PodMonitor CustomResourceDefinitions: from the directory
+// prometheusOperatorCRDs returns prometheus-operator's ServiceMonitor,
+// PodMonitor and PrometheusRule CustomResourceDefinitions: from the directory
 // PROMETHEUS_OPERATOR_CRDS names, else from the module zip of
 // promOperatorModule@promOperatorVersion in the Go module cache (`go mod
 // download` fetches it from the module proxy once; see
@@ -1148,7 +1219,7 @@ func prometheusOperatorCRDs(t *testing.T) ([]kubeObject, error) {
 		dir = filepath.Join(mod.Dir, "example", "prometheus-operator-crd")
 	}
 	var objs []kubeObject
-	for _, f := range []string{"monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml"} {
+	for _, f := range []string{"monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml"} {
 		data, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			return nil, err

@@ -362,8 +362,8 @@ func TestKubernetesManifestsAndChartApply(t *testing.T) {
 		c.dryRunAll(t, manifests)
 	})
 
-	// The chart's ServiceMonitor and PodMonitor are applied against
-	// prometheus-operator's own CRDs, when they can be had.
+	// The chart's ServiceMonitor, PodMonitor and PrometheusRule are
+	// applied against prometheus-operator's own CRDs, when they can be had.
 	monitors := false
 	t.Run("prometheus-operator CRDs take the chart's monitors", func(t *testing.T) {
 		crds, err := prometheusOperatorCRDs(t)
@@ -384,6 +384,16 @@ spec:
 `), "inline")[0]
 		if err := c.apply(t, bad, true); err == nil || !strings.Contains(err.Error(), "intervall") {
 			t.Errorf("a ServiceMonitor with endpoints[0].intervall: %v, want a refusal naming it", err)
+		}
+		badRule := decodeObjects(t, []byte(`
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: typo, namespace: vigil}
+spec:
+  groups: [{name: vigil, rules: [{alert: VigilTypo, expresion: up == 0}]}]
+`), "inline")[0]
+		if err := c.apply(t, badRule, true); err == nil || !strings.Contains(err.Error(), "expresion") {
+			t.Errorf("a PrometheusRule with rules[0].expresion: %v, want a refusal naming it", err)
 		}
 	})
 
