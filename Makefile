@@ -9,20 +9,21 @@ all: dist
 
 ## generate: rebuild the BPF objects and their Go bindings with clang-19 (bpf2go), and each
 ## component's internal/metadata, documentation.md and lifecycle tests from its metadata.yaml
-## (mdatagen)
+## (mdatagen), and the Grafana dashboards' JSON from their Go code (distribution/dashboards)
 MDATAGEN = $(shell d="$$($(GO) env GOBIN)"; echo "$${d:-$$($(GO) env GOPATH)/bin}")/mdatagen
 METADATA := $(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml exporter/*/metadata.yaml extension/*/metadata.yaml)
 generate:
 	scripts/install-deps.sh bpf mdatagen
 	$(GO) generate ./internal/kernel/...
 	for m in $(METADATA); do (cd $$(dirname $$m) && $(MDATAGEN) metadata.yaml) || exit 1; done
+	$(GO) run ./distribution/dashboards/generate -dir distribution/dashboards
 
 ## check-generate: fail when the committed generated code differs from its sources
 check-generate: generate
-	@git diff --exit-code --stat -- internal/kernel/ receiver/ processor/ exporter/ extension/ || \
+	@git diff --exit-code --stat -- internal/kernel/ receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
 		{ echo "committed generated code is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- receiver/ processor/ exporter/ extension/)" || \
-		{ git status --short -- receiver/ processor/ exporter/ extension/; echo "make generate made files that are not committed"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
+		{ git status --short -- receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
 
 FUZZTIME ?= 30s
 
