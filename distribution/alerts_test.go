@@ -14,13 +14,14 @@ import (
 // alertRulesTestFile holds the promtool unit tests of alertRulesFile.
 const alertRulesTestFile = "alerts/vigil.rules.test.yaml"
 
-// promtoolBinary returns Debian's promtool (scripts/install-deps.sh
-// prometheus), or stops the test as a missing kernel feature does.
-func promtoolBinary(t *testing.T) string {
+// prometheusBinary returns Debian's prometheus or promtool (name), which
+// scripts/install-deps.sh prometheus installs, or stops the test as a
+// missing kernel feature does.
+func prometheusBinary(t *testing.T, name string) string {
 	t.Helper()
-	bin, err := exec.LookPath("promtool")
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		testenv.Unavailable(t, "promtool is missing: run `scripts/install-deps.sh prometheus`")
+		testenv.Unavailable(t, "%s is missing: run `scripts/install-deps.sh prometheus`", name)
 	}
 	return bin
 }
@@ -29,7 +30,7 @@ func promtoolBinary(t *testing.T) string {
 // templates) and runs its unit tests, in which each alert fires on made-up
 // series and stays quiet on others.
 func TestAlertRulesPromtool(t *testing.T) {
-	promtool := promtoolBinary(t)
+	promtool := prometheusBinary(t, "promtool")
 	for _, args := range [][]string{
 		{"check", "rules", alertRulesFile},
 		{"test", "rules", alertRulesTestFile},
