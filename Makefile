@@ -99,7 +99,8 @@ run: dist
 
 ## bench: two tables (root): exec, a fork+exec loop without an agent, under otelcol-vigil,
 ## under bpftrace; openat, an openat loop without an agent, under an empty BPF program,
-## under otelcol-vigil with a policy that matches nothing and one that posts every call
+## under otelcol-vigil with a policy that matches nothing, one that counts every call in the
+## kernel (Count, NoPost) and one that posts every call
 BENCH_TABLES ?= exec,openat
 BENCH_N ?= 5000
 BENCH_ROUNDS ?= 3
