@@ -20,6 +20,7 @@ const (
 	openatNone    = "none"          // no agent
 	openatFloor   = "floor"         // an empty BPF program on sys_enter
 	openatNoMatch = "vigil-nomatch" // a policy on openat that matches nothing
+	openatCount   = "vigil-count"   // a policy that matches and counts every call, posting none
 	openatMatch   = "vigil-match"   // a policy that matches and posts every call
 	// The same, its events to the debug exporter, which logs one line per
 	// batch: what reaches an exporter, without the file exporter's
@@ -27,7 +28,7 @@ const (
 	openatMatchDebug = "vigil-match-debug"
 )
 
-var allOpenatModes = []string{openatNone, openatFloor, openatNoMatch, openatMatch, openatMatchDebug}
+var allOpenatModes = []string{openatNone, openatFloor, openatNoMatch, openatCount, openatMatch, openatMatchDebug}
 
 // posts reports whether the mode's policy posts every call.
 func posts(mode string) bool { return mode == openatMatch || mode == openatMatchDebug }
@@ -55,6 +56,7 @@ type openatOptions struct {
 // policyFiles are the modes' policies, in openatOptions.policies.
 var policyFiles = map[string]string{
 	openatNoMatch:    "openat-nomatch.yaml",
+	openatCount:      "openat-count.yaml",
 	openatMatch:      "openat-match.yaml",
 	openatMatchDebug: "openat-match.yaml",
 }
@@ -70,7 +72,7 @@ func (oo *openatOptions) check(o *options) error {
 	for _, m := range oo.modes {
 		switch m {
 		case openatNone, openatFloor:
-		case openatNoMatch, openatMatch, openatMatchDebug:
+		case openatNoMatch, openatCount, openatMatch, openatMatchDebug:
 			if _, err := os.Stat(o.agentBin); err != nil {
 				return fmt.Errorf("%s not found: run `make dist` first (or pass -agent)", o.agentBin)
 			}
@@ -125,6 +127,7 @@ type openatResult struct {
 	received int
 	span     time.Duration
 	emitted  int64            // vigil_events_total{process.kprobe}; -1 unknown
+	counted  int64            // vigil_policy_counts_total of the mode's policy; -1 unknown
 	lost     map[string]int64 // vigil_events_lost_total by reason; nil unknown
 	cpu      time.Duration    // the collector's, from the loop's start until drained
 	mem      memory           // the collector's, after the drain
@@ -162,8 +165,8 @@ func (r openatResult) summary(mode string, n int) string {
 		if r.received > 0 {
 			s += fmt.Sprintf(" in %v (%.0f/s)", r.span.Round(time.Millisecond), r.eventsPerSecond())
 		}
-		s += fmt.Sprintf(", receiver emitted %d, lost %v, collector CPU %v, RSS %.1f MB",
-			r.emitted, r.lost, r.cpu, mb(r.mem.peak))
+		s += fmt.Sprintf(", receiver emitted %d, counted %d, lost %v, collector CPU %v, RSS %.1f MB",
+			r.emitted, r.counted, r.lost, r.cpu, mb(r.mem.peak))
 	}
 	return s
 }
@@ -213,10 +216,10 @@ func runOpenatRound(ctx context.Context, o options, mode string, round int, dir 
 			return openatResult{}, err
 		}
 		enter = []ebpf.ProgramID{id}
-	case openatNoMatch, openatMatch, openatMatchDebug:
+	case openatNoMatch, openatCount, openatMatch, openatMatchDebug:
 		a = &openatVigil{bin: o.agentBin, config: oo.config, policyFile: oo.policyFile[mode],
 			policyName: oo.policyName[mode], ringBuffer: oo.ringMiB << 20, readyTimeout: o.readyTimeout,
-			exporter: "file", want: oo.n}
+			exporter: "file", want: oo.n, counts: mode == openatCount}
 		if mode == openatMatchDebug {
 			a.exporter = "debug"
 		}

@@ -33,10 +33,11 @@ type openatSummary struct {
 	cpu           time.Duration
 	cpuPerEvent   float64 // µs, median; NaN without events
 	maxPeak       uint64
+	minCounted    int64 // vigil_policy_counts_total; -1 unknown
 }
 
 func summarizeOpenat(mode string, n int, rs []openatResult) openatSummary {
-	s := openatSummary{mode: mode, agent: rs[0].agent, bpf: rs[0].bpf, minReceived: n}
+	s := openatSummary{mode: mode, agent: rs[0].agent, bpf: rs[0].bpf, minReceived: n, minCounted: math.MaxInt64}
 	var walls, cpus []time.Duration
 	var enters, exits, rates, perRuns, perEvent, onCPU []float64
 	for _, r := range rs {
@@ -68,6 +69,7 @@ func summarizeOpenat(mode string, n int, rs []openatResult) openatSummary {
 			s.maxLost, s.maxRingFull = max(s.maxLost, lost), max(s.maxRingFull, ring)
 		}
 		s.maxPeak = max(s.maxPeak, r.mem.peak)
+		s.minCounted = min(s.minCounted, r.counted)
 	}
 	s.wall, s.onCPU = median(walls), median(onCPU)
 	s.enter, s.exit = -1, -1
@@ -109,8 +111,8 @@ func printOpenatReport(w io.Writer, o options, host string, results map[string][
 		if oo.ringMiB == 8 {
 			rb = "8 MiB, the receiver's default"
 		}
-		fmt.Fprintf(w, "vigil: %s with %s or %s; ring_buffer_size %s.\n",
-			oo.config, policyFiles[openatNoMatch], policyFiles[openatMatch], rb)
+		fmt.Fprintf(w, "vigil: %s with %s, %s or %s; ring_buffer_size %s.\n",
+			oo.config, policyFiles[openatNoMatch], policyFiles[openatCount], policyFiles[openatMatch], rb)
 	}
 	fmt.Fprintf(w, "%s.\n\n", host)
 
@@ -145,6 +147,11 @@ func printOpenatReport(w io.Writer, o options, host string, results map[string][
 				fmt.Sprintf("%.0f", ms(s.cpu)),
 				fmt.Sprintf("%.2f", s.cpuPerEvent),
 				fmt.Sprintf("%.1f", mb(s.maxPeak)))
+		case s.mode == openatCount:
+			// No event is expected, every call is counted: received
+			// shows the most events that came, and the fewest counts.
+			row = append(row, fmt.Sprintf("%.0f", s.rate), fmt.Sprintf("%d, counted %s", s.maxReceived, countedString(s.minCounted, oo.n)),
+				"— / "+lostString(s.maxLost), fmt.Sprintf("%.0f", ms(s.cpu)), "—", fmt.Sprintf("%.1f", mb(s.maxPeak)))
 		default:
 			// No event is expected: received shows the most that came.
 			row = append(row, "—", fmt.Sprint(s.maxReceived), "— / "+lostString(s.maxLost),
@@ -168,6 +175,10 @@ func printOpenatReport(w io.Writer, o options, host string, results map[string][
     policies that report returns), during the loop. They run on every
     syscall of the host: the loop's openat calls made %.2f runs per call (vigil-match,
     where the collector works alongside; 1.00 would be the loop alone).
+  vigil-count: the vigil-match policy with Count and NoPost: each call is
+    counted in the kernel and none posted. received is the most events any
+    round wrote (0 expected), counted the fewest calls vigil_policy_counts_total
+    reported (N expected).
   events/s: the loop's events in the file exporter's output, divided by the
     time from the loop's start until the last of them was written. In
     vigil-match-debug the debug exporter logs a line per batch with its
@@ -304,4 +315,12 @@ func nsString(ns float64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f", ns)
+}
+
+// countedString is the fewest calls a round counted, out of n.
+func countedString(counted int64, n int) string {
+	if counted < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d/%d", counted, n)
 }

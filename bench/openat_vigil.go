@@ -34,6 +34,8 @@ type openatVigil struct {
 	// events the loop posts.
 	exporter string
 	want     int
+	// counts: the policy counts its matches (Count); read them.
+	counts bool
 
 	debug debugCount
 
@@ -157,6 +159,14 @@ func (a *openatVigil) finish(ctx context.Context, loopPID int, start time.Time, 
 		fmt.Fprintf(os.Stderr, "bench: vigil: reading vigil_events_total: %v\n", err)
 	} else {
 		r.emitted = events["process.kprobe"]
+	}
+	r.counted = -1
+	if a.counts {
+		if counts, err := scrapeCounter(a.metricsAddr, "vigil_policy_counts_total", "security_rule_name"); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: vigil: reading vigil_policy_counts_total: %v\n", err)
+		} else {
+			r.counted = counts[a.policyName]
+		}
 	}
 	stopped := time.Now()
 	if err := a.p.stop(syscall.SIGTERM, 30*time.Second); err != nil {

@@ -279,6 +279,7 @@ struct selector {
 	__u8 nns;        /* matchNamespaces entries in ns */
 	__u8 bin_follow; /* matchBinaries followChildren: ancestors' binaries count too */
 	__u8 stack;      /* Post's stack traces: enum stack_flags */
+	__u8 count;      /* Count: add the match to policy_counts */
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
@@ -349,6 +350,61 @@ static __always_inline void count_hook(__u32 slot, __u32 counter)
 
 	if (c && counter < HC_MAX)
 		c->n[counter] += 1;
+}
+
+/* policy_counts: the matches of the selectors with the Count action, per
+ * hook (its id, not its slot: a slot is reused by the next policy), selector
+ * and cgroup. User space reads them every metrics interval and deletes the
+ * entries of hooks that no longer run. Per CPU, so that a hit adds without
+ * an atomic; a hash, not LRU: a full map refuses new cgroups (counted in
+ * count_overflow) instead of silently forgetting old counts. */
+#define MAX_POLICY_COUNTS 16384
+
+struct policy_count_key {
+	__u32 hook; /* hook_conf.id */
+	__u32 sel;
+	__u64 cgroup;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MAX_POLICY_COUNTS);
+	__type(key, struct policy_count_key);
+	__type(value, __u64);
+} policy_counts SEC(".maps");
+
+/* count_overflow: matches policy_counts had no room for, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} count_overflow SEC(".maps");
+
+static __always_inline void count_match(__u32 hook, __u32 sel)
+{
+	struct policy_count_key key = {.hook = hook, .sel = sel, .cgroup = bpf_get_current_cgroup_id()};
+	__u64 *n = bpf_map_lookup_elem(&policy_counts, &key);
+
+	if (n) {
+		*n += 1;
+		return;
+	}
+	__u64 one = 1;
+
+	if (bpf_map_update_elem(&policy_counts, &key, &one, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU may have added the key since the lookup. */
+	n = bpf_map_lookup_elem(&policy_counts, &key);
+	if (n) {
+		*n += 1;
+		return;
+	}
+	__u32 zero = 0;
+	__u64 *o = bpf_map_lookup_elem(&count_overflow, &zero);
+
+	if (o)
+		*o += 1;
 }
 
 /* A string argument prepared to serve as a key: the header is rewritten

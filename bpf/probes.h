@@ -253,6 +253,8 @@ __noinline int connect_hook(struct hook_scratch *s, __u32 slot)
 		if (!selector_match(s, sel, 0))
 			continue;
 		count_hook(slot, HC_MATCHED);
+		if (sel->count)
+			count_match(conf->id, j);
 		post(s, conf, slot, j, sel, 0, 0);
 		return !sel->deny;
 	}

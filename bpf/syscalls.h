@@ -103,6 +103,8 @@ static __always_inline void act(struct hook_scratch *s, const struct hook_conf *
 				__u32 sel_idx, const struct selector *sel, int at_return)
 {
 	count_hook(slot, HC_MATCHED);
+	if (sel->count)
+		count_match(conf->id, sel_idx);
 	if (sel->signal) {
 		bpf_send_signal(sel->signal);
 		count_hook(slot, HC_SIGNALED);

@@ -4,7 +4,7 @@
 #
 #   scripts/install-deps.sh bpf     clang-19, llvm-19 (llvm-strip-19), libbpf-dev: `make generate`
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
-#   scripts/install-deps.sh mdatagen  mdatagen (tools/mdatagen): `make generate`
+#   scripts/install-deps.sh mdatagen  mdatagen and goimports (tools/mdatagen): `make generate`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
 #   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd: `make vmtest`
 #   scripts/install-deps.sh k8s     etcd, kube-apiserver and helm for the Kubernetes tests
@@ -85,7 +85,7 @@ install_ocb() {
 	go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
 }
 
-# install_mdatagen builds mdatagen at the version tools/mdatagen pins into
+# install_mdatagen builds mdatagen and goimports at the versions tools/mdatagen pins into
 # GOBIN (else GOPATH/bin), unless that build is already there. `go install
 # pkg@version` cannot: it asks the proxy for the module's version list,
 # which the proxy does not serve for mdatagen.
@@ -96,13 +96,14 @@ install_mdatagen() {
 	bindir="${bindir:-$(go env GOPATH)/bin}"
 	stamp="$bindir/mdatagen.sum"
 	want="$(sha256sum "$root/tools/mdatagen/go.sum" | cut -d' ' -f1)"
-	if [[ -x "$bindir/mdatagen" ]] && [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
-		echo "install-deps: already installed: $bindir/mdatagen"
+	if [[ -x "$bindir/mdatagen" ]] && [[ -x "$bindir/goimports" ]] && [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
+		echo "install-deps: already installed: $bindir/mdatagen $bindir/goimports"
 		return
 	fi
-	echo "install-deps: building mdatagen (tools/mdatagen) into $bindir"
+	echo "install-deps: building mdatagen and goimports (tools/mdatagen) into $bindir"
 	mkdir -p "$bindir"
-	(cd "$root/tools/mdatagen" && go build -o "$bindir/mdatagen" go.opentelemetry.io/collector/cmd/mdatagen)
+	(cd "$root/tools/mdatagen" && go build -o "$bindir/mdatagen" go.opentelemetry.io/collector/cmd/mdatagen &&
+		go build -o "$bindir/goimports" golang.org/x/tools/cmd/goimports)
 	echo "$want" >"$stamp"
 }
 

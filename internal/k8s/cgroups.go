@@ -16,13 +16,52 @@ type CgroupIndex struct {
 	root string
 
 	mu sync.Mutex
-	// byContainer holds what the last walk found.
+	// byContainer holds what the last walk found, and byCgroup the same
+	// the other way round.
 	byContainer map[string][]uint64
+	byCgroup    map[uint64]string
+	// outside are cgroups asked for that are no container's (the host's
+	// services, the node's slices): known not to be, they cause no walk.
+	outside map[uint64]struct{}
 }
+
+// outsideMemory bounds CgroupIndex.outside; when it is reached the memory
+// starts over.
+const outsideMemory = 4096
 
 // NewCgroupIndex indexes the cgroup v2 hierarchy mounted at root.
 func NewCgroupIndex(root string) *CgroupIndex {
-	return &CgroupIndex{root: root, byContainer: map[string][]uint64{}}
+	return &CgroupIndex{root: root, byContainer: map[string][]uint64{}, byCgroup: map[uint64]string{}, outside: map[uint64]struct{}{}}
+}
+
+// Containers returns the container of each cgroup id, leaving out the
+// cgroups of no container. As Lookup does, it walks the hierarchy again
+// only for an id the last walk did not see: a new cgroup is a new id.
+func (x *CgroupIndex) Containers(ids []uint64) map[uint64]string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[uint64]string, len(ids))
+	walked := false
+	for _, id := range ids {
+		if _, ok := x.outside[id]; ok {
+			continue
+		}
+		c, ok := x.byCgroup[id]
+		if !ok && !walked {
+			x.walk()
+			walked = true
+			c, ok = x.byCgroup[id]
+		}
+		if !ok {
+			if len(x.outside) >= outsideMemory {
+				clear(x.outside)
+			}
+			x.outside[id] = struct{}{}
+			continue
+		}
+		out[id] = c
+	}
+	return out
 }
 
 // Lookup returns the cgroup ids of the given containers, and the ids of
@@ -79,4 +118,10 @@ func (x *CgroupIndex) walk() {
 		return filepath.SkipDir
 	})
 	x.byContainer = found
+	x.byCgroup = make(map[uint64]string, len(found))
+	for c, ids := range found {
+		for _, id := range ids {
+			x.byCgroup[id] = c
+		}
+	}
 }

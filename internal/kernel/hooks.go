@@ -750,6 +750,9 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		if sel.Post {
 			cs.Post = 1
 		}
+		if sel.Count {
+			cs.Count = 1
+		}
 		if sel.Deny {
 			cs.Deny = 1
 		}

@@ -279,10 +279,11 @@ type MapFill struct {
 // filledMaps are the maps that fill with what happens on the node, not with
 // the policies: the processes (a full map leaves new processes without
 // their binary, so that matchBinaries misses them), the calls waiting for
-// their return, rate limits, tracked sockets, and the enforcement deny
-// lists. The LRU ones evict their oldest entry when full, each a lost
+// their return, rate limits, tracked sockets, the Count action's
+// per-cgroup counters (a full map counts new cgroups as overflow), and the
+// enforcement deny lists. The LRU ones evict their oldest entry when full, each a lost
 // return event, a rate limit forgotten or a socket no longer tracked.
-var filledMaps = []string{"procs", "pending_returns", "rate_limits", "sock_owners", "deny_exec", "deny_connect", "deny_connect6"}
+var filledMaps = []string{"procs", "pending_returns", "rate_limits", "sock_owners", "policy_counts", "deny_exec", "deny_connect", "deny_connect6"}
 
 // MapFill returns the fill of the maps that fill with the node's activity,
 // by map name. It walks each map's keys, one system call per entry.

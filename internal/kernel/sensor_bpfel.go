@@ -250,7 +250,8 @@ type sensorHookConf struct {
 		Nns       uint8
 		BinFollow uint8
 		Stack     uint8
-		_         [3]byte
+		Count     uint8
+		_         [2]byte
 		Override  int32
 		CgroupSet uint32
 		Pids      [8]uint32
@@ -423,6 +424,13 @@ type sensorPolicyCgroupKey struct {
 	Cgroup uint64
 }
 
+type sensorPolicyCountKey struct {
+	_      structs.HostLayout
+	Hook   uint32
+	Sel    uint32
+	Cgroup uint64
+}
+
 type sensorProcFlags uint32
 
 const (
@@ -528,6 +536,7 @@ const (
 	sensorMapAddrLpm                   = "addr_lpm"
 	sensorMapBacklogRecords            = "backlog_records"
 	sensorMapConnectAddr               = "connect_addr"
+	sensorMapCountOverflow             = "count_overflow"
 	sensorMapDenyConnect               = "deny_connect"
 	sensorMapDenyConnect6              = "deny_connect6"
 	sensorMapDenyExec                  = "deny_exec"
@@ -542,6 +551,7 @@ const (
 	sensorMapPathHeap                  = "path_heap"
 	sensorMapPendingReturns            = "pending_returns"
 	sensorMapPolicyCgroups             = "policy_cgroups"
+	sensorMapPolicyCounts              = "policy_counts"
 	sensorMapProcHeap                  = "proc_heap"
 	sensorMapProcs                     = "procs"
 	sensorMapRateLimits                = "rate_limits"
@@ -673,6 +683,7 @@ type sensorMapSpecs struct {
 	AddrLpm        *ebpf.MapSpec `ebpf:"addr_lpm"`
 	BacklogRecords *ebpf.MapSpec `ebpf:"backlog_records"`
 	ConnectAddr    *ebpf.MapSpec `ebpf:"connect_addr"`
+	CountOverflow  *ebpf.MapSpec `ebpf:"count_overflow"`
 	DenyConnect    *ebpf.MapSpec `ebpf:"deny_connect"`
 	DenyConnect6   *ebpf.MapSpec `ebpf:"deny_connect6"`
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
@@ -687,6 +698,7 @@ type sensorMapSpecs struct {
 	PathHeap       *ebpf.MapSpec `ebpf:"path_heap"`
 	PendingReturns *ebpf.MapSpec `ebpf:"pending_returns"`
 	PolicyCgroups  *ebpf.MapSpec `ebpf:"policy_cgroups"`
+	PolicyCounts   *ebpf.MapSpec `ebpf:"policy_counts"`
 	ProcHeap       *ebpf.MapSpec `ebpf:"proc_heap"`
 	Procs          *ebpf.MapSpec `ebpf:"procs"`
 	RateLimits     *ebpf.MapSpec `ebpf:"rate_limits"`
@@ -748,6 +760,7 @@ type sensorMaps struct {
 	AddrLpm        *ebpf.Map `ebpf:"addr_lpm"`
 	BacklogRecords *ebpf.Map `ebpf:"backlog_records"`
 	ConnectAddr    *ebpf.Map `ebpf:"connect_addr"`
+	CountOverflow  *ebpf.Map `ebpf:"count_overflow"`
 	DenyConnect    *ebpf.Map `ebpf:"deny_connect"`
 	DenyConnect6   *ebpf.Map `ebpf:"deny_connect6"`
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
@@ -762,6 +775,7 @@ type sensorMaps struct {
 	PathHeap       *ebpf.Map `ebpf:"path_heap"`
 	PendingReturns *ebpf.Map `ebpf:"pending_returns"`
 	PolicyCgroups  *ebpf.Map `ebpf:"policy_cgroups"`
+	PolicyCounts   *ebpf.Map `ebpf:"policy_counts"`
 	ProcHeap       *ebpf.Map `ebpf:"proc_heap"`
 	Procs          *ebpf.Map `ebpf:"procs"`
 	RateLimits     *ebpf.Map `ebpf:"rate_limits"`
@@ -784,6 +798,7 @@ func (m *sensorMaps) Close() error {
 		m.AddrLpm,
 		m.BacklogRecords,
 		m.ConnectAddr,
+		m.CountOverflow,
 		m.DenyConnect,
 		m.DenyConnect6,
 		m.DenyExec,
@@ -798,6 +813,7 @@ func (m *sensorMaps) Close() error {
 		m.PathHeap,
 		m.PendingReturns,
 		m.PolicyCgroups,
+		m.PolicyCounts,
 		m.ProcHeap,
 		m.Procs,
 		m.RateLimits,

@@ -809,6 +809,8 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 		action, _ := CanonicalAction(a.Action)
 		sel.Actions = append(sel.Actions, action)
 		switch action {
+		case "Count":
+			sel.Count = true
 		case "Post":
 			if a.RateLimit != "" {
 				d, err := ParseRateLimit(a.RateLimit)

@@ -340,6 +340,33 @@ func TestCompileRequests(t *testing.T) {
 	}
 }
 
+// TestCompileCount: Count counts and leaves posting alone, as Tetragon's
+// actions do: the selector posts unless NoPost says otherwise.
+func TestCompileCount(t *testing.T) {
+	for _, c := range []struct {
+		actions []string
+		post    bool
+	}{
+		{[]string{"Count"}, true},
+		{[]string{"count", "Post"}, true},
+		{[]string{"Count", "Sigkill"}, true},
+		{[]string{"Count", "NoPost"}, false},
+		{[]string{"NoPost", "count"}, false},
+	} {
+		var list []ActionSelector
+		for _, a := range c.actions {
+			list = append(list, ActionSelector{Action: a})
+		}
+		prog, err := Compile(selectorPolicy(SelectorSpec{MatchActions: list}))
+		if err != nil {
+			t.Fatalf("%v: %v", c.actions, err)
+		}
+		if sel := prog.Hooks[0].Selectors[0]; !sel.Count || sel.Post != c.post {
+			t.Errorf("%v: Count %v Post %v, want Count true Post %v", c.actions, sel.Count, sel.Post, c.post)
+		}
+	}
+}
+
 // TestCompileMatchReturnActions: on a hook that reports at return, the
 // actions of matchReturnActions are the selector's; with matchActions too,
 // or Override, the selector is refused.

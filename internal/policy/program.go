@@ -344,6 +344,11 @@ type Selector struct {
 	Capabilities *CapabilityMatch
 	// Post emits an event; NoPost clears it.
 	Post bool
+	// Count adds the match to the kernel's per-cgroup counters of the
+	// selector (Vigil's Count action), read as the vigil.policy.counts
+	// metric. It leaves posting as Tetragon decides it: with NoPost the
+	// selector only counts, at no ring-buffer cost.
+	Count bool
 	// Deny refuses the operation (Override on a connect hook).
 	Deny bool
 	// Override is Override on a kprobe or LSM hook; OverrideErr is the

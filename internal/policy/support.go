@@ -97,7 +97,7 @@ var support = struct {
 		"Protocol", "Family", "State",
 	),
 	binaryOperators: setOf("In", "NotIn", "Prefix", "NotPrefix", "Postfix", "NotPostfix"),
-	actions:         setOf("Post", "NoPost", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
+	actions:         setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
 	listTypes:       setOf("syscalls"),
 	options:         setOf("policy-mode"),
 }

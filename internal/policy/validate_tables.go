@@ -216,6 +216,8 @@ var actionNames = map[string]string{
 	"geturl": "GetUrl", "dnslookup": "DnsLookup", "tracksock": "TrackSock", "untracksock": "UntrackSock",
 	"notifyenforcer": "NotifyEnforcer", "cleanupenforcernotification": "CleanupEnforcerNotification",
 	"set": "Set",
+	// Vigil's: count the match in the kernel, per cgroup (Selector.Count).
+	"count": "Count",
 }
 
 // CanonicalAction returns the canonical spelling of an action (Tetragon

@@ -273,7 +273,7 @@ spec:
 				"spec.kprobes[0].selectors[1].matchActions[2].rateLimitScope: needs rateLimit",
 				"spec.kprobes[0].selectors[2].matchActions[0].argSock: argument 1 is of type sockaddr, not sock",
 				"spec.kprobes[0].selectors[2].matchActions[1].argUrl: required: an http or https URL",
-				`spec.kprobes[0].selectors[2].matchActions[2].action: "Explode" is not an action (known: CleanupEnforcerNotification, CopyFD, DnsLookup, FollowFD, GetUrl, NoPost, NotifyEnforcer, Override, Post, Set, Sigkill, Signal, TrackSock, UnfollowFD, UntrackSock)`,
+				`spec.kprobes[0].selectors[2].matchActions[2].action: "Explode" is not an action (known: CleanupEnforcerNotification, CopyFD, Count, DnsLookup, FollowFD, GetUrl, NoPost, NotifyEnforcer, Override, Post, Set, Sigkill, Signal, TrackSock, UnfollowFD, UntrackSock)`,
 				"spec.kprobes[0].selectors[3].matchActions[0].action: NotifyEnforcer needs an enforcer in spec.enforcers",
 				"spec.kprobes[0].selectors[3].matchActions[0]: NotifyEnforcer needs argError, argSig or both",
 				"spec.kprobes[0].selectors[3].matchActions[1].argFqdn: required: a DNS name to look up",

@@ -347,10 +347,14 @@ var actions = map[string]tetragon.KprobeAction{
 }
 
 // action is what the kernel did, the first of vigil.action's list
-// ("Sigkill", "Post,GetUrl").
+// ("Sigkill", "Post,GetUrl") that Tetragon has: Vigil's Count is not one.
 func action(a pcommon.Map) tetragon.KprobeAction {
-	first, _, _ := strings.Cut(str(a, event.AttrAction), ",")
-	return actions[first]
+	for name := range strings.SplitSeq(str(a, event.AttrAction), ",") {
+		if k, ok := actions[name]; ok {
+			return k
+		}
+	}
+	return tetragon.KprobeAction_KPROBE_ACTION_UNKNOWN
 }
 
 // args converts vigil.args, each a map {index, type, label, value, ...},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/processor/enforcementprocessor/internal/metadata"
 )
 
 // enforcementProcessor evaluates the rules on every log record, acts, and
@@ -62,13 +63,11 @@ func newProcessor(cfg *Config, set processor.Settings, next consumer.Logs) (*enf
 			p.kube = newKubeActions(cfg, p.emitK8s)
 		}
 	}
-	var err error
-	p.actions, err = set.MeterProvider.Meter(event.EnforcementScopeName).Int64Counter("vigil.enforcement.actions",
-		metric.WithDescription("Enforcement actions by rule, action and result (taken, skipped, failed)."),
-		metric.WithUnit("{action}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("enforcement processor: creating its metric: %w", err)
 	}
+	p.actions = tb.ProcessorEnforcementActions
 	return p, nil
 }
 
@@ -339,7 +338,7 @@ func (p *enforcementProcessor) act(ctx context.Context, r *rule, res pcommon.Res
 	return a, dropped, false
 }
 
-// count adds an action to the vigil.enforcement.actions metric.
+// count adds an action to the otelcol_processor_enforcement_actions metric.
 func (p *enforcementProcessor) count(ctx context.Context, r *rule, result string) {
 	p.actions.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("rule", r.Name), attribute.String("action", r.Action), attribute.String("result", result)))

@@ -423,7 +423,7 @@ func TestDropRemovesTheRecord(t *testing.T) {
 	counts := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name != "vigil.enforcement.actions" {
+			if m.Name != "otelcol_processor_enforcement_actions" {
 				continue
 			}
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
@@ -435,7 +435,7 @@ func TestDropRemovesTheRecord(t *testing.T) {
 		}
 	}
 	if counts["drop-noise/drop/taken"] != 1 || counts["drop-quietly/drop/taken"] != 2 {
-		t.Errorf("vigil.enforcement.actions %v", counts)
+		t.Errorf("otelcol_processor_enforcement_actions %v", counts)
 	}
 }
 

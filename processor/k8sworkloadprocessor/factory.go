@@ -22,7 +22,8 @@ import (
 // NewFactory returns the factory of the k8s_workload processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(metadata.Type, createDefaultConfig,
-		processor.WithLogs(createLogs, metadata.LogsStability))
+		processor.WithLogs(createLogs, metadata.LogsStability),
+		processor.WithMetrics(createMetrics, metadata.MetricsStability))
 }
 
 func createDefaultConfig() component.Config {
@@ -36,6 +37,10 @@ func createDefaultConfig() component.Config {
 		// bound is what the collector may hold if the API server stalls.
 		MaxPending: 10000,
 	}
+}
+
+func createMetrics(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	return newMetricsProcessor(cfg.(*Config), set, next)
 }
 
 func createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {

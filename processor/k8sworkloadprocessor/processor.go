@@ -20,10 +20,8 @@ import (
 	"github.com/vigilsec/vigil/extension/k8smetaextension"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/k8s"
+	"github.com/vigilsec/vigil/processor/k8sworkloadprocessor/internal/metadata"
 )
-
-// ScopeName is the instrumentation scope of the processor's metric.
-const ScopeName = "github.com/vigilsec/vigil/processor/k8sworkloadprocessor"
 
 // Values of the metric's result attribute.
 const (
@@ -110,13 +108,11 @@ func newProcessor(cfg *Config, set processor.Settings, next consumer.Logs) (*wor
 		}
 		p.annotations = append(p.annotations, r)
 	}
-	var err error
-	p.metric, err = set.MeterProvider.Meter(ScopeName).Int64Counter("vigil.k8s_workload.metadata",
-		metric.WithDescription("Log records by how they got Kubernetes metadata: found at once, found after waiting (waited), or passed on without it (missing)."),
-		metric.WithUnit("{record}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("k8s_workload processor: creating its metric: %w", err)
 	}
+	p.metric = tb.ProcessorK8sWorkloadMetadata
 	for _, r := range []string{resultFound, resultWaited, resultMissing} {
 		p.results[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))
 	}

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -56,6 +57,46 @@ func TestWithAPIServer(t *testing.T) {
 	t.Run("NoWaitPassesAtOnce", func(t *testing.T) { testNoWait(t, f) })
 	t.Run("MaxPendingBoundsTheHeldRecords", func(t *testing.T) { testMaxPending(t, f) })
 	t.Run("ShutdownFlushesHeldRecords", func(t *testing.T) { testShutdownFlushes(t, f) })
+	t.Run("LabelsMetricDataPoints", func(t *testing.T) { testMetrics(t, f) })
+}
+
+// testMetrics: the data points of a container's counters get its pod and
+// workload; those of the host and of unknown containers pass as they are.
+func testMetrics(t *testing.T, f *fixture) {
+	ns := f.namespace(t, nil)
+	deploy := f.deployment(t, ns, "api")
+	rs := f.replicaSet(t, ns, "api-7c9d", controllerRef("apps/v1", "Deployment", deploy.Name, deploy.UID))
+	id := runtimeID(t, "api")
+	pod := f.pod(t, ns, "api-7c9d-xyz12", "registry.local/api:2", controllerRef("apps/v1", "ReplicaSet", rs.Name, rs.UID), nil)
+	f.setStatus(t, pod, id)
+	h := f.start(t, nil)
+	h.waitKnown(t, id)
+
+	sink := new(consumertest.MetricsSink)
+	mp, err := NewFactory().CreateMetrics(t.Context(), processortest.NewNopSettings(typ), createDefaultConfig(), sink)
+	require.NoError(t, err)
+	host, _ := k8smetatest.Start(t, f.kubeconfig, testNode)
+	require.NoError(t, mp.Start(t.Context(), host))
+	t.Cleanup(func() { require.NoError(t, mp.Shutdown(context.Background())) })
+	require.Eventually(t, func() bool {
+		_, _, ok := mp.(*metricsProcessor).cache.ByContainerID(id)
+		return ok
+	}, eventually, 50*time.Millisecond)
+
+	md := pmetric.NewMetrics()
+	dps := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptySum().DataPoints()
+	dps.AppendEmpty().Attributes().PutStr(event.AttrContainerID, id)
+	dps.AppendEmpty().Attributes().PutStr(event.AttrContainerID, runtimeID(t, "gone"))
+	dps.AppendEmpty().Attributes().PutStr(event.AttrSecurityRuleName, "host")
+	require.NoError(t, mp.ConsumeMetrics(t.Context(), md))
+
+	got := sink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints()
+	a := got.At(0).Attributes().AsRaw()
+	assert.Equal(t, "api-7c9d-xyz12", a[event.AttrK8sPodName])
+	assert.Equal(t, ns, a[event.AttrK8sNamespace])
+	assert.Equal(t, "api", a["k8s.deployment.name"])
+	assert.Equal(t, 1, got.At(1).Attributes().Len(), "an unknown container was labelled")
+	assert.Equal(t, map[string]any{event.AttrSecurityRuleName: "host"}, got.At(2).Attributes().AsRaw())
 }
 
 func testAttributes(t *testing.T, f *fixture) {
@@ -392,7 +433,7 @@ func (h *harness) assertCounts(t *testing.T, found, waited, missing int64) {
 		"counts found, waited, missing")
 }
 
-// assertMetric checks the processor's vigil.k8s_workload.metadata counter,
+// assertMetric checks the processor's otelcol_processor_k8s_workload_metadata counter,
 // by result.
 func (h *harness) assertMetric(t *testing.T, want map[string]int64) {
 	t.Helper()
@@ -400,9 +441,9 @@ func (h *harness) assertMetric(t *testing.T, want map[string]int64) {
 	require.NoError(t, h.reader.Collect(t.Context(), &rm))
 	got := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
-		assert.Equal(t, ScopeName, sm.Scope.Name)
+		assert.Equal(t, "github.com/vigilsec/vigil/processor/k8sworkloadprocessor", sm.Scope.Name)
 		for _, m := range sm.Metrics {
-			if m.Name != "vigil.k8s_workload.metadata" {
+			if m.Name != "otelcol_processor_k8s_workload_metadata" {
 				continue
 			}
 			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {

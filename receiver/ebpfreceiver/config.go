@@ -13,11 +13,16 @@ import (
 
 	"github.com/vigilsec/vigil/distribution/policies"
 	"github.com/vigilsec/vigil/internal/redact"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
 
 // Config is the ebpf receiver's configuration.
 type Config struct {
 	Process ProcessConfig `mapstructure:"process"`
+	// MetricsBuilderConfig switches each of the receiver's metrics and
+	// resource attributes (`metrics:`, `resource_attributes:`; the list
+	// is in documentation.md).
+	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 	// RingBufferSize is the size in bytes of the ring buffer that carries
 	// events from the kernel, shared by all CPUs.
 	RingBufferSize int `mapstructure:"ring_buffer_size"`

@@ -54,6 +54,12 @@ func TestConfigCustom(t *testing.T) {
 		Library:              LibraryConfig{Enabled: true, Disabled: []string{"network"}, Enforce: []string{"execution", "reverse-shell"}},
 		Redaction:            RedactionConfig{Filters: []RedactionFilter{{Binaries: []string{"/usr/bin/mysql"}, Redact: []string{`-p(\S+)`}}}},
 	}
+	// Each metric is switched on its own; the rest keep their default.
+	mbc := cfg.MetricsBuilderConfig
+	if mbc.Metrics.VigilProcessCacheSize.Enabled || !mbc.Metrics.VigilEvents.Enabled || !mbc.ResourceAttributes.HostName.Enabled {
+		t.Errorf("metrics: %+v, want only vigil.process_cache.size off", mbc)
+	}
+	cfg.MetricsBuilderConfig = want.MetricsBuilderConfig
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("got %+v, want %+v", *cfg, want)
 	}

@@ -25,6 +25,7 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
+		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 		Process: ProcessConfig{
 			// Running processes on a busy node number in the low
 			// thousands; the rest of the room keeps recently exited ones

@@ -227,7 +227,7 @@ func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
 	}
 	// Its hook's counters carry its namespace: another namespace may have
 	// a policy of the same name.
-	if p := points(r.collectMetrics())[metricHookMatches+"{k8s.namespace.name=team-b,security_rule.name=ns-open,vigil.hook=sys_openat}"]; p.value < 1 {
+	if p := points(r.collectMetrics())["vigil.policy.hook.matches"+"{k8s.namespace.name=team-b,security_rule.name=ns-open,vigil.hook=sys_openat}"]; p.value < 1 {
 		t.Errorf("the namespaced policy's hook matched %d calls, want its open", p.value)
 	}
 

@@ -377,6 +377,24 @@ func TestLibraryReportsEachBehaviour(t *testing.T) {
 			t.Errorf("library policy %s has no behaviour in libraryBehaviours", name)
 		}
 	}
+	// Every selector of the library counts its matches too (Count), so
+	// the detections are in the metrics by workload: each behaviour above
+	// is at least one.
+	counted := map[string]int64{}
+	for k, p := range points(r.collectMetrics()) {
+		if rest, ok := strings.CutPrefix(k, "vigil.policy.counts{"); ok {
+			for _, name := range policies.Names() {
+				if strings.Contains(rest, "security_rule.name="+name+",") {
+					counted[name] += p.value
+				}
+			}
+		}
+	}
+	for _, b := range libraryBehaviours(t, tmp) {
+		if counted[b.policy] < 1 {
+			t.Errorf("library policy %s counted %d matches, want at least its behaviour %s", b.policy, counted[b.policy], b.name)
+		}
+	}
 
 	// What is not an attack stays quiet: a netlink socket is SOCK_RAW
 	// too (su opens one for audit, ip for routes).

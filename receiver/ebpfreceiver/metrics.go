@@ -2,6 +2,8 @@ package ebpfreceiver
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -9,52 +11,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigilsec/vigil/internal/event"
-)
-
-// Metric names; all of Vigil's are under vigil.
-const (
-	metricEvents     = "vigil.events"
-	metricEventsLost = "vigil.events.lost"
-	metricCacheSize  = "vigil.process_cache.size"
-	// The counts of Vigil's BPF programs (kernel.ProgramStats). Skipped
-	// runs are a missed event or action that no other counter sees.
-	metricSkippedRuns = "vigil.bpf.skipped_runs"
-	metricRuns        = "vigil.bpf.runs"
-	metricRunTime     = "vigil.bpf.run_time"
-	// The fill of the maps that grow with the node's activity
-	// (kernel.Sensor.MapFill).
-	metricMapEntries  = "vigil.bpf.map.entries"
-	metricMapCapacity = "vigil.bpf.map.capacity"
-	// metricRequests counts the GetUrl and DnsLookup requests.
-	metricRequests = "vigil.policy.requests"
-	// metricPoliciesLoaded and metricPolicyRefusals follow the policy set.
-	metricPoliciesLoaded = "vigil.policies.loaded"
-	metricPolicyRefusals = "vigil.policies.refused"
-	// The kernel's counters of each running hook (kernel.HookCounters),
-	// from the hook's installation on: what its selectors filtered out
-	// never reaches user space, and no event says it happened.
-	metricHookHits        = "vigil.policy.hook.hits"
-	metricHookMatches     = "vigil.policy.hook.matches"
-	metricHookRateLimited = "vigil.policy.hook.rate_limited"
-	metricHookSignals     = "vigil.policy.hook.signals"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
 
 // Reasons an event is lost (vigil.events.lost, attribute reason).
 const (
-	lostRingBufferFull = "ring_buffer_full"
-	lostConsumer       = "consumer_refused"
-	lostUndecodable    = "undecodable"
+	lostRingBufferFull = metadata.AttributeLostReasonRingBufferFull
+	lostConsumer       = metadata.AttributeLostReasonConsumerRefused
+	lostUndecodable    = metadata.AttributeLostReasonUndecodable
 	// lostRateLimited are matched calls a selector's rateLimit held back,
 	// counted in the kernel.
-	lostRateLimited = "rate_limited"
-)
-
-// The metrics' attributes for an event's name, a BPF program's and a BPF
-// map's.
-const (
-	attrEventName   = "event.name"
-	attrProgramName = "bpf.program.name"
-	attrMapName     = "bpf.map.name"
+	lostRateLimited = metadata.AttributeLostReasonRateLimited
 )
 
 func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
@@ -76,158 +43,145 @@ func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
 	}
 }
 
-// collectMetrics snapshots the counters as cumulative sums since Start.
+// collectMetrics snapshots the counters as cumulative sums: since Start,
+// and for a policy's hooks since its running version was installed.
 func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
+	mb := r.mb
 	now := pcommon.NewTimestampFromTime(time.Now())
-	start := pcommon.NewTimestampFromTime(r.stats.start)
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	attrs := rm.Resource().Attributes()
-	attrs.PutStr(event.AttrHostName, r.host.Name)
+	rb := mb.NewResourceBuilder()
+	rb.SetHostName(r.host.Name)
 	if r.host.NodeName != "" {
-		attrs.PutStr(event.AttrK8sNodeName, r.host.NodeName)
+		rb.SetK8sNodeName(r.host.NodeName)
 	}
-	sm := rm.ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName(event.ScopeName)
-	sm.Scope().SetVersion(r.set.BuildInfo.Version)
+	res := rb.Emit()
 
-	newSum := func(name, desc, unit string) pmetric.NumberDataPointSlice {
-		m := sm.Metrics().AppendEmpty()
-		m.SetName(name)
-		m.SetDescription(desc)
-		m.SetUnit(unit)
-		s := m.SetEmptySum()
-		s.SetIsMonotonic(true)
-		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		return s.DataPoints()
-	}
-	// point adds a data point counted from since and returns its
-	// attributes.
-	point := func(dps pmetric.NumberDataPointSlice, since pcommon.Timestamp, n uint64) pcommon.Map {
-		dp := dps.AppendEmpty()
-		dp.SetStartTimestamp(since)
-		dp.SetTimestamp(now)
-		dp.SetIntValue(int64(n))
-		return dp.Attributes()
-	}
-	newGauge := func(name, desc, unit string) pmetric.NumberDataPointSlice {
-		m := sm.Metrics().AppendEmpty()
-		m.SetName(name)
-		m.SetDescription(desc)
-		m.SetUnit(unit)
-		return m.SetEmptyGauge().DataPoints()
-	}
-	gaugePoint := func(dps pmetric.NumberDataPointSlice, n int64) pcommon.Map {
-		dp := dps.AppendEmpty()
-		dp.SetTimestamp(now)
-		dp.SetIntValue(n)
-		return dp.Attributes()
-	}
-	sum := func(name, desc, unit, key string, values map[string]uint64) {
-		dps := newSum(name, desc, unit)
-		for v, n := range values {
-			point(dps, start, n).PutStr(key, v)
-		}
-	}
-
-	events := newSum(metricEvents, "Events emitted, by event name, and by policy for policy events.", "{event}")
-	point(events, start, r.stats.exec.Load()).PutStr(attrEventName, event.NameProcessExec)
-	point(events, start, r.stats.exit.Load()).PutStr(attrEventName, event.NameProcessExit)
+	mb.RecordVigilEventsDataPoint(now, int64(r.stats.exec.Load()), event.NameProcessExec)
+	mb.RecordVigilEventsDataPoint(now, int64(r.stats.exit.Load()), event.NameProcessExit)
 	for k, n := range r.stats.hookEvents() {
-		attrs := point(events, start, n)
-		attrs.PutStr(attrEventName, k.name)
-		attrs.PutStr(event.AttrSecurityRuleName, k.policy)
+		mb.RecordVigilEventsDataPoint(now, int64(n), k.name, metadata.WithPolicyEventMetricAttribute(k.policy))
 	}
 
 	hooks, rateLimited, err := r.policies.hookCounts()
 	if err != nil {
 		r.set.Logger.Warn("reading the policy hooks' kernel counters", zap.Error(err))
 	}
-	var hits, matches, limited, signals pmetric.NumberDataPointSlice
-	if len(hooks) > 0 {
-		hits = newSum(metricHookHits, "Calls of a policy hook in the kernel, before its selectors, by policy and hook.", "{call}")
-		matches = newSum(metricHookMatches, "Calls a selector of the hook matched, by policy and hook.", "{call}")
-		limited = newSum(metricHookRateLimited, "Matched calls not reported because of the selector's rateLimit, by policy and hook.", "{call}")
-		signals = newSum(metricHookSignals, "Signals the hook's Sigkill and Signal actions sent in the kernel, by policy and hook.", "{signal}")
-	}
 	for _, h := range hooks {
-		since := pcommon.NewTimestampFromTime(h.since)
-		for _, c := range []struct {
-			dps pmetric.NumberDataPointSlice
-			n   uint64
-		}{{hits, h.Hits}, {matches, h.Matched}, {limited, h.RateLimited}, {signals, h.Signaled}} {
-			attrs := point(c.dps, since, c.n)
-			attrs.PutStr(event.AttrSecurityRuleName, h.policy)
-			if h.namespace != "" {
-				attrs.PutStr(event.AttrK8sNamespace, h.namespace)
-			}
-			attrs.PutStr(event.AttrHook, h.hook)
-		}
 		rateLimited += h.RateLimited
 	}
-
 	kernelDrops, err := r.sensor.Drops()
 	if err != nil {
 		r.set.Logger.Warn("reading kernel drop counters", zap.Error(err))
 	}
-	sum(metricEventsLost, "Events lost before reaching the next consumer, by reason.", "{event}", "reason", map[string]uint64{
+	for reason, n := range map[metadata.AttributeLostReason]uint64{
 		lostRingBufferFull: kernelDrops,
 		lostConsumer:       r.stats.consumerRefused.Load(),
 		lostUndecodable:    r.stats.undecodable.Load(),
 		lostRateLimited:    rateLimited,
-	})
+	} {
+		mb.RecordVigilEventsLostDataPoint(now, int64(n), reason)
+	}
 
 	progs, err := r.sensor.ProgramStats()
 	if err != nil {
 		r.set.Logger.Warn("reading the kernel's counts of Vigil's programs", zap.Error(err))
 	}
-	skipped := newSum(metricSkippedRuns, "Runs of Vigil's BPF programs the kernel skipped, each a possibly missed event or enforcement, by program.", "{run}")
-	counted := false
 	for name, st := range progs {
-		point(skipped, start, st.Skipped).PutStr(attrProgramName, name)
-		counted = counted || st.Runs > 0
-	}
-	// Runs are counted only while the kernel's BPF statistics are on: no
-	// series at all rather than zeros that look like idle programs.
-	if counted {
-		runs := newSum(metricRuns, "Runs of Vigil's BPF programs, by program, while the kernel's BPF statistics are on.", "{run}")
-		runTime := newSum(metricRunTime, "Time Vigil's BPF programs ran, by program, while the kernel's BPF statistics are on.", "s")
-		for name, st := range progs {
-			point(runs, start, st.Runs).PutStr(attrProgramName, name)
-			dp := runTime.AppendEmpty()
-			dp.SetStartTimestamp(start)
-			dp.SetTimestamp(now)
-			dp.SetDoubleValue(st.RunTime.Seconds())
-			dp.Attributes().PutStr(attrProgramName, name)
+		mb.RecordVigilBpfSkippedRunsDataPoint(now, int64(st.Skipped), name)
+		// Runs are counted only while the kernel's BPF statistics are
+		// on: no series at all rather than zeros that look like idle
+		// programs.
+		if st.Runs > 0 {
+			mb.RecordVigilBpfRunsDataPoint(now, int64(st.Runs), name)
+			mb.RecordVigilBpfRunTimeDataPoint(now, st.RunTime.Seconds(), name)
 		}
 	}
 
-	requests := newSum(metricRequests, "GetUrl and DnsLookup requests made for policies, by action and result (done, failed, dropped).", "{request}")
 	for action, results := range r.requests.Counts() {
+		a, ok := metadata.MapAttributeRequestAction[action]
+		if !ok {
+			continue
+		}
 		for result, n := range results {
-			attrs := point(requests, start, n)
-			attrs.PutStr(event.AttrAction, action)
-			attrs.PutStr("result", result)
+			if res, ok := metadata.MapAttributeRequestResult[result]; ok {
+				mb.RecordVigilPolicyRequestsDataPoint(now, int64(n), a, res)
+			}
 		}
 	}
 
 	running, refusals := r.policies.counts()
-	sum(metricPolicyRefusals, "Policy versions refused (invalid, unsupported or not loadable).", "{policy}", "reason", map[string]uint64{
-		"refused": refusals,
-	})
-	gaugePoint(newGauge(metricPoliciesLoaded, "Policies running in the kernel.", "{policy}"), int64(running))
+	mb.RecordVigilPoliciesRefusedDataPoint(now, int64(refusals), metadata.AttributeRefusalReasonRefused)
+	mb.RecordVigilPoliciesLoadedDataPoint(now, int64(running))
 
 	fill, err := r.sensor.MapFill()
 	if err != nil {
 		r.set.Logger.Warn("reading the fill of the kernel's maps", zap.Error(err))
 	}
-	entries := newGauge(metricMapEntries, "Entries in the kernel maps that fill with the node's activity, by map.", "{entry}")
-	capacity := newGauge(metricMapCapacity, "Entries the kernel maps that fill with the node's activity can hold, by map.", "{entry}")
 	for name, f := range fill {
-		gaugePoint(entries, int64(f.Entries)).PutStr(attrMapName, name)
-		gaugePoint(capacity, int64(f.Capacity)).PutStr(attrMapName, name)
+		mb.RecordVigilBpfMapEntriesDataPoint(now, int64(f.Entries), name)
+		mb.RecordVigilBpfMapCapacityDataPoint(now, int64(f.Capacity), name)
 	}
+	mb.RecordVigilProcessCacheSizeDataPoint(now, int64(r.cache.Len()))
 
-	gaugePoint(newGauge(metricCacheSize, "Processes in the process cache, running or recently exited.", "{process}"), int64(r.cache.Len()))
-	return md
+	counts, overflow, err := r.sensor.PolicyCounts()
+	if err != nil {
+		r.set.Logger.Warn("reading the Count action's kernel counters", zap.Error(err))
+	}
+	mb.RecordVigilPolicyCountsOverflowDataPoint(now, int64(overflow))
+	mb.EmitForResource(metadata.WithResource(res))
+
+	// The counters of a policy's hooks start with its running version:
+	// one resource per version, so that each carries its start time.
+	perCgroup := r.policies.policyCounts(counts)
+	cgroups := make([]uint64, 0, len(perCgroup))
+	for _, c := range perCgroup {
+		cgroups = append(cgroups, c.cgroup)
+	}
+	// A container's sub-cgroups are one series; the host's cgroups are
+	// one, without container.id.
+	containers := r.cgroups.Containers(cgroups)
+	type countSeries struct {
+		policy, namespace, hook, action, container string
+		since                                      time.Time
+	}
+	named := map[countSeries]uint64{}
+	for _, c := range perCgroup {
+		named[countSeries{c.policy, c.namespace, c.hook, c.action, containers[c.cgroup], c.since}] += c.n
+	}
+	bySince := map[time.Time]bool{}
+	for _, h := range hooks {
+		bySince[h.since] = true
+	}
+	for c := range named {
+		bySince[c.since] = true
+	}
+	for _, since := range slices.SortedFunc(maps.Keys(bySince), time.Time.Compare) {
+		for _, h := range hooks {
+			if !h.since.Equal(since) {
+				continue
+			}
+			var opts []metadata.MetricAttributeOption
+			if h.namespace != "" {
+				opts = append(opts, metadata.WithPolicyNamespaceMetricAttribute(h.namespace))
+			}
+			mb.RecordVigilPolicyHookHitsDataPoint(now, int64(h.Hits), h.policy, h.hook, opts...)
+			mb.RecordVigilPolicyHookMatchesDataPoint(now, int64(h.Matched), h.policy, h.hook, opts...)
+			mb.RecordVigilPolicyHookRateLimitedDataPoint(now, int64(h.RateLimited), h.policy, h.hook, opts...)
+			mb.RecordVigilPolicyHookSignalsDataPoint(now, int64(h.Signaled), h.policy, h.hook, opts...)
+		}
+		for c, n := range named {
+			if !c.since.Equal(since) {
+				continue
+			}
+			var opts []metadata.MetricAttributeOption
+			if c.namespace != "" {
+				opts = append(opts, metadata.WithPolicyNamespaceMetricAttribute(c.namespace))
+			}
+			if c.container != "" {
+				opts = append(opts, metadata.WithContainerIDMetricAttribute(c.container))
+			}
+			mb.RecordVigilPolicyCountsDataPoint(now, int64(n), c.policy, c.hook, c.action, opts...)
+		}
+		mb.EmitForResource(metadata.WithResource(res), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(since)))
+	}
+	return mb.Emit()
 }

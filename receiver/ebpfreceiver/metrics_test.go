@@ -40,7 +40,16 @@ type point struct {
 // attribute values, sorted by key: "vigil.events{event.name=process.exec}".
 func points(md pmetric.Metrics) map[string]point {
 	out := map[string]point{}
-	for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, m := range rm.ScopeMetrics().At(0).Metrics().All() {
+			addPoints(out, m)
+		}
+	}
+	return out
+}
+
+func addPoints(out map[string]point, m pmetric.Metric) {
+	{
 		var dps pmetric.NumberDataPointSlice
 		switch m.Type() {
 		case pmetric.MetricTypeSum:
@@ -48,7 +57,7 @@ func points(md pmetric.Metrics) map[string]point {
 		case pmetric.MetricTypeGauge:
 			dps = m.Gauge().DataPoints()
 		default:
-			continue
+			return
 		}
 		for _, dp := range dps.All() {
 			var attrs []string
@@ -59,7 +68,78 @@ func points(md pmetric.Metrics) map[string]point {
 			out[m.Name()+"{"+strings.Join(attrs, ",")+"}"] = point{dp.IntValue(), dp.DoubleValue(), dp.StartTimestamp()}
 		}
 	}
-	return out
+}
+
+// TestCountActionCountsPerContainerInTheKernel: a selector with Count and
+// NoPost counts its matches in the kernel and posts nothing; with Count
+// alone it does both. The counts are by policy, hook, the selector's other actions
+// and container: the cgroup the test starts cat in is named as the
+// container runtimes name theirs.
+func TestCountActionCountsPerContainerInTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	counted, posted := filepath.Join(dir, "counted"), filepath.Join(dir, "posted")
+	for _, f := range []string{counted, posted} {
+		os.WriteFile(f, []byte("x\n"), 0o644)
+	}
+	name := fmt.Sprintf("count-%d", time.Now().UnixNano())
+	text := openatPolicy(name, counted, "Count\n      - action: NoPost") + fmt.Sprintf(`    - matchArgs:
+      - index: 1
+        operator: "Equal"
+        values:
+        - %q
+      matchActions:
+      - action: Count
+`, posted)
+	r, sink := startWithPolicy(t, name, text)
+	id := newContainerID(t)
+	ctr := testenv.NewCgroup(t, "vigil-test.slice/cri-containerd-"+id+".scope")
+
+	run := func(cmd *exec.Cmd) int {
+		t.Helper()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", cmd.Args, err, out)
+		}
+		return cmd.ProcessState.Pid()
+	}
+	var hostPids, ctrPids []int
+	for range 3 {
+		hostPids = append(hostPids, run(exec.Command("/bin/cat", counted)))
+	}
+	for range 2 {
+		ctrPids = append(ctrPids, run(ctr.Command(t, "/bin/cat", counted, counted)))
+	}
+	postedPid := run(ctr.Command(t, "/bin/cat", posted))
+	waitFor(t, sink, "the posted open", isEvent(event.NameProcessKprobe, postedPid))
+
+	got := points(r.collectMetrics())
+	series := "{security_rule.name=" + name + ",vigil.action=NoPost,vigil.hook=sys_openat}"
+	inCtr := "{container.id=" + id + ",security_rule.name=" + name + ",vigil.action=NoPost,vigil.hook=sys_openat}"
+	postedInCtr := "{container.id=" + id + ",security_rule.name=" + name + ",vigil.action=Post,vigil.hook=sys_openat}"
+	for k, want := range map[string]int64{
+		"vigil.policy.counts" + series:      3, // three cats on the host
+		"vigil.policy.counts" + inCtr:       4, // two cats of two opens each
+		"vigil.policy.counts" + postedInCtr: 1,
+		"vigil.policy.counts.overflow{}":    0,
+	} {
+		if p, ok := got[k]; !ok || p.value != want {
+			t.Errorf("%s = %d (present %v), want %d", k, p.value, ok, want)
+		}
+	}
+	if p := got["vigil.policy.counts"+series]; p.start == 0 {
+		t.Error("the counts carry no start time")
+	}
+	// Counted, not posted: none of the counting cats has an event.
+	for _, pid := range append(hostPids, ctrPids...) {
+		for _, ld := range sink.AllLogs() {
+			for _, rl := range ld.ResourceLogs().All() {
+				for _, lr := range rl.ScopeLogs().At(0).LogRecords().All() {
+					if isEvent(event.NameProcessKprobe, pid)(record{resource: rl.Resource().Attributes(), lr: lr}) {
+						t.Errorf("the count-only selector posted an event for pid %d", pid)
+					}
+				}
+			}
+		}
+	}
 }
 
 // TestMetricsCountPolicyHooks: the kernel's counters of a policy's hook
@@ -109,11 +189,11 @@ func TestMetricsCountPolicyHooks(t *testing.T) {
 	got := points(r.collectMetrics())
 	hook := "{security_rule.name=" + name + ",vigil.hook=sys_openat}"
 	want := map[string]int64{
-		metricHookMatches + hook:                   4,
-		metricHookRateLimited + hook:               2,
-		metricHookSignals + hook:                   1,
-		metricEventsLost + "{reason=rate_limited}": 2,
-		metricEvents + "{event.name=process.kprobe,security_rule.name=" + name + "}": 2,
+		"vigil.policy.hook.matches" + hook:                                             4,
+		"vigil.policy.hook.rate_limited" + hook:                                        2,
+		"vigil.policy.hook.signals" + hook:                                             1,
+		"vigil.events.lost" + "{reason=rate_limited}":                                  2,
+		"vigil.events" + "{event.name=process.kprobe,security_rule.name=" + name + "}": 2,
 	}
 	for k, v := range want {
 		if got[k].value != v {
@@ -121,26 +201,26 @@ func TestMetricsCountPolicyHooks(t *testing.T) {
 		}
 	}
 	// Every openat of the node is a hit, whoever makes it.
-	if hits := got[metricHookHits+hook]; hits.value < 4 || hits.start == 0 {
-		t.Errorf("%s = %+v, want at least the 4 opens, counted from the policy's installation", metricHookHits+hook, hits)
+	if hits := got["vigil.policy.hook.hits"+hook]; hits.value < 4 || hits.start == 0 {
+		t.Errorf("%s = %+v, want at least the 4 opens, counted from the policy's installation", "vigil.policy.hook.hits"+hook, hits)
 	}
-	first := got[metricHookHits+hook].start
+	first := got["vigil.policy.hook.hits"+hook].start
 
 	// A new version counts from its installation; what the first held
 	// back is still counted lost.
 	writePolicy(t, policies, "policy.yaml", text("2m"))
 	deadline := time.Now().Add(5 * time.Second)
-	for got[metricHookHits+hook].start == first && time.Now().Before(deadline) {
+	for got["vigil.policy.hook.hits"+hook].start == first && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		got = points(r.collectMetrics())
 	}
-	if got[metricHookHits+hook].start == first {
+	if got["vigil.policy.hook.hits"+hook].start == first {
 		t.Fatal("the replaced policy's hook counts did not restart within 5s")
 	}
-	if m := got[metricHookMatches+hook].value; m != 0 {
+	if m := got["vigil.policy.hook.matches"+hook].value; m != 0 {
 		t.Errorf("the new version matched %d calls, want 0", m)
 	}
-	if lost := got[metricEventsLost+"{reason=rate_limited}"].value; lost != 2 {
+	if lost := got["vigil.events.lost"+"{reason=rate_limited}"].value; lost != 2 {
 		t.Errorf("%d rate-limited calls lost after the replacement, want 2", lost)
 	}
 }
@@ -164,14 +244,14 @@ func TestMetricsCountProgramRunsWhileStatsAreOn(t *testing.T) {
 	got := points(r.collectMetrics())
 	var prog string
 	for k := range got {
-		if strings.HasPrefix(k, metricRuns+"{bpf.program.name=vigil_exec_") {
-			prog = strings.TrimPrefix(k, metricRuns)
+		if strings.HasPrefix(k, "vigil.bpf.runs"+"{bpf.program.name=vigil_exec_") {
+			prog = strings.TrimPrefix(k, "vigil.bpf.runs")
 		}
 	}
 	if prog == "" {
-		t.Fatalf("no %s for the exec program in %v", metricRuns, slices.Sorted(maps.Keys(got)))
+		t.Fatalf("no %s for the exec program in %v", "vigil.bpf.runs", slices.Sorted(maps.Keys(got)))
 	}
-	if runs, took := got[metricRuns+prog].value, got[metricRunTime+prog].double; runs < 1 || took <= 0 {
+	if runs, took := got["vigil.bpf.runs"+prog].value, got["vigil.bpf.run_time"+prog].double; runs < 1 || took <= 0 {
 		t.Errorf("the exec program ran %d times in %gs, want at least once in some time", runs, took)
 	}
 }
@@ -183,10 +263,10 @@ func TestMetricsReportMapFill(t *testing.T) {
 	r, _, _ := startReceiver(t, createDefaultConfig().(*Config))
 	got := points(r.collectMetrics())
 	procs := "{bpf.map.name=procs}"
-	if n, c := got[metricMapEntries+procs].value, got[metricMapCapacity+procs].value; n < 1 || c != 65536 || n > c {
+	if n, c := got["vigil.bpf.map.entries"+procs].value, got["vigil.bpf.map.capacity"+procs].value; n < 1 || c != 65536 || n > c {
 		t.Errorf("procs holds %d entries of %d, want some of 65536", n, c)
 	}
-	if c := got[metricMapCapacity+"{bpf.map.name=pending_returns}"].value; c != 8192 {
+	if c := got["vigil.bpf.map.capacity"+"{bpf.map.name=pending_returns}"].value; c != 8192 {
 		t.Errorf("pending_returns capacity %d, want 8192", c)
 	}
 }

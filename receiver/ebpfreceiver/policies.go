@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -533,6 +534,71 @@ func (m *policyManager) hookCounts() ([]hookCount, uint64, error) {
 		}
 	}
 	return out, m.rateLimitedGone, errors.Join(errs...)
+}
+
+// policyCount is one series of the Count action's counters: the matches of
+// the selectors with the same actions on one call of one policy, in one
+// cgroup.
+type policyCount struct {
+	policy, namespace, hook, action string
+	cgroup                          uint64
+	since                           time.Time
+	n                               uint64
+}
+
+// policyCounts names the kernel's Count counters by policy, hook and the
+// selector's actions, keeping those of the running versions: the counters
+// of a version replaced start over with its successor, as its hooks' do.
+func (m *policyManager) policyCounts(counts []kernel.PolicyCount) []policyCount {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type version struct {
+		r  *runningPolicy
+		ih *kernel.InstalledHook
+	}
+	hooks := map[uint32]version{}
+	for _, r := range m.running {
+		for _, ih := range r.hooks.Hooks {
+			hooks[ih.ID] = version{r, ih}
+		}
+	}
+	type seriesKey struct {
+		name, namespace, hook, action string
+		cgroup                        uint64
+	}
+	at := map[seriesKey]int{}
+	var out []policyCount
+	for _, c := range counts {
+		v, ok := hooks[c.Hook]
+		if !ok || int(c.Selector) >= len(v.ih.Hook.Selectors) {
+			continue
+		}
+		meta := v.ih.Program.Policy.Metadata
+		_, call := hookNames(v.ih.Hook)
+		k := seriesKey{meta.Name, meta.Namespace, call, countedActions(v.ih.Hook.Selectors[c.Selector].Actions), c.Cgroup}
+		i, ok := at[k]
+		if !ok {
+			i, at[k] = len(out), len(out)
+			out = append(out, policyCount{policy: k.name, namespace: k.namespace, hook: k.hook, action: k.action, cgroup: k.cgroup, since: v.r.since})
+		}
+		out[i].n += c.N
+	}
+	return out
+}
+
+// countedActions names what a counting selector does besides counting:
+// "NoPost" for one that only counts, "Post" for one that also posts.
+func countedActions(actions []string) string {
+	var other []string
+	for _, a := range actions {
+		if a != "Count" {
+			other = append(other, a)
+		}
+	}
+	if len(other) == 0 {
+		return "Post"
+	}
+	return strings.Join(other, ",")
 }
 
 // retired keeps the rate-limited count of a version just replaced or

@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
@@ -31,6 +32,7 @@ import (
 	"github.com/vigilsec/vigil/internal/process"
 	"github.com/vigilsec/vigil/internal/stack"
 	"github.com/vigilsec/vigil/internal/useraction"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
 
 // policySyncTimeout bounds how long Start waits for the first list of the
@@ -79,6 +81,10 @@ type ebpfReceiver struct {
 	watcher  *k8s.PolicyWatcher
 	requests *useraction.Runner // GetUrl and DnsLookup
 	stats    stats
+	// mb builds the metrics; cgroups names the containers of the Count
+	// action's cgroups. Both are the metrics loop's alone.
+	mb      *metadata.MetricsBuilder
+	cgroups *k8s.CgroupIndex
 
 	cancel      context.CancelFunc
 	metricsDone chan struct{}
@@ -262,6 +268,8 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	r.policies.library = r.cfg.Library.enabled()
 	r.policies.sync()
 	r.stats.start = time.Now()
+	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set, metadata.WithStartTime(pcommon.NewTimestampFromTime(r.stats.start)))
+	r.cgroups = k8s.NewCgroupIndex(cgroupRoot)
 	r.set.Logger.Info("process sensor attached",
 		zap.String("mechanism", string(sensor.Mechanism())),
 		zap.Int("processes_from_procfs", n),

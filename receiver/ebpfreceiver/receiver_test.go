@@ -319,26 +319,26 @@ func TestMetricsCountEventsAndCacheSize(t *testing.T) {
 			got := map[string]int64{}
 			for _, m := range all[len(all)-1].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
 				switch m.Name() {
-				case metricEvents, metricEventsLost, metricSkippedRuns:
+				case "vigil.events", "vigil.events.lost", "vigil.bpf.skipped_runs":
 					for _, dp := range m.Sum().DataPoints().All() {
 						for _, v := range dp.Attributes().All() {
 							got[m.Name()+"/"+v.AsString()] = dp.IntValue()
 						}
 					}
-				case metricCacheSize:
+				case "vigil.process_cache.size":
 					got[m.Name()] = m.Gauge().DataPoints().At(0).IntValue()
 				}
 			}
 			if got["vigil.events/process.exec"] >= 1 && got["vigil.events/process.exit"] >= 1 {
-				if got[metricCacheSize] < 2 || got["vigil.events.lost/ring_buffer_full"] != 0 {
+				if got["vigil.process_cache.size"] < 2 || got["vigil.events.lost/ring_buffer_full"] != 0 {
 					t.Errorf("metrics %v", got)
 				}
 				// Every program of the sensor has its count of skipped
 				// runs, the exec program among them.
 				if !slices.ContainsFunc(slices.Collect(maps.Keys(got)), func(k string) bool {
-					return strings.HasPrefix(k, metricSkippedRuns+"/vigil_exec_")
+					return strings.HasPrefix(k, "vigil.bpf.skipped_runs"+"/vigil_exec_")
 				}) {
-					t.Errorf("no %s for the exec program in %v", metricSkippedRuns, got)
+					t.Errorf("no %s for the exec program in %v", "vigil.bpf.skipped_runs", got)
 				}
 				return
 			}

@@ -103,7 +103,7 @@ service:
       exporters: [compact, event_stream{{ if .Values.otlp.endpoint }}, otlp_grpc{{ end }}]
     metrics:
       receivers: [ebpf]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, k8s_workload, batch]
       exporters: [prometheus{{ if .Values.otlp.endpoint }}, otlp_grpc{{ end }}]
 {{- end -}}
 
