@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,17 +26,6 @@ var dashboardValues = map[string]string{
 	"policy":          ".*",
 	"__rate_interval": "1m",
 	"__range":         "5m",
-}
-
-// pendingSeries are series that the other half of issue 18 adds on main:
-// the kernel's counters of the Count action, and the enforcement
-// processor's metric under the collector's naming (vigil_enforcement_actions
-// until then). Until they exist, a panel query that reads one of them may
-// come back empty, and that is logged, not failed; once one exists, the
-// test fails until it is taken off this list.
-var pendingSeries = []string{
-	"vigil_policy_counts_total",
-	"otelcol_processor_enforcement_actions",
 }
 
 // measuredOnly are the alerts that no workload can trigger on a healthy
@@ -131,20 +119,14 @@ func TestDashboardsAndAlertsLive(t *testing.T) {
 
 	// Every second, each query not yet answered, until all are or 40s
 	// pass: rates need two scrapes of a counter that moved, and the
-	// exporter's failures take their retries. Queries of pending series
-	// get 5s more than the others took.
-	pending := func(c check) bool {
-		return slices.ContainsFunc(pendingSeries, func(s string) bool { return strings.Contains(c.expr, s) })
-	}
+	// exporter's failures take their retries.
 	empty := map[check]error{}
 	for _, c := range checks {
 		empty[c] = nil
 	}
 	deadline, stop := context.WithTimeout(ctx, 40*time.Second)
 	defer stop()
-	var settled time.Time
 	for len(empty) > 0 && deadline.Err() == nil {
-		others := false
 		for c := range empty {
 			s, err := lab.Query(deadline, c.expr)
 			if err == nil && len(s) > 0 {
@@ -152,13 +134,6 @@ func TestDashboardsAndAlertsLive(t *testing.T) {
 				continue
 			}
 			empty[c] = err
-			others = others || !pending(c)
-		}
-		if !others && settled.IsZero() {
-			settled = time.Now()
-		}
-		if !settled.IsZero() && time.Since(settled) > 5*time.Second {
-			break
 		}
 		select {
 		case <-deadline.Done():
@@ -166,18 +141,8 @@ func TestDashboardsAndAlertsLive(t *testing.T) {
 		}
 	}
 	for _, c := range checks {
-		err, ok := empty[c]
-		switch {
-		case !ok:
-		case err == nil && pending(c):
-			t.Logf("%s: no series yet (reads a series main does not have yet): %s", c.what, c.expr)
-		default:
+		if err, ok := empty[c]; ok {
 			t.Errorf("%s: no series (%v): %s", c.what, err, c.expr)
-		}
-	}
-	for _, name := range pendingSeries {
-		if s, err := lab.Query(ctx, `count({__name__="`+name+`"})`); err == nil && len(s) > 0 {
-			t.Errorf("%s exists now: take it off pendingSeries", name)
 		}
 	}
 

@@ -45,6 +45,11 @@ func nodeHealth() *dashboard.DashboardBuilder {
 			fraction,
 			query{`max by (bpf_map_name) (vigil_bpf_map_entries{` + sel + `} / vigil_bpf_map_capacity{` + sel + `})`, "{{bpf_map_name}}"}).
 			Max(1), 0.9)).
+		WithPanel(graph("In-kernel counters overflowed",
+			"Matches of selectors with the Count action that found the policy_counts map full, per second: counted only here, without their policy or workload. The map's fill is in Kernel map fill.",
+			perSecond,
+			query{`sum by (instance) (` + rate("vigil_policy_counts_overflow_total", sel) + `)`, "{{instance}}"}).
+			Span(24)).
 		WithRow(dashboard.NewRowBuilder("Policies")).
 		WithPanel(single("Policies loaded",
 			"Policies running in the kernel, summed over the nodes chosen.",

@@ -8,8 +8,8 @@
 // and as many alerts as can be are really triggered:
 //   - policies: one posts events, one counts in the kernel (Count), one
 //     kills cat (Sigkill), one is refused (an unknown operator);
-//   - the enforcement processor in monitor mode, a rule on every exec of
-//     /usr/bin/true;
+//   - the enforcement processor, with two rules on every exec of
+//     /usr/bin/true: one in monitor mode, one that drops the record;
 //   - an OTLP exporter pointed at a port nothing listens on, retrying
 //     briefly, so sends fail;
 //   - a second logs pipeline whose memory_limiter refuses everything, as
@@ -51,8 +51,8 @@ const (
 	PolicyCount   = "promlive-count"
 	PolicyKill    = "promlive-kill"
 	PolicyRefused = "promlive-refused"
-	// EnforcementRule is the enforcement processor's rule.
-	EnforcementRule = "promlive-true"
+	// EnforcementRules prefixes the enforcement processor's rules.
+	EnforcementRules = "promlive-true"
 	// DeadExporter is the OTLP exporter whose endpoint is closed.
 	DeadExporter = "otlp_grpc/dead"
 )
@@ -275,7 +275,8 @@ spec:
 	}
 	policies := map[string]string{
 		PolicyPost:  open(PolicyPost, "post-", "", "      - action: Post\n"),
-		PolicyCount: open(PolicyCount, "count-", "", "      - action: Count\n"),
+		// Counted in the kernel, never posted.
+		PolicyCount: open(PolicyCount, "count-", "", "      - action: Count\n      - action: NoPost\n"),
 		// Only cat, only under WorkDir: nothing else on the machine dies.
 		PolicyKill: open(PolicyKill, "kill-", "      matchBinaries:\n      - operator: In\n        values: [/usr/bin/cat]\n",
 			"      - action: Sigkill\n"),
@@ -300,12 +301,18 @@ func (l *Lab) collectorConfig(telemetry, dead string) string {
 processors:
   batch:
     timeout: 200ms
+  # Two rules on the workload's execs of /usr/bin/true: one skipped
+  # (monitor mode), one taken (the record is dropped, nothing else).
   enforcement:
-    mode: monitor
+    mode: enforce
     rules:
-      - name: %[2]s
+      - name: %[2]s-kill
         condition: event_name == "process.exec" and attributes["process.executable.path"] == "/usr/bin/true"
         action: kill
+        mode: monitor
+      - name: %[2]s-drop
+        condition: event_name == "process.exec" and attributes["process.executable.path"] == "/usr/bin/true"
+        action: drop
   # Refuses whatever it is given, as a memory_limiter over its limit does.
   memory_limiter/exhausted:
     check_interval: 100ms
@@ -347,7 +354,7 @@ service:
       receivers: [ebpf]
       processors: [batch]
       exporters: [prometheus, %[4]s]
-`, filepath.Join(l.dir, "policies"), EnforcementRule, filepath.Join(l.dir, "compact.log"),
+`, filepath.Join(l.dir, "policies"), EnforcementRules, filepath.Join(l.dir, "compact.log"),
 		DeadExporter, dead, l.metrics, host, port)
 }
 
