@@ -16,6 +16,9 @@
 //     one does under memory pressure, so events are lost (consumer_refused);
 //   - the kernel's BPF statistics on (BPF_ENABLE_STATS, until Close), so
 //     the run time series exist;
+//   - two cgroups named as a container runtime names a container's
+//     (docker-<id>.scope), so that what the workload runs in them is
+//     counted by container;
 //   - besides the collector's two endpoints, Prometheus scrapes a port
 //     nothing listens on, in a job named like Vigil's: up == 0.
 //
@@ -24,6 +27,8 @@ package promlive
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +43,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/kernel"
 )
 
 // Names of what the lab sets up, for the checks that look for them.
@@ -47,12 +54,12 @@ const (
 	// DownJob is the job of the target nothing answers on.
 	DownJob = "vigil-down"
 	// The policies.
-	PolicyPost    = "promlive-post"
-	PolicyCount   = "promlive-count"
-	PolicyKill    = "promlive-kill"
-	PolicyRefused = "promlive-refused"
+	PolicyPost    = "lab-opens-posted"
+	PolicyCount   = "lab-opens-counted"
+	PolicyKill    = "lab-cat-killed"
+	PolicyRefused = "lab-refused"
 	// EnforcementRules prefixes the enforcement processor's rules.
-	EnforcementRules = "promlive-true"
+	EnforcementRules = "lab-true"
 	// DeadExporter is the OTLP exporter whose endpoint is closed.
 	DeadExporter = "otlp_grpc/dead"
 )
@@ -77,11 +84,34 @@ type Lab struct {
 	// WorkDir is where the workload opens files the policies match.
 	WorkDir string
 
-	dir     string
-	stats   io.Closer
-	procs   []*process
-	client  *http.Client
-	metrics string // host:port of the collector's vigil.* metrics
+	dir        string
+	stats      io.Closer
+	procs      []*process
+	client     *http.Client
+	metrics    string // host:port of the collector's vigil.* metrics
+	containers []*container
+}
+
+// container is a cgroup named as a container runtime names a container's:
+// the receiver counts what runs in it under its container id.
+type container struct {
+	name, path string
+	dir        *os.File // what a child is started into (CLONE_INTO_CGROUP)
+}
+
+// newContainer creates the cgroup of a made-up container under slice, its
+// id derived from its name.
+func newContainer(slice, name string) (*container, error) {
+	id := sha256.Sum256([]byte("vigil-lab-" + name))
+	path := filepath.Join(slice, "docker-"+hex.EncodeToString(id[:])+".scope")
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the cgroup of container %s: %w", name, err)
+	}
+	dir, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &container{name: name, path: path, dir: dir}, nil
 }
 
 // process is a child the lab started and stops.
@@ -122,6 +152,18 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 
 	if l.stats, err = ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
 		return nil, fmt.Errorf("turning on the kernel's BPF statistics: %w", err)
+	}
+	root, err := kernel.Cgroup2Mount()
+	if err != nil {
+		return nil, err
+	}
+	slice := filepath.Join(root, fmt.Sprintf("vigil-lab-%d.slice", os.Getpid()))
+	for _, name := range []string{"web", "batch"} {
+		c, err := newContainer(slice, name)
+		if err != nil {
+			return nil, err
+		}
+		l.containers = append(l.containers, c)
 	}
 	if err := l.writePolicies(); err != nil {
 		return nil, err
@@ -202,6 +244,15 @@ func (l *Lab) Close() error {
 		}
 	}
 	l.procs = nil
+	// The workload's processes are gone: the cgroups can go too.
+	for _, c := range l.containers {
+		c.dir.Close()
+		errs = append(errs, os.Remove(c.path))
+	}
+	if len(l.containers) > 0 {
+		errs = append(errs, os.Remove(filepath.Dir(l.containers[0].path)))
+	}
+	l.containers = nil
 	if l.stats != nil {
 		errs = append(errs, l.stats.Close())
 		l.stats = nil
@@ -274,7 +325,7 @@ spec:
 %s`, name, filepath.Join(l.WorkDir, prefix), extra, actions)
 	}
 	policies := map[string]string{
-		PolicyPost:  open(PolicyPost, "post-", "", "      - action: Post\n"),
+		PolicyPost: open(PolicyPost, "post-", "", "      - action: Post\n"),
 		// Counted in the kernel, never posted.
 		PolicyCount: open(PolicyCount, "count-", "", "      - action: Count\n      - action: NoPost\n"),
 		// Only cat, only under WorkDir: nothing else on the machine dies.
@@ -301,8 +352,9 @@ func (l *Lab) collectorConfig(telemetry, dead string) string {
 processors:
   batch:
     timeout: 200ms
-  # Two rules on the workload's execs of /usr/bin/true: one skipped
-  # (monitor mode), one taken (the record is dropped, nothing else).
+  # Two rules on the workload's execs of /usr/bin/true: every one is a
+  # kill skipped (monitor mode); those with the argument drop are dropped
+  # from the pipeline (taken; nothing else happens to them).
   enforcement:
     mode: enforce
     rules:
@@ -311,7 +363,7 @@ processors:
         action: kill
         mode: monitor
       - name: %[2]s-drop
-        condition: event_name == "process.exec" and attributes["process.executable.path"] == "/usr/bin/true"
+        condition: event_name == "process.exec" and attributes["process.command_line"] == "/usr/bin/true drop"
         action: drop
   # Refuses whatever it is given, as a memory_limiter over its limit does.
   memory_limiter/exhausted:
