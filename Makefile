@@ -115,6 +115,14 @@ bench: dist
 		-openat-n $(BENCH_OPENAT_N) -openat-config bench/config-openat.yaml -openat-policies bench/policies \
 		$(BENCH_ARGS)
 
+## dashboards-preview: draw the dashboards' main panels as PNG into docs/dashboards (the README
+## shows them), from otelcol-vigil under a workload scraped by Debian's prometheus (root, 2 minutes)
+.PHONY: dashboards-preview
+dashboards-preview: dist
+	scripts/install-deps.sh prometheus
+	$(GO) build -o build/dashboards-preview ./distribution/dashboards/preview
+	$(if $(filter 0,$(shell id -u)),,sudo) build/dashboards-preview -collector $(DIST_BIN) -out docs/dashboards
+
 ## noise: the detection library's alerts per policy (root): NOISE_IDLE of an idle machine,
 ## then a busy, benign workload (this repository's build and unit tests, package queries,
 ## a compiler, git, curl to loopback); a table, like bench
