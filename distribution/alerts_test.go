@@ -3,7 +3,10 @@ package distribution_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -118,5 +121,51 @@ func TestAlertRulesEachFiresAndStaysQuiet(t *testing.T) {
 		if !slices.Contains(alerts, name) {
 			t.Errorf("%s tests %s, which %s does not define", alertRulesTestFile, name, alertRulesFile)
 		}
+	}
+}
+
+// TestAlertRulesAsDocumented: the alerts the metrics' documentation names
+// (metadata.yaml, where the README's metrics table comes from) exist, and
+// README "Dashboards and alerts" explains each alert of the rule file,
+// once.
+func TestAlertRulesAsDocumented(t *testing.T) {
+	var alerts []string
+	for _, g := range readRuleFile(t).Groups {
+		for _, r := range g.Rules {
+			alerts = append(alerts, r.Alert)
+		}
+	}
+	named := regexp.MustCompile("`(Vigil[A-Za-z]+)`")
+	metadata, _ := filepath.Glob("../*/*/metadata.yaml")
+	if len(metadata) == 0 {
+		t.Fatal("no component metadata.yaml found from distribution/")
+	}
+	for _, f := range metadata {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range named.FindAllStringSubmatch(string(data), -1) {
+			if !slices.Contains(alerts, m[1]) {
+				t.Errorf("%s names alert %s, which %s does not define", f, m[1], alertRulesFile)
+			}
+		}
+	}
+
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Dashboards and alerts\n")
+	if !ok {
+		t.Fatal(`README.md has no section "Dashboards and alerts"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var rows []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(Vigil[A-Za-z]+)` \\|").FindAllStringSubmatch(section, -1) {
+		rows = append(rows, m[1])
+	}
+	if !slices.Equal(rows, alerts) {
+		t.Errorf("README \"Dashboards and alerts\" explains %v, the rule file defines %v (in this order)", rows, alerts)
 	}
 }
