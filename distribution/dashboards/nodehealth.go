@@ -68,17 +68,17 @@ func nodeHealth() *dashboard.DashboardBuilder {
 			query{`sum by (instance) (vigil_policies_refused_total{` + sel + `})`, "{{instance}} refused"})).
 		WithRow(dashboard.NewRowBuilder("Collector pipeline and exporters")).
 		WithPanel(graph("Exporter send failures",
-			"Log records and metric points the collector's exporters failed to send per second, by exporter. The series appears once an exporter fails. Lasting failures raise VigilExporterSendFailing.",
+			"Log records and metric points the collector's exporters failed to send per second, by exporter; 0 for an exporter that sends and has never failed (the collector has no failure series for it until it fails). Lasting failures raise VigilExporterSendFailing.",
 			perSecond,
-			query{`sum by (exporter) (` + rate("otelcol_exporter_send_failed_log_records", sel) + `)`, "{{exporter}} log records"},
-			query{`sum by (exporter) (` + rate("otelcol_exporter_send_failed_metric_points", sel) + `)`, "{{exporter}} metric points"})).
+			query{failures("log_records"), "{{exporter}} log records"},
+			query{failures("metric_points"), "{{exporter}} metric points"})).
 		WithPanel(graph("Exporter records sent",
 			"Log records (events) and metric points the collector's exporters sent per second, by exporter.",
 			perSecond,
 			query{`sum by (exporter) (` + rate("otelcol_exporter_sent_log_records", sel) + `)`, "{{exporter}} log records"},
 			query{`sum by (exporter) (` + rate("otelcol_exporter_sent_metric_points", sel) + `)`, "{{exporter}} metric points"})).
 		WithPanel(threshold(graph("Exporter queue fill",
-			"Batches waiting in each exporter's sending queue over its capacity: a queue that fills is an endpoint that does not keep up; once full, data is refused.",
+			"Batches waiting in each exporter's sending queue over its capacity: a queue that fills is an endpoint that does not keep up; once full, data is refused. Only exporters with a sending queue (otlp_grpc, otlp_http) have one; the default configuration's have none.",
 			fraction,
 			query{`max by (exporter, data_type) (otelcol_exporter_queue_size{` + sel + `} / otelcol_exporter_queue_capacity{` + sel + `})`, "{{exporter}} {{data_type}}"}).
 			Max(1), 0.9)).
@@ -101,4 +101,11 @@ func nodeHealth() *dashboard.DashboardBuilder {
 			query{`up{` + sel + `}`, "{{instance}}"}).
 			Max(1).
 			Span(24))
+}
+
+// failures is the rate of an exporter's failed sends of what (log_records,
+// metric_points), or 0 for an exporter that sent some and never failed.
+func failures(what string) string {
+	return `sum by (exporter) (` + rate("otelcol_exporter_send_failed_"+what, sel) + `) or 0 * sum by (exporter) (` +
+		rate("otelcol_exporter_sent_"+what, sel) + `)`
 }

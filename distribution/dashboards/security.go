@@ -17,7 +17,7 @@ func security() *dashboard.DashboardBuilder {
 			query{`sum(` + rate("vigil_events_total", sel+`, security_rule_name!=""`) + `)`, "events"})).
 		WithPanel(single("Selector matches", "Calls a policy's selectors matched in the kernel per second, posted or not.", perSecond, nil,
 			query{`sum(` + rate("vigil_policy_hook_matches_total", counts) + `)`, "matches"})).
-		WithPanel(single("Enforcement actions", "Actions of the enforcement processor's rules per second (taken, skipped in monitor mode, failed).", perSecond, nil,
+		WithPanel(single("Enforcement actions", "Actions of the enforcement processor's rules per second (taken, skipped in monitor mode, failed). No data: no enforcement processor in the pipeline (README \"Enforcement\").", perSecond, nil,
 			query{`sum(` + rate("otelcol_processor_enforcement_actions", sel) + `)`, "actions"})).
 		WithPanel(single("Kernel signals", "Signals policies' Sigkill and Signal actions sent in the kernel per second.", perSecond, nil,
 			query{`sum(` + rate("vigil_policy_hook_signals_total", counts) + `)`, "signals"})).
@@ -60,7 +60,7 @@ func security() *dashboard.DashboardBuilder {
 			`topk(10, sum by (k8s_namespace_name, workload, security_rule_name) (`+workload(`increase(vigil_policy_counts_total{`+counts+`}[$__range])`)+`))`)).
 		WithRow(dashboard.NewRowBuilder("Enforcement")).
 		WithPanel(graph("Enforcement actions by rule",
-			"Actions of the enforcement processor per second, by rule, action and result: taken; skipped (monitor mode, rate limit); failed. A burst raises VigilEnforcementActionsSpike.",
+			"Actions of the enforcement processor per second, by rule, action and result: taken; skipped (monitor mode, rate limit); failed. A burst of taken actions raises VigilEnforcementActionsSpike. No data: no enforcement processor in the pipeline.",
 			perSecond,
 			query{`sum by (rule, action, result) (` + rate("otelcol_processor_enforcement_actions", sel) + `)`, "{{rule}} {{action}} {{result}}"})).
 		WithPanel(graph("Kernel signals by policy",
