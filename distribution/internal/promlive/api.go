@@ -131,8 +131,8 @@ func sample(v [2]any) (Sample, error) {
 }
 
 // WaitFor evaluates expr every 250ms until it returns a series, and
-// returns them; an error when ctx ends first, with the last error if the
-// query itself failed.
+// returns them; an error when ctx ends first, with its cause and the last
+// error of the query, if it failed.
 func (l *Lab) WaitFor(ctx context.Context, expr string) ([]Series, error) {
 	var last error
 	for {
@@ -143,10 +143,7 @@ func (l *Lab) WaitFor(ctx context.Context, expr string) ([]Series, error) {
 		last = err
 		select {
 		case <-ctx.Done():
-			if last != nil {
-				return nil, last
-			}
-			return nil, fmt.Errorf("%s: no series before %w", expr, context.Cause(ctx))
+			return nil, fmt.Errorf("%s: no series before %w (the last query: %v)", expr, context.Cause(ctx), last)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -8,8 +8,8 @@
 // and as many alerts as can be are really triggered:
 //   - policies: one posts events, one counts in the kernel (Count), one
 //     kills cat (Sigkill), one is refused (an unknown operator);
-//   - the enforcement processor, with two rules on every exec of
-//     /usr/bin/true: one in monitor mode, one that drops the record;
+//   - the enforcement processor, with two rules on execs of /usr/bin/true:
+//     one in monitor mode (skipped), one that drops the record (taken);
 //   - an OTLP exporter pointed at a port nothing listens on, retrying
 //     briefly, so sends fail;
 //   - a second logs pipeline whose memory_limiter refuses everything, as
@@ -47,7 +47,7 @@ import (
 	"github.com/vigilsec/vigil/internal/kernel"
 )
 
-// Names of what the lab sets up, for the checks that look for them.
+// Names of what the lab sets up, as the series' labels carry them.
 const (
 	// Job is the scrape job of the collector's two endpoints.
 	Job = "vigil"
@@ -118,8 +118,10 @@ func newContainer(slice, name string) (*container, error) {
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	done chan error
 	log  string
+	// done is closed once the child has exited, with err its status.
+	done chan struct{}
+	err  error
 }
 
 // Start starts the collector and Prometheus and returns once Prometheus
@@ -187,8 +189,20 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	// Loading the BPF programs takes seconds; the first scrape with the
-	// receiver's metrics in it says both are up.
-	if _, err := l.WaitFor(ctx, `vigil_policies_loaded{job="`+Job+`"}`); err != nil {
+	// receiver's metrics in it says both are up. A child that exits
+	// meanwhile (a configuration refused) ends the wait.
+	wait, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for _, p := range l.procs {
+		go func() {
+			select {
+			case <-p.done:
+				cancel(fmt.Errorf("%s exited: %v", p.name, p.err))
+			case <-wait.Done():
+			}
+		}()
+	}
+	if _, err := l.WaitFor(wait, `vigil_policies_loaded{job="`+Job+`"}`); err != nil {
 		return nil, fmt.Errorf("waiting for Prometheus to scrape the collector: %w\n%s", err, l.Logs())
 	}
 	return l, nil
@@ -209,10 +223,11 @@ func (l *Lab) start(name, bin string, args ...string) error {
 		out.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, done: make(chan error, 1), log: log}
+	p := &process{name: name, cmd: cmd, log: log, done: make(chan struct{})}
 	go func() {
-		p.done <- cmd.Wait()
+		p.err = cmd.Wait()
 		out.Close()
+		close(p.done)
 	}()
 	l.procs = append(l.procs, p)
 	return nil
@@ -226,16 +241,16 @@ func (l *Lab) Close() error {
 	for i := len(l.procs) - 1; i >= 0; i-- {
 		p := l.procs[i]
 		select {
-		case err := <-p.done:
-			errs = append(errs, fmt.Errorf("%s exited on its own: %v; its log:\n%s", p.name, err, tail(p.log)))
+		case <-p.done:
+			errs = append(errs, fmt.Errorf("%s exited on its own: %v; its log:\n%s", p.name, p.err, tail(p.log)))
 			continue
 		default:
 		}
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-p.done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s stopped with %v; its log:\n%s", p.name, err, tail(p.log)))
+		case <-p.done:
+			if p.err != nil {
+				errs = append(errs, fmt.Errorf("%s stopped with %v; its log:\n%s", p.name, p.err, tail(p.log)))
 			}
 		case <-time.After(20 * time.Second):
 			p.cmd.Process.Kill()
