@@ -18,7 +18,7 @@ generate:
 	$(GO) generate ./internal/kernel/...
 	for m in $(METADATA); do (cd $$(dirname $$m) && $(MDATAGEN) metadata.yaml) || exit 1; done
 	# mdatagen's test templates leave the metadata package's import out.
-	$(GOBIN_DIR)/goimports -w $(foreach m,$(METADATA),$(wildcard $(dir $(m))internal/metadata*))
+	$(GOBIN_DIR)/goimports -w $$(for m in $(METADATA); do ls -d $$(dirname $$m)/internal/metadata*; done)
 	$(GO) run ./distribution/dashboards/generate -dir distribution/dashboards
 
 ## check-generate: fail when the committed generated code differs from its sources

@@ -46,11 +46,12 @@ func newClient(f *filter, limit int, peer string) *client {
 	return &client{filter: f, limit: limit, peer: peer, wake: make(chan struct{}, 1)}
 }
 
-// offer queues the records of ld that match the client's filter and
-// returns true the first time the client misses records, so the caller
-// can say so once in the collector's log. The records are copied: the
+// offer queues the records of ld that match the client's filter. It
+// returns how many of them the client missed, and true the first time the
+// client misses records, so the caller can say so once in the collector's
+// log. The records are copied: the
 // pipeline may reuse ld once its consumers have returned.
-func (c *client) offer(ctx context.Context, ld plog.Logs) (firstMiss bool) {
+func (c *client) offer(ctx context.Context, ld plog.Logs) (missedNow int, firstMiss bool) {
 	room := c.room()
 	var b chunker
 	var missed int
@@ -75,14 +76,14 @@ func (c *client) offer(ctx context.Context, ld plog.Logs) (firstMiss bool) {
 		}
 	}
 	if len(b.chunks) == 0 && missed == 0 {
-		return false
+		return 0, false
 	}
-	firstMiss = c.push(b.chunks, missed)
+	missedNow, firstMiss = c.push(b.chunks, missed)
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return firstMiss
+	return missedNow, firstMiss
 }
 
 func (c *client) room() int {
@@ -93,12 +94,13 @@ func (c *client) room() int {
 
 // push appends chunks in order, and then missed. It checks the room again:
 // another batch may have been offered concurrently since room was read.
-func (c *client) push(chunks []item, missed int) (firstMiss bool) {
+func (c *client) push(chunks []item, missed int) (missedNow int, firstMiss bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ch := range chunks {
 		if c.queued+ch.records > c.limit {
 			c.missLocked(ch.records)
+			missedNow += ch.records
 			continue
 		}
 		c.items = append(c.items, ch)
@@ -106,12 +108,13 @@ func (c *client) push(chunks []item, missed int) (firstMiss bool) {
 	}
 	if missed > 0 {
 		c.missLocked(missed)
+		missedNow += missed
 	}
 	if c.missed > 0 && !c.warned {
 		c.warned = true
-		return true
+		return missedNow, true
 	}
-	return false
+	return missedNow, false
 }
 
 // missLocked records n missed records at the current end of the queue,

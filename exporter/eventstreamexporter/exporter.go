@@ -23,6 +23,8 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/vigilsec/vigil/exporter/eventstreamexporter/eventstreampb"
+
+	internalmetadata "github.com/vigilsec/vigil/exporter/eventstreamexporter/internal/metadata"
 )
 
 const (
@@ -44,6 +46,9 @@ type eventStreamExporter struct {
 	set    component.TelemetrySettings
 	logger *zap.Logger
 	hub    *hub
+	// telemetry counts the clients and what they missed (mdatagen's
+	// TelemetryBuilder, on the collector's own metrics).
+	telemetry *internalmetadata.TelemetryBuilder
 	// uid is the collector's effective uid: besides root, the only user
 	// allowed on the unix socket.
 	uid uint32
@@ -56,15 +61,20 @@ type eventStreamExporter struct {
 	shutDown bool
 }
 
-func newEventStreamExporter(cfg *Config, set component.TelemetrySettings) *eventStreamExporter {
-	return &eventStreamExporter{
-		cfg:    cfg,
-		set:    set,
-		logger: set.Logger,
-		hub:    newHub(cfg.MaxClients),
-		uid:    uint32(os.Geteuid()),
-		done:   make(chan struct{}),
+func newEventStreamExporter(cfg *Config, set component.TelemetrySettings) (*eventStreamExporter, error) {
+	tb, err := internalmetadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, fmt.Errorf("event_stream exporter: creating its metrics: %w", err)
 	}
+	return &eventStreamExporter{
+		cfg:       cfg,
+		set:       set,
+		logger:    set.Logger,
+		hub:       newHub(cfg.MaxClients),
+		telemetry: tb,
+		uid:       uint32(os.Geteuid()),
+		done:      make(chan struct{}),
+	}, nil
 }
 
 // start listens on the socket and, when configured, on the TCP endpoint.
@@ -166,7 +176,11 @@ func stopServer(ctx context.Context, srv *grpc.Server) {
 // client it does nothing at all.
 func (e *eventStreamExporter) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	for _, c := range e.hub.snapshot() {
-		if c.offer(ctx, ld) {
+		missed, first := c.offer(ctx, ld)
+		if missed > 0 {
+			e.telemetry.ExporterEventStreamMissedRecords.Add(ctx, int64(missed))
+		}
+		if first {
 			e.logger.Warn("An event stream client is not keeping up; it misses events until it catches up, and is told how many",
 				zap.String("client", c.peer), zap.Int("buffer_size", c.limit))
 		}
@@ -193,6 +207,8 @@ func (e *eventStreamExporter) Subscribe(req *eventstreampb.SubscribeRequest, str
 			"event_stream exporter: max_clients is %d, and as many clients are subscribed; try again when one leaves", n)
 	}
 	defer e.hub.remove(c)
+	e.telemetry.ExporterEventStreamClients.Add(ctx, 1)
+	defer e.telemetry.ExporterEventStreamClients.Add(context.WithoutCancel(ctx), -1)
 	e.logger.Info("An event stream client subscribed", zap.String("client", who), zap.String("filter", describeFilter(req.GetFilter())))
 	defer func() {
 		e.logger.Info("An event stream client left", zap.String("client", who), zap.Uint64("missed", c.totalMissed()))

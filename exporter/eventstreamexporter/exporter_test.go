@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -27,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigilsec/vigil/exporter/eventstreamexporter/eventstreampb"
+	"github.com/vigilsec/vigil/exporter/eventstreamexporter/internal/metadatatest"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/privfile"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -400,7 +403,12 @@ func TestSlowClientMissesRecordsAndIsToldHowMany(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Socket = filepath.Join(t.TempDir(), "events.sock")
 	cfg.BufferSize = bufferSize
-	e := newEventStreamExporter(cfg, componenttest.NewNopTelemetrySettings())
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	e, err := newEventStreamExporter(cfg, tel.NewTelemetrySettings())
+	if err != nil {
+		t.Fatal(err)
+	}
 	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { e.shutdown(context.Background()) })
 	stuck := mustSubscribe(t, cfg.Socket, &eventstreampb.Filter{ProcessRegex: []string{"stuck"}})
@@ -451,6 +459,12 @@ func TestSlowClientMissesRecordsAndIsToldHowMany(t *testing.T) {
 	assert.Equal(t, total, delivered+missedTotal)
 	assert.Positive(t, missedTotal, "the client missed records")
 	assert.Greater(t, delivered, bufferSize, "and got those its buffer and the transport held")
+	// The collector's telemetry says the same: two clients, and what the
+	// stuck one missed (the reader missed nothing).
+	metadatatest.AssertEqualExporterEventStreamMissedRecords(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: int64(missedTotal)}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterEventStreamClients(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 
 	// Caught up, it misses nothing more.
 	require.NoError(t, e.consumeLogs(context.Background(), batch(rec{seq: total + 1, name: event.NameProcessExec, binary: "/usr/bin/stuck"})))
@@ -540,7 +554,10 @@ func TestShutdownEndsSubscriptionsWithUnavailable(t *testing.T) {
 // With no client subscribed, a batch costs the exporter nothing but a
 // look at the (empty) client list.
 func TestNoClientsCostsNoAllocation(t *testing.T) {
-	e := newEventStreamExporter(createDefaultConfig().(*Config), componenttest.NewNopTelemetrySettings())
+	e, err := newEventStreamExporter(createDefaultConfig().(*Config), componenttest.NewNopTelemetrySettings())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ld := batch(rec{seq: 1, name: event.NameProcessExec, binary: "/bin/true"})
 	allocs := testing.AllocsPerRun(100, func() {
 		_ = e.consumeLogs(context.Background(), ld)
@@ -605,7 +622,10 @@ func TestTCPRequiresAClientCertificate(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	// The exporter itself rather than the factory's wrapper, to learn the
 	// port the kernel chose.
-	e := newEventStreamExporter(cfg, componenttest.NewNopTelemetrySettings())
+	e, err := newEventStreamExporter(cfg, componenttest.NewNopTelemetrySettings())
+	if err != nil {
+		t.Fatal(err)
+	}
 	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { e.shutdown(context.Background()) })
 	addr := e.addr().String()
@@ -621,7 +641,7 @@ func TestTCPRequiresAClientCertificate(t *testing.T) {
 		return stream, waitAccepted(stream)
 	}
 
-	_, err := dial(false)
+	_, err = dial(false)
 	assert.Equal(t, codes.Unavailable, status.Code(err), "the TLS handshake fails without a client certificate: %v", err)
 
 	stream, err := dial(true)
@@ -651,7 +671,10 @@ func BenchmarkConsumeLogs(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.BufferSize = maxBufferSize
-			e := newEventStreamExporter(cfg, componenttest.NewNopTelemetrySettings())
+			e, err := newEventStreamExporter(cfg, componenttest.NewNopTelemetrySettings())
+			if err != nil {
+				b.Fatal(err)
+			}
 			if bc.name != "no_client" {
 				f, err := compileFilter(bc.filter, componenttest.NewNopTelemetrySettings())
 				require.NoError(b, err)

@@ -51,7 +51,10 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if !ok {
 		return nil, fmt.Errorf("event_stream exporter: unexpected config type %T", cfg)
 	}
-	e := newEventStreamExporter(c, set.TelemetrySettings)
+	e, err := newEventStreamExporter(c, set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
 	return exporterhelper.NewLogs(ctx, set, cfg, e.consumeLogs,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
