@@ -725,7 +725,7 @@ func TestKubernetesCollectorConfig(t *testing.T) {
 		"service::pipelines::logs::receivers":     []any{"ebpf"},
 		"service::pipelines::logs::processors":    []any{"memory_limiter", "k8s_workload", "batch"},
 		"service::pipelines::metrics::receivers":  []any{"ebpf"},
-		"service::pipelines::metrics::processors": []any{"memory_limiter", "batch"},
+		"service::pipelines::metrics::processors": []any{"memory_limiter", "k8s_workload", "batch"},
 	}
 	for path, w := range want {
 		if got := dig(cfg, strings.Split(path, "::")...); !reflect.DeepEqual(got, w) {
