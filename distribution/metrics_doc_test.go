@@ -106,8 +106,9 @@ func metricsTable(t *testing.T) string {
 				}
 			}) {
 				m := set.metrics[name]
+				// A sum that can go down is a gauge to Prometheus.
 				kind := "gauge"
-				if m.Sum != nil {
+				if m.Sum != nil && m.Sum.Monotonic {
 					kind = "counter"
 				}
 				var labels []string

@@ -41,6 +41,9 @@ func security() *dashboard.DashboardBuilder {
 		WithPanel(ranking("Top policies",
 			"Selector matches of each policy over the dashboard's time range, most first.",
 			`topk(10, sum by (security_rule_name) (increase(vigil_policy_hook_matches_total{`+counts+`}[$__range])))`)).
+		WithPanel(ranking("Top binaries",
+			"Policy events of each program and policy over the dashboard's time range, most first: the programs whose calls the policies reported.",
+			`topk(10, sum by (process_executable_path, security_rule_name) (increase(vigil_events_total{`+sel+`, security_rule_name!=""}[$__range])))`)).
 		WithRow(dashboard.NewRowBuilder("In-kernel counts (Count action)")).
 		WithPanel(graph("In-kernel counts by policy",
 			"Matches the kernel counted per second for selectors with the Count action, by policy: counted per cgroup in the kernel, never sent as events.",

@@ -58,7 +58,8 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	mb.RecordVigilEventsDataPoint(now, int64(r.stats.exec.Load()), event.NameProcessExec)
 	mb.RecordVigilEventsDataPoint(now, int64(r.stats.exit.Load()), event.NameProcessExit)
 	for k, n := range r.stats.hookEvents() {
-		mb.RecordVigilEventsDataPoint(now, int64(n), k.name, metadata.WithPolicyEventMetricAttribute(k.policy))
+		mb.RecordVigilEventsDataPoint(now, int64(n), k.name, metadata.WithPolicyEventMetricAttribute(k.policy),
+			metadata.WithExecutableMetricAttribute(k.binary))
 	}
 
 	hooks, rateLimited, err := r.policies.hookCounts()

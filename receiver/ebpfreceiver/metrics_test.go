@@ -189,16 +189,25 @@ func TestMetricsCountPolicyHooks(t *testing.T) {
 	got := points(r.collectMetrics())
 	hook := "{security_rule.name=" + name + ",vigil.hook=sys_openat}"
 	want := map[string]int64{
-		"vigil.policy.hook.matches" + hook:                                             4,
-		"vigil.policy.hook.rate_limited" + hook:                                        2,
-		"vigil.policy.hook.signals" + hook:                                             1,
-		"vigil.events.lost" + "{reason=rate_limited}":                                  2,
-		"vigil.events" + "{event.name=process.kprobe,security_rule.name=" + name + "}": 2,
+		"vigil.policy.hook.matches" + hook:            4,
+		"vigil.policy.hook.rate_limited" + hook:       2,
+		"vigil.policy.hook.signals" + hook:            1,
+		"vigil.events.lost" + "{reason=rate_limited}": 2,
 	}
 	for k, v := range want {
 		if got[k].value != v {
 			t.Errorf("%s = %d, want %d", k, got[k].value, v)
 		}
+	}
+	// Policy events by policy and program: cat, however the exec named it.
+	var events int64
+	for k, p := range got {
+		if strings.HasPrefix(k, "vigil.events{event.name=process.kprobe,process.executable.path=") && strings.HasSuffix(k, "/cat,security_rule.name="+name+"}") {
+			events += p.value
+		}
+	}
+	if events != 2 {
+		t.Errorf("vigil.events of %s by cat: %d, want 2 in %v", name, events, slices.Sorted(maps.Keys(got)))
 	}
 	// Every openat of the node is a hit, whoever makes it.
 	if hits := got["vigil.policy.hook.hits"+hook]; hits.value < 4 || hits.start == 0 {

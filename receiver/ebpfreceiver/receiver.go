@@ -109,16 +109,29 @@ type stats struct {
 	hooks map[hookEventKey]uint64
 }
 
-// hookEventKey is what policy events are counted by.
-type hookEventKey struct{ name, policy string }
+// hookEventKey is what policy events are counted by: the binary is what
+// the top binaries of a dashboard need.
+type hookEventKey struct{ name, policy, binary string }
 
-func (s *stats) countHook(name, policy string) {
+// maxHookEventSeries bounds the series of vigil.events for policy events: a
+// policy that matches every binary of a busy node must not grow the metrics
+// without end. Past it, new binaries count under otherBinaries.
+const (
+	maxHookEventSeries = 2048
+	otherBinaries      = "(other)"
+)
+
+func (s *stats) countHook(name, policy, binary string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hooks == nil {
 		s.hooks = map[hookEventKey]uint64{}
 	}
-	s.hooks[hookEventKey{name, policy}]++
+	k := hookEventKey{name, policy, binary}
+	if _, ok := s.hooks[k]; !ok && len(s.hooks) >= maxHookEventSeries {
+		k.binary = otherBinaries
+	}
+	s.hooks[k]++
 }
 
 // hookEvents returns the policy events so far, by event name and policy.
@@ -434,7 +447,7 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 		ev := &r.hook
 		if r.hookEvent(rec, ev) {
 			batch.Add(ev, ev.Process.CgroupName)
-			r.stats.countHook(ev.Name, ev.Policy)
+			r.stats.countHook(ev.Name, ev.Policy, ev.Process.Binary)
 			if e, ok := r.hookEnforcement(rec, *ev); ok {
 				batch.Add(e, ev.Process.CgroupName)
 			}

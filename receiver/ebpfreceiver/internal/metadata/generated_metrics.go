@@ -218,6 +218,12 @@ func WithContainerIDMetricAttribute(containerIDAttributeValue string) MetricAttr
 	})
 }
 
+func WithExecutableMetricAttribute(executableAttributeValue string) MetricAttributeOption {
+	return metricAttributeOptionFunc(func(dp pmetric.NumberDataPoint) {
+		dp.Attributes().PutStr("process.executable.path", executableAttributeValue)
+	})
+}
+
 func WithPolicyEventMetricAttribute(policyEventAttributeValue string) MetricAttributeOption {
 	return metricAttributeOptionFunc(func(dp pmetric.NumberDataPoint) {
 		dp.Attributes().PutStr("security_rule.name", policyEventAttributeValue)
@@ -500,7 +506,7 @@ type metricVigilEvents struct {
 // init fills vigil.events metric with initial data.
 func (m *metricVigilEvents) init() {
 	m.data.SetName("vigil.events")
-	m.data.SetDescription("Events emitted, by event name, and by policy for policy events.")
+	m.data.SetDescription("Events emitted, by event name, and by policy and program for policy events.")
 	m.data.SetUnit("{event}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

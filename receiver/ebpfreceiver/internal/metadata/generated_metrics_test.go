@@ -90,7 +90,7 @@ func TestMetricsBuilder(t *testing.T) {
 
 			defaultMetricsCount++
 			allMetricsCount++
-			mb.RecordVigilEventsDataPoint(ts, 1, "event_name-val", WithPolicyEventMetricAttribute("policy_event-val"))
+			mb.RecordVigilEventsDataPoint(ts, 1, "event_name-val", WithPolicyEventMetricAttribute("policy_event-val"), WithExecutableMetricAttribute("executable-val"))
 
 			defaultMetricsCount++
 			allMetricsCount++
@@ -247,7 +247,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["vigil.events"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, ms.At(i).Type())
 					assert.Equal(t, 1, ms.At(i).Sum().DataPoints().Len())
-					assert.Equal(t, "Events emitted, by event name, and by policy for policy events.", ms.At(i).Description())
+					assert.Equal(t, "Events emitted, by event name, and by policy and program for policy events.", ms.At(i).Description())
 					assert.Equal(t, "{event}", ms.At(i).Unit())
 					assert.True(t, ms.At(i).Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, ms.At(i).Sum().AggregationTemporality())
@@ -262,6 +262,9 @@ func TestMetricsBuilder(t *testing.T) {
 					attrVal, ok = dp.Attributes().Get("security_rule.name")
 					assert.True(t, ok)
 					assert.Equal(t, "policy_event-val", attrVal.Str())
+					attrVal, ok = dp.Attributes().Get("process.executable.path")
+					assert.True(t, ok)
+					assert.Equal(t, "executable-val", attrVal.Str())
 				case "vigil.events.lost":
 					assert.False(t, validatedMetrics["vigil.events.lost"], "Found a duplicate in the metrics slice: vigil.events.lost")
 					validatedMetrics["vigil.events.lost"] = true
