@@ -89,10 +89,7 @@ func (oo *openatOptions) check(o *options) error {
 				err = fmt.Errorf("%d policies, want one", len(ps))
 			}
 			if err == nil {
-				err = policy.Validate(ps[0])
-			}
-			if err == nil {
-				err = policy.Supported(ps[0])
+				_, err = policy.Load(ps[0])
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)

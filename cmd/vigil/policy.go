@@ -188,19 +188,10 @@ func (v *policyValidator) policy(file string, p *policy.TracingPolicy) {
 	if p.Metadata.Name == "" {
 		name = p.Kind + "/(no name)"
 	}
-	var problems policy.FieldErrors
-	err := policy.Validate(p)
-	if err == nil {
-		err = policy.Supported(p)
-	}
-	if err == nil {
-		// What only compiling finds (limits across selectors, actions
-		// a hook kind cannot take) is refused here too, not at load.
-		_, err = policy.Compile(p)
-		problems = compileProblems(err)
-	} else if !errors.As(err, &problems) {
-		problems = policy.FieldErrors{{Path: "policy", Reason: err.Error()}}
-	}
+	// What only compiling finds (limits across selectors, actions a
+	// hook kind cannot take) is refused here too, not at load.
+	_, err := policy.Load(p)
+	problems := loadProblems(err)
 	key := p.Kind + "/" + p.Metadata.Namespace + "/" + p.Metadata.Name
 	if first, dup := v.names[key]; dup && p.Metadata.Name != "" {
 		problems = append(problems, &policy.FieldError{
@@ -241,10 +232,15 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// compileProblems lists Compile's refusals as field errors.
-func compileProblems(err error) policy.FieldErrors {
+// loadProblems lists Load's refusals as field errors: Validate's and
+// Supported's as they are, Compile's each with its path.
+func loadProblems(err error) policy.FieldErrors {
 	if err == nil {
 		return nil
+	}
+	var problems policy.FieldErrors
+	if errors.As(err, &problems) {
+		return problems
 	}
 	var out policy.FieldErrors
 	var errs []error
