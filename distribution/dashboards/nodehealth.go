@@ -29,7 +29,7 @@ func nodeHealth() *dashboard.DashboardBuilder {
 			query{`sum by (vigil_action, result) (` + rate("vigil_policy_requests_total", sel) + `)`, "{{vigil_action}} {{result}}"})).
 		WithRow(dashboard.NewRowBuilder("BPF programs and kernel maps")).
 		WithPanel(graph("BPF run time by program",
-			"CPU time Vigil's BPF programs spent in the kernel, as a share of one CPU, by program. Counted only while the kernel's BPF statistics are on (sysctl kernel.bpf_stats_enabled=1): no series otherwise.",
+			"CPU time Vigil's BPF programs spent in the kernel, as a share of one CPU, by program. Counted only while the kernel's BPF statistics are on (the ebpf receiver's bpf_stats, or sysctl kernel.bpf_stats_enabled=1): no series otherwise.",
 			fraction,
 			query{`sum by (bpf_program_name) (` + rate("vigil_bpf_run_time_seconds_total", sel) + `)`, "{{bpf_program_name}}"})).
 		WithPanel(graph("BPF mean run time by program",

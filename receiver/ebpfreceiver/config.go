@@ -55,6 +55,11 @@ type Config struct {
 	// frames are named without them: kernel addresses defeat KASLR, and
 	// user addresses ASLR, for whoever reads the events.
 	ExposeStackAddresses bool `mapstructure:"expose_stack_addresses"`
+	// BPFStats turns the kernel's BPF statistics on while the receiver
+	// runs (BPF_ENABLE_STATS, Linux 5.8+), for vigil.bpf.runs and
+	// vigil.bpf.run_time. They cost every BPF program run on the node two
+	// clock reads, Vigil's and any other's: off by default.
+	BPFStats bool `mapstructure:"bpf_stats"`
 
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.

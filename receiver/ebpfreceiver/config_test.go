@@ -51,6 +51,7 @@ func TestConfigCustom(t *testing.T) {
 		K8sMetadata:          "k8s_metadata/node",
 		StatusFile:           "/run/vigil/status.json",
 		ExposeStackAddresses: true,
+		BPFStats:             true,
 		Library:              LibraryConfig{Enabled: true, Disabled: []string{"network"}, Enforce: []string{"execution", "reverse-shell"}},
 		Redaction:            RedactionConfig{Filters: []RedactionFilter{{Binaries: []string{"/usr/bin/mysql"}, Redact: []string{`-p(\S+)`}}}},
 	}

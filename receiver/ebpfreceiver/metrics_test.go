@@ -239,12 +239,29 @@ func TestMetricsCountPolicyHooks(t *testing.T) {
 // programs ran.
 func TestMetricsCountProgramRunsWhileStatsAreOn(t *testing.T) {
 	testenv.RequireBPF(t)
-	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
-	if err != nil {
-		t.Fatalf("enabling BPF statistics: %v", err)
-	}
-	defer stats.Close()
-	r, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+	t.Run("EnabledOutside", func(t *testing.T) {
+		stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+		if err != nil {
+			t.Fatalf("enabling BPF statistics: %v", err)
+		}
+		defer stats.Close()
+		r, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+		checkProgramRuns(t, r, sink)
+	})
+	// bpf_stats: the receiver holds the kernel's statistics on itself.
+	// (The sysctl does not show it: it reports only its own setting.)
+	t.Run("BPFStatsOption", func(t *testing.T) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.BPFStats = true
+		r, sink, _ := startReceiver(t, cfg)
+		checkProgramRuns(t, r, sink)
+	})
+}
+
+// checkProgramRuns runs a process and checks that the metrics count runs
+// of the exec program, and the time they took.
+func checkProgramRuns(t *testing.T, r *ebpfReceiver, sink *consumertest.LogsSink) {
+	t.Helper()
 	cmd := exec.Command("/bin/true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)

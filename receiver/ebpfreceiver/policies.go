@@ -388,10 +388,7 @@ func (m *policyManager) apply(c candidate) {
 	if bytes.Equal(m.refused[name], content) {
 		return // refused as it is; it is retried when it changes
 	}
-	err := policy.Validate(p)
-	if err == nil {
-		err = policy.Supported(p)
-	}
+	prog, err := policy.Load(p)
 	var scope *k8s.Scope
 	if err == nil && policy.PodScoped(p) {
 		if m.kube == nil {
@@ -400,10 +397,6 @@ func (m *policyManager) apply(c candidate) {
 		} else {
 			scope, err = k8s.NewScope(p)
 		}
-	}
-	var prog *policy.Program
-	if err == nil {
-		prog, err = policy.Compile(p)
 	}
 	var hooks *kernel.PolicyHooks
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -85,6 +87,8 @@ type ebpfReceiver struct {
 	// action's cgroups. Both are the metrics loop's alone.
 	mb      *metadata.MetricsBuilder
 	cgroups *k8s.CgroupIndex
+	// bpfStats holds the kernel's BPF statistics on (bpf_stats).
+	bpfStats io.Closer
 
 	cancel      context.CancelFunc
 	metricsDone chan struct{}
@@ -280,6 +284,13 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	r.policies.statusFile = r.cfg.StatusFile
 	r.policies.library = r.cfg.Library.enabled()
 	r.policies.sync()
+	if r.cfg.BPFStats {
+		// Not fatal: the events do not depend on it, and the log names
+		// what the kernel lacks.
+		if r.bpfStats, err = ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
+			r.set.Logger.Warn("bpf_stats: the kernel's BPF statistics stay off (BPF_ENABLE_STATS needs Linux 5.8+): vigil.bpf.runs and vigil.bpf.run_time are left out", zap.Error(err))
+		}
+	}
 	r.stats.start = time.Now()
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set, metadata.WithStartTime(pcommon.NewTimestampFromTime(r.stats.start)))
 	r.cgroups = k8s.NewCgroupIndex(cgroupRoot)
@@ -351,6 +362,9 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 		r.wg.Wait()
 		if r.requests != nil {
 			r.requests.Close()
+		}
+		if r.bpfStats != nil {
+			r.bpfStats.Close()
 		}
 	})
 	return err
