@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -100,13 +101,22 @@ func newTestProcessor(t *testing.T, cfg *Config) (*enforcementProcessor, *consum
 	return p.(*enforcementProcessor), sink
 }
 
-// startPipeline runs the ebpf receiver -> enforcement -> sink.
+// startPipeline runs the ebpf receiver -> enforcement -> sink. Both pin the
+// deny lists, and the receiver writes its policy status, in directories of
+// the test's own: a collector may be running on the machine.
 func startPipeline(t *testing.T, cfg *Config) *consumertest.LogsSink {
 	t.Helper()
 	testenv.RequireBPF(t)
+	if cfg.PinPath == kernel.DefaultPinPath {
+		cfg.PinPath = fmt.Sprintf("/sys/fs/bpf/vigil-test-%s-%d", unique(), time.Now().UnixNano())
+		t.Cleanup(func() { os.RemoveAll(cfg.PinPath) })
+	}
 	p, sink := newTestProcessor(t, cfg)
 	rf := ebpfreceiver.NewFactory()
-	r, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rf.CreateDefaultConfig(), p)
+	rcfg := rf.CreateDefaultConfig().(*ebpfreceiver.Config)
+	rcfg.PinPath = cfg.PinPath
+	rcfg.StatusFile = filepath.Join(t.TempDir(), "policies.json")
+	r, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// vigil.bpf.run_time. They cost every BPF program run on the node two
 	// clock reads, Vigil's and any other's: off by default.
 	BPFStats bool `mapstructure:"bpf_stats"`
+	// PinPath is the bpffs directory where the maps that outlive the
+	// collector are pinned (the enforcement deny lists); the enforcement
+	// processor's pin_path must name the same.
+	PinPath string `mapstructure:"pin_path"`
 
 	// mechanism forces the process sensor's attach mechanism; tests use it
 	// to cover the fallback on kernels that have the preferred one.
@@ -199,6 +203,9 @@ func (c *Config) Validate() error {
 	}
 	if !filepath.IsAbs(c.Process.ProcFS) {
 		errs = append(errs, fmt.Errorf("process.procfs: must be an absolute path, got %q", c.Process.ProcFS))
+	}
+	if !filepath.IsAbs(c.PinPath) {
+		errs = append(errs, fmt.Errorf("pin_path: must be an absolute path on a bpffs, got %q", c.PinPath))
 	}
 	if c.Process.Ancestors < 0 || c.Process.Ancestors > maxAncestors {
 		errs = append(errs, fmt.Errorf("process.ancestors: must be between 0 and %d, got %d", maxAncestors, c.Process.Ancestors))

@@ -52,6 +52,7 @@ func TestConfigCustom(t *testing.T) {
 		StatusFile:           "/run/vigil/status.json",
 		ExposeStackAddresses: true,
 		BPFStats:             true,
+		PinPath:              "/sys/fs/bpf/vigil-node",
 		Library:              LibraryConfig{Enabled: true, Disabled: []string{"network"}, Enforce: []string{"execution", "reverse-shell"}},
 		Redaction:            RedactionConfig{Filters: []RedactionFilter{{Binaries: []string{"/usr/bin/mysql"}, Redact: []string{`-p(\S+)`}}}},
 	}
@@ -73,6 +74,7 @@ func TestConfigValidationNamesEachField(t *testing.T) {
 	err := confmap.Validate(loadConfig(t, "invalid"))
 	const want = `process.cache_size: must be at least 64, got 10
 process.procfs: must be an absolute path, got "proc"
+pin_path: must be an absolute path on a bpffs, got "bpf"
 process.ancestors: must be between 0 and 64, got 100
 ring_buffer_size: must be a power of two between 4096 and 1073741824 bytes, got 5000
 policies[0]: must not be empty

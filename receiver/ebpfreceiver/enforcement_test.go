@@ -118,16 +118,16 @@ func TestKernelSigkillIsAuditedOnce(t *testing.T) {
 
 // TestDeniedExecIsAudited: an exec the exec deny list kills at exec yields
 // one enforcement.action record. The entry is for a copy of a binary of the
-// test's own, in the receiver's deny list at the default pin path.
+// test's own, in the receiver's deny list, pinned in the test's own directory.
 func TestDeniedExecIsAudited(t *testing.T) {
-	_, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+	r, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
 	bin := filepath.Join(t.TempDir(), fmt.Sprintf("printenv-%d", time.Now().UnixNano()))
 	data, err := os.ReadFile("/usr/bin/printenv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(bin, data, 0o755)
-	d, err := kernel.OpenDenyLists(kernel.DefaultPinPath)
+	d, err := kernel.OpenDenyLists(r.cfg.PinPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,14 +155,14 @@ func TestDeniedExecIsAudited(t *testing.T) {
 // TestDeniedConnectIsAudited refuses an IPv6 connect of the test's own
 // through the connect deny list: the receiver audits the refusal.
 func TestDeniedConnectIsAudited(t *testing.T) {
-	_, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
+	r, sink, _ := startReceiver(t, createDefaultConfig().(*Config))
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	d, err := kernel.OpenDenyLists(kernel.DefaultPinPath)
+	d, err := kernel.OpenDenyLists(r.cfg.PinPath)
 	if err != nil {
 		t.Fatal(err)
 	}

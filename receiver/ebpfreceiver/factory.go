@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/policy"
 
+	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
 
@@ -44,6 +45,7 @@ func createDefaultConfig() component.Config {
 		// Edits show up within a second, for the cost of a stat per file.
 		PolicyReloadInterval: time.Second,
 		StatusFile:           policy.DefaultStatusFile,
+		PinPath:              kernel.DefaultPinPath,
 		// Secrets stay out of events unless a user turns this off.
 		Redaction: RedactionConfig{Defaults: true},
 	}

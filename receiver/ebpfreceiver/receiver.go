@@ -191,6 +191,7 @@ func (r *ebpfReceiver) start(startCtx context.Context, host component.Host) erro
 	sensor, err := kernel.LoadSensor(kernel.SensorOptions{
 		RingBufferSize: uint32(r.cfg.RingBufferSize),
 		Mechanism:      kernel.Mechanism(r.cfg.mechanism),
+		PinPath:        r.cfg.PinPath,
 	})
 	if err != nil {
 		return fmt.Errorf("ebpf receiver: %w", err)

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -92,6 +93,10 @@ func startReceiverWith(t *testing.T, cfg *Config, host component.Host, set recei
 		cfg.StatusFile = filepath.Join(t.TempDir(), "policies.json")
 	}
 	testenv.RequireBPF(t)
+	if cfg.PinPath == kernel.DefaultPinPath {
+		// Nor its deny lists.
+		cfg.PinPath = testPinPath(t)
+	}
 	logs, metrics := new(consumertest.LogsSink), new(consumertest.MetricsSink)
 	f := NewFactory()
 	lr, err := f.CreateLogs(context.Background(), set, cfg, logs)
@@ -406,4 +411,13 @@ func TestStartWithoutPrivilegeNamesWhatIsMissing(t *testing.T) {
 	if got, _, _ := strings.Cut(string(out), "PASS"); got != want {
 		t.Fatalf("unprivileged Start said:\n%s\nwant:\n%s", out, want)
 	}
+}
+
+// testPinPath is a bpffs directory of the test's own for the receiver's
+// pinned maps, removed at its end.
+func testPinPath(t *testing.T) string {
+	t.Helper()
+	pin := fmt.Sprintf("/sys/fs/bpf/vigil-test-%d", time.Now().UnixNano())
+	t.Cleanup(func() { os.RemoveAll(pin) })
+	return pin
 }
