@@ -33,9 +33,10 @@ FUZZTIME ?= 30s
 ## test: every test on this machine (root for the kernel tests), with the distribution and
 ## its image built, a real kube-apiserver + etcd for the Kubernetes tests (built once,
 ## cached), podman to run the image as the DaemonSet runs it, and Debian's prometheus to
-## evaluate the dashboards and alert rules against a running collector
+## evaluate the dashboards and alert rules against a running collector (and the VM lane's
+## tools, whose own tests run here)
 test: image
-	scripts/install-deps.sh k8s podman prometheus
+	scripts/install-deps.sh k8s podman prometheus vm
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	# The policy compiler meets untrusted YAML: fuzz it for a bounded time.

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 // fakeELF returns a minimal ELF64 file with one PT_NOTE segment holding a
@@ -95,7 +97,7 @@ func TestExtractVmlinuxFromPayloadsWithSize(t *testing.T) {
 	} {
 		t.Run(tc.tool, func(t *testing.T) {
 			if _, err := exec.LookPath(tc.tool); err != nil {
-				t.Skipf("%s not installed (scripts/install-deps.sh vm)", tc.tool)
+				testenv.Unavailable(t, "%s not installed (scripts/install-deps.sh vm)", tc.tool)
 			}
 			vmlinux := fakeELF("Xen", xenElfnotePhys32Entry)
 			cmd := exec.Command(tc.tool, tc.args...)

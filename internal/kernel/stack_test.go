@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"slices"
@@ -190,9 +191,7 @@ func TestStackTraceOfAKernelFunctionHook(t *testing.T) {
 		fentry  bool
 	}{{"kprobe", kernel.FeatureKprobe, false}, {"fentry", kernel.FeatureFentry, true}} {
 		t.Run(mech.name, func(t *testing.T) {
-			if !kernel.Probe().Has(mech.feature) {
-				t.Skipf("no %s on this kernel", mech.name)
-			}
+			supported := kernel.Probe().Has(mech.feature)
 			_, f := files(t, "watched")
 			prog, err := policy.Compile(filePermissionPolicy(policy.ActionSelector{Action: "Post", KernelStackTrace: true})(f[0]))
 			if err != nil {
@@ -203,7 +202,16 @@ func TestStackTraceOfAKernelFunctionHook(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if _, err := s.InstallPolicy(prog, nil); err != nil {
+			_, err = s.InstallPolicy(prog, nil)
+			if !supported {
+				// Refused, saying which feature the kernel lacks.
+				if !errors.Is(err, kernel.ErrMissingFeature) {
+					t.Fatalf("install on a kernel without %s: %v, want a refusal naming the missing feature", mech.feature, err)
+				}
+				t.Logf("refused as it should be: %v", err)
+				return
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[0])} })

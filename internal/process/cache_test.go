@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 func TestExecIDIsBase64OfNodeKtimePid(t *testing.T) {
@@ -95,7 +96,7 @@ func TestScanProcFSFindsRunningProcessesWithTheirParents(t *testing.T) {
 
 	cgroot, err := kernel.Cgroup2Mount()
 	if err != nil {
-		t.Skipf("no cgroup2 mount: %v", err)
+		testenv.Unavailable(t, "no cgroup2 mount: %v", err)
 	}
 	c := NewCache("n", 1<<16)
 	n, err := c.ScanProcFS("/proc", cgroot)

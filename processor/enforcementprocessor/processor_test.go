@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 // TestKillMatchesCommandLineAndParent runs the receiver -> enforcement ->
@@ -262,7 +263,7 @@ func TestDenyConnectFromTheContainer(t *testing.T) {
 	}
 	root, err := kernel.Cgroup2Mount()
 	if err != nil {
-		t.Skipf("no cgroup v2 hierarchy: %v", err)
+		testenv.Unavailable(t, "no cgroup v2 hierarchy: %v", err)
 	}
 	cg := filepath.Join(root, "vigil-test-"+unique())
 	if err := os.Mkdir(cg, 0o755); err != nil {
