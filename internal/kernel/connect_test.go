@@ -176,6 +176,12 @@ func dualStackListener(t *testing.T) int { return acceptingListener(t, "tcp", "[
 // CIDRs, so that only this test's bind to [::1] is reported, not the one to
 // 127.0.0.1.
 func TestSyscallSockaddrArgument(t *testing.T) {
+	// Go probes the stack's IPv6 support once per process, binding to
+	// [::1] itself: done before the hook, so that only the test's bind
+	// is seen, whichever test runs first.
+	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		ln.Close()
+	}
 	s, ph := install(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "bind-ipv6"},

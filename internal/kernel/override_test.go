@@ -33,7 +33,14 @@ func overridePolicy(lsm bool, path string) *policy.TracingPolicy {
 // mechanism refuses the policy naming what it lacks.
 func testOverride(t *testing.T, lsm bool, mechanism, feature string) {
 	_, f := files(t, "forbidden", "allowed")
-	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), kernel.Probe().Has(feature), "")
+	// Refused, the error names what is missing: the BPF LSM (not built,
+	// not in the active LSMs, or refused), or the kernel function hooks
+	// (kprobes, fentry) an fmod_ret override attaches through.
+	missing := "kprobe"
+	if lsm {
+		missing = "lsm"
+	}
+	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), kernel.Probe().Has(feature), missing)
 	if !ok {
 		return
 	}

@@ -229,7 +229,7 @@ func TestKprobeSockIPv6(t *testing.T) {
 				},
 			}},
 		}}},
-	}, kernel.Probe().Has(kernel.FeatureKprobe) || kernel.Probe().Has(kernel.FeatureFentry), "")
+	}, kernel.Probe().Has(kernel.FeatureKprobe) || kernel.Probe().Has(kernel.FeatureFentry), "kprobe")
 	if !ok {
 		return
 	}
@@ -303,7 +303,7 @@ func TestTrackSock(t *testing.T) {
 				MatchActions: []policy.ActionSelector{{Action: "UntrackSock", ArgSock: 0}},
 			}},
 		}}},
-	}, kernel.Probe().Has(kernel.FeatureKprobe) || kernel.Probe().Has(kernel.FeatureFentry), "")
+	}, kernel.Probe().Has(kernel.FeatureKprobe) || kernel.Probe().Has(kernel.FeatureFentry), "kprobe")
 	if !ok {
 		return
 	}
