@@ -65,12 +65,12 @@ func kernelAudits(pid int) func(record) bool {
 	}
 }
 
-// kernelAudit waits for the enforcement.action record of pid, then a while
-// longer, and returns it with how many such records arrived in all.
+// kernelAudit waits for the enforcement.action record of pid, then for a
+// marker, and returns it with how many such records arrived in all.
 func kernelAudit(t *testing.T, sink *consumertest.LogsSink, pid int) (record, int) {
 	t.Helper()
 	a := waitFor(t, sink, "enforcement.action", kernelAudits(pid))
-	time.Sleep(300 * time.Millisecond)
+	passMarker(t, sink)
 	n := 0
 	findRecord(sink, func(r record) bool {
 		if kernelAudits(pid)(r) {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,8 +50,11 @@ type kubeSource struct {
 type policyManager struct {
 	sensor *kernel.Sensor
 	logger *zap.Logger
-	paths  []string
-	kube   *kubeSource
+	// syncs counts the passes of sync, done or given up: a test waits for
+	// passes rather than for a time that might not hold one.
+	syncs atomic.Uint64
+	paths []string
+	kube  *kubeSource
 	// library are the library policies to load, after every other source.
 	library []libraryPolicy
 	// statusFile is where `vigil policy status` reads the statuses; empty
@@ -200,6 +204,7 @@ func (m *policyManager) candidates(source string, ps *parsedSource, err error) [
 func (m *policyManager) sync() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.syncs.Add(1)
 	files, err := policy.SourceFiles(m.paths)
 	if err != nil {
 		// A path that vanished for a moment (an editor's rename, a

@@ -228,8 +228,8 @@ func TestPolicyNameInTwoFilesLoadsTheFirstOnce(t *testing.T) {
 	cfg.Policies = []string{policies}
 	cfg.PolicyReloadInterval = 100 * time.Millisecond
 	r, sink, logs := startReceiverLogged(t, cfg)
-	// Fifteen reload intervals: each must find what the first found.
-	time.Sleep(15 * cfg.PolicyReloadInterval)
+	// Fifteen reload passes: each must find what the first found.
+	waitSyncs(t, r, 15)
 
 	if n := logCount(logs, "policy loaded", "policy", "syscalls"); n != 1 {
 		t.Errorf("syscalls loaded %d times, want once", n)
@@ -276,7 +276,7 @@ func TestPolicyNameInTwoFilesLoadsTheFirstOnce(t *testing.T) {
 	// changes nothing.
 	writePolicy(t, policies, "10-first.yaml", namedOpenPolicy("syscalls", a))
 	writePolicy(t, policies, "20-second.yaml", namedOpenPolicy("syscalls", b))
-	time.Sleep(5 * cfg.PolicyReloadInterval)
+	waitSyncs(t, r, 5)
 	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 0 {
 		t.Errorf("rewriting the same bytes replaced syscalls %d times", n)
 	}
@@ -287,7 +287,7 @@ func TestPolicyNameInTwoFilesLoadsTheFirstOnce(t *testing.T) {
 	// Editing the winner replaces it exactly once.
 	writePolicy(t, policies, "10-first.yaml", namedOpenPolicy("syscalls", a2))
 	eventually(t, "the edited winner reports its new file", func() bool { return reportedBy(t, sink, "syscalls", a2) })
-	time.Sleep(10 * cfg.PolicyReloadInterval)
+	waitSyncs(t, r, 10)
 	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 1 {
 		t.Errorf("one edit of the winner replaced it %d times, want once", n)
 	}
@@ -327,8 +327,8 @@ func TestPolicyNameInTwoConfiguredPathsLoadsTheFirstPath(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{filepath.Join(single, "z-listed-first.yaml"), policies}
 	cfg.PolicyReloadInterval = 100 * time.Millisecond
-	_, sink, logs := startReceiverLogged(t, cfg)
-	time.Sleep(10 * cfg.PolicyReloadInterval)
+	r, sink, logs := startReceiverLogged(t, cfg)
+	waitSyncs(t, r, 10)
 	if !reportedBy(t, sink, "syscalls", b) {
 		t.Error("the policy of the path listed first does not report")
 	}
@@ -340,5 +340,17 @@ func TestPolicyNameInTwoConfiguredPathsLoadsTheFirstPath(t *testing.T) {
 	}
 	if n := logCount(logs, "policy replaced", "policy", "syscalls"); n != 0 {
 		t.Errorf("syscalls replaced %d times, want 0", n)
+	}
+}
+
+// waitSyncs waits until the policy manager has made n more passes over its
+// sources: what they did not change by then, they keep as it is.
+func waitSyncs(t *testing.T, r *ebpfReceiver, n uint64) {
+	t.Helper()
+	want := r.policies.syncs.Load() + n
+	for deadline := time.Now().Add(time.Minute); r.policies.syncs.Load() < want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d policy passes in a minute, want %d", r.policies.syncs.Load()-(want-n), n)
+		}
 	}
 }

@@ -139,6 +139,20 @@ func findRecord(sink *consumertest.LogsSink, match func(record) bool) (record, b
 	return record{}, false
 }
 
+// passMarker runs a process and waits for its exec event. The kernel's
+// records reach the sink in the order they were written, so once the
+// marker's exec is there, every event of what the test did before it is
+// there too: what is still missing will not come, without guessing how
+// long to wait for it.
+func passMarker(t *testing.T, sink *consumertest.LogsSink) {
+	t.Helper()
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sink, "the marker's process.exec", isEvent(event.NameProcessExec, cmd.ProcessState.Pid()))
+}
+
 // appearsWithin reports whether a matching record arrives within d.
 func appearsWithin(d time.Duration, sink *consumertest.LogsSink, match func(record) bool) bool {
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
