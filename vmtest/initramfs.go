@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -69,7 +70,7 @@ func binaryName(pkg string) string {
 // (dash as /bin/sh, as on Debian), /init, and under guestRepo each test
 // binary in its package directory beside a copy of its testdata/, and the
 // paths of testData.
-func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, warn io.Writer) error {
+func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, configs map[string]string, warn io.Writer) error {
 	busybox, err := staticBusybox()
 	if err != nil {
 		return err
@@ -81,8 +82,17 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, warn
 	defer f.Close()
 	c := newCPIOWriter(f)
 	for _, d := range []string{"usr", "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "dev", "proc", "sys",
-		"tmp", "run", "etc", "root", guestRepo} {
+		"tmp", "run", "etc", "root", "boot", guestRepo} {
 		c.dir(d, 0o755)
+	}
+	// /boot/config-<lane name>: init exports the booted kernel's as
+	// VIGIL_KERNEL_CONFIG (it reads the name from vigil.kernel=).
+	for _, name := range slices.Sorted(maps.Keys(configs)) {
+		data, err := os.ReadFile(configs[name])
+		if err != nil {
+			return fmt.Errorf("the config of kernel %s: %w", name, err)
+		}
+		c.bytes("boot/config-"+name, 0o644, data)
 	}
 	for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
 		c.symlink(l, "usr/"+l)

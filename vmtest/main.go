@@ -150,7 +150,15 @@ func run() error {
 		testArgs = append(testArgs, "-test.run="+o.run)
 	}
 	initramfs := filepath.Join(o.out, "initramfs.cpio")
-	if err := writeInitramfs(initramfs, repo, bins, testArgs, os.Stderr); err != nil {
+	// Each kernel's own config, where its package ships one: the tests'
+	// oracle of what the kernel offers (testenv.KernelHas).
+	configs := map[string]string{}
+	for _, img := range images {
+		if img.Config != "" {
+			configs[img.Name] = img.Config
+		}
+	}
+	if err := writeInitramfs(initramfs, repo, bins, testArgs, configs, os.Stderr); err != nil {
 		return err
 	}
 
@@ -166,7 +174,7 @@ func run() error {
 			dir := filepath.Join(o.out, img.Name)
 			os.MkdirAll(dir, 0o755)
 			fmt.Fprintf(os.Stderr, "vmtest: booting %s (%s) ...\n", img.Name, filepath.Base(img.Boot))
-			vm := bootVM(ctx, img.Boot, initramfs, dir, o.vm)
+			vm := bootVM(ctx, img.Boot, initramfs, dir, img.Name, o.vm)
 			r := parseResults(img, vm)
 			r.addExcluded(bins)
 			reports[i] = r

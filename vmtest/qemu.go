@@ -41,7 +41,7 @@ const kernelCmdline = "console=ttyS0 panic=-1 rdinit=/init"
 // bootVM boots image with initramfs under QEMU's TCG and waits until the
 // guest powers off or the timeout passes. Its serial ports are written to
 // console.log and results.log in dir.
-func bootVM(ctx context.Context, image, initramfs, dir string, o vmOptions) vmRun {
+func bootVM(ctx context.Context, image, initramfs, dir, name string, o vmOptions) vmRun {
 	run := vmRun{Console: filepath.Join(dir, "console.log")}
 	results := filepath.Join(dir, "results.log")
 	os.Remove(run.Console)
@@ -52,7 +52,7 @@ func bootVM(ctx context.Context, image, initramfs, dir string, o vmOptions) vmRu
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-accel", o.Accel, "-cpu", "max",
 		"-smp", strconv.Itoa(o.CPUs), "-m", strconv.Itoa(o.MemMiB),
-		"-kernel", image, "-initrd", initramfs, "-append", kernelCmdline,
+		"-kernel", image, "-initrd", initramfs, "-append", kernelCmdline+" vigil.kernel="+name,
 		"-chardev", "file,id=console,path="+qemuEscape(run.Console), "-serial", "chardev:console",
 		"-chardev", "file,id=results,path="+qemuEscape(results), "-serial", "chardev:results",
 	)

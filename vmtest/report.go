@@ -38,6 +38,9 @@ type kernelReport struct {
 	Image   kernelImage
 	Release string // uname -r in the guest
 	LSM     string // /sys/kernel/security/lsm in the guest
+	// Config is the kernel config the tests judged the kernel by
+	// (VIGIL_KERNEL_CONFIG), "none" when its package ships none.
+	Config string
 	Run     vmRun
 	// Rows maps a row name ("internal-kernel TestX/sub") to its cell, in
 	// the order of Order.
@@ -116,6 +119,9 @@ func parseResults(img kernelImage, run vmRun) *kernelReport {
 			continue
 		case strings.HasPrefix(line, "VIGIL-LSM "):
 			r.LSM = strings.TrimPrefix(line, "VIGIL-LSM ")
+			continue
+		case strings.HasPrefix(line, "VIGIL-KERNEL-CONFIG "):
+			r.Config = strings.TrimPrefix(line, "VIGIL-KERNEL-CONFIG ")
 			continue
 		case strings.HasPrefix(line, "VIGIL-MOUNT-FAILED "):
 			problems = append(problems, "could not mount "+strings.TrimPrefix(line, "VIGIL-MOUNT-FAILED "))
@@ -367,7 +373,7 @@ func printTable(w io.Writer, reports []*kernelReport) {
 
 	fmt.Fprintln(w)
 	for _, r := range reports {
-		fmt.Fprintf(w, "%-5s %s (%s %s) uname -r %q, lsm %q\n", r.Image.Name, r.Image.Package, r.Image.Version, r.Image.Suite, r.Release, r.LSM)
+		fmt.Fprintf(w, "%-5s %s (%s %s) uname -r %q, lsm %q, config %s\n", r.Image.Name, r.Image.Package, r.Image.Version, r.Image.Suite, r.Release, r.LSM, r.Config)
 	}
 	for _, r := range reports {
 		for _, row := range r.Order {

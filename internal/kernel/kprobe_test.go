@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/features"
-
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -37,7 +35,7 @@ func TestKprobeHookOnAKernelFunction(t *testing.T) {
 	testenv.RequireBPF(t)
 	_, f := files(t, "watched", "other")
 	p := filePermissionPolicy()(f[0])
-	if !kernel.Probe().Has(kernel.FeatureKprobe) {
+	if !kernelHas(t, kernel.FeatureKprobe) {
 		s, err := kernel.LoadSensor(kernel.SensorOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -55,7 +53,7 @@ func TestKprobeHookOnAKernelFunction(t *testing.T) {
 	}
 	s, ph := install(t, p)
 	want := "kprobe"
-	if features.HaveBPFLinkKprobeMulti() == nil {
+	if kernelHas(t, kernel.FeatureKprobeMulti) {
 		want = "kprobe.multi"
 	}
 	if got := ph.Hooks[0].Mechanism; got != want {
@@ -94,7 +92,7 @@ func TestKprobeOverrideIsRefusedWithoutTheKernelFeature(t *testing.T) {
 	if err == nil {
 		t.Fatal("an Override kprobe installed")
 	}
-	if kernel.Probe().Has(kernel.FeatureKprobe) && !strings.Contains(err.Error(), "bpf_override_return") {
+	if kernelHas(t, kernel.FeatureKprobe) && !strings.Contains(err.Error(), "bpf_override_return") {
 		t.Errorf("refusal does not name bpf_override_return: %v", err)
 	}
 }
@@ -116,7 +114,7 @@ func TestFentryHookOnAKernelFunction(t *testing.T) {
 	}
 	defer s.Close()
 	ph, err := s.InstallPolicy(prog, nil)
-	if !kernel.Probe().Has(kernel.FeatureFentry) {
+	if !kernelHas(t, kernel.FeatureFentry) {
 		if !errors.Is(err, kernel.ErrMissingFeature) {
 			t.Fatalf("on a kernel that refuses fentry: %v, want a refusal naming it", err)
 		}

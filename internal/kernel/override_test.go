@@ -40,7 +40,7 @@ func testOverride(t *testing.T, lsm bool, mechanism, feature string) {
 	if lsm {
 		missing = "lsm"
 	}
-	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), kernel.Probe().Has(feature), missing)
+	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), kernelHas(t, feature), missing)
 	if !ok {
 		return
 	}
@@ -84,7 +84,7 @@ func TestSyscallOverrideSkipsTheCall(t *testing.T) {
 	s, ph, ok := installIfSupported(t, openatPolicy(false, policy.SelectorSpec{
 		MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[0])},
 		MatchActions: []policy.ActionSelector{{Action: "Override", ArgError: -1}},
-	}), kernel.Probe().Has(kernel.FeatureSyscallFmodRet), "fmod_ret")
+	}), kernelHas(t, kernel.FeatureSyscallFmodRet), "fmod_ret")
 	if !ok {
 		return
 	}
