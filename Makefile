@@ -39,8 +39,10 @@ test: image
 	scripts/install-deps.sh k8s podman prometheus vm
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	# The policy compiler meets untrusted YAML: fuzz it for a bounded time.
+	# The parsers of what comes from outside, each fuzzed for a bounded time:
+	# the policy compiler (YAML), the ring buffer record decoder.
 	$(GO) test -run '^$$' -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/policy/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/kernel/
 
 ## unit: the Go tests only, without building the distribution
 unit:
