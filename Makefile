@@ -40,9 +40,11 @@ test: image
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	# The parsers of what comes from outside, each fuzzed for a bounded time:
-	# the policy compiler (YAML), the ring buffer record decoder.
+	# the policy compiler (YAML), the ring buffer record decoder, the filters
+	# event_stream clients send.
 	$(GO) test -run '^$$' -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/policy/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/kernel/
+	$(GO) test -run '^$$' -fuzz FuzzCompileFilter -fuzztime $(FUZZTIME) ./exporter/eventstreamexporter/
 
 ## unit: the Go tests only, without building the distribution
 unit:
