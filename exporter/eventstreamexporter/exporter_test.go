@@ -458,7 +458,10 @@ func TestSlowClientMissesRecordsAndIsToldHowMany(t *testing.T) {
 	t.Logf("%d records: %d delivered, %d missed", total, delivered, missedTotal)
 	assert.Equal(t, total, delivered+missedTotal)
 	assert.Positive(t, missedTotal, "the client missed records")
-	assert.Greater(t, delivered, bufferSize, "and got those its buffer and the transport held")
+	// At least its buffer's worth: what the transport holds besides
+	// depends on when the sender ran, and on a loaded machine it may not
+	// have run before the buffer filled.
+	assert.GreaterOrEqual(t, delivered, bufferSize, "and got those its buffer held")
 	// The collector's telemetry says the same: two clients, and what the
 	// stuck one missed (the reader missed nothing).
 	metadatatest.AssertEqualExporterEventStreamMissedRecords(t, tel,
