@@ -383,6 +383,11 @@ func TestLibraryReportsEachBehaviour(t *testing.T) {
 	counted := map[string]int64{}
 	for k, p := range points(r.collectMetrics()) {
 		if rest, ok := strings.CutPrefix(k, "vigil.policy.counts{"); ok {
+			// Monitor mode: the kernel posts, whatever the selector
+			// would do when enforced.
+			if strings.Contains(rest, "vigil.action=Sigkill") || strings.Contains(rest, "vigil.action=Override") {
+				t.Errorf("%s: the library is in monitor mode", k)
+			}
 			for _, name := range policies.Names() {
 				if strings.Contains(rest, "security_rule.name="+name+",") {
 					counted[name] += p.value

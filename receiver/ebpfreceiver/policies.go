@@ -8,12 +8,12 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
@@ -573,7 +573,7 @@ func (m *policyManager) policyCounts(counts []kernel.PolicyCount) []policyCount 
 		}
 		meta := v.ih.Program.Policy.Metadata
 		_, call := hookNames(v.ih.Hook)
-		k := seriesKey{meta.Name, meta.Namespace, call, countedActions(v.ih.Hook.Selectors[c.Selector].Actions), c.Cgroup}
+		k := seriesKey{meta.Name, meta.Namespace, call, countedAction(&v.ih.Hook.Selectors[c.Selector]), c.Cgroup}
 		i, ok := at[k]
 		if !ok {
 			i, at[k] = len(out), len(out)
@@ -584,19 +584,21 @@ func (m *policyManager) policyCounts(counts []kernel.PolicyCount) []policyCount 
 	return out
 }
 
-// countedActions names what a counting selector does besides counting:
-// "NoPost" for one that only counts, "Post" for one that also posts.
-func countedActions(actions []string) string {
-	var other []string
-	for _, a := range actions {
-		if a != "Count" {
-			other = append(other, a)
-		}
+// countedAction names what the kernel does, besides counting, when a
+// counting selector matches, as a hook event's vigil.action does: in
+// monitor mode a Sigkill selector posts. "NoPost" for one that only counts.
+func countedAction(sel *policy.Selector) string {
+	switch {
+	case sel.Signal == uint32(unix.SIGKILL):
+		return "Sigkill"
+	case sel.Signal != 0:
+		return "Signal"
+	case sel.Override || sel.Deny:
+		return "Override"
+	case !sel.Post:
+		return "NoPost"
 	}
-	if len(other) == 0 {
-		return "Post"
-	}
-	return strings.Join(other, ",")
+	return "Post"
 }
 
 // retired keeps the rate-limited count of a version just replaced or
