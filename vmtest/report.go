@@ -41,7 +41,7 @@ type kernelReport struct {
 	// Config is the kernel config the tests judged the kernel by
 	// (VIGIL_KERNEL_CONFIG), "none" when its package ships none.
 	Config string
-	Run     vmRun
+	Run    vmRun
 	// Rows maps a row name ("internal-kernel TestX/sub") to its cell, in
 	// the order of Order.
 	Rows  map[string]result
