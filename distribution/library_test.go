@@ -167,24 +167,31 @@ const (
 // TestReadmeLibraryTable: the README's table of the library is the one
 // the policies give. VIGIL_UPDATE_README=1 rewrites it.
 func TestReadmeLibraryTable(t *testing.T) {
+	checkReadmeSection(t, "library table", tableBegin, tableEnd, libraryTable(t))
+}
+
+// checkReadmeSection checks that the README holds want between the lines
+// begin and end: a section generated from a source, what (library table,
+// metrics table) naming it. VIGIL_UPDATE_README=1 rewrites it instead.
+func checkReadmeSection(t *testing.T, what, begin, end, want string) {
+	t.Helper()
 	path := filepath.Join("..", "README.md")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	readme := string(data)
-	i, j := strings.Index(readme, tableBegin), strings.Index(readme, tableEnd)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
 	if i < 0 || j < i {
-		t.Fatalf("README.md has no library table between %q and %q", tableBegin, tableEnd)
+		t.Fatalf("README.md has no %s between %q and %q", what, begin, end)
 	}
-	want := libraryTable(t)
-	if got := readme[i+len(tableBegin) : j]; got != want {
+	if got := readme[i+len(begin) : j]; got != want {
 		if os.Getenv("VIGIL_UPDATE_README") != "" {
-			if err := os.WriteFile(path, []byte(readme[:i+len(tableBegin)]+want+readme[j:]), 0o644); err != nil {
+			if err := os.WriteFile(path, []byte(readme[:i+len(begin)]+want+readme[j:]), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return
 		}
-		t.Errorf("README.md's library table is stale; run VIGIL_UPDATE_README=1 go test ./distribution/ -run TestReadmeLibraryTable\nwant:\n%s", want)
+		t.Errorf("README.md's %s is stale; run VIGIL_UPDATE_README=1 go test ./distribution/ -run %s\nwant:\n%s", what, t.Name(), want)
 	}
 }

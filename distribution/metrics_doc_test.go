@@ -142,24 +142,5 @@ func metricsTable(t *testing.T) string {
 // TestReadmeMetricsTable: the README's table of metrics is the one the
 // components' metadata.yaml describe.
 func TestReadmeMetricsTable(t *testing.T) {
-	path := filepath.Join("..", "README.md")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(data)
-	i, j := strings.Index(readme, metricsTableBegin), strings.Index(readme, metricsTableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("README.md has no metrics table between %q and %q", metricsTableBegin, metricsTableEnd)
-	}
-	want := metricsTable(t)
-	if got := readme[i+len(metricsTableBegin) : j]; got != want {
-		if os.Getenv("VIGIL_UPDATE_README") != "" {
-			if err := os.WriteFile(path, []byte(readme[:i+len(metricsTableBegin)]+want+readme[j:]), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		t.Errorf("README.md's metrics table is stale; run VIGIL_UPDATE_README=1 go test ./distribution/ -run TestReadmeMetricsTable\nwant:\n%s", want)
-	}
+	checkReadmeSection(t, "metrics table", metricsTableBegin, metricsTableEnd, metricsTable(t))
 }
