@@ -142,41 +142,40 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 	containers := r.cgroups.Containers(cgroups)
 	type countSeries struct {
 		policy, namespace, hook, action, container string
-		since                                      time.Time
 	}
-	named := map[countSeries]uint64{}
-	for _, c := range perCgroup {
-		named[countSeries{c.policy, c.namespace, c.hook, c.action, containers[c.cgroup], c.since}] += c.n
+	// What each running version counted: its hooks' counters and its
+	// Count series, emitted together under its start time.
+	type version struct {
+		hooks  []hookCount
+		counts map[countSeries]uint64
 	}
-	bySince := map[time.Time]bool{}
+	versions := map[time.Time]*version{}
+	versionAt := func(since time.Time) *version {
+		v := versions[since]
+		if v == nil {
+			v = &version{counts: map[countSeries]uint64{}}
+			versions[since] = v
+		}
+		return v
+	}
 	for _, h := range hooks {
-		bySince[h.since] = true
+		v := versionAt(h.since)
+		v.hooks = append(v.hooks, h)
 	}
-	for c := range named {
-		bySince[c.since] = true
+	for _, c := range perCgroup {
+		versionAt(c.since).counts[countSeries{c.policy, c.namespace, c.hook, c.action, containers[c.cgroup]}] += c.n
 	}
-	for _, since := range slices.SortedFunc(maps.Keys(bySince), time.Time.Compare) {
-		for _, h := range hooks {
-			if !h.since.Equal(since) {
-				continue
-			}
-			var opts []metadata.MetricAttributeOption
-			if h.namespace != "" {
-				opts = append(opts, metadata.WithPolicyNamespaceMetricAttribute(h.namespace))
-			}
+	for _, since := range slices.SortedFunc(maps.Keys(versions), time.Time.Compare) {
+		v := versions[since]
+		for _, h := range v.hooks {
+			opts := namespaceOption(h.namespace)
 			mb.RecordVigilPolicyHookHitsDataPoint(now, int64(h.Hits), h.policy, h.hook, opts...)
 			mb.RecordVigilPolicyHookMatchesDataPoint(now, int64(h.Matched), h.policy, h.hook, opts...)
 			mb.RecordVigilPolicyHookRateLimitedDataPoint(now, int64(h.RateLimited), h.policy, h.hook, opts...)
 			mb.RecordVigilPolicyHookSignalsDataPoint(now, int64(h.Signaled), h.policy, h.hook, opts...)
 		}
-		for c, n := range named {
-			if !c.since.Equal(since) {
-				continue
-			}
-			var opts []metadata.MetricAttributeOption
-			if c.namespace != "" {
-				opts = append(opts, metadata.WithPolicyNamespaceMetricAttribute(c.namespace))
-			}
+		for c, n := range v.counts {
+			opts := namespaceOption(c.namespace)
 			if c.container != "" {
 				opts = append(opts, metadata.WithContainerIDMetricAttribute(c.container))
 			}
@@ -185,4 +184,13 @@ func (r *ebpfReceiver) collectMetrics() pmetric.Metrics {
 		mb.EmitForResource(metadata.WithResource(res), metadata.WithStartTimeOverride(pcommon.NewTimestampFromTime(since)))
 	}
 	return mb.Emit()
+}
+
+// namespaceOption is the attribute of a TracingPolicyNamespaced's
+// namespace; none for a cluster-wide policy.
+func namespaceOption(namespace string) []metadata.MetricAttributeOption {
+	if namespace == "" {
+		return nil
+	}
+	return []metadata.MetricAttributeOption{metadata.WithPolicyNamespaceMetricAttribute(namespace)}
 }
