@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -21,12 +20,12 @@ func enforcementCmd(args ...string) (int, string, string) {
 
 func TestEnforcementListAndRemove(t *testing.T) {
 	testenv.RequireBPF(t)
-	pin := fmt.Sprintf("/sys/fs/bpf/vigil-test-cli-%d-%d", os.Getpid(), time.Now().UnixNano())
+	pin := testenv.PinPath(t)
 	s, err := kernel.LoadSensor(kernel.SensorOptions{PinPath: pin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close(); os.RemoveAll(pin) })
+	t.Cleanup(func() { s.Close() })
 	d, err := kernel.OpenDenyLists(pin)
 	if err != nil {
 		t.Fatal(err)

@@ -347,7 +347,7 @@ func TestKprobeArgumentTypes(t *testing.T) {
 	tests = append(tests, bpfObjectTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _, ok := installIfSupported(t, kprobePolicy(tc.hook), kernelHas(t, kernel.FeatureKprobe), "CONFIG_KPROBES")
+			s, _, ok := installIfSupported(t, kprobePolicy(tc.hook), testenv.KernelHas(t, kernel.FeatureKprobe), "CONFIG_KPROBES")
 			if ok {
 				tc.check(t, allHookRecords(t, s, func() { tc.run(t) }))
 			}
@@ -442,7 +442,7 @@ func mapCreateHook() string {
 // says it is not attached.
 func TestKprobeOnAMissingFunctionIsLeftOut(t *testing.T) {
 	hook := policy.KProbeSpec{Call: "vigil_no_such_function", Ignore: &policy.IgnoreSpec{CallNotFound: true}}
-	_, ph, ok := installIfSupported(t, kprobePolicy(hook), kernelHas(t, kernel.FeatureKprobe), "CONFIG_KPROBES")
+	_, ph, ok := installIfSupported(t, kprobePolicy(hook), testenv.KernelHas(t, kernel.FeatureKprobe), "CONFIG_KPROBES")
 	if ok && ph.Hooks[0].Mechanism != kernel.MechanismNotFound {
 		t.Errorf("mechanism %q, want %q", ph.Hooks[0].Mechanism, kernel.MechanismNotFound)
 	}

@@ -2,7 +2,6 @@ package kernel_test
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -24,9 +23,8 @@ import (
 func denySensor(t *testing.T) (*kernel.Sensor, *kernel.DenyLists) {
 	t.Helper()
 	testenv.RequireBPF(t)
-	pin := fmt.Sprintf("/sys/fs/bpf/vigil-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	// The directory is made before the load can fail: remove it either way.
-	t.Cleanup(func() { os.RemoveAll(pin) })
+	// The directory is made before the load can fail: removed either way.
+	pin := testenv.PinPath(t)
 	s, err := kernel.LoadSensor(kernel.SensorOptions{PinPath: pin})
 	if err != nil {
 		t.Fatal(err)

@@ -745,10 +745,3 @@ func installIfSupported(t *testing.T, p *policy.TracingPolicy, supported bool, w
 	}
 	return s, ph, true
 }
-
-// kernelHas says whether the kernel offers a feature: by its own config in
-// the VM lane, by the code's probe elsewhere (testenv.KernelHas).
-func kernelHas(t testing.TB, feature string) bool {
-	t.Helper()
-	return testenv.KernelHas(t, feature, kernel.Probe().Has(feature))
-}

@@ -35,7 +35,7 @@ func TestKprobeHookOnAKernelFunction(t *testing.T) {
 	testenv.RequireBPF(t)
 	_, f := files(t, "watched", "other")
 	p := filePermissionPolicy()(f[0])
-	if !kernelHas(t, kernel.FeatureKprobe) {
+	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
 		s, err := kernel.LoadSensor(kernel.SensorOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -53,7 +53,7 @@ func TestKprobeHookOnAKernelFunction(t *testing.T) {
 	}
 	s, ph := install(t, p)
 	want := "kprobe"
-	if kernelHas(t, kernel.FeatureKprobeMulti) {
+	if testenv.KernelHas(t, kernel.FeatureKprobeMulti) {
 		want = "kprobe.multi"
 	}
 	if got := ph.Hooks[0].Mechanism; got != want {
@@ -92,7 +92,7 @@ func TestKprobeOverrideIsRefusedWithoutTheKernelFeature(t *testing.T) {
 	if err == nil {
 		t.Fatal("an Override kprobe installed")
 	}
-	if kernelHas(t, kernel.FeatureKprobe) && !strings.Contains(err.Error(), "bpf_override_return") {
+	if testenv.KernelHas(t, kernel.FeatureKprobe) && !strings.Contains(err.Error(), "bpf_override_return") {
 		t.Errorf("refusal does not name bpf_override_return: %v", err)
 	}
 }
@@ -114,7 +114,7 @@ func TestFentryHookOnAKernelFunction(t *testing.T) {
 	}
 	defer s.Close()
 	ph, err := s.InstallPolicy(prog, nil)
-	if !kernelHas(t, kernel.FeatureFentry) {
+	if !testenv.KernelHas(t, kernel.FeatureFentry) {
 		if !errors.Is(err, kernel.ErrMissingFeature) {
 			t.Fatalf("on a kernel that refuses fentry: %v, want a refusal naming it", err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 func overridePolicy(lsm bool, path string) *policy.TracingPolicy {
@@ -40,7 +41,7 @@ func testOverride(t *testing.T, lsm bool, mechanism, feature string) {
 	if lsm {
 		missing = "lsm"
 	}
-	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), kernelHas(t, feature), missing)
+	s, ph, ok := installIfSupported(t, overridePolicy(lsm, f[0]), testenv.KernelHas(t, feature), missing)
 	if !ok {
 		return
 	}
@@ -84,7 +85,7 @@ func TestSyscallOverrideSkipsTheCall(t *testing.T) {
 	s, ph, ok := installIfSupported(t, openatPolicy(false, policy.SelectorSpec{
 		MatchArgs:    []policy.ArgSelector{pathIs("Equal", f[0])},
 		MatchActions: []policy.ActionSelector{{Action: "Override", ArgError: -1}},
-	}), kernelHas(t, kernel.FeatureSyscallFmodRet), "fmod_ret")
+	}), testenv.KernelHas(t, kernel.FeatureSyscallFmodRet), "fmod_ret")
 	if !ok {
 		return
 	}

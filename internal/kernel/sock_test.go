@@ -74,7 +74,7 @@ func TestKprobeSockArgument(t *testing.T) {
 	if prog.Hooks[0].Args[0].Kind != policy.ArgSock {
 		t.Fatalf("argument compiled as %v", prog.Hooks[0].Args[0].Kind)
 	}
-	if !kernelHas(t, kernel.FeatureKprobe) {
+	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
 		s, err := kernel.LoadSensor(kernel.SensorOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +93,7 @@ func TestKprobeSockArgument(t *testing.T) {
 			name = "fentry"
 		}
 		t.Run(name, func(t *testing.T) {
-			if fentry && !kernelHas(t, kernel.FeatureFentry) {
+			if fentry && !testenv.KernelHas(t, kernel.FeatureFentry) {
 				testenv.Unavailable(t, "this kernel cannot load fentry programs")
 			}
 			testSockArgument(t, prog, port, fentry)
@@ -229,7 +229,7 @@ func TestKprobeSockIPv6(t *testing.T) {
 				},
 			}},
 		}}},
-	}, kernelHas(t, kernel.FeatureKprobe) || kernelHas(t, kernel.FeatureFentry), "kprobe")
+	}, testenv.KernelHas(t, kernel.FeatureKprobe) || testenv.KernelHas(t, kernel.FeatureFentry), "kprobe")
 	if !ok {
 		return
 	}
@@ -303,7 +303,7 @@ func TestTrackSock(t *testing.T) {
 				MatchActions: []policy.ActionSelector{{Action: "UntrackSock", ArgSock: 0}},
 			}},
 		}}},
-	}, kernelHas(t, kernel.FeatureKprobe) || kernelHas(t, kernel.FeatureFentry), "kprobe")
+	}, testenv.KernelHas(t, kernel.FeatureKprobe) || testenv.KernelHas(t, kernel.FeatureFentry), "kprobe")
 	if !ok {
 		return
 	}

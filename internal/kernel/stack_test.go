@@ -191,7 +191,7 @@ func TestStackTraceOfAKernelFunctionHook(t *testing.T) {
 		fentry  bool
 	}{{"kprobe", kernel.FeatureKprobe, false}, {"fentry", kernel.FeatureFentry, true}} {
 		t.Run(mech.name, func(t *testing.T) {
-			supported := kernelHas(t, mech.feature)
+			supported := testenv.KernelHas(t, mech.feature)
 			_, f := files(t, "watched")
 			prog, err := policy.Compile(filePermissionPolicy(policy.ActionSelector{Action: "Post", KernelStackTrace: true})(f[0]))
 			if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/kernel"
 )
 
 // What a kernel built with a config offers, by the feature names of
@@ -59,18 +61,18 @@ func kernelConfig() (map[string]string, error) {
 
 // KernelHas says whether the running kernel offers a feature (a
 // kernel.Feature* name), by its config when the VM lane provides it, else
-// by probed, what the code's own probe found: on this machine the kernel's
-// config may allow what its sandbox refuses (fentry and LSM programs get
-// EPERM), so only the probe can tell, and a test judged by it is as good as
-// the probe.
-func KernelHas(tb testing.TB, feature string, probed bool) bool {
+// by what the code's own probe finds: on this machine the kernel's config
+// may allow what its sandbox refuses (fentry and LSM programs get EPERM),
+// so only the probe can tell, and a test judged by it is as good as the
+// probe.
+func KernelHas(tb testing.TB, feature string) bool {
 	tb.Helper()
 	cfg, err := kernelConfig()
 	if err != nil {
 		tb.Fatalf("VIGIL_KERNEL_CONFIG: %v", err)
 	}
 	if cfg == nil {
-		return probed
+		return kernel.Probe().Has(feature)
 	}
 	opts, ok := featureOptions[feature]
 	if !ok {

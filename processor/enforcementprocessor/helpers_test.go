@@ -108,8 +108,7 @@ func startPipeline(t *testing.T, cfg *Config) *consumertest.LogsSink {
 	t.Helper()
 	testenv.RequireBPF(t)
 	if cfg.PinPath == kernel.DefaultPinPath {
-		cfg.PinPath = fmt.Sprintf("/sys/fs/bpf/vigil-test-%s-%d", unique(), time.Now().UnixNano())
-		t.Cleanup(func() { os.RemoveAll(cfg.PinPath) })
+		cfg.PinPath = testenv.PinPath(t)
 	}
 	p, sink := newTestProcessor(t, cfg)
 	rf := ebpfreceiver.NewFactory()
@@ -143,12 +142,12 @@ func testConfig(pin string, rules ...RuleConfig) *Config {
 func denySensor(t *testing.T) (string, *kernel.Sensor) {
 	t.Helper()
 	testenv.RequireBPF(t)
-	pin := fmt.Sprintf("/sys/fs/bpf/vigil-test-%s-%d", unique(), time.Now().UnixNano())
+	pin := testenv.PinPath(t)
 	s, err := kernel.LoadSensor(kernel.SensorOptions{PinPath: pin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close(); os.RemoveAll(pin) })
+	t.Cleanup(func() { s.Close() })
 	return pin, s
 }
 

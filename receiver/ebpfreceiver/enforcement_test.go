@@ -285,7 +285,7 @@ spec:
 	cfg.Policies = []string{policies}
 	r, sink, _ := startReceiver(t, cfg)
 	st := waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running || st.Error != "" }, 5*time.Second)
-	if !kernelHas(t, kernel.FeatureSyscallFmodRet) {
+	if !testenv.KernelHas(t, kernel.FeatureSyscallFmodRet) {
 		if st.Running || !strings.Contains(st.Error, "fmod_ret") {
 			t.Fatalf("on a kernel without fmod_ret: %+v, want a refusal naming it", st)
 		}
@@ -309,11 +309,4 @@ spec:
 	if n != 1 || a.str(event.AttrSecurityRuleName) != name || a.str(event.AttrEnforcementAction) != "Override" {
 		t.Fatalf("%d records; audit %v", n, a.lr.Attributes().AsRaw())
 	}
-}
-
-// kernelHas says whether the kernel offers a feature: by its own config in
-// the VM lane, by the code's probe elsewhere (testenv.KernelHas).
-func kernelHas(t testing.TB, feature string) bool {
-	t.Helper()
-	return testenv.KernelHas(t, feature, kernel.Probe().Has(feature))
 }

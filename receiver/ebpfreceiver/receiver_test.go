@@ -95,7 +95,7 @@ func startReceiverWith(t *testing.T, cfg *Config, host component.Host, set recei
 	testenv.RequireBPF(t)
 	if cfg.PinPath == kernel.DefaultPinPath {
 		// Nor its deny lists.
-		cfg.PinPath = testPinPath(t)
+		cfg.PinPath = testenv.PinPath(t)
 	}
 	logs, metrics := new(consumertest.LogsSink), new(consumertest.MetricsSink)
 	f := NewFactory()
@@ -425,13 +425,4 @@ func TestStartWithoutPrivilegeNamesWhatIsMissing(t *testing.T) {
 	if got, _, _ := strings.Cut(string(out), "PASS"); got != want {
 		t.Fatalf("unprivileged Start said:\n%s\nwant:\n%s", out, want)
 	}
-}
-
-// testPinPath is a bpffs directory of the test's own for the receiver's
-// pinned maps, removed at its end.
-func testPinPath(t *testing.T) string {
-	t.Helper()
-	pin := fmt.Sprintf("/sys/fs/bpf/vigil-test-%d", time.Now().UnixNano())
-	t.Cleanup(func() { os.RemoveAll(pin) })
-	return pin
 }
