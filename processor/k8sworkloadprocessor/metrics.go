@@ -3,7 +3,6 @@ package k8sworkloadprocessor
 import (
 	"context"
 
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -30,10 +29,6 @@ func newMetricsProcessor(cfg *Config, set processor.Settings, next consumer.Metr
 		return nil, err
 	}
 	return &metricsProcessor{workloadProcessor: p, next: next}, nil
-}
-
-func (p *metricsProcessor) Start(ctx context.Context, host component.Host) error {
-	return p.workloadProcessor.Start(ctx, host)
 }
 
 func (p *metricsProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {

@@ -352,7 +352,8 @@ func TestLibraryReportsEachBehaviour(t *testing.T) {
 		}
 	}
 	covered := map[string]bool{}
-	for _, b := range libraryBehaviours(t, tmp) {
+	behaviours := libraryBehaviours(t, tmp)
+	for _, b := range behaviours {
 		t.Run(b.name, func(t *testing.T) {
 			covered[b.policy] = true
 			pid := b.do(t)
@@ -395,7 +396,7 @@ func TestLibraryReportsEachBehaviour(t *testing.T) {
 			}
 		}
 	}
-	for _, b := range libraryBehaviours(t, tmp) {
+	for _, b := range behaviours {
 		if counted[b.policy] < 1 {
 			t.Errorf("library policy %s counted %d matches, want at least its behaviour %s", b.policy, counted[b.policy], b.name)
 		}
