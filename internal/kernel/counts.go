@@ -28,20 +28,27 @@ func (s *Sensor) PolicyCounts() ([]PolicyCount, uint64, error) {
 		key    sensorPolicyCountKey
 		perCPU []uint64
 	)
-	s.hooks.mu.Lock()
+	// The walk is a system call per entry: the hook table is locked only to
+	// tell the running hooks from the forgotten ones, after it.
 	it := m.Iterate()
 	for it.Next(&key, &perCPU) {
-		if _, ok := s.hooks.byID[key.Hook]; !ok {
-			gone = append(gone, key)
-			continue
-		}
 		c := PolicyCount{Hook: key.Hook, Selector: key.Sel, Cgroup: key.Cgroup}
 		for _, n := range perCPU {
 			c.N += n
 		}
 		out = append(out, c)
 	}
+	s.hooks.mu.Lock()
+	running := out[:0]
+	for _, c := range out {
+		if _, ok := s.hooks.byID[c.Hook]; ok {
+			running = append(running, c)
+		} else {
+			gone = append(gone, sensorPolicyCountKey{Hook: c.Hook, Sel: c.Selector, Cgroup: c.Cgroup})
+		}
+	}
 	s.hooks.mu.Unlock()
+	out = running
 	var errs []error
 	if err := it.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("reading policy_counts: %w", err))
