@@ -154,6 +154,10 @@ func (c *Cache) Exec(r *kernel.ExecRecord) *Process {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if prev := c.byPID[r.PID]; prev != nil && prev.InitTree {
+		p.Context.InInitTree = true
+	}
+	p.InitTree = p.Context.InInitTree
 	c.setParent(p, c.byPID[r.PPID])
 	c.run(p)
 	return p
@@ -184,6 +188,7 @@ func (c *Cache) Fork(r *kernel.ForkRecord) *Process {
 		EGID:       parent.EGID,
 		CgroupID:   parent.CgroupID,
 		CgroupName: parent.CgroupName,
+		InitTree:   parent.InitTree,
 		Clone:      true,
 	}
 	c.setParent(p, parent)

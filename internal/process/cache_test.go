@@ -59,6 +59,30 @@ func TestExecForkExitLinkParents(t *testing.T) {
 	}
 }
 
+// TestInitTreeFollowsForkAndExec: the init-tree flag passes from parent to
+// fork to exec even when the kernel's exec record lacks it (a fork the
+// kernel saw before the scan's flags reached it), and a host process's
+// children stay outside.
+func TestInitTreeFollowsForkAndExec(t *testing.T) {
+	c := NewCache("n", 100)
+	init := c.Exec(&kernel.ExecRecord{Ktime: 10, PID: 100, PPID: 1, Filename: "/bin/sh",
+		Context: kernel.ExecContext{InInitTree: true}})
+	host := c.Exec(&kernel.ExecRecord{Ktime: 11, PID: 200, PPID: 1, Filename: "/bin/sh"})
+	if !init.InitTree || host.InitTree {
+		t.Fatalf("InitTree from the kernel's flag: init %v, host %v", init.InitTree, host.InitTree)
+	}
+	for _, parent := range []*Process{init, host} {
+		clone := c.Fork(&kernel.ForkRecord{Ktime: 20, PID: parent.PID + 1, PPID: parent.PID})
+		if clone.InitTree != parent.InitTree {
+			t.Errorf("fork of %d: InitTree %v, parent's %v", parent.PID, clone.InitTree, parent.InitTree)
+		}
+		child := c.Exec(&kernel.ExecRecord{Ktime: 30, PID: parent.PID + 1, PPID: parent.PID, Filename: "/bin/true"})
+		if child.InitTree != parent.InitTree || child.Context.InInitTree != parent.InitTree {
+			t.Errorf("exec in the fork of %d: InitTree %v, context %v, want %v", parent.PID, child.InitTree, child.Context.InInitTree, parent.InitTree)
+		}
+	}
+}
+
 func TestCacheStaysBoundedAndKeepsRunningProcesses(t *testing.T) {
 	c := NewCache("n", 64)
 	root := c.Exec(&kernel.ExecRecord{Ktime: 1, PID: 1, Filename: "/sbin/init"})

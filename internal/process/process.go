@@ -49,8 +49,12 @@ type Process struct {
 	// ProcFS marks a process found by the /proc scan at start: its exec
 	// happened before Vigil was watching.
 	ProcFS bool
-	// InitTree is set, for a process found by the scan, when it descends
-	// from its container's init (ExecContext.InInitTree for the others).
+	// InitTree is set when the process descends from its container's
+	// init: from NSpid and the parent for a process found by the scan,
+	// inherited at fork, and at exec the kernel's flag or the image it
+	// replaces. The kernel's flag alone misses a fork in the moment
+	// between the hooks attaching and the scan's flags reaching the
+	// kernel; the cache saw that fork, so it knows.
 	InitTree bool
 	// nsPIDs is how many pid namespaces a scanned process has a pid in
 	// (the length of NSpid in /proc/PID/status).

@@ -427,8 +427,10 @@ func (r *ebpfReceiver) handle(rec any, batch *event.Batch) {
 	switch rec := rec.(type) {
 	case *kernel.ExecRecord:
 		p := r.cache.Exec(rec)
-		if p.Binary != rec.Filename {
-			r.sensor.SetBinary(p.PID, p.Binary, rec.Context.InInitTree)
+		// The kernel's entry learns the resolved binary, and the tree
+		// flag when only the cache knew it.
+		if p.Binary != rec.Filename || p.InitTree != rec.Context.InInitTree {
+			r.sensor.SetBinary(p.PID, p.Binary, p.InitTree)
 		}
 		parent, ancestors := r.lineage(p)
 		batch.Add(event.Exec{Time: r.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors}, p.CgroupName)
