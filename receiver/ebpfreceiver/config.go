@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 
 	"github.com/vigilsec/vigil/distribution/policies"
+	"github.com/vigilsec/vigil/internal/engine"
+	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
@@ -83,33 +85,26 @@ type LibraryConfig struct {
 }
 
 // enabled returns the library policies to load, in the library's order,
-// as the policy manager reads them at every sync.
-func (c LibraryConfig) enabled() []libraryPolicy {
+// as the engine reads them at every sync.
+func (c LibraryConfig) enabled() []engine.LibraryPolicy {
 	if !c.Enabled {
 		return nil
 	}
-	var out []libraryPolicy
+	var out []engine.LibraryPolicy
 	for _, n := range policies.Names() {
 		if slices.Contains(c.Disabled, n) {
 			continue
 		}
-		lp := libraryPolicy{source: policies.Source + n, enforce: slices.Contains(c.Enforce, n)}
-		lp.data, _ = policies.YAML(n)
-		if lp.enforce {
+		lp := engine.LibraryPolicy{Source: policies.Source + n, Enforce: slices.Contains(c.Enforce, n)}
+		lp.Data, _ = policies.YAML(n)
+		if lp.Enforce {
 			// Other bytes, so that a switch of mode is a change of the
 			// source and replaces the running version.
-			lp.data = append(lp.data, "\n# library.enforce\n"...)
+			lp.Data = append(lp.Data, "\n# library.enforce\n"...)
 		}
 		out = append(out, lp)
 	}
 	return out
-}
-
-// libraryPolicy is one library policy as a policy source.
-type libraryPolicy struct {
-	source  string
-	data    []byte
-	enforce bool
 }
 
 func (c LibraryConfig) validate() []error {
@@ -194,6 +189,24 @@ const (
 	minMetricsInterval = 100 * time.Millisecond
 	minReloadInterval  = 100 * time.Millisecond
 )
+
+// engineOptions is the engine's share of the configuration; the receiver
+// adds what comes from the Collector (logger, consumer, Kubernetes).
+func (c *Config) engineOptions() (engine.Options, error) {
+	red, err := c.Redaction.redactor()
+	if err != nil {
+		return engine.Options{}, err
+	}
+	return engine.Options{
+		RingBufferSize: uint32(c.RingBufferSize), Mechanism: kernel.Mechanism(c.mechanism), PinPath: c.PinPath,
+		BPFStats: c.BPFStats,
+		ProcFS:   c.Process.ProcFS, CacheSize: c.Process.CacheSize, Ancestors: c.Process.Ancestors,
+		Environment: c.Process.Environment.Enabled, EnvironmentValues: c.Process.Environment.Values,
+		Redactor: red, ExposeStackAddresses: c.ExposeStackAddresses,
+		Policies: c.Policies, ReloadInterval: c.PolicyReloadInterval, Library: c.Library.enabled(),
+		StatusFile: c.StatusFile,
+	}, nil
+}
 
 // Validate checks the configuration; each error names its field.
 func (c *Config) Validate() error {

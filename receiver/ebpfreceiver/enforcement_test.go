@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/kernel"
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -55,7 +56,7 @@ func startWithPolicy(t *testing.T, name, text string) (*ebpfReceiver, *consumert
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{dir}
 	r, sink, _ := startReceiver(t, cfg)
-	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+	waitForStatus(t, r, name, func(st policy.Status) bool { return st.Running }, 5*time.Second)
 	return r, sink
 }
 
@@ -284,7 +285,7 @@ spec:
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{policies}
 	r, sink, _ := startReceiver(t, cfg)
-	st := waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running || st.Error != "" }, 5*time.Second)
+	st := waitForStatus(t, r, name, func(st policy.Status) bool { return st.Running || st.Error != "" }, 5*time.Second)
 	if !testenv.KernelHas(t, kernel.FeatureSyscallFmodRet) {
 		if st.Running || !strings.Contains(st.Error, "fmod_ret") {
 			t.Fatalf("on a kernel without fmod_ret: %+v, want a refusal naming it", st)

@@ -240,7 +240,7 @@ func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
 	}
 	applyPolicy(t, dyn, strings.Replace(openPolicyObject("TracingPolicy", "", "web-open", f, "  podSelector: {matchLabels: {app: web}}\n"), "Equal", "Equals", 1))
 	eventually(t, "the broken update is refused", func() bool {
-		for _, st := range r.policies.statuses() {
+		for _, st := range r.engine.Statuses() {
 			if st.Name == "web-open" && st.Running && strings.Contains(st.Error, "operator") {
 				return true
 			}
@@ -261,7 +261,7 @@ func TestKubernetesPolicyObjectsAndPodSelectors(t *testing.T) {
 	// object is refused naming the file.
 	applyPolicy(t, dyn, openPolicyObject("TracingPolicy", "", "owned", f, ""))
 	eventually(t, "the object of a file policy's name is refused", func() bool {
-		for _, st := range r.policies.statuses() {
+		for _, st := range r.engine.Statuses() {
 			if st.Name == "owned" && st.Source == "TracingPolicy owned" && !st.Running &&
 				strings.Contains(st.Error, fileOwned) {
 				return true

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigilsec/vigil/distribution/policies"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // helperEnv makes the test binary, run again, do one behaviour of
@@ -346,7 +347,7 @@ func TestLibraryReportsEachBehaviour(t *testing.T) {
 	cfg.Library.Enabled = true
 	r, sink, _ := startReceiver(t, cfg)
 	for _, name := range policies.Names() {
-		st := waitForStatus(t, r, name, func(s policyStatus) bool { return s.Running || s.Error != "" }, 10*time.Second)
+		st := waitForStatus(t, r, name, func(s policy.Status) bool { return s.Running || s.Error != "" }, 10*time.Second)
 		if !st.Running {
 			t.Fatalf("library policy %s refused: %s", name, st.Error)
 		}
@@ -432,14 +433,14 @@ func TestLibraryEnforceKillsAndUserPolicyReplaces(t *testing.T) {
 	cfg.Policies = []string{dir}
 	cfg.Library = LibraryConfig{Enabled: true, Enforce: []string{"execution"}, Disabled: []string{"credential-access"}}
 	r, _, logs := startReceiverLogged(t, cfg)
-	st := waitForStatus(t, r, "execution", func(s policyStatus) bool { return s.Running || s.Error != "" }, 10*time.Second)
+	st := waitForStatus(t, r, "execution", func(s policy.Status) bool { return s.Running || s.Error != "" }, 10*time.Second)
 	if !st.Running || st.Mode != "enforce" {
 		t.Fatalf("execution: loaded %v, mode %q, error %q; want loaded in enforce mode", st.Running, st.Mode, st.Error)
 	}
-	if st := waitForStatus(t, r, "network", func(s policyStatus) bool { return s.Running }, 10*time.Second); st.Source != filepath.Join(dir, "mine.yaml") {
+	if st := waitForStatus(t, r, "network", func(s policy.Status) bool { return s.Running }, 10*time.Second); st.Source != filepath.Join(dir, "mine.yaml") {
 		t.Errorf("network runs from %s, want the file", st.Source)
 	}
-	for _, st := range r.policies.statuses() {
+	for _, st := range r.engine.Statuses() {
 		if st.Name == "credential-access" {
 			t.Errorf("credential-access is disabled but has a status: %+v", st)
 		}

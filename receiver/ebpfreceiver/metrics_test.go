@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -170,7 +171,7 @@ func TestMetricsCountPolicyHooks(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{policies}
 	r, sink, _ := startReceiver(t, cfg)
-	waitForStatus(t, r, name, func(st policyStatus) bool { return st.Running }, 5*time.Second)
+	waitForStatus(t, r, name, func(st policy.Status) bool { return st.Running }, 5*time.Second)
 
 	// Three opens of one file: the first is posted, the rate limit holds
 	// back the other two.

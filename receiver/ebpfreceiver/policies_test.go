@@ -98,7 +98,7 @@ func TestPolicyEventsAndHotReload(t *testing.T) {
 
 	// A change takes effect without a restart.
 	writePolicy(t, policies, "watch.yaml", fmt.Sprintf(openPolicy, second))
-	waitForStatus(t, r, "watch-open", func(st policyStatus) bool { return st.Running && st.Error == "" }, 0)
+	waitForStatus(t, r, "watch-open", func(st policy.Status) bool { return st.Running && st.Error == "" }, 0)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		// The switch happens within a reload interval; until then the
@@ -108,7 +108,7 @@ func TestPolicyEventsAndHotReload(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the edited policy never reported the second file; statuses %+v", r.policies.statuses())
+			t.Fatalf("the edited policy never reported the second file; statuses %+v", r.engine.Statuses())
 		}
 	}
 	if pid := catFile(t, first); appearsWithin(500*time.Millisecond, sink, isEvent(event.NameProcessKprobe, pid)) {
@@ -117,7 +117,7 @@ func TestPolicyEventsAndHotReload(t *testing.T) {
 
 	// A broken edit is refused and the running version stays.
 	writePolicy(t, policies, "watch.yaml", strings.Replace(fmt.Sprintf(openPolicy, second), `operator: "Equal"`, `operator: "Equals"`, 1))
-	st := waitForStatus(t, r, "watch-open", func(st policyStatus) bool { return st.Error != "" }, 5*time.Second)
+	st := waitForStatus(t, r, "watch-open", func(st policy.Status) bool { return st.Error != "" }, 5*time.Second)
 	if !st.Running || !strings.Contains(st.Error, "spec.kprobes[0].selectors[0].matchArgs[0].operator") {
 		t.Errorf("status after a broken edit: %+v", st)
 	}
@@ -137,29 +137,29 @@ func TestPolicyEventsAndHotReload(t *testing.T) {
 
 	// Removing the file removes the policy.
 	os.Remove(filepath.Join(policies, "watch.yaml"))
-	waitForStatus(t, r, "", func(policyStatus) bool { return len(r.policies.statuses()) == 0 }, 5*time.Second)
+	waitForStatus(t, r, "", func(policy.Status) bool { return len(r.engine.Statuses()) == 0 }, 5*time.Second)
 	if pid := catFile(t, second); appearsWithin(500*time.Millisecond, sink, isEvent(event.NameProcessKprobe, pid)) {
 		t.Error("a removed policy still reports")
 	}
 }
 
-func waitForStatus(t *testing.T, r *ebpfReceiver, name string, ok func(policyStatus) bool, within time.Duration) policyStatus {
+func waitForStatus(t *testing.T, r *ebpfReceiver, name string, ok func(policy.Status) bool, within time.Duration) policy.Status {
 	t.Helper()
 	if within == 0 {
 		within = 5 * time.Second
 	}
 	deadline := time.Now().Add(within)
 	for {
-		for _, st := range r.policies.statuses() {
+		for _, st := range r.engine.Statuses() {
 			if (name == "" || st.Name == name) && ok(st) {
 				return st
 			}
 		}
-		if name == "" && ok(policyStatus{}) {
-			return policyStatus{}
+		if name == "" && ok(policy.Status{}) {
+			return policy.Status{}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("policy %q: status %+v", name, r.policies.statuses())
+			t.Fatalf("policy %q: status %+v", name, r.engine.Statuses())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -174,7 +174,7 @@ func TestPodScopedPolicyWithoutKubernetesIsRefused(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Policies = []string{dir}
 	r, _, _ := startReceiver(t, cfg)
-	st := waitForStatus(t, r, "watch-open", func(st policyStatus) bool { return st.Error != "" }, 5*time.Second)
+	st := waitForStatus(t, r, "watch-open", func(st policy.Status) bool { return st.Error != "" }, 5*time.Second)
 	if st.Running || !strings.HasPrefix(st.Error, "spec.podSelector: ") || !strings.Contains(st.Error, "k8s_metadata") {
 		t.Errorf("status %+v: want refused at spec.podSelector, naming k8s_metadata", st)
 	}
@@ -294,14 +294,14 @@ func TestPolicyNameInTwoFilesLoadsTheFirstOnce(t *testing.T) {
 
 	// Renaming the loser's policy makes it load beside the winner.
 	writePolicy(t, policies, "20-second.yaml", namedOpenPolicy("syscalls-2", b))
-	waitForStatus(t, r, "syscalls-2", func(st policyStatus) bool { return st.Running }, 0)
+	waitForStatus(t, r, "syscalls-2", func(st policy.Status) bool { return st.Running }, 0)
 	if !reportedBy(t, sink, "syscalls-2", b) {
 		t.Error("the renamed policy does not report its open")
 	}
 	if !reportedBy(t, sink, "syscalls", a2) {
 		t.Error("the winner stopped reporting when the loser was renamed")
 	}
-	for _, st := range r.policies.statuses() {
+	for _, st := range r.engine.Statuses() {
 		if st.Error != "" && st.Source != bad {
 			t.Errorf("a refusal outlived its cause: %+v", st)
 		}
@@ -347,10 +347,10 @@ func TestPolicyNameInTwoConfiguredPathsLoadsTheFirstPath(t *testing.T) {
 // sources: what they did not change by then, they keep as it is.
 func waitSyncs(t *testing.T, r *ebpfReceiver, n uint64) {
 	t.Helper()
-	want := r.policies.syncs.Load() + n
-	for deadline := time.Now().Add(time.Minute); r.policies.syncs.Load() < want; time.Sleep(10 * time.Millisecond) {
+	want := r.engine.Syncs() + n
+	for deadline := time.Now().Add(time.Minute); r.engine.Syncs() < want; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d policy passes in a minute, want %d", r.policies.syncs.Load()-(want-n), n)
+			t.Fatalf("%d policy passes in a minute, want %d", r.engine.Syncs()-(want-n), n)
 		}
 	}
 }

@@ -369,7 +369,7 @@ func TestMetricsCountEventsAndCacheSize(t *testing.T) {
 
 func TestShutdownReleasesEveryKernelObject(t *testing.T) {
 	r, _, _ := startReceiver(t, createDefaultConfig().(*Config))
-	progs := r.sensor.ProgramIDs()
+	progs := r.engine.Sensor().ProgramIDs()
 	if len(progs) == 0 {
 		t.Fatal("no programs loaded")
 	}

@@ -49,7 +49,7 @@ func TestGetUrlRequestsTheURLForEachPostedEvent(t *testing.T) {
 		t.Fatalf("a second request (%q) for one open", path)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if n := r.requests.Counts()["GetUrl"]["done"]; n != 1 {
+	if n := r.engine.Counters().Requests["GetUrl"]["done"]; n != 1 {
 		t.Fatalf("%d GetUrl requests counted done, want 1", n)
 	}
 }

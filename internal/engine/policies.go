@@ -1,9 +1,8 @@
-package ebpfreceiver
+package engine
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -13,14 +12,13 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/k8s"
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// policyStatus is what the receiver knows of one policy from its sources.
+// policyStatus is what the engine knows of one policy from its sources.
 type policyStatus = policy.Status
 
 type runningPolicy struct {
@@ -35,8 +33,7 @@ type runningPolicy struct {
 	scope *k8s.Scope
 }
 
-// kubeSource is what the policy manager gets from Kubernetes, when the
-// receiver names a k8s_metadata extension.
+// kubeSource is what the policy manager gets from Kubernetes (Options.Kube).
 type kubeSource struct {
 	pods    *k8s.Cache
 	watcher *k8s.PolicyWatcher
@@ -56,7 +53,7 @@ type policyManager struct {
 	paths []string
 	kube  *kubeSource
 	// library are the library policies to load, after every other source.
-	library []libraryPolicy
+	library []LibraryPolicy
 	// statusFile is where `vigil policy status` reads the statuses; empty
 	// for none. published is the last list written there.
 	statusFile string
@@ -240,12 +237,12 @@ func (m *policyManager) sync() {
 		}
 	}
 	for _, lp := range m.library {
-		ps := m.parse(lp.source, lp.data, false)
-		if lp.enforce {
+		ps := m.parse(lp.Source, lp.Data, false)
+		if lp.Enforce {
 			enforce(ps)
 		}
 		n := len(cands)
-		offer(lp.source, ps, nil)
+		offer(lp.Source, ps, nil)
 		for i := n; i < len(cands); i++ {
 			cands[i].library = true
 		}
@@ -491,114 +488,6 @@ func (m *policyManager) statusList() []policyStatus {
 		return out[i].Source < out[j].Source
 	})
 	return out
-}
-
-// hookCount is the kernel's count of one running hook (kernel.HookCounters).
-type hookCount struct {
-	// policy is the policy's name; namespace, a TracingPolicyNamespaced's
-	// namespace: two may share a name.
-	policy, namespace, hook string
-	since                   time.Time
-	kernel.HookCounters
-}
-
-// hookCounts returns the kernel's counters of every running hook, and the
-// rate-limited calls of the versions that no longer run.
-func (m *policyManager) hookCounts() ([]hookCount, uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []hookCount
-	var errs []error
-	for _, r := range m.running {
-		// Hooks of one policy on the same call are one series.
-		at := map[string]int{}
-		for _, ih := range r.hooks.Hooks {
-			if ih.Mechanism == kernel.MechanismNotFound {
-				continue
-			}
-			c, err := m.sensor.Counters(ih)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			_, call := hookNames(ih.Hook)
-			i, ok := at[call]
-			if !ok {
-				i, at[call] = len(out), len(out)
-				meta := ih.Program.Policy.Metadata
-				out = append(out, hookCount{policy: meta.Name, namespace: meta.Namespace, hook: call, since: r.since})
-			}
-			out[i].Add(c)
-		}
-	}
-	return out, m.rateLimitedGone, errors.Join(errs...)
-}
-
-// policyCount is one series of the Count action's counters: the matches of
-// the selectors with the same actions on one call of one policy, in one
-// cgroup.
-type policyCount struct {
-	policy, namespace, hook, action string
-	cgroup                          uint64
-	since                           time.Time
-	n                               uint64
-}
-
-// policyCounts names the kernel's Count counters by policy, hook and the
-// selector's actions, keeping those of the running versions: the counters
-// of a version replaced start over with its successor, as its hooks' do.
-func (m *policyManager) policyCounts(counts []kernel.PolicyCount) []policyCount {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	type version struct {
-		r  *runningPolicy
-		ih *kernel.InstalledHook
-	}
-	hooks := map[uint32]version{}
-	for _, r := range m.running {
-		for _, ih := range r.hooks.Hooks {
-			hooks[ih.ID] = version{r, ih}
-		}
-	}
-	type seriesKey struct {
-		name, namespace, hook, action string
-		cgroup                        uint64
-	}
-	at := map[seriesKey]int{}
-	var out []policyCount
-	for _, c := range counts {
-		v, ok := hooks[c.Hook]
-		if !ok || int(c.Selector) >= len(v.ih.Hook.Selectors) {
-			continue
-		}
-		meta := v.ih.Program.Policy.Metadata
-		_, call := hookNames(v.ih.Hook)
-		k := seriesKey{meta.Name, meta.Namespace, call, countedAction(&v.ih.Hook.Selectors[c.Selector]), c.Cgroup}
-		i, ok := at[k]
-		if !ok {
-			i, at[k] = len(out), len(out)
-			out = append(out, policyCount{policy: k.name, namespace: k.namespace, hook: k.hook, action: k.action, cgroup: k.cgroup, since: v.r.since})
-		}
-		out[i].n += c.N
-	}
-	return out
-}
-
-// countedAction names what the kernel does, besides counting, when a
-// counting selector matches, as a hook event's vigil.action does: in
-// monitor mode a Sigkill selector posts. "NoPost" for one that only counts.
-func countedAction(sel *policy.Selector) string {
-	switch {
-	case sel.Signal == uint32(unix.SIGKILL):
-		return "Sigkill"
-	case sel.Signal != 0:
-		return "Signal"
-	case sel.Override || sel.Deny:
-		return "Override"
-	case !sel.Post:
-		return "NoPost"
-	}
-	return "Post"
 }
 
 // retired keeps the rate-limited count of a version just replaced or

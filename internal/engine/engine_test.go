@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+// sink keeps what the engine hands over; refuse makes it refuse batches.
+type sink struct {
+	mu      sync.Mutex
+	records []plog.LogRecord
+	refuse  bool
+}
+
+func (s *sink) consume(_ context.Context, logs plog.Logs) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse {
+		return errors.New("refused by the test")
+	}
+	for _, rl := range logs.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				s.records = append(s.records, lr)
+			}
+		}
+	}
+	return nil
+}
+
+// wait returns the first record match accepts, failing the test after ten
+// seconds.
+func (s *sink) wait(t *testing.T, what string, match func(plog.LogRecord) bool) plog.LogRecord {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		for _, lr := range s.records {
+			if match(lr) {
+				s.mu.Unlock()
+				return lr
+			}
+		}
+		s.mu.Unlock()
+	}
+	t.Fatalf("no %s within 10s", what)
+	return plog.LogRecord{}
+}
+
+func startEngine(t *testing.T, opts Options) *Engine {
+	t.Helper()
+	testenv.RequireBPF(t)
+	opts.Logger = zaptest.NewLogger(t)
+	opts.PinPath = testenv.PinPath(t)
+	opts.ProcFS, opts.CacheSize = "/proc", 4096
+	if opts.ReloadInterval == 0 {
+		opts.ReloadInterval = 100 * time.Millisecond
+	}
+	e, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func str(lr plog.LogRecord, key string) string {
+	v, _ := lr.Attributes().Get(key)
+	return v.AsString()
+}
+
+// TestEngineRunsWithoutTheCollector: the engine alone reports a process's
+// exec and a policy's hook event to whoever consumes its batches, and
+// counts both.
+func TestEngineRunsWithoutTheCollector(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "watched")
+	os.WriteFile(target, []byte("x\n"), 0o644)
+	name := fmt.Sprintf("engine-%d", time.Now().UnixNano())
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: %s
+spec:
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args:
+    - index: 1
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 1
+        operator: Equal
+        values: [%q]
+`, name, target)), 0o644)
+	var s sink
+	e := startEngine(t, Options{Consume: s.consume, Policies: []string{dir}})
+	if st := e.Statuses(); len(st) != 1 || !st[0].Running {
+		t.Fatalf("policy statuses after Start: %+v", st)
+	}
+
+	cmd := exec.Command("/bin/cat", target)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cat: %v: %s", err, out)
+	}
+	pid := int64(cmd.ProcessState.Pid())
+	exe := s.wait(t, "process.exec of cat", func(lr plog.LogRecord) bool {
+		v, _ := lr.Attributes().Get(event.AttrProcessPID)
+		return lr.EventName() == event.NameProcessExec && v.Int() == pid
+	})
+	if got := str(exe, event.AttrProcessCommandLine); got != "/bin/cat "+target {
+		t.Errorf("command line %q", got)
+	}
+	hook := s.wait(t, "the policy's event", func(lr plog.LogRecord) bool {
+		return lr.EventName() == event.NameProcessKprobe && str(lr, event.AttrSecurityRuleName) == name
+	})
+	if args, _ := hook.Attributes().Get(event.AttrArgs); !strings.Contains(args.AsString(), target) {
+		t.Errorf("the hook event's arguments %s do not name %s", args.AsString(), target)
+	}
+
+	c := e.Counters()
+	if bin := str(exe, event.AttrProcessExecutablePath); c.Exec < 1 || c.PolicyEvents[PolicyEventKey{event.NameProcessKprobe, name, bin}] < 1 {
+		t.Errorf("counters: exec %d, policy events %v (want %s's open)", c.Exec, c.PolicyEvents, bin)
+	}
+	var matched uint64
+	for _, v := range c.Versions {
+		for _, h := range v.Hooks {
+			if h.Policy == name && h.Hook == "sys_openat" {
+				matched += h.Matched
+			}
+		}
+	}
+	if matched < 1 || c.PoliciesRunning != 1 {
+		t.Errorf("the policy's hook matched %d calls (want its open), %d policies run", matched, c.PoliciesRunning)
+	}
+}
+
+// TestEngineCountsBatchesTheConsumerRefused: events the consumer refuses
+// are counted as lost for that reason, not dropped unseen.
+func TestEngineCountsBatchesTheConsumerRefused(t *testing.T) {
+	s := sink{refuse: true}
+	e := startEngine(t, Options{Consume: s.consume})
+	for deadline := time.Now().Add(10 * time.Second); e.Counters().Lost.ConsumerRefused == 0; time.Sleep(20 * time.Millisecond) {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no refused batch counted in 10s")
+		}
+	}
+}
