@@ -16,6 +16,8 @@ METADATA := $(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml export
 generate:
 	scripts/install-deps.sh bpf mdatagen
 	$(GO) generate ./internal/kernel/...
+	# Go's side of the kernel ABI the objects define (policy.Op from enum filter_op).
+	$(GO) generate ./internal/policy/
 	for m in $(METADATA); do (cd $$(dirname $$m) && $(MDATAGEN) metadata.yaml) || exit 1; done
 	# mdatagen's test templates leave the metadata package's import out.
 	$(GOBIN_DIR)/goimports -w $$(for m in $(METADATA); do ls -d $$(dirname $$m)/internal/metadata*; done)
@@ -23,10 +25,10 @@ generate:
 
 ## check-generate: fail when the committed generated code differs from its sources
 check-generate: generate
-	@git diff --exit-code --stat -- internal/kernel/ receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
+	@git diff --exit-code --stat -- internal/kernel/ internal/policy/op_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
 		{ echo "committed generated code is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
-		{ git status --short -- receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- internal/policy/op_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
+		{ git status --short -- internal/policy/op_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
 
 FUZZTIME ?= 30s
 

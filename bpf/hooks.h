@@ -137,27 +137,31 @@ enum arg_flags {
 	ARGF_DATALOC = 1 << 6, /* tracepoint __data_loc field: offset in the record */
 };
 
+/* The comparisons a selector filter makes, named as Tetragon spells the
+ * operators: internal/policy's Op constants and their names are generated
+ * from this enum (make generate), so an operator is numbered here only. */
 enum filter_op {
-	SOP_EQ = 1,
-	SOP_NEQ,
-	SOP_PREFIX,
-	SOP_NOTPREFIX,
-	SOP_POSTFIX,
-	SOP_NOTPOSTFIX,
+	SOP_Equal = 1,
+	SOP_NotEqual,
+	SOP_Prefix,
+	SOP_NotPrefix,
+	SOP_Postfix,
+	SOP_NotPostfix,
 	SOP_GT,
 	SOP_LT,
-	SOP_MASK,
-	SOP_INRANGE,
-	SOP_NOTINRANGE,
-	SOP_IN,    /* matchPIDs, matchBinaries */
-	SOP_NOTIN,
-	SOP_ADDR,  /* sock, sockaddr: the address is in a CIDR set */
-	SOP_NOTADDR,
-	SOP_PORT_UNUSED, /* numbers kept: user space mirrors them */
-	SOP_NOTPORT_UNUSED,
-	SOP_INMAP, /* integers: the value is in the filter's set in int_set */
-	SOP_NOTINMAP,
+	SOP_Mask,
+	SOP_InRange,
+	SOP_NotInRange,
+	SOP_In, /* matchPIDs, matchBinaries, matchNamespaces, matchCapabilities */
+	SOP_NotIn,
+	SOP_Addr, /* sock, sockaddr: the address is in a CIDR set */
+	SOP_NotAddr,
+	SOP_InMap, /* integers: the value is in the filter's set in int_set */
+	SOP_NotInMap,
 };
+
+/* Kept in BTF for the generator, though no variable has the type. */
+const enum filter_op *unused_filter_op __attribute__((unused));
 
 /* The return value is argument ARG_RET of a filter. */
 #define ARG_RET 0xff
@@ -235,7 +239,7 @@ enum ns_type {
 };
 
 /* One matchNamespaces entry: the current task's namespace of type ns is
- * (SOP_IN) or is not (SOP_NOTIN) one of vals, inode numbers. */
+ * (SOP_In) or is not (SOP_NotIn) one of vals, inode numbers. */
 struct ns_filter {
 	__u8 ns; /* enum ns_type */
 	__u8 op;
@@ -251,8 +255,8 @@ enum cap_set {
 	CAPS_PERMITTED,
 };
 
-/* The matchCapabilities entry: the current task has (SOP_IN) or has none
- * (SOP_NOTIN) of the capabilities in mask, in its set. */
+/* The matchCapabilities entry: the current task has (SOP_In) or has none
+ * (SOP_NotIn) of the capabilities in mask, in its set. */
 struct cap_filter {
 	__u8 op; /* 0: no matchCapabilities */
 	__u8 set; /* enum cap_set */
@@ -630,20 +634,20 @@ static __always_inline int string_match(struct hook_scratch *s, struct str_slot 
 					__u8 op, __u32 set)
 {
 	switch (op) {
-	case SOP_EQ:
-	case SOP_IN:
+	case SOP_Equal:
+	case SOP_In:
 		return lookup_eq(slot, set, len);
-	case SOP_NEQ:
-	case SOP_NOTIN:
+	case SOP_NotEqual:
+	case SOP_NotIn:
 		return !lookup_eq(slot, set, len);
-	case SOP_PREFIX:
+	case SOP_Prefix:
 		return lookup_lpm(&str_prefix, slot, set, len);
-	case SOP_NOTPREFIX:
+	case SOP_NotPrefix:
 		return !lookup_lpm(&str_prefix, slot, set, len);
-	case SOP_POSTFIX:
+	case SOP_Postfix:
 		reverse_into(&s->rev, slot, len);
 		return lookup_lpm(&str_postfix, &s->rev, set, len);
-	case SOP_NOTPOSTFIX:
+	case SOP_NotPostfix:
 		reverse_into(&s->rev, slot, len);
 		return !lookup_lpm(&str_postfix, &s->rev, set, len);
 	}
@@ -660,10 +664,10 @@ static __always_inline int int_match(__s64 v, const struct arg_filter *f)
 		__s64 want = f->vals[i];
 
 		switch (f->op) {
-		case SOP_EQ:
+		case SOP_Equal:
 			any |= v == want;
 			break;
-		case SOP_NEQ:
+		case SOP_NotEqual:
 			/* NotEqual: none of the values (values are ORed
 			 * except for the negative operators). */
 			if (v == want)
@@ -676,18 +680,18 @@ static __always_inline int int_match(__s64 v, const struct arg_filter *f)
 		case SOP_LT:
 			any |= (f->flags & FF_UNSIGNED) ? (__u64)v < (__u64)want : v < want;
 			break;
-		case SOP_MASK:
+		case SOP_Mask:
 			any |= (v & want) != 0;
 			break;
-		case SOP_INRANGE:
-		case SOP_NOTINRANGE:
+		case SOP_InRange:
+		case SOP_NotInRange:
 			if (i & 1)
 				break;
 			if (i + 1 < MAX_VALUES) {
 				__s64 hi = f->vals[(i + 1) & (MAX_VALUES - 1)];
 				int in = (f->flags & FF_UNSIGNED) ? (__u64)v >= (__u64)want && (__u64)v <= (__u64)hi
 							: v >= want && v <= hi;
-				if (f->op == SOP_INRANGE)
+				if (f->op == SOP_InRange)
 					any |= in;
 				else if (in)
 					return 0;
@@ -725,11 +729,11 @@ static __always_inline int string_bloom(const __s64 *bloom, const struct str_slo
  * against its values. */
 static __always_inline int int_filter(__s64 v, const struct arg_filter *f)
 {
-	if (f->op == SOP_INMAP || f->op == SOP_NOTINMAP) {
+	if (f->op == SOP_InMap || f->op == SOP_NotInMap) {
 		struct int_set_key k = {.set = f->set, .val = v};
 		int in = bpf_map_lookup_elem(&int_set, &k) != NULL;
 
-		return f->op == SOP_INMAP ? in : !in;
+		return f->op == SOP_InMap ? in : !in;
 	}
 	return int_match(v, f);
 }
@@ -782,7 +786,7 @@ __noinline int filter_match(const struct arg_filter *f)
 		return 0;
 	if (f->flags & FF_STRING) {
 		if ((f->flags & FF_BLOOM) && !string_bloom(f->vals, &s->a.str[a], s->a.slen[a]))
-			return f->op == SOP_NEQ || f->op == SOP_NOTIN;
+			return f->op == SOP_NotEqual || f->op == SOP_NotIn;
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
 	}
 	__s64 v = s->a.ival[a];
@@ -813,12 +817,12 @@ __noinline int filter_match(const struct arg_filter *f)
 			v = sk->state;
 			break;
 		}
-		if (f->op == SOP_ADDR || f->op == SOP_NOTADDR) {
+		if (f->op == SOP_Addr || f->op == SOP_NotAddr) {
 			int in = addr_in(f->set, sk, field == SF_SADDR);
 
 			if (in < 0)
 				return 0;
-			return f->op == SOP_ADDR ? in : !in;
+			return f->op == SOP_Addr ? in : !in;
 		}
 	}
 	return int_filter(v, f);
@@ -882,7 +886,7 @@ __noinline int binary_match(const struct selector *sel)
 		if (p <= 1)
 			break;
 	}
-	return sel->bin_op == SOP_IN ? in : !in;
+	return sel->bin_op == SOP_In ? in : !in;
 }
 
 static __always_inline int pid_in(const struct selector *sel, __u32 tgid)
@@ -934,7 +938,7 @@ static __always_inline int pid_match(const struct selector *sel)
 				break;
 		}
 	}
-	return sel->pid_op == SOP_IN ? in : !in;
+	return sel->pid_op == SOP_In ? in : !in;
 }
 
 /* ns_inum is the inode number of the current task's namespace of type ns,
@@ -1001,7 +1005,7 @@ __noinline int namespaces_match(const struct selector *sel)
 				break;
 			in |= f->vals[j] == inum;
 		}
-		if (in != (f->op == SOP_IN))
+		if (in != (f->op == SOP_In))
 			return 0;
 	}
 	return 1;
@@ -1036,7 +1040,7 @@ __noinline int caps_match(const struct selector *sel)
 		return 0;
 	}
 	int any = (caps & sel->caps.mask) != 0;
-	return sel->caps.op == SOP_IN ? any : !any;
+	return sel->caps.op == SOP_In ? any : !any;
 }
 
 /* policy_cgroups: the cgroups a Kubernetes-scoped policy applies to

@@ -63,17 +63,6 @@ const (
 	saUntrack = 2
 )
 
-var kernelOps = map[policy.Op]uint8{
-	policy.OpEqual: 1, policy.OpNotEqual: 2,
-	policy.OpPrefix: 3, policy.OpNotPrefix: 4,
-	policy.OpPostfix: 5, policy.OpNotPostfix: 6,
-	policy.OpGT: 7, policy.OpLT: 8, policy.OpMask: 9,
-	policy.OpInRange: 10, policy.OpNotInRange: 11,
-	policy.OpIn: 12, policy.OpNotIn: 13,
-	policy.OpAddr: 14, policy.OpNotAddr: 15,
-	policy.OpInMap: 18, policy.OpNotInMap: 19,
-}
-
 var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgInt: argInt, policy.ArgString: argString,
 	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
@@ -772,7 +761,7 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		cs.RateNs = uint64(sel.RateLimit)
 		cs.RateScope = uint8(sel.RateScope)
 		if sel.PIDs != nil {
-			cs.PidOp = kernelOps[sel.PIDs.Op]
+			cs.PidOp = uint8(sel.PIDs.Op)
 			cs.Npids = uint8(len(sel.PIDs.Values))
 			copy(cs.Pids[:], sel.PIDs.Values)
 			if sel.PIDs.FollowForks {
@@ -783,7 +772,7 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			}
 		}
 		if c := sel.Capabilities; c != nil {
-			cs.Caps.Op = kernelOps[c.Op]
+			cs.Caps.Op = uint8(c.Op)
 			cs.Caps.Set = kernelCapSets[c.Set]
 			cs.Caps.Mask = c.Mask
 			if c.NamespaceCapability {
@@ -797,7 +786,7 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		for j, m := range sel.Namespaces {
 			kn := &cs.Ns[j]
 			kn.Ns = kernelNamespaces[m.Namespace].typ
-			kn.Op = kernelOps[m.Op]
+			kn.Op = uint8(m.Op)
 			vals := m.Values
 			if m.HostNS {
 				vals = append(slices.Clone(vals), host[m.Namespace])
@@ -808,11 +797,11 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			kn.Nvals = uint8(copy(kn.Vals[:], vals))
 		}
 		if sel.Binaries != nil {
-			set, err := t.writeSet(coll, ph, sel.Binaries.Op, sel.Binaries.Values)
+			set, err := t.writeSet(coll, ph, sel.Binaries.Op.Set(), sel.Binaries.Values)
 			if err != nil {
 				return nil, err
 			}
-			cs.BinOp = kernelOps[sel.Binaries.Op]
+			cs.BinOp = uint8(sel.Binaries.Op)
 			cs.BinSet = set
 			if sel.Binaries.FollowChildren {
 				cs.BinFollow = 1
@@ -842,7 +831,7 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 	if f.Arg == policy.ReturnArg {
 		*arg = argRet
 	}
-	*op = kernelOps[f.Op]
+	*op = uint8(f.Op)
 	if f.Unsigned {
 		*flags |= ffUnsigned
 	}
@@ -865,13 +854,12 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 	}
 	if f.String {
 		*flags |= ffString
-		id, err := t.writeSet(coll, ph, f.Op, f.Strings)
+		id, err := t.writeSet(coll, ph, f.Op.Set(), f.Strings)
 		if err != nil {
 			return err
 		}
 		*set = id
-		switch f.Op {
-		case policy.OpEqual, policy.OpNotEqual, policy.OpIn, policy.OpNotIn:
+		if f.Op.Set() == policy.SetEqual {
 			*flags |= ffBloom
 			addBloom(vals, f.Strings)
 		}
@@ -887,13 +875,13 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals *uint8, set *uint32, vals []int64, f policy.Filter, not bool) error {
 	pick := func(yes, no policy.Op) uint8 {
 		if not {
-			return kernelOps[no]
+			return uint8(no)
 		}
-		return kernelOps[yes]
+		return uint8(yes)
 	}
 	if policy.SockAddrOp(f.Op) {
 		*op = pick(policy.OpAddr, policy.OpNotAddr)
-		id, err := t.writeSet(coll, ph, policy.OpAddr, f.Strings)
+		id, err := t.writeSet(coll, ph, policy.SetAddr, f.Strings)
 		*set = id
 		return err
 	}
@@ -921,25 +909,25 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 // looks them up in: exact values in a str_eq map, prefixes in str_prefix,
 // suffixes, reversed, in str_postfix, and CIDRs in addr_lpm (IPv4) and
 // addr6_lpm (IPv6) under the one id.
-func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.Op, values []string) (uint32, error) {
+func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy.StringSet, values []string) (uint32, error) {
 	t.nextSet++
 	set := t.nextSet
 	one := uint8(1)
 	for _, v := range values {
 		var m *ebpf.Map
 		var key any
-		switch op {
-		case policy.OpEqual, policy.OpNotEqual, policy.OpIn, policy.OpNotIn:
+		switch kind {
+		case policy.SetEqual:
 			m, key = strEqKey(coll, set, v)
-		case policy.OpPrefix, policy.OpNotPrefix:
+		case policy.SetPrefix:
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], v)
 			m, key = coll.Maps["str_prefix"], k
-		case policy.OpPostfix, policy.OpNotPostfix:
+		case policy.SetPostfix:
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], reverse(v))
 			m, key = coll.Maps["str_postfix"], k
-		case policy.OpAddr, policy.OpNotAddr:
+		case policy.SetAddr:
 			p, err := policy.ParseCIDR(v)
 			if err != nil {
 				return 0, err
@@ -953,7 +941,7 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, op policy.O
 			m, key = coll.Maps["addr6_lpm"], sensorAddr6LpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
 				Addr: p.Addr().As16()}
 		default:
-			return 0, fmt.Errorf("operator %d takes no strings", op)
+			return 0, fmt.Errorf("string set %d: no kernel map", kind)
 		}
 		if err := m.Put(key, one); err != nil {
 			return 0, fmt.Errorf("storing %q in %s: %w", v, m, err)

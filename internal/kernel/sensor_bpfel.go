@@ -599,6 +599,7 @@ const (
 	sensorVarUnusedExecFlags           = "unused_exec_flags"
 	sensorVarUnusedExecLimits          = "unused_exec_limits"
 	sensorVarUnusedExitRecord          = "unused_exit_record"
+	sensorVarUnusedFilterOp            = "unused_filter_op"
 	sensorVarUnusedForkRecord          = "unused_fork_record"
 	sensorVarUnusedHookConf            = "unused_hook_conf"
 	sensorVarUnusedHookRecord          = "unused_hook_record"
@@ -728,6 +729,7 @@ type sensorVariableSpecs struct {
 	UnusedExecFlags           *ebpf.VariableSpec `ebpf:"unused_exec_flags"`
 	UnusedExecLimits          *ebpf.VariableSpec `ebpf:"unused_exec_limits"`
 	UnusedExitRecord          *ebpf.VariableSpec `ebpf:"unused_exit_record"`
+	UnusedFilterOp            *ebpf.VariableSpec `ebpf:"unused_filter_op"`
 	UnusedForkRecord          *ebpf.VariableSpec `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
 	UnusedHookRecord          *ebpf.VariableSpec `ebpf:"unused_hook_record"`
@@ -844,6 +846,7 @@ type sensorVariables struct {
 	UnusedExecFlags           *ebpf.Variable `ebpf:"unused_exec_flags"`
 	UnusedExecLimits          *ebpf.Variable `ebpf:"unused_exec_limits"`
 	UnusedExitRecord          *ebpf.Variable `ebpf:"unused_exit_record"`
+	UnusedFilterOp            *ebpf.Variable `ebpf:"unused_filter_op"`
 	UnusedForkRecord          *ebpf.Variable `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`
 	UnusedHookRecord          *ebpf.Variable `ebpf:"unused_hook_record"`

@@ -412,16 +412,6 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 	return out, true
 }
 
-var opNames = map[string]Op{
-	"Equal": OpEqual, "NotEqual": OpNotEqual,
-	"Prefix": OpPrefix, "NotPrefix": OpNotPrefix,
-	"Postfix": OpPostfix, "NotPostfix": OpNotPostfix,
-	"GT": OpGT, "GreaterThan": OpGT, "LT": OpLT, "LessThan": OpLT,
-	"Mask": OpMask, "InRange": OpInRange, "NotInRange": OpNotInRange,
-	"In": OpIn, "NotIn": OpNotIn,
-	"InMap": OpInMap, "NotInMap": OpNotInMap,
-}
-
 func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {
 	var sel Selector
 	if len(s.MatchArgs) > tableMatchArgs {
@@ -490,11 +480,12 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	case 1:
 		p := path + ".matchBinaries[0]"
 		m := s.MatchBinaries[0]
-		op, ok := opNames[binaryOperators[m.Operator]]
-		if !ok || op == OpEqual || op == OpNotEqual || op > OpNotPostfix && op < OpIn {
-			c.fail(refuse(p+".operator", "%q: matchBinaries takes In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix", m.Operator))
+		o, ok := binaryOperator(m.Operator)
+		if !ok {
+			c.fail(refuse(p+".operator", "%q: matchBinaries takes %s", m.Operator, binaryOperatorNames))
 			break
 		}
+		op := o.op
 		if c.strings(p+".values", op, m.Values) {
 			sel.Binaries = &StringMatch{Op: op, Values: m.Values, FollowChildren: m.FollowChildren}
 		}
@@ -506,8 +497,8 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	case 1:
 		p := path + ".matchPIDs[0]"
 		m := s.MatchPIDs[0]
-		op := opNames[canonOp(m.Operator)]
-		if op != OpIn && op != OpNotIn {
+		op := inOp(m.Operator)
+		if op == 0 {
 			c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
 		} else if len(m.Values) == 0 || len(m.Values) > tablePIDValues {
 			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), tablePIDValues))
@@ -582,7 +573,7 @@ func (c *compiler) namespace(path string, m *NamespaceSelector) (NamespaceMatch,
 		ok = false
 	}
 	out.Namespace = t
-	if out.Op = opNames[canonOp(m.Operator)]; out.Op != OpIn && out.Op != OpNotIn {
+	if out.Op = inOp(m.Operator); out.Op == 0 {
 		c.fail(refuse(path+".operator", "%q: matchNamespaces takes In or NotIn", m.Operator))
 		ok = false
 	}
@@ -622,7 +613,7 @@ func (c *compiler) capabilities(path string, m *CapabilitySelector) (CapabilityM
 		c.fail(refuse(path+".type", "%q: matchCapabilities takes Effective, Inheritable or Permitted", m.Type))
 		ok = false
 	}
-	if out.Op = opNames[canonOp(m.Operator)]; out.Op != OpIn && out.Op != OpNotIn {
+	if out.Op = inOp(m.Operator); out.Op == 0 {
 		c.fail(refuse(path+".operator", "%q: matchCapabilities takes In or NotIn", m.Operator))
 		ok = false
 	}
@@ -642,18 +633,13 @@ func (c *compiler) capabilities(path string, m *CapabilitySelector) (CapabilityM
 	return out, ok
 }
 
-// sockaddrOperators are the operators of a sockaddr argument: its address
-// and port are the source side (Tetragon's rule), and it has a family.
-var sockaddrOperators = map[string]bool{
-	"SAddr": true, "NotSAddr": true, "SPort": true, "NotSPort": true,
-	"SPortPriv": true, "NotSPortPriv": true, "Family": true,
-}
-
 // sockaddrFilter compiles a matchArgs entry on a sockaddr argument. The
 // kernel reads a sockaddr as a sock whose source end is the address, so
 // the filter is a sock filter on that end.
 func (c *compiler) sockaddrFilter(path string, m ArgSelector) (Filter, bool) {
-	if !sockaddrOperators[canonOp(m.Operator)] {
+	// A sockaddr's address and port are the source side (Tetragon's
+	// rule), and it has a family.
+	if o, ok := lookupOperator(m.Operator); !ok || o.sock == nil || !o.sockaddr {
 		c.fail(refuse(path+".operator", "%q does not apply to a sockaddr argument; use SAddr, SPort, SPortPriv (or their Not forms) or Family", m.Operator))
 		return Filter{}, false
 	}
@@ -668,41 +654,21 @@ const (
 	tableSockRanges = tableIntValues / 2
 )
 
-// sockOperators are the operators of sock arguments: the policy operator
-// each compiles to, and the names its values may use.
-var sockOperators = map[string]struct {
-	op      Op
-	names   map[string]uint64 // nil: numbers only
-	example string            // one of names
-	max     uint64
-	priv    bool // SPortPriv and the like: the privileged ports, no values
-}{
-	"SAddr": {op: OpSockSAddr}, "NotSAddr": {op: OpSockNotSAddr},
-	"DAddr": {op: OpSockDAddr}, "NotDAddr": {op: OpSockNotDAddr},
-	"SPort": {op: OpSockSPort, max: 65535}, "NotSPort": {op: OpSockNotSPort, max: 65535},
-	"DPort": {op: OpSockDPort, max: 65535}, "NotDPort": {op: OpSockNotDPort, max: 65535},
-	"SPortPriv": {op: OpSockSPort, priv: true}, "NotSPortPriv": {op: OpSockNotSPort, priv: true},
-	"DPortPriv": {op: OpSockDPort, priv: true}, "NotDPortPriv": {op: OpSockNotDPort, priv: true},
-	"Protocol": {op: OpSockProtocol, names: protocolNumbers, example: "IPPROTO_TCP", max: 65535},
-	"Family":   {op: OpSockFamily, names: familyNumbers, example: "AF_INET", max: 65535},
-	"State":    {op: OpSockState, names: tcpStates, example: "TCP_SYN_SENT", max: 255},
-}
-
 // sockFilter compiles a matchArgs entry on a sock argument. An address
 // filter may mix IPv4 and IPv6 CIDRs: the kernel matches an AF_INET socket
 // against the IPv4 ones and an AF_INET6 socket against the IPv6 ones, so
 // that a family the filter lists no CIDR of is in none (NotDAddr matches
 // it), as in Tetragon.
 func (c *compiler) sockFilter(path string, m ArgSelector) (Filter, bool) {
-	canon := canonOp(m.Operator)
-	so, ok := sockOperators[canon]
-	if !ok {
+	o, ok := lookupOperator(m.Operator)
+	if !ok || o.sock == nil {
 		c.fail(refuse(path+".operator", "%q does not apply to a sock argument; use SAddr, DAddr, SPort, DPort, SPortPriv, DPortPriv (or their Not forms), Protocol, Family or State", m.Operator))
 		return Filter{}, false
 	}
-	f := Filter{Op: so.op, Unsigned: true}
+	so, canon := o.sock, o.name
+	f := Filter{Op: o.op, Unsigned: true}
 	switch {
-	case SockAddrOp(so.op):
+	case o.set == SetAddr:
 		if len(m.Values) == 0 {
 			c.fail(refuse(path+".values", "at least one address or CIDR"))
 			return f, false
@@ -773,7 +739,7 @@ func sockValue(v string, names map[string]uint64, max uint64) (lo, hi int64, ok 
 // SockAddrOp reports whether op compares a sock argument's address with
 // CIDRs (SAddr, DAddr and their Not forms).
 func SockAddrOp(op Op) bool {
-	return op == OpSockSAddr || op == OpSockNotSAddr || op == OpSockDAddr || op == OpSockNotDAddr
+	return op >= OpSockSAddr && op.Set() == SetAddr
 }
 
 // ParseCIDR reads an IPv4 or IPv6 address or CIDR ("127.0.0.1",
@@ -963,20 +929,19 @@ func ParseRateLimit(s string) (time.Duration, error) {
 // filter compiles a matchArgs or matchReturnArgs entry on an argument that
 // is a string or an integer.
 func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (Filter, bool) {
-	op, ok := opNames[canonOp(m.Operator)]
-	if !ok || op == OpIn || op == OpNotIn {
+	o, ok := lookupOperator(m.Operator)
+	if !ok || !o.args || !o.supported() || o.sock != nil {
 		c.fail(refuse(path+".operator", "%q is not supported by this version of Vigil yet", m.Operator))
 		return Filter{}, false
 	}
+	op := o.op
 	f := Filter{Op: op, String: isString, Unsigned: unsigned}
 	if len(m.Values) == 0 {
 		c.fail(refuse(path+".values", "at least one value"))
 		return f, false
 	}
 	if isString {
-		switch op {
-		case OpEqual, OpNotEqual, OpPrefix, OpNotPrefix, OpPostfix, OpNotPostfix:
-		default:
+		if o.set == SetNone {
 			c.fail(refuse(path+".operator", "%s compares integers; the argument is a string", m.Operator))
 			return f, false
 		}
@@ -986,16 +951,16 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 		f.Strings = m.Values
 		return f, true
 	}
-	switch op {
-	case OpPrefix, OpNotPrefix, OpPostfix, OpNotPostfix:
+	switch {
+	case !o.ints:
 		c.fail(refuse(path+".operator", "%s compares strings; the argument is an integer", m.Operator))
 		return f, false
-	case OpInMap, OpNotInMap:
+	case o.values == valuesMap:
 		return c.inMap(path, m, f)
 	}
 	for i, v := range m.Values {
 		vp := fmt.Sprintf("%s.values[%d]", path, i)
-		if op == OpInRange || op == OpNotInRange {
+		if o.values == valuesRange {
 			lo, hi, ok := strings.Cut(v, ":")
 			a, errA := parseInt(lo, unsigned)
 			b, errB := parseInt(hi, unsigned)
@@ -1087,7 +1052,7 @@ func (c *compiler) strings(path string, op Op, values []string) bool {
 		return false
 	}
 	limit := tableStringLen
-	if op == OpPrefix || op == OpNotPrefix || op == OpPostfix || op == OpNotPostfix {
+	if set := op.Set(); set == SetPrefix || set == SetPostfix {
 		limit = tableAffixLen
 	}
 	for i, v := range values {
@@ -1099,26 +1064,14 @@ func (c *compiler) strings(path string, op Op, values []string) bool {
 	return true
 }
 
-func opName(op Op) string {
-	for n, o := range opNames {
-		if o == op && n != "GreaterThan" && n != "LessThan" {
-			return n
-		}
+// inOp is the operator of matchPIDs, matchNamespaces and matchCapabilities,
+// In or NotIn in any case; 0 for another.
+func inOp(op string) Op {
+	switch {
+	case strings.EqualFold(op, "In"):
+		return OpIn
+	case strings.EqualFold(op, "NotIn"):
+		return OpNotIn
 	}
-	return "?"
-}
-
-// canonOp spells an operator as the operator tables do, accepting
-// Tetragon's other spellings.
-func canonOp(op string) string {
-	if c, ok := CanonicalOperator(op); ok {
-		return c
-	}
-	if strings.EqualFold(op, "In") {
-		return "In"
-	}
-	if strings.EqualFold(op, "NotIn") {
-		return "NotIn"
-	}
-	return op
+	return 0
 }

@@ -172,52 +172,6 @@ type Arg struct {
 	Resolve []string
 }
 
-// Op is a comparison the kernel performs.
-type Op int
-
-const (
-	OpEqual Op = iota + 1
-	OpNotEqual
-	OpPrefix
-	OpNotPrefix
-	OpPostfix
-	OpNotPostfix
-	OpGT
-	OpLT
-	OpMask
-	OpInRange
-	OpNotInRange
-	OpIn
-	OpNotIn
-	// OpAddr and OpNotAddr are the kernel's address-set tests the sock
-	// address operators compile to.
-	OpAddr
-	OpNotAddr
-	// Tetragon's socket operators on a sock or sockaddr argument, each
-	// bound to the field it compares. The address operators hold IPv4
-	// and IPv6 CIDRs in Filter.Strings. The others hold inclusive ranges in Filter.Ints, lo
-	// and hi in turn (a single value v is v, v), and match when the field
-	// is in one of them; their Not forms, when it is in none.
-	OpSockSAddr
-	OpSockNotSAddr
-	OpSockDAddr
-	OpSockNotDAddr
-	OpSockSPort
-	OpSockNotSPort
-	OpSockDPort
-	OpSockNotDPort
-	OpSockProtocol
-	OpSockFamily
-	OpSockState
-	// OpInMap and OpNotInMap test an integer against a set the kernel
-	// keeps in a hash map: Filter.Ints holds every value, ranges
-	// expanded, so a filter takes far more values than the compared
-	// operators (MaxInMapEntries); Filter.Strings the names of the
-	// syscalls of list: values, which the node numbers.
-	OpInMap
-	OpNotInMap
-)
-
 // ReturnArg is the Filter.Arg of a filter on the return value.
 const ReturnArg = 0xff
 

@@ -41,11 +41,6 @@ var support = struct {
 	// argTypes are the supported argument types, by canonical name (see
 	// CanonicalArgType).
 	argTypes set
-	// operators of matchArgs and matchReturnArgs, by canonical name (see
-	// CanonicalOperator).
-	operators set
-	// binaryOperators of matchBinaries.
-	binaryOperators set
 	// actions of matchActions, matchReturnActions and returnArgAction, by
 	// canonical name (see CanonicalAction).
 	actions set
@@ -88,18 +83,9 @@ var support = struct {
 		"bpf_attr", "perf_event", "bpf_map",
 		"nop", // declares an argument that is not read
 	),
-	operators: setOf(
-		"Equal", "NotEqual", "Prefix", "NotPrefix", "Postfix", "NotPostfix",
-		"GT", "LT", "Mask", "InRange", "NotInRange", "InMap", "NotInMap",
-		"SAddr", "DAddr", "NotSAddr", "NotDAddr",
-		"SPort", "DPort", "NotSPort", "NotDPort",
-		"SPortPriv", "DPortPriv", "NotSPortPriv", "NotDPortPriv",
-		"Protocol", "Family", "State",
-	),
-	binaryOperators: setOf("In", "NotIn", "Prefix", "NotPrefix", "Postfix", "NotPostfix"),
-	actions:         setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
-	listTypes:       setOf("syscalls"),
-	options:         setOf("policy-mode"),
+	actions:   setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
+	listTypes: setOf("syscalls"),
+	options:   setOf("policy-mode"),
 }
 
 // Supported reports what in a policy Vigil's engine does not implement yet,
@@ -241,8 +227,8 @@ func (c *supportCheck) selector(path string, s *SelectorSpec) {
 		for i := range list {
 			mp := fmt.Sprintf("%s.%s[%d]", path, name, i)
 			c.fields(mp, &list[i])
-			if op, known := CanonicalOperator(list[i].Operator); known && !support.operators[op] {
-				c.refusef(mp+".operator", "%q is %s", op, notSupportedYet)
+			if o, known := lookupOperator(list[i].Operator); known && o.args && !o.supported() {
+				c.refusef(mp+".operator", "%q is %s", o.name, notSupportedYet)
 			}
 		}
 	}
@@ -251,8 +237,8 @@ func (c *supportCheck) selector(path string, s *SelectorSpec) {
 	for i := range s.MatchBinaries {
 		bp := fmt.Sprintf("%s.matchBinaries[%d]", path, i)
 		c.fields(bp, &s.MatchBinaries[i])
-		if op, known := binaryOperators[s.MatchBinaries[i].Operator]; known && !support.binaryOperators[op] {
-			c.refusef(bp+".operator", "%q is %s", op, notSupportedYet)
+		if o, known := binaryOperator(s.MatchBinaries[i].Operator); known && !o.supported() {
+			c.refusef(bp+".operator", "%q is %s", o.name, notSupportedYet)
 		}
 	}
 	for i := range s.MatchNamespaces {

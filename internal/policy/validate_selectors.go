@@ -226,7 +226,8 @@ func (v *validator) argFilter(p string, m *ArgSelector, a *ArgSpec, args []ArgSp
 	if !known {
 		return // reported with the argument
 	}
-	opInfo := argOperators[op]
+	row, _ := lookupOperator(op)
+	opInfo := row.operatorInfo
 	if info.class != classAuto && !operatorApplies(opInfo, info) {
 		v.addf(p+".operator", "%s does not apply to an argument of type %s; it %s", op, a.Type, opInfo.description)
 		return
@@ -329,15 +330,15 @@ func (v *validator) binaries(p string, list []BinarySelector) {
 	}
 	for i, b := range list {
 		bp := fmt.Sprintf("%s[%d]", p, i)
-		op, ok := binaryOperators[b.Operator]
+		o, ok := binaryOperator(b.Operator)
 		if !ok {
 			if b.Operator == "" {
-				v.addf(bp+".operator", "required: In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix")
+				v.addf(bp+".operator", "required: %s", binaryOperatorNames)
 			} else {
-				v.addf(bp+".operator", "%q, want In, NotIn, Prefix, NotPrefix, Postfix or NotPostfix", b.Operator)
+				v.addf(bp+".operator", "%q, want %s", b.Operator, binaryOperatorNames)
 			}
 		}
-		if b.FollowChildren && ok && op != "In" && op != "NotIn" {
+		if b.FollowChildren && ok && o.op != OpIn && o.op != OpNotIn {
 			v.addf(bp+".followChildren", "only with In or NotIn")
 		}
 		switch n := len(b.Values); {
@@ -346,22 +347,26 @@ func (v *validator) binaries(p string, list []BinarySelector) {
 		case n > MaxBinaryValues:
 			v.addf(bp+".values", "%d values, at most %d (MaxBinaryValues)", n, MaxBinaryValues)
 		}
+		set := SetNone
+		if ok {
+			set = o.set
+		}
 		for j, val := range b.Values {
 			vp := fmt.Sprintf("%s.values[%d]", bp, j)
-			switch op {
-			case "In", "NotIn":
+			switch set {
+			case SetEqual:
 				if !path.IsAbs(val) {
 					v.addf(vp, "%q is not an absolute path; binaries are matched by their full path", val)
 				} else if len(val) > MaxBinaryPathLen {
 					v.addf(vp, "%d bytes, at most %d (MaxBinaryPathLen)", len(val), MaxBinaryPathLen)
 				}
-			case "Prefix", "NotPrefix":
+			case SetPrefix:
 				if !strings.HasPrefix(val, "/") {
 					v.addf(vp, "%q does not start with /; binaries are matched by their full path", val)
 				} else if len(val) > MaxPrefixLen {
 					v.addf(vp, "%d bytes, at most %d (MaxPrefixLen)", len(val), MaxPrefixLen)
 				}
-			case "Postfix", "NotPostfix":
+			case SetPostfix:
 				if val == "" {
 					v.addf(vp, "empty")
 				} else if len(val) > MaxPostfixLen {

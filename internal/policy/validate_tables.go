@@ -105,9 +105,9 @@ func CanonicalArgType(t string) (canonical string, ok bool) {
 	return info.canonical, ok
 }
 
-// Operators of matchArgs, matchReturnArgs and matchData: canonical name and
-// the classes of argument it applies to. sockaddr takes only the source
-// side (its ports and address are the ones being connected or bound).
+// operatorInfo is what an argument operator (a row of operators) applies
+// to and takes. sockaddr takes only the source side (its ports and address
+// are the ones being connected or bound).
 type operatorInfo struct {
 	classes     []argClass
 	sockaddr    bool     // also applies to sockaddr
@@ -131,82 +131,6 @@ const (
 	valuesFileType                   // file type names
 	valuesNone                       // no values
 )
-
-var argOperators = map[string]operatorInfo{
-	"Equal":      {classes: []argClass{classInt, classString, classCaps}, description: "compares integers, strings, paths and capability sets"},
-	"NotEqual":   {classes: []argClass{classInt, classString, classCaps}, description: "compares integers, strings, paths and capability sets"},
-	"Prefix":     {classes: []argClass{classString}, description: "matches strings, paths and buffers"},
-	"NotPrefix":  {classes: []argClass{classString}, description: "matches strings, paths and buffers"},
-	"Postfix":    {classes: []argClass{classString}, description: "matches strings, paths and buffers"},
-	"NotPostfix": {classes: []argClass{classString}, description: "matches strings, paths and buffers"},
-	"GT":         {classes: []argClass{classInt}, description: "compares integers"},
-	"LT":         {classes: []argClass{classInt}, description: "compares integers"},
-	"Mask":       {classes: []argClass{classInt, classCaps}, description: "tests bits of integers and capability sets"},
-	"InMap":      {classes: []argClass{classInt}, values: valuesMap, description: "looks integers up in a set"},
-	"NotInMap":   {classes: []argClass{classInt}, values: valuesMap, description: "looks integers up in a set"},
-	"InRange":    {classes: []argClass{classInt}, values: valuesRange, description: "compares integers"},
-	"NotInRange": {classes: []argClass{classInt}, values: valuesRange, description: "compares integers"},
-
-	"SAddr":        {classes: []argClass{classSock}, sockaddr: true, values: valuesAddr, description: "matches sock, skb, socket and sockaddr arguments"},
-	"NotSAddr":     {classes: []argClass{classSock}, sockaddr: true, values: valuesAddr, description: "matches sock, skb, socket and sockaddr arguments"},
-	"DAddr":        {classes: []argClass{classSock}, values: valuesAddr, description: "matches sock, skb and socket arguments"},
-	"NotDAddr":     {classes: []argClass{classSock}, values: valuesAddr, description: "matches sock, skb and socket arguments"},
-	"SPort":        {classes: []argClass{classSock}, sockaddr: true, values: valuesPort, description: "matches sock, skb, socket and sockaddr arguments"},
-	"NotSPort":     {classes: []argClass{classSock}, sockaddr: true, values: valuesPort, description: "matches sock, skb, socket and sockaddr arguments"},
-	"DPort":        {classes: []argClass{classSock}, values: valuesPort, description: "matches sock, skb and socket arguments"},
-	"NotDPort":     {classes: []argClass{classSock}, values: valuesPort, description: "matches sock, skb and socket arguments"},
-	"SPortPriv":    {classes: []argClass{classSock}, sockaddr: true, values: valuesNone, description: "matches sock, skb, socket and sockaddr arguments"},
-	"NotSPortPriv": {classes: []argClass{classSock}, sockaddr: true, values: valuesNone, description: "matches sock, skb, socket and sockaddr arguments"},
-	"DPortPriv":    {classes: []argClass{classSock}, values: valuesNone, description: "matches sock, skb and socket arguments"},
-	"NotDPortPriv": {classes: []argClass{classSock}, values: valuesNone, description: "matches sock, skb and socket arguments"},
-	"Protocol":     {classes: []argClass{classSock}, values: valuesProtocol, description: "matches sock, skb and socket arguments"},
-	"Family":       {classes: []argClass{classSock}, sockaddr: true, values: valuesFamily, description: "matches sock, skb, socket and sockaddr arguments"},
-	"State":        {classes: []argClass{classSock}, values: valuesState, description: "matches sock, skb and socket arguments"},
-
-	"CapabilitiesGained": {classes: []argClass{classCaps}, values: valuesNone, description: "compares two capability sets"},
-	"SubString":          {onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"},
-	"SubStringIgnCase":   {onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"},
-	"FileType":           {onlyTypes: []string{"file", "path"}, values: valuesFileType, description: "matches file and path arguments"},
-	"NotFileType":        {onlyTypes: []string{"file", "path"}, values: valuesFileType, description: "matches file and path arguments"},
-}
-
-// argOperatorAliases are the other spellings Tetragon accepts for matchArgs
-// operators (its CRD enum and its parser's lower-case forms).
-var argOperatorAliases = map[string]string{
-	"eq": "Equal", "neq": "NotEqual",
-	"prefix": "Prefix", "notprefix": "NotPrefix", "postfix": "Postfix", "notpostfix": "NotPostfix",
-	"gt": "GT", "GreaterThan": "GT", "lt": "LT", "LessThan": "LT",
-	"mask":  "Mask",
-	"saddr": "SAddr", "Saddr": "SAddr", "daddr": "DAddr", "Daddr": "DAddr",
-	"notsaddr": "NotSAddr", "NotSaddr": "NotSAddr", "notdaddr": "NotDAddr", "NotDaddr": "NotDAddr",
-	"sport": "SPort", "Sport": "SPort", "dport": "DPort", "Dport": "DPort",
-	"notsport": "NotSPort", "NotSport": "NotSPort", "notdport": "NotDPort", "NotDport": "NotDPort",
-	"sportpriv": "SPortPriv", "SportPriv": "SPortPriv", "dportpriv": "DPortPriv", "DportPriv": "DPortPriv",
-	"notsportpriv": "NotSPortPriv", "NotSportPriv": "NotSPortPriv",
-	"notdportpriv": "NotDPortPriv", "NotDportPriv": "NotDPortPriv",
-	"protocol": "Protocol", "family": "Family", "state": "State",
-}
-
-// CanonicalOperator returns the canonical name of a matchArgs,
-// matchReturnArgs or matchData operator given in any spelling Tetragon
-// accepts ("gt" and "GreaterThan" are "GT", "saddr" is "SAddr"). ok is
-// false when op is not such an operator (In and NotIn belong to matchPIDs
-// and matchBinaries).
-func CanonicalOperator(op string) (canonical string, ok bool) {
-	if _, ok := argOperators[op]; ok {
-		return op, true
-	}
-	c, ok := argOperatorAliases[op]
-	return c, ok
-}
-
-// binaryOperators are the matchBinaries and matchParentBinaries operators
-// with their accepted spellings.
-var binaryOperators = map[string]string{
-	"In": "In", "NotIn": "NotIn",
-	"Prefix": "Prefix", "prefix": "Prefix", "NotPrefix": "NotPrefix", "notprefix": "NotPrefix",
-	"Postfix": "Postfix", "postfix": "Postfix", "NotPostfix": "NotPostfix", "notpostfix": "NotPostfix",
-}
 
 // actionNames maps the lower-case action name (Tetragon compares actions
 // case-insensitively) to its canonical spelling.
