@@ -1051,10 +1051,7 @@ func (c *compiler) strings(path string, op Op, values []string) bool {
 		c.fail(refuse(path, "at least one value"))
 		return false
 	}
-	limit := tableStringLen
-	if set := op.Set(); set == SetPrefix || set == SetPostfix {
-		limit = tableAffixLen
-	}
+	limit := op.Set().maxLen()
 	for i, v := range values {
 		if len(v) > limit {
 			c.fail(refuse(fmt.Sprintf("%s[%d]", path, i), "%d bytes, at most %d for %s", len(v), limit, opName(op)))

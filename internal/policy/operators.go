@@ -47,6 +47,15 @@ const (
 	SetAddr
 )
 
+// maxLen is the longest value the kernel's set holds, in bytes.
+func (k StringSet) maxLen() int {
+	switch k {
+	case SetPrefix, SetPostfix:
+		return tableAffixLen
+	}
+	return tableStringLen
+}
+
 // operator is everything Vigil knows of one selector operator, in one row:
 // how Tetragon spells it, what it applies to and what values it takes
 // (Validate), whether Vigil implements it (Supported), what it compiles to
