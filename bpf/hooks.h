@@ -158,6 +158,7 @@ enum filter_op {
 	SOP_NotAddr,
 	SOP_InMap, /* integers: the value is in the filter's set in int_set */
 	SOP_NotInMap,
+	SOP_SubString, /* strings: one of the set's values in str_sub occurs in it */
 };
 
 /* Kept in BTF for the generator, though no variable has the type. */
@@ -510,6 +511,29 @@ struct {
 	__type(value, __u8);
 } str_postfix SEC(".maps");
 
+/* SubString: the values of a set, by index from 0, each at most
+ * SUBSTR_LEN - 1 bytes (user space holds them to Tetragon's 99). */
+#define SUBSTR_LEN 128
+#define MAX_SUBSTR_VALUES 8
+
+struct substr_key {
+	__u32 set;
+	__u32 idx;
+};
+
+struct substr_value {
+	__u32 len;
+	char s[SUBSTR_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct substr_key);
+	__type(value, struct substr_value);
+} str_sub SEC(".maps");
+
 struct hook_record {
 	struct record_header hdr;
 	__u32 pid;
@@ -627,6 +651,61 @@ static __always_inline void reverse_into(struct str_slot *dst, const struct str_
 			break;
 		dst->s[i] = src->s[(len - 1 - i) & (STR_SLOT - 1)];
 	}
+}
+
+/* substr_walk is substr_step's state: the argument searched, and the value
+ * sought, copied to the scratch's rev slot. */
+struct substr_walk {
+	__u32 arg;
+	__u32 hlen;
+	__u32 nlen;
+	int found;
+};
+
+/* substr_step compares the value with the argument at offset i. It runs
+ * under bpf_loop: the verifier checks one comparison, not one per offset. */
+static long substr_step(__u32 i, void *data)
+{
+	struct substr_walk *w = data;
+	__u32 zero = 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+	if (!s || w->arg >= MAX_ARGS || i + w->nlen > w->hlen)
+		return 1;
+	const char *hay = s->a.str[w->arg].s;
+	for (int j = 0; j < SUBSTR_LEN - 1; j++) {
+		if (j >= w->nlen)
+			break;
+		if (hay[(i + j) & (STR_SLOT - 1)] != s->rev.s[j])
+			return 0;
+	}
+	w->found = 1;
+	return 1;
+}
+
+/* substring_match reports whether one of the values of set occurs in
+ * argument arg, len bytes. Needs bpf_loop (Linux 5.17). */
+static __always_inline int substring_match(__u32 arg, __u32 len, __u32 set)
+{
+	struct substr_walk w = {.arg = arg, .hlen = len};
+	__u32 zero = 0;
+
+	for (int i = 0; i < MAX_SUBSTR_VALUES; i++) {
+		struct substr_key k = {.set = set, .idx = i};
+		struct substr_value *v = bpf_map_lookup_elem(&str_sub, &k);
+		struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+
+		if (!v || !s)
+			return 0;
+		if (v->len > len)
+			continue;
+		__builtin_memcpy(s->rev.s, v->s, SUBSTR_LEN);
+		w.nlen = v->len;
+		bpf_loop(len - v->len + 1, substr_step, &w, 0);
+		if (w.found)
+			return 1;
+	}
+	return 0;
 }
 
 /* string_match is the selector test for string operators on one slot. */
@@ -787,6 +866,8 @@ __noinline int filter_match(const struct arg_filter *f)
 	if (f->flags & FF_STRING) {
 		if ((f->flags & FF_BLOOM) && !string_bloom(f->vals, &s->a.str[a], s->a.slen[a]))
 			return f->op == SOP_NotEqual || f->op == SOP_NotIn;
+		if (f->op == SOP_SubString)
+			return substring_match(a, s->a.slen[a], f->set);
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
 	}
 	__s64 v = s->a.ival[a];

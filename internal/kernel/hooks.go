@@ -912,10 +912,9 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy.StringSet, values []string) (uint32, error) {
 	t.nextSet++
 	set := t.nextSet
-	one := uint8(1)
-	for _, v := range values {
+	for i, v := range values {
 		var m *ebpf.Map
-		var key any
+		var key, value any = nil, uint8(1)
 		switch kind {
 		case policy.SetEqual:
 			m, key = strEqKey(coll, set, v)
@@ -927,6 +926,11 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], reverse(v))
 			m, key = coll.Maps["str_postfix"], k
+		case policy.SetSubstring:
+			k := sensorSubstrKey{Set: set, Idx: uint32(i)}
+			val := sensorSubstrValue{Len: uint32(len(v))}
+			putString(val.S[:], v)
+			m, key, value = coll.Maps["str_sub"], k, val
 		case policy.SetAddr:
 			p, err := policy.ParseCIDR(v)
 			if err != nil {
@@ -943,7 +947,7 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy
 		default:
 			return 0, fmt.Errorf("string set %d: no kernel map", kind)
 		}
-		if err := m.Put(key, one); err != nil {
+		if err := m.Put(key, value); err != nil {
 			return 0, fmt.Errorf("storing %q in %s: %w", v, m, err)
 		}
 		ph.sets = append(ph.sets, setKey{m, key})

@@ -160,6 +160,24 @@ func TestSyscallHookPrefixPostfixAndBinaries(t *testing.T) {
 	}
 }
 
+// TestSyscallHookSubString: SubString matches a value anywhere in the
+// string (its start, middle or end, the whole of it), any of several
+// values, and neither a part of one nor one in another case.
+func TestSyscallHookSubString(t *testing.T) {
+	_, f := files(t, "Needle7", "a-Needle7-b", "tail.Needle7", "needle7", "Needl", "x-Hay9", "other")
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchArgs: []policy.ArgSelector{pathIs("SubString", "Needle7", "Hay9")},
+	}))
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f...)} })
+	var got []string
+	for _, r := range recs {
+		got = append(got, filepath.Base(r.Args[1].Str))
+	}
+	if want := []string{"Needle7", "a-Needle7-b", "tail.Needle7", "x-Hay9"}; !slices.Equal(got, want) {
+		t.Fatalf("opens reported %q, want %q", got, want)
+	}
+}
+
 func TestSyscallHookReturnValueSelector(t *testing.T) {
 	dir, f := files(t, "exists")
 	missing := filepath.Join(dir, "missing")

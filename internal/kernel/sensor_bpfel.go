@@ -502,6 +502,18 @@ type sensorStrLpmKey struct {
 	S         [252]int8
 }
 
+type sensorSubstrKey struct {
+	_   structs.HostLayout
+	Set uint32
+	Idx uint32
+}
+
+type sensorSubstrValue struct {
+	_   structs.HostLayout
+	Len uint32
+	S   [128]int8
+}
+
 type sensorSyscallEntry struct {
 	_    structs.HostLayout
 	N    uint32
@@ -563,6 +575,7 @@ const (
 	sensorMapStrEq64                   = "str_eq_64"
 	sensorMapStrPostfix                = "str_postfix"
 	sensorMapStrPrefix                 = "str_prefix"
+	sensorMapStrSub                    = "str_sub"
 	sensorMapSyscallHooks              = "syscall_hooks"
 	sensorMapTpHeap                    = "tp_heap"
 	sensorMapUsdtSites                 = "usdt_sites"
@@ -711,6 +724,7 @@ type sensorMapSpecs struct {
 	StrEq64        *ebpf.MapSpec `ebpf:"str_eq_64"`
 	StrPostfix     *ebpf.MapSpec `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.MapSpec `ebpf:"str_prefix"`
+	StrSub         *ebpf.MapSpec `ebpf:"str_sub"`
 	SyscallHooks   *ebpf.MapSpec `ebpf:"syscall_hooks"`
 	TpHeap         *ebpf.MapSpec `ebpf:"tp_heap"`
 	UsdtSites      *ebpf.MapSpec `ebpf:"usdt_sites"`
@@ -789,6 +803,7 @@ type sensorMaps struct {
 	StrEq64        *ebpf.Map `ebpf:"str_eq_64"`
 	StrPostfix     *ebpf.Map `ebpf:"str_postfix"`
 	StrPrefix      *ebpf.Map `ebpf:"str_prefix"`
+	StrSub         *ebpf.Map `ebpf:"str_sub"`
 	SyscallHooks   *ebpf.Map `ebpf:"syscall_hooks"`
 	TpHeap         *ebpf.Map `ebpf:"tp_heap"`
 	UsdtSites      *ebpf.Map `ebpf:"usdt_sites"`
@@ -827,6 +842,7 @@ func (m *sensorMaps) Close() error {
 		m.StrEq64,
 		m.StrPostfix,
 		m.StrPrefix,
+		m.StrSub,
 		m.SyscallHooks,
 		m.TpHeap,
 		m.UsdtSites,

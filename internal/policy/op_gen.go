@@ -21,6 +21,7 @@ const (
 	OpNotAddr    Op = 15
 	OpInMap      Op = 16
 	OpNotInMap   Op = 17
+	OpSubString  Op = 18
 )
 
 // kernelOpNames names each value of enum filter_op as the C does, less SOP_.
@@ -42,4 +43,5 @@ var kernelOpNames = map[Op]string{
 	OpNotAddr:    "NotAddr",
 	OpInMap:      "InMap",
 	OpNotInMap:   "NotInMap",
+	OpSubString:  "SubString",
 }

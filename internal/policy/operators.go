@@ -45,6 +45,8 @@ const (
 	SetPostfix
 	// SetAddr holds CIDRs (an LPM trie per address family).
 	SetAddr
+	// SetSubstring holds values the kernel looks for in the string.
+	SetSubstring
 )
 
 // maxLen is the longest value the kernel's set holds, in bytes.
@@ -52,6 +54,8 @@ func (k StringSet) maxLen() int {
 	switch k {
 	case SetPrefix, SetPostfix:
 		return tableAffixLen
+	case SetSubstring:
+		return MaxSubstringLen
 	}
 	return tableStringLen
 }
@@ -174,7 +178,7 @@ var operators = []operator{
 	// refuses them.
 	{name: "CapabilitiesGained", args: true,
 		operatorInfo: operatorInfo{classes: []argClass{classCaps}, values: valuesNone, description: "compares two capability sets"}},
-	{name: "SubString", args: true,
+	{name: "SubString", op: OpSubString, set: SetSubstring, args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"}},
 	{name: "SubStringIgnCase", args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"}},

@@ -168,7 +168,7 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
     selectors:
     - matchArgs:
       - {index: 0, operator: FileType, values: [reg]}
-      - {index: 3, operator: SubString, values: [shadow]}
+      - {index: 3, operator: SubStringIgnCase, values: [shadow]}
       - {operator: CapabilitiesGained, args: [1, 2]}
       matchParentBinaries: [{operator: In, values: [/bin/sh]}]
       matchNamespaceChanges: [{operator: In, values: [Mnt]}]
@@ -186,7 +186,7 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 				"spec.kprobes[0].selectors[0].matchNamespaceChanges: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchCapabilityChanges: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[0].matchArgs[0].operator: "FileType" is not supported by Vigil yet`,
-				`spec.kprobes[0].selectors[0].matchArgs[1].operator: "SubString" is not supported by Vigil yet`,
+				`spec.kprobes[0].selectors[0].matchArgs[1].operator: "SubStringIgnCase" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchArgs[2].args: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[0].matchArgs[2].operator: "CapabilitiesGained" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchActions[1].imaHash: not supported by Vigil yet",
