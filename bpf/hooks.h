@@ -159,6 +159,7 @@ enum filter_op {
 	SOP_InMap, /* integers: the value is in the filter's set in int_set */
 	SOP_NotInMap,
 	SOP_SubString, /* strings: one of the set's values in str_sub occurs in it */
+	SOP_SubStringIgnCase, /* the same, ASCII letters in either case */
 };
 
 /* Kept in BTF for the generator, though no variable has the type. */
@@ -657,10 +658,23 @@ static __always_inline void reverse_into(struct str_slot *dst, const struct str_
  * sought, copied to the scratch's rev slot. */
 struct substr_walk {
 	__u32 arg;
+	__u32 set;
 	__u32 hlen;
 	__u32 nlen;
+	__u32 fold; /* SubStringIgnCase: 1 */
 	int found;
 };
+
+/* fold_case lowers an ASCII capital when fold is 1. Arithmetic, no
+ * branch: a branch per byte compared multiplies the verifier's states
+ * past its limit. d is below 26 for a capital, which makes d - 26 wrap. */
+static __always_inline __u32 fold_case(char c, __u32 fold)
+{
+	__u32 b = (unsigned char)c;
+	__u32 d = (b - 'A') & 0xff;
+
+	return b | ((((d - 26) >> 31) & fold) << 5);
+}
 
 /* substr_step compares the value with the argument at offset i. It runs
  * under bpf_loop: the verifier checks one comparison, not one per offset. */
@@ -676,36 +690,44 @@ static long substr_step(__u32 i, void *data)
 	for (int j = 0; j < SUBSTR_LEN - 1; j++) {
 		if (j >= w->nlen)
 			break;
-		if (hay[(i + j) & (STR_SLOT - 1)] != s->rev.s[j])
+		if (fold_case(hay[(i + j) & (STR_SLOT - 1)], w->fold) != fold_case(s->rev.s[j], w->fold))
 			return 0;
 	}
 	w->found = 1;
 	return 1;
 }
 
-/* substring_match reports whether one of the values of set occurs in
- * argument arg, len bytes. Needs bpf_loop (Linux 5.17). */
-static __always_inline int substring_match(__u32 arg, __u32 len, __u32 set)
+/* substr_value_step looks for value idx of the set: it copies the value
+ * to the scratch and tries every offset. It runs under bpf_loop too, so
+ * that a filter on a selector costs the programs one helper call to verify
+ * wherever the compiler inlines the filters. */
+static long substr_value_step(__u32 idx, void *data)
 {
-	struct substr_walk w = {.arg = arg, .hlen = len};
+	struct substr_walk *w = data;
+	struct substr_key k = {.set = w->set, .idx = idx};
+	struct substr_value *v = bpf_map_lookup_elem(&str_sub, &k);
 	__u32 zero = 0;
+	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 
-	for (int i = 0; i < MAX_SUBSTR_VALUES; i++) {
-		struct substr_key k = {.set = set, .idx = i};
-		struct substr_value *v = bpf_map_lookup_elem(&str_sub, &k);
-		struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
+	if (!v || !s)
+		return 1; /* the set has no more values */
+	if (v->len > w->hlen)
+		return 0;
+	__builtin_memcpy(s->rev.s, v->s, SUBSTR_LEN);
+	w->nlen = v->len;
+	bpf_loop(w->hlen - v->len + 1, substr_step, w, 0);
+	return w->found ? 1 : 0;
+}
 
-		if (!v || !s)
-			return 0;
-		if (v->len > len)
-			continue;
-		__builtin_memcpy(s->rev.s, v->s, SUBSTR_LEN);
-		w.nlen = v->len;
-		bpf_loop(len - v->len + 1, substr_step, &w, 0);
-		if (w.found)
-			return 1;
-	}
-	return 0;
+/* substring_match reports whether one of the values of set occurs in
+ * argument arg, len bytes; in either case of ASCII letters when fold is set.
+ * Needs bpf_loop (Linux 5.17). */
+static __always_inline int substring_match(__u32 arg, __u32 len, __u32 set, __u32 fold)
+{
+	struct substr_walk w = {.arg = arg, .hlen = len, .set = set, .fold = fold};
+
+	bpf_loop(MAX_SUBSTR_VALUES, substr_value_step, &w, 0);
+	return w.found;
 }
 
 /* string_match is the selector test for string operators on one slot. */
@@ -866,8 +888,8 @@ __noinline int filter_match(const struct arg_filter *f)
 	if (f->flags & FF_STRING) {
 		if ((f->flags & FF_BLOOM) && !string_bloom(f->vals, &s->a.str[a], s->a.slen[a]))
 			return f->op == SOP_NotEqual || f->op == SOP_NotIn;
-		if (f->op == SOP_SubString)
-			return substring_match(a, s->a.slen[a], f->set);
+		if (f->op == SOP_SubString || f->op == SOP_SubStringIgnCase)
+			return substring_match(a, s->a.slen[a], f->set, f->op == SOP_SubStringIgnCase);
 		return string_match(s, &s->a.str[a], s->a.slen[a], f->op, f->set);
 	}
 	__s64 v = s->a.ival[a];

@@ -178,6 +178,23 @@ func TestSyscallHookSubString(t *testing.T) {
 	}
 }
 
+// TestSyscallHookSubStringIgnCase: SubStringIgnCase matches a value in any
+// case of its ASCII letters, and still not a part of it.
+func TestSyscallHookSubStringIgnCase(t *testing.T) {
+	_, f := files(t, "nEEdle7", "a-NEEDLE7-b", "Needl", "other")
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchArgs: []policy.ArgSelector{pathIs("SubStringIgnCase", "NeEdLe7")},
+	}))
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f...)} })
+	var got []string
+	for _, r := range recs {
+		got = append(got, filepath.Base(r.Args[1].Str))
+	}
+	if want := []string{"nEEdle7", "a-NEEDLE7-b"}; !slices.Equal(got, want) {
+		t.Fatalf("opens reported %q, want %q", got, want)
+	}
+}
+
 func TestSyscallHookReturnValueSelector(t *testing.T) {
 	dir, f := files(t, "exists")
 	missing := filepath.Join(dir, "missing")

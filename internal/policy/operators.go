@@ -180,7 +180,7 @@ var operators = []operator{
 		operatorInfo: operatorInfo{classes: []argClass{classCaps}, values: valuesNone, description: "compares two capability sets"}},
 	{name: "SubString", op: OpSubString, set: SetSubstring, args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"}},
-	{name: "SubStringIgnCase", args: true,
+	{name: "SubStringIgnCase", op: OpSubStringIgnCase, set: SetSubstring, args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"}},
 	{name: "FileType", args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"file", "path"}, values: valuesFileType, description: "matches file and path arguments"}},
