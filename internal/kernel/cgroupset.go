@@ -32,7 +32,7 @@ func (s *Sensor) SetPolicyCgroups(ph *PolicyHooks, ids []uint64) error {
 		return errors.New("the policy is not pod-scoped: it has no cgroup set")
 	}
 	set := ph.scope
-	m := s.coll.Maps["policy_cgroups"]
+	m := s.maps.PolicyCgroups
 	want := make(map[uint64]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
@@ -54,7 +54,7 @@ func (s *Sensor) SetPolicyCgroups(ph *PolicyHooks, ids []uint64) error {
 
 // addCgroups puts ids into set. The hooks table lock is held.
 func (s *Sensor) addCgroups(set *cgroupSet, ids []uint64) error {
-	m := s.coll.Maps["policy_cgroups"]
+	m := s.maps.PolicyCgroups
 	var errs []error
 	for _, id := range ids {
 		if set.members[id] {
@@ -98,7 +98,7 @@ func (s *Sensor) PolicyCgroups(ph *PolicyHooks) []uint64 {
 // clearCgroupSet deletes a retired policy's cgroup entries. The hooks
 // table lock is held.
 func (s *Sensor) clearCgroupSet(set *cgroupSet) {
-	m := s.coll.Maps["policy_cgroups"]
+	m := s.maps.PolicyCgroups
 	for id := range set.members {
 		m.Delete(sensorPolicyCgroupKey{Set: set.id, Cgroup: id})
 	}

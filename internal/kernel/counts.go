@@ -21,7 +21,7 @@ type PolicyCount struct {
 // whose ids are forgotten (see reclaimLocked) are deleted on the way: their
 // selectors are gone, and the map must have room for the running ones.
 func (s *Sensor) PolicyCounts() ([]PolicyCount, uint64, error) {
-	m := s.coll.Maps["policy_counts"]
+	m := s.maps.PolicyCounts
 	var (
 		out    []PolicyCount
 		gone   []sensorPolicyCountKey
@@ -60,7 +60,7 @@ func (s *Sensor) PolicyCounts() ([]PolicyCount, uint64, error) {
 	}
 	var overflow uint64
 	var lost []uint64
-	if err := s.coll.Maps["count_overflow"].Lookup(uint32(0), &lost); err != nil {
+	if err := s.maps.CountOverflow.Lookup(uint32(0), &lost); err != nil {
 		errs = append(errs, fmt.Errorf("reading count_overflow: %w", err))
 	}
 	for _, n := range lost {

@@ -365,16 +365,16 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	for _, ih := range ph.Hooks {
 		t.nextID++
 		ih.ID = t.nextID
-		conf, err := t.conf(s.coll, ih, ph, host)
+		conf, err := t.conf(&s.maps, ih, ph, host)
 		if err == nil {
 			// A slot's counters start over with each hook it holds.
-			err = s.coll.Maps["hook_stats"].Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
+			err = s.maps.HookStats.Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
 		}
 		if err == nil {
-			err = t.writeSockActions(s.coll.Maps["sock_actions"], ih)
+			err = t.writeSockActions(s.maps.SockActions, ih)
 		}
 		if err == nil {
-			err = s.coll.Maps["hooks"].Put(ih.slot, conf)
+			err = s.maps.Hooks.Put(ih.slot, conf)
 		}
 		if err != nil {
 			undo()
@@ -497,7 +497,7 @@ func (s *Sensor) publishSyscalls(table map[uint32][]uint32) error {
 			return fmt.Errorf("syscall table entry %d: %w", key, err)
 		}
 	}
-	if err := s.coll.Maps["syscall_hooks"].Put(uint32(0), inner); err != nil {
+	if err := s.maps.SyscallHooks.Put(uint32(0), inner); err != nil {
 		return fmt.Errorf("swapping in the syscall table: %w", err)
 	}
 	return nil
@@ -683,7 +683,7 @@ func haveTimeNamespaces() bool {
 // conf builds the kernel's hook_conf for one hook and writes the string
 // sets its selectors use. host holds the host's namespaces its selectors
 // need (hostNamespaces).
-func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHooks, host map[policy.Namespace]uint32) (_ *sensorHookConf, err error) {
+func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, host map[policy.Namespace]uint32) (_ *sensorHookConf, err error) {
 	h := ih.Hook
 	c := &sensorHookConf{Id: ih.ID, Nargs: uint8(len(h.Args)), Nsel: uint8(len(h.Selectors))}
 	defer func() {
@@ -797,7 +797,7 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 			kn.Nvals = uint8(copy(kn.Vals[:], vals))
 		}
 		if sel.Binaries != nil {
-			set, err := t.writeSet(coll, ph, sel.Binaries.Op.Set(), sel.Binaries.Values)
+			set, err := t.writeSet(maps, ph, sel.Binaries.Op.Set(), sel.Binaries.Values)
 			if err != nil {
 				return nil, err
 			}
@@ -809,13 +809,13 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 		}
 		cs.Nfilters = uint8(len(sel.Filters))
 		for j, f := range sel.Filters {
-			if err := t.filter(coll, ph, &cs.F[j].Arg, &cs.F[j].Op, &cs.F[j].Nvals, &cs.F[j].Flags, &cs.F[j].Set, cs.F[j].Vals[:], f); err != nil {
+			if err := t.filter(maps, ph, &cs.F[j].Arg, &cs.F[j].Op, &cs.F[j].Nvals, &cs.F[j].Flags, &cs.F[j].Set, cs.F[j].Vals[:], f); err != nil {
 				return nil, err
 			}
 		}
 		cs.Nret = uint8(len(sel.RetFilters))
 		for j, f := range sel.RetFilters {
-			if err := t.filter(coll, ph, &cs.R[j].Arg, &cs.R[j].Op, &cs.R[j].Nvals, &cs.R[j].Flags, &cs.R[j].Set, cs.R[j].Vals[:], f); err != nil {
+			if err := t.filter(maps, ph, &cs.R[j].Arg, &cs.R[j].Op, &cs.R[j].Nvals, &cs.R[j].Flags, &cs.R[j].Set, cs.R[j].Vals[:], f); err != nil {
 				return nil, err
 			}
 		}
@@ -826,7 +826,7 @@ func (t *hookTable) conf(coll *ebpf.Collection, ih *InstalledHook, ph *PolicyHoo
 	return c, nil
 }
 
-func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nvals, flags *uint8, set *uint32, vals []int64, f policy.Filter) error {
+func (t *hookTable) filter(maps *sensorMaps, ph *PolicyHooks, arg, op, nvals, flags *uint8, set *uint32, vals []int64, f policy.Filter) error {
 	*arg = f.Arg
 	if f.Arg == policy.ReturnArg {
 		*arg = argRet
@@ -837,7 +837,7 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 	}
 	if sf, ok := sockFilters[f.Op]; ok {
 		*flags |= ffUnsigned | sf.field<<ffFieldShift
-		return t.sockFilter(coll, ph, op, nvals, set, vals, f, sf.not)
+		return t.sockFilter(maps, ph, op, nvals, set, vals, f, sf.not)
 	}
 	if f.Op == policy.OpInMap || f.Op == policy.OpNotInMap {
 		ints := f.Ints
@@ -848,13 +848,13 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 			}
 			ints = append(ints, int64(nr))
 		}
-		id, err := t.writeIntSet(coll, ph, ints)
+		id, err := t.writeIntSet(maps, ph, ints)
 		*set = id
 		return err
 	}
 	if f.String {
 		*flags |= ffString
-		id, err := t.writeSet(coll, ph, f.Op.Set(), f.Strings)
+		id, err := t.writeSet(maps, ph, f.Op.Set(), f.Strings)
 		if err != nil {
 			return err
 		}
@@ -872,7 +872,7 @@ func (t *hookTable) filter(coll *ebpf.Collection, ph *PolicyHooks, arg, op, nval
 // sockFilter writes a filter on a field of a sock argument: addresses as a
 // CIDR set; other fields as equalities when the policy listed single
 // values, else as ranges, two slots each.
-func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals *uint8, set *uint32, vals []int64, f policy.Filter, not bool) error {
+func (t *hookTable) sockFilter(maps *sensorMaps, ph *PolicyHooks, op, nvals *uint8, set *uint32, vals []int64, f policy.Filter, not bool) error {
 	pick := func(yes, no policy.Op) uint8 {
 		if not {
 			return uint8(no)
@@ -881,7 +881,7 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 	}
 	if policy.SockAddrOp(f.Op) {
 		*op = pick(policy.OpAddr, policy.OpNotAddr)
-		id, err := t.writeSet(coll, ph, policy.SetAddr, f.Strings)
+		id, err := t.writeSet(maps, ph, policy.SetAddr, f.Strings)
 		*set = id
 		return err
 	}
@@ -909,7 +909,7 @@ func (t *hookTable) sockFilter(coll *ebpf.Collection, ph *PolicyHooks, op, nvals
 // looks them up in: exact values in a str_eq map, prefixes in str_prefix,
 // suffixes, reversed, in str_postfix, and CIDRs in addr_lpm (IPv4) and
 // addr6_lpm (IPv6) under the one id.
-func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy.StringSet, values []string) (uint32, error) {
+func (t *hookTable) writeSet(maps *sensorMaps, ph *PolicyHooks, kind policy.StringSet, values []string) (uint32, error) {
 	t.nextSet++
 	set := t.nextSet
 	for i, v := range values {
@@ -917,20 +917,20 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy
 		var key, value any = nil, uint8(1)
 		switch kind {
 		case policy.SetEqual:
-			m, key = strEqKey(coll, set, v)
+			m, key = strEqKey(maps, set, v)
 		case policy.SetPrefix:
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], v)
-			m, key = coll.Maps["str_prefix"], k
+			m, key = maps.StrPrefix, k
 		case policy.SetPostfix:
 			k := sensorStrLpmKey{Prefixlen: uint32(32 + 8*len(v)), Set: set}
 			putString(k.S[:], reverse(v))
-			m, key = coll.Maps["str_postfix"], k
+			m, key = maps.StrPostfix, k
 		case policy.SetSubstring:
 			k := sensorSubstrKey{Set: set, Idx: uint32(i)}
 			val := sensorSubstrValue{Len: uint32(len(v))}
 			putString(val.S[:], v)
-			m, key, value = coll.Maps["str_sub"], k, val
+			m, key, value = maps.StrSub, k, val
 		case policy.SetAddr:
 			p, err := policy.ParseCIDR(v)
 			if err != nil {
@@ -938,11 +938,11 @@ func (t *hookTable) writeSet(coll *ebpf.Collection, ph *PolicyHooks, kind policy
 			}
 			if p.Addr().Is4() {
 				a := p.Addr().As4()
-				m, key = coll.Maps["addr_lpm"], sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+				m, key = maps.AddrLpm, sensorAddrLpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
 					Addr: binary.NativeEndian.Uint32(a[:])}
 				break
 			}
-			m, key = coll.Maps["addr6_lpm"], sensorAddr6LpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
+			m, key = maps.Addr6Lpm, sensorAddr6LpmKey{Prefixlen: uint32(32 + p.Bits()), Set: set,
 				Addr: p.Addr().As16()}
 		default:
 			return 0, fmt.Errorf("string set %d: no kernel map", kind)
@@ -1008,21 +1008,21 @@ func stringBloomBit(v string) uint {
 // strEqKey is the key of an exact value and the map it goes in: the
 // smallest of bpf/hooks.h's four whose string part holds it. The string is
 // zero padded, and its length is part of the key.
-func strEqKey(coll *ebpf.Collection, set uint32, v string) (*ebpf.Map, []byte) {
-	name, n := "str_eq", 256
+func strEqKey(maps *sensorMaps, set uint32, v string) (*ebpf.Map, []byte) {
+	m, n := maps.StrEq, 256
 	switch {
 	case len(v) <= 32:
-		name, n = "str_eq_32", 32
+		m, n = maps.StrEq32, 32
 	case len(v) <= 64:
-		name, n = "str_eq_64", 64
+		m, n = maps.StrEq64, 64
 	case len(v) <= 128:
-		name, n = "str_eq_128", 128
+		m, n = maps.StrEq128, 128
 	}
 	key := make([]byte, 8+n)
 	binary.NativeEndian.PutUint32(key, set)
 	binary.NativeEndian.PutUint32(key[4:], uint32(len(v)))
 	copy(key[8:], v)
-	return coll.Maps[name], key
+	return m, key
 }
 
 // writeSockActions writes the TrackSock and UntrackSock of a hook's
@@ -1061,10 +1061,10 @@ func (t *hookTable) writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
 
 // writeIntSet stores the integers of an InMap or NotInMap filter under a
 // new set id in int_set.
-func (t *hookTable) writeIntSet(coll *ebpf.Collection, ph *PolicyHooks, values []int64) (uint32, error) {
+func (t *hookTable) writeIntSet(maps *sensorMaps, ph *PolicyHooks, values []int64) (uint32, error) {
 	t.nextSet++
 	set := t.nextSet
-	m := coll.Maps["int_set"]
+	m := maps.IntSet
 	one := uint8(1)
 	for _, v := range values {
 		k := sensorIntSetKey{Set: set, Val: v}
@@ -1105,7 +1105,7 @@ func (c *HookCounters) Add(o HookCounters) {
 // Counters sums a hook's per-CPU counters.
 func (s *Sensor) Counters(ih *InstalledHook) (HookCounters, error) {
 	var perCPU []sensorHookCounters
-	if err := s.coll.Maps["hook_stats"].Lookup(ih.slot, &perCPU); err != nil {
+	if err := s.maps.HookStats.Lookup(ih.slot, &perCPU); err != nil {
 		return HookCounters{}, fmt.Errorf("reading hook counters: %w", err)
 	}
 	var c HookCounters
@@ -1143,7 +1143,7 @@ func (s *Sensor) SetBinary(pid uint32, binary string, inInitTree bool) error {
 		info.Flags = uint32(sensorProcFlagsPROC_IN_INIT_TREE)
 	}
 	putString(info.Bin[:n], binary)
-	if err := s.coll.Maps["procs"].Put(pid, &info); err != nil {
+	if err := s.maps.Procs.Put(pid, &info); err != nil {
 		return fmt.Errorf("recording the binary of pid %d: %w", pid, err)
 	}
 	return nil
@@ -1157,7 +1157,7 @@ func (s *Sensor) SetExecEnvironment(on bool) error {
 	if on {
 		set.EnvMax = uint32(sensorExecLimitsENV_MAX)
 	}
-	if err := s.coll.Maps["exec_config"].Put(uint32(0), &set); err != nil {
+	if err := s.maps.ExecConfig.Put(uint32(0), &set); err != nil {
 		return fmt.Errorf("exec environment: %w", err)
 	}
 	return nil

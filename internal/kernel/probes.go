@@ -54,8 +54,8 @@ func (s *Sensor) probeCollection() (*ebpf.Collection, error) {
 	}
 	// The replacements must match the specs: the ring buffer was sized
 	// at load.
-	spec.Maps["events"].MaxEntries = s.coll.Maps["events"].MaxEntries()
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: s.coll.Maps})
+	spec.Maps["events"].MaxEntries = s.maps.Events.MaxEntries()
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: s.byName})
 	if err != nil {
 		return nil, fmt.Errorf("loading the tracepoint and uprobe programs (they need attach cookies, Linux 5.15): %w", describeLoadError(err))
 	}
@@ -287,7 +287,7 @@ func (s *Sensor) attachUsdt(ih *InstalledHook, coll *ebpf.Collection) error {
 		s.deleteUsdtSites(ih)
 		return err
 	}
-	m := s.coll.Maps["usdt_sites"]
+	m := s.maps.UsdtSites
 	for _, site := range sites {
 		var v sensorUsdtSite
 		v.Slot = ih.slot
@@ -321,7 +321,7 @@ func (s *Sensor) attachUsdt(ih *InstalledHook, coll *ebpf.Collection) error {
 // closed.
 func (s *Sensor) deleteUsdtSites(ih *InstalledHook) {
 	for _, id := range ih.sites {
-		s.coll.Maps["usdt_sites"].Delete(id)
+		s.maps.UsdtSites.Delete(id)
 	}
 	ih.sites = nil
 }
@@ -354,10 +354,10 @@ func (s *Sensor) loadTrampoline(ih *InstalledHook, program, attachTo string) (*e
 	if err := spec.Variables["tramp_slot"].Set(ih.slot); err != nil {
 		return nil, err
 	}
-	spec.Maps["events"].MaxEntries = s.coll.Maps["events"].MaxEntries()
+	spec.Maps["events"].MaxEntries = s.maps.Events.MaxEntries()
 	// Share every map but the constants, which are this copy's own.
 	repl := map[string]*ebpf.Map{}
-	for name, m := range s.coll.Maps {
+	for name, m := range s.byName {
 		if !strings.HasPrefix(name, ".") {
 			repl[name] = m
 		}

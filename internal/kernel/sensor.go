@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -91,7 +92,12 @@ type Sensor struct {
 	// syscalls is what syscall hooks can attach with, probed on first
 	// use (syscallSupport).
 	syscalls *syscallSupport
-	coll     *ebpf.Collection
+	// coll holds the process tracking programs; maps, every map of the
+	// object (byName the same, by name, for the hook programs loaded
+	// later, which share them).
+	coll   *ebpf.Collection
+	maps   sensorMaps
+	byName map[string]*ebpf.Map
 	// syscallTable is the spec of the tables swapped into syscall_hooks.
 	syscallTable *ebpf.MapSpec
 	links        []link.Link
@@ -165,13 +171,20 @@ func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
 	if err != nil {
 		return nil, describeLoadError(err)
 	}
-	s := &Sensor{coll: coll, syscallTable: spec.Maps["syscall_hooks"].InnerMap.Copy(), mechanism: m, hooks: newHookTable(),
+	s := &Sensor{coll: coll, byName: maps.Clone(coll.Maps), syscallTable: spec.Maps["syscall_hooks"].InnerMap.Copy(), mechanism: m, hooks: newHookTable(),
 		preferFentry: opts.PreferFentry, syscallTracepoints: opts.SyscallTracepoints}
+	if err := coll.Assign(&s.maps); err != nil {
+		coll.Close()
+		for _, m := range s.byName {
+			m.Close()
+		}
+		return nil, fmt.Errorf("the sensor object's maps: %w", err)
+	}
 	if s.links, err = attachTracepoints(m, coll, processHooks[m]); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.reader, err = ringbuf.NewReader(coll.Maps["events"]); err != nil {
+	if s.reader, err = ringbuf.NewReader(s.maps.Events); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening the events ring buffer: %w", err)
 	}
@@ -291,7 +304,7 @@ func (s *Sensor) MapFill() (map[string]MapFill, error) {
 	out := map[string]MapFill{}
 	var errs []error
 	for _, name := range filledMaps {
-		m := s.coll.Maps[name]
+		m := s.byName[name]
 		if m == nil && s.probes != nil {
 			m = s.probes.Maps[name]
 		}
@@ -331,7 +344,7 @@ func countKeys(m *ebpf.Map) (uint32, error) {
 // buffer was full, summed over CPUs since the sensor was loaded.
 func (s *Sensor) Drops() (uint64, error) {
 	var perCPU []uint64
-	if err := s.coll.Maps["drops"].Lookup(uint32(dropRingbufFull), &perCPU); err != nil {
+	if err := s.maps.Drops.Lookup(uint32(dropRingbufFull), &perCPU); err != nil {
 		return 0, fmt.Errorf("reading drop counters: %w", err)
 	}
 	var n uint64
@@ -472,6 +485,7 @@ func (s *Sensor) Close() error {
 	}
 	if s.coll != nil {
 		s.coll.Close()
+		s.maps.Close()
 	}
 	return errors.Join(errs...)
 }
