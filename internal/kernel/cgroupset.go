@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxPolicyCgroups is the size of policy_cgroups (bpf/hooks.h), shared by
+// maxPolicyCgroups is the size of policy_cgroups (bpf/hook_match.h), shared by
 // all pod-scoped policies.
 const maxPolicyCgroups = 32768
 

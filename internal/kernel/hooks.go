@@ -20,7 +20,7 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// Sizes of the kernel tables, as in bpf/hooks.h and bpf/syscalls.h.
+// Sizes of the kernel tables, as in bpf/hook_types.h and bpf/syscalls.h.
 const (
 	maxHookSlots    = 256
 	hooksPerSyscall = 8
@@ -28,7 +28,7 @@ const (
 	maxSelectors    = 5
 )
 
-// Values of the kernel's enums (bpf/hooks.h).
+// Values of the kernel's enums (bpf/hook_types.h).
 const (
 	argInt       = 1
 	argString    = 2
@@ -74,7 +74,7 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgBpfAttr: argBpfAttr, policy.ArgPerfEvent: argPerfEvent, policy.ArgBpfMap: argBpfMap,
 }
 
-// Fields of a sock argument (enum sock_field, bpf/hooks.h).
+// Fields of a sock argument (enum sock_field, bpf/hook_types.h).
 const (
 	sfDaddr = 1 + iota
 	sfDport
@@ -101,7 +101,7 @@ var sockFilters = map[policy.Op]struct {
 }
 
 // Namespace types (enum ns_type) and capability sets (enum cap_set) of
-// bpf/hooks.h, and each namespace's file under /proc/PID/ns/.
+// bpf/hook_types.h, and each namespace's file under /proc/PID/ns/.
 var (
 	kernelNamespaces = map[policy.Namespace]struct {
 		typ  uint8
@@ -996,7 +996,7 @@ func prefilter(h *policy.Hook) (arg uint8, bloom [8]int64, ok bool) {
 }
 
 // stringBloomBit is the bit a string sets in an exact-match filter's Bloom
-// filter; bpf/hooks.h (string_bloom) computes it the same way from the
+// filter; bpf/hook_match.h (string_bloom) computes it the same way from the
 // kernel's copy, which holds at most policy.MaxStringLen bytes.
 func stringBloomBit(v string) uint {
 	var b [8]byte
@@ -1006,7 +1006,7 @@ func stringBloomBit(v string) uint {
 }
 
 // strEqKey is the key of an exact value and the map it goes in: the
-// smallest of bpf/hooks.h's four whose string part holds it. The string is
+// smallest of bpf/hook_maps.h's four whose string part holds it. The string is
 // zero padded, and its length is part of the key.
 func strEqKey(maps *sensorMaps, set uint32, v string) (*ebpf.Map, []byte) {
 	m, n := maps.StrEq, 256

@@ -560,7 +560,7 @@ func TestPodScopedPolicyMatchesOnlyItsCgroups(t *testing.T) {
 }
 
 // Exact string sets are split by length over four maps and fronted by a
-// Bloom filter (bpf/hooks.h, string_bloom): every length class, its
+// Bloom filter (bpf/hook_match.h, string_bloom): every length class, its
 // boundaries, and near misses of the same length and ending must still be
 // told apart, by Equal and by NotEqual.
 func TestExactStringMatchAtEveryLength(t *testing.T) {

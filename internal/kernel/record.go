@@ -151,14 +151,14 @@ type HookRecord struct {
 	UserStack   []uint64
 }
 
-// Stack flags of a selector, as in enum stack_flags (bpf/hooks.h).
+// Stack flags of a selector, as in enum stack_flags (bpf/hook_maps.h).
 const (
 	stackKernel = 1 << 0
 	stackUser   = 1 << 1
 )
 
 // The record's data holds the arguments below 2048 bytes, then room for two
-// stacks of policy.MaxStackFrames frames (bpf/hooks.h, MAX_STACK_FRAMES):
+// stacks of policy.MaxStackFrames frames (bpf/hook_types.h, MAX_STACK_FRAMES):
 // these fail to compile when the two disagree.
 const stackBytes = policy.MaxStackFrames * 8
 

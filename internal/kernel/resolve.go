@@ -10,7 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// Resolution steps of an argument (bpf/hooks.h, struct arg_conf): each one
+// Resolution steps of an argument (bpf/hook_types.h, struct arg_conf): each one
 // adds an offset to the address in hand, or, with resDeref, first replaces
 // the address by the pointer stored there.
 const (

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Kernel table sizes: the arrays of struct hook_conf (bpf/hooks.h). Compile
+// Kernel table sizes: the arrays of struct hook_conf (bpf/hook_types.h). Compile
 // refuses what does not fit, naming the field, so that the verifier never
 // has to.
 const (

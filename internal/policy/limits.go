@@ -66,7 +66,7 @@ const (
 	// in the kernel's set once its ranges and lists are expanded (Tetragon
 	// stores them one by one too): a range counts its width, a list its
 	// values. It is MaxRangeWidth, so that one widest range fits. The
-	// kernel's map (int_set, bpf/hooks.h) holds 262144 entries for every
+	// kernel's map (int_set, bpf/hook_maps.h) holds 262144 entries for every
 	// policy loaded, four full filters, at about 5 MiB of map memory each.
 	MaxInMapEntries = 65536
 

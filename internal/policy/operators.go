@@ -2,10 +2,10 @@ package policy
 
 import "strings"
 
-//go:generate go run ../kernel/cenum -obj ../kernel/sensor_bpfel.o -enum filter_op -prefix SOP_ -type Op -names kernelOpNames -pkg policy -source "bpf/hooks.h's enum filter_op" -o op_gen.go
+//go:generate go run ../kernel/cenum -obj ../kernel/sensor_bpfel.o -enum filter_op -prefix SOP_ -type Op -names kernelOpNames -pkg policy -source "bpf/hook_types.h's enum filter_op" -o op_gen.go
 
 // Op is a comparison a selector filter makes. The kernel's are numbered by
-// bpf/hooks.h's enum filter_op, from which op_gen.go is generated: the
+// bpf/hook_types.h's enum filter_op, from which op_gen.go is generated: the
 // kernel reads an Op as it is. The Sock operators are compiled forms the
 // kernel package turns into its comparisons on a field of the socket.
 type Op uint8
@@ -64,7 +64,7 @@ func (k StringSet) maxLen() int {
 // how Tetragon spells it, what it applies to and what values it takes
 // (Validate), whether Vigil implements it (Supported), what it compiles to
 // and how the kernel keeps its values (Compile, internal/kernel). Its
-// kernel number is in bpf/hooks.h, and its test in the kernel there.
+// kernel number is in bpf/hook_types.h, and its test in bpf/hook_match.h.
 type operator struct {
 	name    string
 	aliases []string // the other spellings Tetragon accepts
