@@ -468,13 +468,7 @@ func (ih *InstalledHook) probed() bool {
 
 // ownProbes reports whether hooks of kind k always attach probes of their
 // own: they have no entry in syscall_hooks.
-func ownProbes(k policy.HookKind) bool {
-	switch k {
-	case policy.HookTracepoint, policy.HookRawTracepoint, policy.HookUprobe, policy.HookUsdt, policy.HookKprobe, policy.HookLSM:
-		return true
-	}
-	return false
-}
+func ownProbes(k policy.HookKind) bool { return kindOf(k).ownProbes() }
 
 // publishSyscalls makes table (syscall number or connect4Key -> slots) the
 // kernel's syscall table in one step: it fills a new table and swaps it into

@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // A USDT probe site, as the binary's .note.stapsdt describes it (the
@@ -248,4 +252,91 @@ func ptRegsOffset(reg string) (uint16, error) {
 		}
 	}
 	return 0, fmt.Errorf("register %%%s: not one Vigil reads", reg)
+}
+
+// attachUsdt attaches a USDT hook at every site of its probe, each with a
+// usdt_sites entry that locates its arguments. The caller holds
+// s.hooks.mu. On error nothing of the hook stays.
+func (s *Sensor) attachUsdt(ih *InstalledHook, coll *ebpf.Collection) error {
+	h := ih.Hook
+	provider, name, _ := strings.Cut(h.Calls[0], ":")
+	sites, err := usdtSites(h.Binary, provider, name)
+	if err != nil {
+		return fmt.Errorf("%s.path: %w", h.Path, err)
+	}
+	if len(sites) > policy.MaxUsdtSites {
+		return fmt.Errorf("%s: %s has %d sites of %s, at most %d (MaxUsdtSites)", h.Path, h.Binary, len(sites), h.Calls[0], policy.MaxUsdtSites)
+	}
+	for _, a := range h.Args {
+		if int(a.Index) >= len(sites[0].Args) {
+			return fmt.Errorf("%s: argument %d: probe %s in %s has %d arguments", h.Path, a.Index, h.Calls[0], h.Binary, len(sites[0].Args))
+		}
+	}
+	ex, err := link.OpenExecutable(h.Binary)
+	if err != nil {
+		return fmt.Errorf("%s.path: %w", h.Path, err)
+	}
+	fail := func(err error) error {
+		ih.closeLinks()
+		s.deleteUsdtSites(ih)
+		return err
+	}
+	m := s.maps.UsdtSites
+	for _, site := range sites {
+		var v sensorUsdtSite
+		v.Slot = ih.slot
+		for i, a := range site.Args {
+			v.Args[i].Kind = a.Kind
+			v.Args[i].RegOff = a.RegOff
+			v.Args[i].ValOff = a.ValOff
+			v.Args[i].Shift = 64 - 8*a.Size
+			if a.Signed {
+				v.Args[i].IsSigned = 1
+			}
+		}
+		t := s.hooks
+		t.nextSite++
+		id := t.nextSite
+		if err := m.Put(id, &v); err != nil {
+			return fail(fmt.Errorf("%s: recording USDT site %#x (at most %d sites across policies): %w", h.Path, site.Offset, m.MaxEntries(), err))
+		}
+		ih.sites = append(ih.sites, id)
+		l, err := ex.Uprobe("", coll.Programs["vigil_usdt"], &link.UprobeOptions{Address: site.Offset, RefCtrOffset: site.SemOffset, Cookie: uint64(id)})
+		if err != nil {
+			return fail(fmt.Errorf("%s: attaching to %s at %#x in %s: %w", h.Path, h.Calls[0], site.Offset, h.Binary, err))
+		}
+		ih.links = append(ih.links, l)
+	}
+	ih.Mechanism = "uprobe (usdt)"
+	return nil
+}
+
+// deleteUsdtSites forgets the usdt_sites entries of a hook whose links are
+// closed.
+func (s *Sensor) deleteUsdtSites(ih *InstalledHook) {
+	for _, id := range ih.sites {
+		s.maps.UsdtSites.Delete(id)
+	}
+	ih.sites = nil
+}
+
+// usdtKind attaches a USDT probe as a uprobe at each of its sites.
+type usdtKind struct{}
+
+func (usdtKind) ownProbes() bool                        { return true }
+func (usdtKind) attachable(*Sensor, *policy.Hook) error { return nil }
+
+func (usdtKind) attach(s *Sensor, ih *InstalledHook) error {
+	coll, err := s.probeCollection()
+	if err != nil {
+		return err
+	}
+	return s.attachUsdt(ih, coll)
+}
+
+func (usdtKind) mechanisms(fs Features) []HookMechanism {
+	if !fs.Has(FeatureUprobe) {
+		return []HookMechanism{missing("usdts", FeatureUprobe)}
+	}
+	return []HookMechanism{{Hook: "usdts", Mechanism: "uprobe at each probe site (attach cookie, semaphore)"}}
 }

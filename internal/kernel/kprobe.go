@@ -1,0 +1,178 @@
+package kernel
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+func hasOverride(h *policy.Hook) bool {
+	for _, sel := range h.Selectors {
+		if sel.Override {
+			return true
+		}
+	}
+	return false
+}
+
+// attachKprobes attaches a kprobe hook: with kprobe.multi (Linux 5.18, and
+// a kernel with fprobe) where the kernel has it, else one kprobe per
+// function. Mechanism says which.
+func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
+	h := ih.Hook
+	kprobes := probePMU("kprobe")
+	if kprobes != nil || s.preferFentry {
+		if !h.Return && !hasOverride(h) && len(h.Calls) == 1 {
+			// fentry needs no kprobes: a trampoline on the function.
+			err := s.attachFentry(ih, h.Calls[0])
+			if err == nil {
+				ih.Mechanism = "fentry"
+			}
+			if err == nil || kprobes == nil || !errors.Is(err, ErrMissingFeature) {
+				return err
+			}
+		}
+		if kprobes != nil {
+			return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, kprobes)
+		}
+	}
+	for _, sel := range h.Selectors {
+		if sel.Override {
+			// Error injection on a security_* function: fmod_ret, which
+			// needs no bpf_override_return.
+			if len(h.Calls) == 1 && strings.HasPrefix(h.Calls[0], "security_") && !h.Return {
+				if err := s.attachFmodRet(ih, h.Calls[0]); err != nil {
+					return err
+				}
+				ih.Mechanism = "fmod_ret"
+				return nil
+			}
+			if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn); err != nil {
+				return fmt.Errorf("%s: Override on a kprobe needs bpf_override_return, which this kernel lacks (CONFIG_BPF_KPROBE_OVERRIDE): %w", h.Path, ErrMissingFeature)
+			}
+			return fmt.Errorf("%s: Override on a kprobe is not implemented by this version of Vigil yet", h.Path)
+		}
+	}
+	mechanism, err := attachKprobeLinks(ih, coll, h.Calls)
+	if err == nil {
+		ih.Mechanism = cmp.Or(mechanism, MechanismNotFound)
+	}
+	return err
+}
+
+// MechanismNotFound is the Mechanism of a hook that is not attached: the
+// kernel has none of its functions, and its ignore.callNotFound says to go
+// on without them.
+const MechanismNotFound = "none: call not found (ignored)"
+
+// attachKprobeLinks attaches kprobes, and kretprobes for a return hook, to
+// fns with the hook's slot as the cookie: with kprobe.multi where the probe
+// collection has it, else one kprobe per function. It returns the mechanism,
+// "" when nothing was attached because the functions are missing and the
+// hook ignores that (ignore.callNotFound). On error nothing of the hook
+// stays attached.
+func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (string, error) {
+	h := ih.Hook
+	cookie := uint64(ih.slot)
+	if coll.Programs["vigil_kprobe_multi"] != nil {
+		cookies := make([]uint64, len(fns))
+		for i := range cookies {
+			cookies[i] = cookie
+		}
+		opts := link.KprobeMultiOptions{Symbols: fns, Cookies: cookies}
+		l, err := link.KprobeMulti(coll.Programs["vigil_kprobe_multi"], opts)
+		if err == nil && h.Return {
+			ih.links = append(ih.links, l)
+			l, err = link.KretprobeMulti(coll.Programs["vigil_kretprobe_multi"], opts)
+		}
+		if err != nil {
+			ih.closeLinks()
+			if errors.Is(err, os.ErrNotExist) {
+				if h.IgnoreNotFound {
+					return "", nil
+				}
+				return "", fmt.Errorf("%s.call: this kernel has no function among %v by that name (renamed, inlined or not built; ignore.callNotFound skips it): %w: %w", h.Path, fns, ErrMissingFeature, err)
+			}
+			return "", fmt.Errorf("%s.call: attaching kprobe.multi to %v: %w", h.Path, fns, err)
+		}
+		ih.links = append(ih.links, l)
+		return "kprobe.multi", nil
+	}
+	attached := false
+	for _, fn := range fns {
+		l, err := link.Kprobe(fn, coll.Programs["vigil_kprobe"], &link.KprobeOptions{Cookie: cookie})
+		if err == nil {
+			ih.links = append(ih.links, l)
+			if h.Return {
+				l, err = link.Kretprobe(fn, coll.Programs["vigil_kretprobe"], &link.KprobeOptions{Cookie: cookie})
+				if err == nil {
+					ih.links = append(ih.links, l)
+				}
+			}
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				if h.IgnoreNotFound {
+					continue
+				}
+				ih.closeLinks()
+				return "", fmt.Errorf("%s.call: this kernel has no function %s (renamed, inlined or not built; ignore.callNotFound skips it): %w: %w", h.Path, fn, ErrMissingFeature, err)
+			}
+			ih.closeLinks()
+			return "", fmt.Errorf("%s.call: attaching a kprobe to %s: %w", h.Path, fn, err)
+		}
+		attached = true
+	}
+	if !attached {
+		return "", nil
+	}
+	return "kprobe", nil
+}
+
+// kprobeKind attaches kprobes on kernel functions: fentry for a single
+// function at entry where kprobes are missing (or preferred), fmod_ret for
+// Override on a security_* function, else kprobe.multi or single kprobes.
+type kprobeKind struct{}
+
+func (kprobeKind) ownProbes() bool { return true }
+
+func (kprobeKind) attachable(_ *Sensor, h *policy.Hook) error {
+	kprobes := probePMU("kprobe")
+	fentry := !h.Return && !hasOverride(h) && len(h.Calls) == 1 && Probe().Has(FeatureFentry)
+	if kprobes != nil && !fentry {
+		return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, kprobes)
+	}
+	return nil
+}
+
+func (kprobeKind) attach(s *Sensor, ih *InstalledHook) error {
+	coll, err := s.probeCollection()
+	if err != nil {
+		return err
+	}
+	return s.attachKprobes(ih, coll)
+}
+
+func (kprobeKind) mechanisms(fs Features) []HookMechanism {
+	const hook = "kprobes (kernel functions)"
+	kprobes := HookMechanism{Hook: hook, Mechanism: "kprobe"}
+	if fs.Has(FeatureKprobeMulti) {
+		kprobes.Mechanism = "kprobe.multi"
+	}
+	if !fs.Has(FeatureKprobe) {
+		kprobes = missing(hook, FeatureKprobe)
+	}
+	override := HookMechanism{Hook: "Override (security_*)", Mechanism: "fmod_ret"}
+	if !fs.Has(FeatureFentry) {
+		override = HookMechanism{Hook: override.Hook, Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
+	}
+	return []HookMechanism{kprobes, override}
+}

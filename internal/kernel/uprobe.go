@@ -1,0 +1,69 @@
+package kernel
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/link"
+
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+// uprobeKind attaches uprobes (and uretprobes for a return hook) at a
+// binary's symbols and offsets, the hook's slot as the attach cookie.
+type uprobeKind struct{}
+
+func (uprobeKind) ownProbes() bool                        { return true }
+func (uprobeKind) attachable(*Sensor, *policy.Hook) error { return nil }
+
+func (uprobeKind) attach(s *Sensor, ih *InstalledHook) error {
+	coll, err := s.probeCollection()
+	if err != nil {
+		return err
+	}
+	h := ih.Hook
+	ex, err := link.OpenExecutable(h.Binary)
+	if err != nil {
+		return fmt.Errorf("%s.path: %w", h.Path, err)
+	}
+	attach := func(sym string, opts link.UprobeOptions) error {
+		opts.Cookie = uint64(ih.slot)
+		l, err := ex.Uprobe(sym, coll.Programs["vigil_uprobe"], &opts)
+		if err != nil {
+			return err
+		}
+		ih.links = append(ih.links, l)
+		if h.Return {
+			l, err = ex.Uretprobe(sym, coll.Programs["vigil_uretprobe"], &opts)
+			if err != nil {
+				return err
+			}
+			ih.links = append(ih.links, l)
+		}
+		return nil
+	}
+	for i, sym := range h.Calls {
+		if err := attach(sym, link.UprobeOptions{}); err != nil {
+			ih.closeLinks()
+			return fmt.Errorf("%s.symbols[%d]: %q in %s: %w", h.Path, i, sym, h.Binary, err)
+		}
+	}
+	for i, off := range h.Offsets {
+		opts := link.UprobeOptions{Address: off}
+		if i < len(h.RefCtrOffsets) {
+			opts.RefCtrOffset = h.RefCtrOffsets[i]
+		}
+		if err := attach("", opts); err != nil {
+			ih.closeLinks()
+			return fmt.Errorf("%s.offsets[%d]: %#x in %s: %w", h.Path, i, off, h.Binary, err)
+		}
+	}
+	ih.Mechanism = "uprobe"
+	return nil
+}
+
+func (uprobeKind) mechanisms(fs Features) []HookMechanism {
+	if !fs.Has(FeatureUprobe) {
+		return []HookMechanism{missing("uprobes", FeatureUprobe)}
+	}
+	return []HookMechanism{{Hook: "uprobes", Mechanism: "uprobe (attach cookie)"}}
+}
