@@ -248,6 +248,43 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	defer t.mu.Unlock()
 	s.reclaimLocked(time.Now())
 
+	p, err := s.plan(prog, old)
+	if err != nil {
+		return nil, err
+	}
+	// Until the switch nothing points to the new slots: on error, undo
+	// detaches the new probes and deletes the new sets.
+	for _, step := range []func(*installPlan) error{
+		func(p *installPlan) error { return s.writeTables(p, cgroups) },
+		s.attachPlan,
+		s.switchTo,
+	} {
+		if err := step(p); err != nil {
+			s.undo(p)
+			return nil, err
+		}
+	}
+	s.retire(old, p.ph)
+	return p.ph, nil
+}
+
+// installPlan is a policy version on its way into the kernel: its hooks in
+// the slots they will take, and the syscall table once it runs.
+type installPlan struct {
+	prog *policy.Program
+	old  *PolicyHooks
+	ph   *PolicyHooks
+	// want maps each syscall (and connect4Key) to its slots once the
+	// new version runs and the old one no longer does.
+	want map[uint32][]uint32
+	// host are the host's namespaces, for matchNamespaces host_ns.
+	host map[policy.Namespace]uint32
+}
+
+// plan checks that the kernel can host the policy and has room for it,
+// and places its hooks, before anything is written. s.hooks.mu is held.
+func (s *Sensor) plan(prog *policy.Program, old *PolicyHooks) (*installPlan, error) {
+	t := s.hooks
 	for i := range prog.Hooks {
 		if err := s.attachable(&prog.Hooks[i]); err != nil {
 			return nil, err
@@ -263,7 +300,6 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			oldSlots[h.slot] = true
 		}
 	}
-	// Resolve and check capacity before touching the kernel.
 	want := map[uint32][]uint32{} // syscall -> slots after the change
 	for nr, slots := range t.bySyscall {
 		for _, sl := range slots {
@@ -275,8 +311,81 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 	if len(prog.Hooks) > len(t.freeSlots) {
 		return nil, fmt.Errorf("%d hooks: %w (%d slots free)", len(prog.Hooks), ErrNoSlots, len(t.freeSlots))
 	}
-	ph := &PolicyHooks{}
-	if prog.PodScoped {
+	p := &installPlan{prog: prog, old: old, ph: &PolicyHooks{}, want: want, host: host}
+	for i := range prog.Hooks {
+		h := &prog.Hooks[i]
+		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
+		p.ph.Hooks = append(p.ph.Hooks, ih)
+		if err := s.planDispatch(ih, want); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// planDispatch places a hook that runs through syscall_hooks (a connect
+// hook, a syscall hook on the raw syscall tracepoints) in want, and picks
+// a syscall hook's mechanism. Hooks with probes of their own attach later.
+func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error {
+	h := ih.Hook
+	if ownProbes(h.Kind) {
+		return nil
+	}
+	if h.Kind == policy.HookConnect {
+		ih.Mechanism = "cgroup connect"
+		ih.nrs = []uint32{connect4Key}
+		want[connect4Key] = append(want[connect4Key], ih.slot)
+		if len(want[connect4Key]) > hooksPerSyscall {
+			return fmt.Errorf("%s.call: connect would have %d hooks, at most %d across all policies", h.Path, len(want[connect4Key]), hooksPerSyscall)
+		}
+		return nil
+	}
+	if h.Kind != policy.HookSyscall {
+		return fmt.Errorf("%s: %s hooks cannot be attached by this version of Vigil", h.Path, h.Kind)
+	}
+	for _, name := range h.Calls {
+		nr, ok := syscallNumbers[name]
+		if (!ok || nr >= maxSyscalls) && !h.IgnoreNotFound {
+			return fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
+		}
+	}
+	ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry, h.Return)
+	if hasOverride(h) {
+		// attachable checked that fmod_ret loads here.
+		ih.Mechanism = SyscallFmodRet
+	}
+	if ih.Mechanism != SyscallTracepoints {
+		// On the wrapper functions: attached with the probes.
+		syms, err := syscallSymbols(h)
+		if err != nil {
+			return err
+		}
+		ih.symbols = syms
+		return nil
+	}
+	for _, name := range h.Calls {
+		nr, ok := syscallNumbers[name]
+		if !ok || nr >= maxSyscalls || slices.Contains(ih.nrs, nr) {
+			continue // ignored (ignore.callNotFound), or listed twice
+		}
+		ih.nrs = append(ih.nrs, nr)
+		want[nr] = append(want[nr], ih.slot)
+		if len(want[nr]) > hooksPerSyscall {
+			return fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), hooksPerSyscall)
+		}
+	}
+	if len(ih.nrs) == 0 {
+		ih.Mechanism = MechanismNotFound
+	}
+	return nil
+}
+
+// writeTables writes the plan's pod scope and its hooks' table entries,
+// sets and counters into slots nothing runs yet.
+func (s *Sensor) writeTables(p *installPlan, cgroups []uint64) error {
+	t := s.hooks
+	ph, old := p.ph, p.old
+	if p.prog.PodScoped {
 		// A new version keeps the old one's cgroups: the pods it applies
 		// to did not change with the policy text, and an empty set would
 		// open a gap until the caller refills it.
@@ -287,85 +396,13 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			ph.scope = &cgroupSet{id: t.nextSet, members: map[uint64]bool{}}
 		}
 		if err := s.addCgroups(ph.scope, cgroups); err != nil {
-			if ph.scope != old.scopeOrNil() {
-				s.clearCgroupSet(ph.scope)
-			}
-			return nil, err
-		}
-	}
-	for i := range prog.Hooks {
-		h := &prog.Hooks[i]
-		ih := &InstalledHook{Program: prog, Hook: h, slot: t.freeSlots[len(t.freeSlots)-1-i]}
-		ph.Hooks = append(ph.Hooks, ih)
-		if ownProbes(h.Kind) {
-			continue
-		}
-		if h.Kind == policy.HookConnect {
-			ih.Mechanism = "cgroup connect"
-			ih.nrs = []uint32{connect4Key}
-			want[connect4Key] = append(want[connect4Key], ih.slot)
-			if len(want[connect4Key]) > hooksPerSyscall {
-				return nil, fmt.Errorf("%s.call: connect would have %d hooks, at most %d across all policies", h.Path, len(want[connect4Key]), hooksPerSyscall)
-			}
-			continue
-		}
-		if h.Kind != policy.HookSyscall {
-			return nil, fmt.Errorf("%s: %s hooks cannot be attached by this version of Vigil", h.Path, h.Kind)
-		}
-		for _, name := range h.Calls {
-			nr, ok := syscallNumbers[name]
-			if (!ok || nr >= maxSyscalls) && !h.IgnoreNotFound {
-				return nil, fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
-			}
-		}
-		ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry, h.Return)
-		if hasOverride(h) {
-			// attachable checked that fmod_ret loads here.
-			ih.Mechanism = SyscallFmodRet
-		}
-		if ih.Mechanism != SyscallTracepoints {
-			// On the wrapper functions: attached below, as kprobes are.
-			syms, err := syscallSymbols(h)
-			if err != nil {
-				return nil, err
-			}
-			ih.symbols = syms
-			continue
-		}
-		for _, name := range h.Calls {
-			nr, ok := syscallNumbers[name]
-			if !ok || nr >= maxSyscalls || slices.Contains(ih.nrs, nr) {
-				continue // ignored (ignore.callNotFound), or listed twice
-			}
-			ih.nrs = append(ih.nrs, nr)
-			want[nr] = append(want[nr], ih.slot)
-			if len(want[nr]) > hooksPerSyscall {
-				return nil, fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), hooksPerSyscall)
-			}
-		}
-		if len(ih.nrs) == 0 {
-			ih.Mechanism = MechanismNotFound
-		}
-	}
-
-	// Nothing points to the new slots yet: undoing is detaching the new
-	// probes and deleting the sets.
-	undo := func() {
-		for _, ih := range ph.Hooks {
-			ih.closeLinks()
-			s.deleteUsdtSites(ih)
-		}
-		for _, sk := range ph.sets {
-			sk.m.Delete(sk.key)
-		}
-		if ph.scope != nil && ph.scope != old.scopeOrNil() {
-			s.clearCgroupSet(ph.scope)
+			return err
 		}
 	}
 	for _, ih := range ph.Hooks {
 		t.nextID++
 		ih.ID = t.nextID
-		conf, err := t.conf(&s.maps, ih, ph, host)
+		conf, err := t.conf(&s.maps, ih, ph, p.host)
 		if err == nil {
 			// A slot's counters start over with each hook it holds.
 			err = s.maps.HookStats.Put(ih.slot, make([]sensorHookCounters, ebpf.MustPossibleCPU()))
@@ -377,65 +414,90 @@ func (s *Sensor) InstallScopedPolicy(prog *policy.Program, old *PolicyHooks, cgr
 			err = s.maps.Hooks.Put(ih.slot, conf)
 		}
 		if err != nil {
-			undo()
-			return nil, fmt.Errorf("%s: writing the hook table: %w", ih.Hook.Path, err)
+			return fmt.Errorf("%s: writing the hook table: %w", ih.Hook.Path, err)
 		}
 	}
-	// Probes fire as soon as they attach: their tables are complete now.
-	// With an old version still attached, both report for an instant;
-	// neither is ever missing.
-	for _, ih := range ph.Hooks {
+	return nil
+}
+
+// attachPlan attaches the plan's probes and the shared programs its
+// dispatched hooks need. Probes fire as soon as they attach: their tables
+// are complete now. With an old version still attached, both report for an
+// instant; neither is ever missing.
+func (s *Sensor) attachPlan(p *installPlan) error {
+	for _, ih := range p.ph.Hooks {
 		if ih.probed() {
 			if err := s.attachProbes(ih); err != nil {
-				undo()
-				return nil, err
+				return err
 			}
 		}
 	}
-	if hasSyscalls(want) {
+	if hasSyscalls(p.want) {
 		needExit := false
-		for _, ih := range ph.Hooks {
+		for _, ih := range p.ph.Hooks {
 			needExit = needExit || (len(ih.nrs) > 0 && ih.Hook.Kind == policy.HookSyscall && ih.Hook.Return)
 		}
 		if err := s.attachSyscallHooks(needExit); err != nil {
-			undo()
-			return nil, err
+			return err
 		}
 	}
-	if len(want[connect4Key]) > 0 {
+	if len(p.want[connect4Key]) > 0 {
 		if err := s.attachConnectHook(); err != nil {
-			undo()
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
 
-	// The switch: one swap of the whole syscall table.
-	if !maps.EqualFunc(want, t.bySyscall, slices.Equal) {
-		if err := s.publishSyscalls(want); err != nil {
-			undo()
-			return nil, fmt.Errorf("switching the syscall table to the new hooks: %w", err)
+// switchTo makes the dispatched hooks run: one swap of the whole syscall
+// table. The slots are the new version's from here.
+func (s *Sensor) switchTo(p *installPlan) error {
+	t := s.hooks
+	if !maps.EqualFunc(p.want, t.bySyscall, slices.Equal) {
+		if err := s.publishSyscalls(p.want); err != nil {
+			return fmt.Errorf("switching the syscall table to the new hooks: %w", err)
 		}
-		t.bySyscall = want
+		t.bySyscall = p.want
 	}
-	t.freeSlots = t.freeSlots[:len(t.freeSlots)-len(ph.Hooks)]
-	for _, ih := range ph.Hooks {
+	t.freeSlots = t.freeSlots[:len(t.freeSlots)-len(p.ph.Hooks)]
+	for _, ih := range p.ph.Hooks {
 		t.byID[ih.ID] = ih
 	}
-	if old != nil {
-		if old.scope == ph.scope {
-			old.scope = nil // handed over, not to be emptied with old
-		}
-		if old.probed() {
-			// A hit that reached a probed function before the new
-			// programs were attached has passed them by, and may not
-			// have reached the old ones yet: each probe has its own
-			// program list (single kprobes, kprobe.multi). Let every
-			// hit under way end before the old programs go.
-			waitForProbeHits()
-		}
-		s.retireLocked(old)
+	return nil
+}
+
+// undo removes what a plan put in the kernel before its switch.
+func (s *Sensor) undo(p *installPlan) {
+	for _, ih := range p.ph.Hooks {
+		ih.closeLinks()
+		s.deleteUsdtSites(ih)
 	}
-	return ph, nil
+	for _, sk := range p.ph.sets {
+		sk.m.Delete(sk.key)
+	}
+	if p.ph.scope != nil && p.ph.scope != p.old.scopeOrNil() {
+		s.clearCgroupSet(p.ph.scope)
+	}
+}
+
+// retire takes the version ph replaced out of the kernel, once no hit can
+// still be on its way to it.
+func (s *Sensor) retire(old, ph *PolicyHooks) {
+	if old == nil {
+		return
+	}
+	if old.scope == ph.scope {
+		old.scope = nil // handed over, not to be emptied with old
+	}
+	if old.probed() {
+		// A hit that reached a probed function before the new programs
+		// were attached has passed them by, and may not have reached the
+		// old ones yet: each probe has its own program list (single
+		// kprobes, kprobe.multi). Let every hit under way end before the
+		// old programs go.
+		waitForProbeHits()
+	}
+	s.retireLocked(old)
 }
 
 // probed reports whether any of the policy's hooks is attached by probes of
