@@ -25,10 +25,10 @@ generate:
 
 ## check-generate: fail when the committed generated code differs from its sources
 check-generate: generate
-	@git diff --exit-code --stat -- internal/kernel/ internal/policy/op_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
+	@git diff --exit-code --stat -- internal/kernel/ internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
 		{ echo "committed generated code is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- internal/policy/op_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
-		{ git status --short -- internal/policy/op_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
+		{ git status --short -- internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
 
 FUZZTIME ?= 30s
 

@@ -9,26 +9,35 @@
 #include "path.h"
 #include "process.h"
 
-/* Limits; internal/policy/limits.go refuses policies beyond them. */
-#define MAX_HOOKS 256
-#define MAX_ARGS 5
-#define MAX_SELECTORS 5
-#define MAX_FILTERS 5
-#define MAX_RET_FILTERS 2
-#define MAX_VALUES 8
-#define MAX_PIDS 8
-#define MAX_NS_FILTERS 4
-#define MAX_NS_VALUES 4
-#define HOOKS_PER_SYSCALL 8
-#define MAX_SYSCALLS 512
-/* A string argument is kept on its first STR_SLOT - 1 bytes; prefixes and
- * suffixes are matched on the first LPM_STR bytes (the LPM trie limit). */
-#define STR_SLOT 256
-#define LPM_STR 252
+/* Limits of the kernel's tables. internal/policy refuses what does not fit
+ * and internal/kernel sizes what it writes by them: both read these values
+ * from Go constants generated from this enum (make generate). */
+enum hook_limits {
+	MAX_HOOKS = 256,
+	MAX_ARGS = 5,
+	MAX_SELECTORS = 5,
+	MAX_FILTERS = 5,
+	MAX_RET_FILTERS = 2,
+	MAX_VALUES = 8,
+	MAX_PIDS = 8,
+	MAX_NS_FILTERS = 4,
+	MAX_NS_VALUES = 4,
+	HOOKS_PER_SYSCALL = 8,
+	MAX_SYSCALLS = 512,
+	/* A string argument is kept on its first STR_SLOT - 1 bytes;
+	 * prefixes and suffixes are matched on the first LPM_STR bytes (the
+	 * LPM trie limit). */
+	STR_SLOT = 256,
+	LPM_STR = 252,
+	/* Stack traces (Post kernelStackTrace, userStackTrace): frames per
+	 * stack, Tetragon's PERF_MAX_STACK_DEPTH. */
+	MAX_STACK_FRAMES = 127,
+};
+
+/* Kept in BTF for the generator, though no variable has the type. */
+const enum hook_limits *unused_hook_limits __attribute__((unused));
+
 #define REC_DATA_MASK 2047
-/* Stack traces (Post kernelStackTrace, userStackTrace): frames per stack,
- * Tetragon's PERF_MAX_STACK_DEPTH. */
-#define MAX_STACK_FRAMES 127
 #define STACK_BYTES (MAX_STACK_FRAMES * 8)
 
 enum arg_type {

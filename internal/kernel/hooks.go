@@ -20,14 +20,6 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// Sizes of the kernel tables, as in bpf/hook_types.h and bpf/syscalls.h.
-const (
-	maxHookSlots    = 256
-	hooksPerSyscall = 8
-	maxSyscalls     = 512
-	maxSelectors    = 5
-)
-
 // Values of the kernel's enums (bpf/hook_types.h).
 const (
 	argInt       = 1
@@ -204,7 +196,7 @@ type hookTable struct {
 
 func newHookTable() *hookTable {
 	t := &hookTable{bySyscall: map[uint32][]uint32{}, byID: map[uint32]*InstalledHook{}, procfs: "/proc", statsGone: map[string]ProgramStats{}}
-	for s := maxHookSlots - 1; s >= 0; s-- {
+	for s := limitMaxHooks - 1; s >= 0; s-- {
 		t.freeSlots = append(t.freeSlots, uint32(s))
 	}
 	return t
@@ -335,8 +327,8 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 		ih.Mechanism = "cgroup connect"
 		ih.nrs = []uint32{connect4Key}
 		want[connect4Key] = append(want[connect4Key], ih.slot)
-		if len(want[connect4Key]) > hooksPerSyscall {
-			return fmt.Errorf("%s.call: connect would have %d hooks, at most %d across all policies", h.Path, len(want[connect4Key]), hooksPerSyscall)
+		if len(want[connect4Key]) > limitHooksPerSyscall {
+			return fmt.Errorf("%s.call: connect would have %d hooks, at most %d across all policies", h.Path, len(want[connect4Key]), limitHooksPerSyscall)
 		}
 		return nil
 	}
@@ -345,7 +337,7 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 	}
 	for _, name := range h.Calls {
 		nr, ok := syscallNumbers[name]
-		if (!ok || nr >= maxSyscalls) && !h.IgnoreNotFound {
+		if (!ok || nr >= limitMaxSyscalls) && !h.IgnoreNotFound {
 			return fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
 		}
 	}
@@ -365,13 +357,13 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 	}
 	for _, name := range h.Calls {
 		nr, ok := syscallNumbers[name]
-		if !ok || nr >= maxSyscalls || slices.Contains(ih.nrs, nr) {
+		if !ok || nr >= limitMaxSyscalls || slices.Contains(ih.nrs, nr) {
 			continue // ignored (ignore.callNotFound), or listed twice
 		}
 		ih.nrs = append(ih.nrs, nr)
 		want[nr] = append(want[nr], ih.slot)
-		if len(want[nr]) > hooksPerSyscall {
-			return fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), hooksPerSyscall)
+		if len(want[nr]) > limitHooksPerSyscall {
+			return fmt.Errorf("%s.call: %q would have %d hooks, at most %d across all policies", h.Path, name, len(want[nr]), limitHooksPerSyscall)
 		}
 	}
 	if len(ih.nrs) == 0 {
@@ -1098,7 +1090,7 @@ func (t *hookTable) writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
 		t.sockSlots = map[uint32]bool{}
 	}
 	t.sockSlots[ih.slot] = has
-	for i := range maxSelectors {
+	for i := range limitMaxSelectors {
 		var a sensorSockAction
 		if i < len(ih.Hook.Selectors) {
 			if sa := ih.Hook.Selectors[i].Sock; sa != nil {
@@ -1108,7 +1100,7 @@ func (t *hookTable) writeSockActions(m *ebpf.Map, ih *InstalledHook) error {
 				}
 			}
 		}
-		if err := m.Put(ih.slot*maxSelectors+uint32(i), a); err != nil {
+		if err := m.Put(ih.slot*limitMaxSelectors+uint32(i), a); err != nil {
 			return fmt.Errorf("writing sock_actions: %w", err)
 		}
 	}
@@ -1221,11 +1213,11 @@ func (s *Sensor) SetExecEnvironment(on bool) error {
 
 // connect4Key is the syscall table's key of connect hooks (CONNECT4_KEY,
 // bpf/syscalls.h): they share the table, not the syscall tracepoints.
-const connect4Key = maxSyscalls
+const connect4Key = limitMaxSyscalls
 
 func hasSyscalls[V any](m map[uint32]V) bool {
 	for nr := range m {
-		if nr < maxSyscalls {
+		if nr < limitMaxSyscalls {
 			return true
 		}
 	}

@@ -615,6 +615,7 @@ const (
 	sensorVarUnusedFilterOp            = "unused_filter_op"
 	sensorVarUnusedForkRecord          = "unused_fork_record"
 	sensorVarUnusedHookConf            = "unused_hook_conf"
+	sensorVarUnusedHookLimits          = "unused_hook_limits"
 	sensorVarUnusedHookRecord          = "unused_hook_record"
 	sensorVarUnusedPerfEventArg        = "unused_perf_event_arg"
 	sensorVarUnusedProcFlags           = "unused_proc_flags"
@@ -746,6 +747,7 @@ type sensorVariableSpecs struct {
 	UnusedFilterOp            *ebpf.VariableSpec `ebpf:"unused_filter_op"`
 	UnusedForkRecord          *ebpf.VariableSpec `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
+	UnusedHookLimits          *ebpf.VariableSpec `ebpf:"unused_hook_limits"`
 	UnusedHookRecord          *ebpf.VariableSpec `ebpf:"unused_hook_record"`
 	UnusedPerfEventArg        *ebpf.VariableSpec `ebpf:"unused_perf_event_arg"`
 	UnusedProcFlags           *ebpf.VariableSpec `ebpf:"unused_proc_flags"`
@@ -865,6 +867,7 @@ type sensorVariables struct {
 	UnusedFilterOp            *ebpf.Variable `ebpf:"unused_filter_op"`
 	UnusedForkRecord          *ebpf.Variable `ebpf:"unused_fork_record"`
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`
+	UnusedHookLimits          *ebpf.Variable `ebpf:"unused_hook_limits"`
 	UnusedHookRecord          *ebpf.Variable `ebpf:"unused_hook_record"`
 	UnusedPerfEventArg        *ebpf.Variable `ebpf:"unused_perf_event_arg"`
 	UnusedProcFlags           *ebpf.Variable `ebpf:"unused_proc_flags"`

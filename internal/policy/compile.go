@@ -10,20 +10,7 @@ import (
 	"time"
 )
 
-// Kernel table sizes: the arrays of struct hook_conf (bpf/hook_types.h). Compile
-// refuses what does not fit, naming the field, so that the verifier never
-// has to.
 const (
-	tableArgs        = 5
-	tableSelectors   = 5
-	tableMatchArgs   = 5
-	tableMatchRets   = 2
-	tableIntValues   = 8
-	tablePIDValues   = 8
-	tableNamespaces  = 4   // matchNamespaces entries per selector
-	tableNSValues    = 4   // values of one matchNamespaces entry
-	tableStringLen   = 255 // Equal/NotEqual/In/NotIn values, bytes
-	tableAffixLen    = 252 // Prefix/Postfix values, bytes (LPM trie key)
 	signalKill       = 9
 	defaultRateScope = RateThread
 )
@@ -143,8 +130,8 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 // body compiles what every hook kind has: arguments (read with readArg),
 // the return value, and the selectors.
 func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, selectors []SelectorSpec, readArg func(string, ArgSpec) (Arg, bool)) {
-	if len(args) > tableArgs {
-		c.fail(refuse(path+".args", "%d arguments, at most %d", len(args), tableArgs))
+	if len(args) > kernelMaxArgs {
+		c.fail(refuse(path+".args", "%d arguments, at most %d", len(args), kernelMaxArgs))
 	}
 	for i, a := range args {
 		if arg, ok := readArg(fmt.Sprintf("%s.args[%d]", path, i), a); ok {
@@ -159,8 +146,8 @@ func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, sele
 		}
 		h.ReturnUnsigned = !signed
 	}
-	if len(selectors) > tableSelectors {
-		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(selectors), tableSelectors))
+	if len(selectors) > kernelMaxSelectors {
+		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(selectors), kernelMaxSelectors))
 	}
 	for i := range selectors {
 		h.Selectors = append(h.Selectors, c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &selectors[i], h, args))
@@ -414,8 +401,8 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 
 func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {
 	var sel Selector
-	if len(s.MatchArgs) > tableMatchArgs {
-		c.fail(refuse(path+".matchArgs", "%d entries, at most %d", len(s.MatchArgs), tableMatchArgs))
+	if len(s.MatchArgs) > kernelMaxFilters {
+		c.fail(refuse(path+".matchArgs", "%d entries, at most %d", len(s.MatchArgs), kernelMaxFilters))
 	}
 	for i, m := range s.MatchArgs {
 		p := fmt.Sprintf("%s.matchArgs[%d]", path, i)
@@ -457,8 +444,8 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			sel.Filters = append(sel.Filters, f)
 		}
 	}
-	if len(s.MatchReturnArgs) > tableMatchRets {
-		c.fail(refuse(path+".matchReturnArgs", "%d entries, at most %d", len(s.MatchReturnArgs), tableMatchRets))
+	if len(s.MatchReturnArgs) > kernelMaxRetFilters {
+		c.fail(refuse(path+".matchReturnArgs", "%d entries, at most %d", len(s.MatchReturnArgs), kernelMaxRetFilters))
 	}
 	for i, m := range s.MatchReturnArgs {
 		p := fmt.Sprintf("%s.matchReturnArgs[%d]", path, i)
@@ -500,16 +487,16 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		op := inOp(m.Operator)
 		if op == 0 {
 			c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
-		} else if len(m.Values) == 0 || len(m.Values) > tablePIDValues {
-			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), tablePIDValues))
+		} else if len(m.Values) == 0 || len(m.Values) > kernelMaxPids {
+			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), kernelMaxPids))
 		} else {
 			sel.PIDs = &PIDMatch{Op: op, Values: m.Values, FollowForks: m.FollowForks, NamespacePID: m.IsNamespacePID}
 		}
 	default:
 		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes one per selector", len(s.MatchPIDs)))
 	}
-	if len(s.MatchNamespaces) > tableNamespaces {
-		c.fail(refuse(path+".matchNamespaces", "%d entries: this version of Vigil takes at most %d per selector", len(s.MatchNamespaces), tableNamespaces))
+	if len(s.MatchNamespaces) > kernelMaxNsFilters {
+		c.fail(refuse(path+".matchNamespaces", "%d entries: this version of Vigil takes at most %d per selector", len(s.MatchNamespaces), kernelMaxNsFilters))
 	} else {
 		for i := range s.MatchNamespaces {
 			if m, ok := c.namespace(fmt.Sprintf("%s.matchNamespaces[%d]", path, i), &s.MatchNamespaces[i]); ok {
@@ -577,8 +564,8 @@ func (c *compiler) namespace(path string, m *NamespaceSelector) (NamespaceMatch,
 		c.fail(refuse(path+".operator", "%q: matchNamespaces takes In or NotIn", m.Operator))
 		ok = false
 	}
-	if n := len(m.Values); n == 0 || n > tableNSValues {
-		c.fail(refuse(path+".values", "%d values, 1 to %d", n, tableNSValues))
+	if n := len(m.Values); n == 0 || n > kernelMaxNsValues {
+		c.fail(refuse(path+".values", "%d values, 1 to %d", n, kernelMaxNsValues))
 		return out, false
 	}
 	for i, v := range m.Values {
@@ -646,12 +633,12 @@ func (c *compiler) sockaddrFilter(path string, m ArgSelector) (Filter, bool) {
 	return c.sockFilter(path, m)
 }
 
-// Sock filters hold at most tableIntValues single values, or half as many
+// Sock filters hold at most kernelMaxValues single values, or half as many
 // entries when one of them is a range: the kernel compares singles for
 // equality and ranges by their bounds, two table slots each.
 const (
-	tableSockValues = tableIntValues
-	tableSockRanges = tableIntValues / 2
+	tableSockValues = kernelMaxValues
+	tableSockRanges = kernelMaxValues / 2
 )
 
 // sockFilter compiles a matchArgs entry on a sock argument. An address
@@ -978,8 +965,8 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 		}
 		f.Ints = append(f.Ints, n)
 	}
-	if len(f.Ints) > tableIntValues {
-		c.fail(refuse(path+".values", "%d values, at most %d (ranges count twice)", len(f.Ints), tableIntValues))
+	if len(f.Ints) > kernelMaxValues {
+		c.fail(refuse(path+".values", "%d values, at most %d (ranges count twice)", len(f.Ints), kernelMaxValues))
 		return f, false
 	}
 	return f, true

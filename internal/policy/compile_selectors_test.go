@@ -106,7 +106,7 @@ func TestCompileSelectorRefusals(t *testing.T) {
 		sel  SelectorSpec
 		want []string
 	}{
-		{"five namespaces", SelectorSpec{MatchNamespaces: ns(tableNamespaces + 1)},
+		{"five namespaces", SelectorSpec{MatchNamespaces: ns(kernelMaxNsFilters + 1)},
 			[]string{s0 + ".matchNamespaces: 5 entries: this version of Vigil takes at most 4 per selector"}},
 		{"namespace values", SelectorSpec{MatchNamespaces: []NamespaceSelector{
 			{Namespace: "Mnt", Operator: "In", Values: []string{"1", "2", "3", "4", "host_ns"}},
@@ -165,7 +165,7 @@ func TestCompileSelectorsAtTheLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := prog.Hooks[0].Selectors[0]
-	if len(sel.Namespaces) != tableNamespaces || sel.Capabilities.Mask != 1<<41-1 {
+	if len(sel.Namespaces) != kernelMaxNsFilters || sel.Capabilities.Mask != 1<<41-1 {
 		t.Errorf("compiled to %+v", sel)
 	}
 	// Validation and compilation agree on everything but the number of

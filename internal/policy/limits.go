@@ -22,7 +22,7 @@ const (
 
 	// MaxArgsPerHook is Tetragon's: its programs read at most five
 	// arguments, and Vigil's event records have five argument slots.
-	MaxArgsPerHook = 5
+	MaxArgsPerHook = kernelMaxArgs
 
 	// MaxFunctionArgIndex is the highest argument index of a kprobe, LSM
 	// hook or uprobe: arguments come from the first five registers of the
@@ -38,16 +38,16 @@ const (
 	// MaxSelectorsPerHook is Tetragon's (MAX_SELECTORS in its BPF code):
 	// selectors are tried in order, and a fixed bound keeps that loop
 	// verifiable.
-	MaxSelectorsPerHook = 5
+	MaxSelectorsPerHook = kernelMaxSelectors
 
 	// MaxMatchArgsPerSelector is Tetragon's bound on matchArgs (plus
 	// matchData) filters in one selector.
-	MaxMatchArgsPerSelector = 5
+	MaxMatchArgsPerSelector = kernelMaxFilters
 
 	// MaxMatchReturnArgsPerSelector bounds matchReturnArgs. There is one
 	// return value; two filters express any interval on it (GT and LT),
 	// and the kernel's selector table has room for two.
-	MaxMatchReturnArgsPerSelector = 2
+	MaxMatchReturnArgsPerSelector = kernelMaxRetFilters
 
 	// MaxIntValues bounds the values of one matchArgs filter whose
 	// operator compares numbers one by one (Equal/NotEqual on an integer,
@@ -91,12 +91,12 @@ const (
 	// 5.11 and about 256 before; Vigil keeps the smaller bound on every
 	// kernel so that a match key is one bounded 256-byte copy (255 bytes
 	// and a NUL). Longer paths are rare; Prefix covers them.
-	MaxStringLen = 255
+	MaxStringLen = kernelStrSlot - 1
 
 	// MaxPrefixLen is the longest Prefix/NotPrefix value (string filters
 	// and matchBinaries), in bytes: the data of the kernel's 256-byte
 	// LPM-trie key less its header. Tetragon's key holds 256 bytes.
-	MaxPrefixLen = 252
+	MaxPrefixLen = kernelLpmStr
 
 	// MaxPostfixLen is the longest Postfix/NotPostfix value. It is
 	// Tetragon's: the kernel compares the tail of the string reversed in a
@@ -164,7 +164,7 @@ const (
 	// frames travel in the event's record, behind its arguments, so a
 	// deeper stack is cut, never lost to another event. Policies cannot
 	// ask for more: Tetragon's two flags take no depth.
-	MaxStackFrames = 127
+	MaxStackFrames = kernelMaxStackFrames
 
 	// MaxUprobeTargets bounds symbols+offsets+addrs of one uprobe: each is
 	// one attachment.

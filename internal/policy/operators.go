@@ -2,8 +2,6 @@ package policy
 
 import "strings"
 
-//go:generate go run ../kernel/cenum -obj ../kernel/sensor_bpfel.o -enum filter_op -prefix SOP_ -type Op -names kernelOpNames -pkg policy -source "bpf/hook_types.h's enum filter_op" -o op_gen.go
-
 // Op is a comparison a selector filter makes. The kernel's are numbered by
 // bpf/hook_types.h's enum filter_op, from which op_gen.go is generated: the
 // kernel reads an Op as it is. The Sock operators are compiled forms the
@@ -53,11 +51,11 @@ const (
 func (k StringSet) maxLen() int {
 	switch k {
 	case SetPrefix, SetPostfix:
-		return tableAffixLen
+		return kernelLpmStr
 	case SetSubstring:
 		return MaxSubstringLen
 	}
-	return tableStringLen
+	return MaxStringLen
 }
 
 // operator is everything Vigil knows of one selector operator, in one row:

@@ -1,9 +1,12 @@
 // Command cenum writes Go constants for the values of a C enum, read from
 // the BTF of a compiled BPF object, so that the Go side of the kernel ABI
 // is generated rather than restated. A value named PREFIX + Suffix becomes
-// the constant TYPE + Suffix, and names[constant] is Suffix.
+// the constant TYPE + Suffix, and names[constant] is Suffix. Without
+// -type, the constants are untyped and named GOPREFIX + Suffix in
+// CamelCase (MAX_ARGS: kernelMaxArgs).
 //
-//	cenum -obj sensor_x86_bpfel.o -enum filter_op -prefix SOP_ -type Op -names opNames -pkg policy -o op_gen.go
+//	cenum -obj sensor_bpfel.o -enum filter_op -prefix SOP_ -type Op -names opNames -pkg policy -o op_gen.go
+//	cenum -obj sensor_bpfel.o -enum hook_limits -goprefix kernel -pkg policy -o limits_gen.go
 package main
 
 import (
@@ -22,17 +25,18 @@ func main() {
 	obj := flag.String("obj", "", "the BPF object (ELF) whose BTF holds the enum")
 	enum := flag.String("enum", "", "the C enum's name")
 	prefix := flag.String("prefix", "", "the prefix of its values' names, left out of the Go names")
-	typ := flag.String("type", "", "the Go type of the constants, declared elsewhere in the package")
+	typ := flag.String("type", "", "the Go type of the constants, declared elsewhere in the package; empty for untyped")
+	goprefix := flag.String("goprefix", "", "untyped constants: the prefix of their Go names")
 	names := flag.String("names", "", "the name of a generated map from each constant to its name (none if empty)")
 	pkg := flag.String("pkg", "", "the Go package")
 	out := flag.String("o", "", "the file to write")
 	source := flag.String("source", "", "where the enum is written, for the header comment")
 	flag.Parse()
-	if *obj == "" || *enum == "" || *typ == "" || *pkg == "" || *out == "" {
+	if *obj == "" || *enum == "" || (*typ == "") == (*goprefix == "") || *pkg == "" || *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	src, err := generate(*obj, *enum, *prefix, *typ, *names, *pkg, *source)
+	src, err := generate(*obj, *enum, *prefix, *typ, *goprefix, *names, *pkg, *source)
 	if err != nil {
 		log.Fatalf("cenum: %v", err)
 	}
@@ -41,7 +45,7 @@ func main() {
 	}
 }
 
-func generate(obj, enum, prefix, typ, names, pkg, source string) ([]byte, error) {
+func generate(obj, enum, prefix, typ, goprefix, names, pkg, source string) ([]byte, error) {
 	spec, err := btf.LoadSpec(obj)
 	if err != nil {
 		return nil, fmt.Errorf("reading the BTF of %s: %w", obj, err)
@@ -63,6 +67,10 @@ func generate(obj, enum, prefix, typ, names, pkg, source string) ([]byte, error)
 			return nil, fmt.Errorf("enum %s: value %s does not start with %q", enum, v.Name, prefix)
 		}
 		suffixes = append(suffixes, suffix)
+		if typ == "" {
+			fmt.Fprintf(&b, "\t%s%s = %d\n", goprefix, camel(suffix), v.Value)
+			continue
+		}
 		fmt.Fprintf(&b, "\t%s%s %s = %d\n", typ, suffix, typ, v.Value)
 	}
 	b.WriteString(")\n")
@@ -74,4 +82,16 @@ func generate(obj, enum, prefix, typ, names, pkg, source string) ([]byte, error)
 		b.WriteString("}\n")
 	}
 	return format.Source(b.Bytes())
+}
+
+// camel writes an UPPER_SNAKE name in CamelCase: MAX_NS_VALUES is
+// MaxNsValues.
+func camel(s string) string {
+	var b strings.Builder
+	for _, w := range strings.Split(strings.ToLower(s), "_") {
+		if w != "" {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	return b.String()
 }
