@@ -31,6 +31,10 @@ check-generate: generate
 		{ git status --short -- internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
 
 FUZZTIME ?= 30s
+# The small parsers of what the node hands the agent (/proc files, a
+# binary's USDT notes, kallsyms, a process's maps) cover their code in
+# seconds.
+FUZZTIME_SMALL ?= 10s
 
 ## test: every test on this machine (root for the kernel tests), with the distribution and
 ## its image built, a real kube-apiserver + etcd for the Kubernetes tests (built once,
@@ -43,10 +47,15 @@ test: image
 	$(GO) test -count=1 -timeout 20m ./...
 	# The parsers of what comes from outside, each fuzzed for a bounded time:
 	# the policy compiler (YAML), the ring buffer record decoder, the filters
-	# event_stream clients send.
+	# event_stream clients send, then the node's files the agent reads.
 	$(GO) test -run '^$$' -fuzz FuzzParseValidate -fuzztime $(FUZZTIME) ./internal/policy/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/kernel/
 	$(GO) test -run '^$$' -fuzz FuzzCompileFilter -fuzztime $(FUZZTIME) ./exporter/eventstreamexporter/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStat$$' -fuzztime $(FUZZTIME_SMALL) ./internal/process/
+	$(GO) test -run '^$$' -fuzz FuzzParseStatus -fuzztime $(FUZZTIME_SMALL) ./internal/process/
+	$(GO) test -run '^$$' -fuzz FuzzStapsdtNotes -fuzztime $(FUZZTIME_SMALL) ./internal/kernel/
+	$(GO) test -run '^$$' -fuzz FuzzKallsyms -fuzztime $(FUZZTIME_SMALL) ./internal/stack/
+	$(GO) test -run '^$$' -fuzz FuzzParseMaps -fuzztime $(FUZZTIME_SMALL) ./internal/stack/
 
 ## unit: the Go tests only, without building the distribution
 unit:

@@ -112,7 +112,8 @@ type stapsdtNote struct {
 // parseStapsdtNotes reads the SDT notes (owner "stapsdt", type 3) of a
 // .note.stapsdt section.
 func parseStapsdtNotes(data []byte, bo binary.ByteOrder) ([]stapsdtNote, error) {
-	align4 := func(n uint32) uint32 { return (n + 3) &^ 3 }
+	// In 64 bits: a size near 2^32 must not round up to a small one.
+	align4 := func(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
 	var out []stapsdtNote
 	for len(data) > 0 {
 		if len(data) < 12 {
@@ -120,11 +121,11 @@ func parseStapsdtNotes(data []byte, bo binary.ByteOrder) ([]stapsdtNote, error) 
 		}
 		namesz, descsz, typ := bo.Uint32(data), bo.Uint32(data[4:]), bo.Uint32(data[8:])
 		data = data[12:]
-		if uint64(align4(namesz))+uint64(align4(descsz)) > uint64(len(data)) {
+		if align4(namesz)+align4(descsz) > uint64(len(data)) {
 			return nil, errors.New("truncated note")
 		}
 		owner := string(bytes.TrimRight(data[:namesz], "\x00"))
-		desc := data[align4(namesz) : align4(namesz)+descsz]
+		desc := data[align4(namesz) : align4(namesz)+uint64(descsz)]
 		data = data[align4(namesz)+align4(descsz):]
 		if owner != "stapsdt" || typ != 3 {
 			continue

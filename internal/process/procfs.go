@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -66,29 +67,49 @@ func (c *Cache) ScanProcFS(procRoot, cgroup2Root string) (int, error) {
 	return len(found), nil
 }
 
-func readProc(dir string, pid uint32, cgroup2Root string) (*Process, error) {
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
-		return nil, err
+// procStat is what the scan takes of /proc/PID/stat.
+type procStat struct {
+	comm  string
+	ppid  uint32
+	start uint64 // clock ticks after boot
+}
+
+// parseStat reads /proc/PID/stat: "pid (comm) state ppid ... starttime ...".
+// The command name is the process's own choice (prctl, the binary's name):
+// it may hold parentheses and blanks, so the fields that follow start
+// after the last ')', and it starts after the first '('.
+func parseStat(stat []byte) (procStat, error) {
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return procStat{}, errors.New("no command name in parentheses")
 	}
-	// The command name is in parentheses and may itself contain them and
-	// blanks: the fields that follow start after the last ')'.
-	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 {
-		return nil, fmt.Errorf("%s/stat: no command name", dir)
-	}
-	comm := string(stat[bytes.IndexByte(stat, '(')+1 : end])
 	fields := strings.Fields(string(stat[end+1:]))
 	// fields[0] is field 3 (state) of proc(5); ppid is 4, starttime 22.
 	if len(fields) < 20 {
-		return nil, fmt.Errorf("%s/stat: %d fields", dir, len(fields))
+		return procStat{}, fmt.Errorf("%d fields after the command name, want at least 20", len(fields))
 	}
-	ppid, _ := strconv.ParseUint(fields[1], 10, 32)
-	start, _ := strconv.ParseUint(fields[19], 10, 64)
+	ppid, err1 := strconv.ParseUint(fields[1], 10, 32)
+	start, err2 := strconv.ParseUint(fields[19], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return procStat{}, err
+	}
+	return procStat{comm: string(stat[open+1 : end]), ppid: uint32(ppid), start: start}, nil
+}
+
+func readProc(dir string, pid uint32, cgroup2Root string) (*Process, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseStat(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s/stat: %w", dir, err)
+	}
+	comm, ppid, start := st.comm, st.ppid, st.start
 	p := &Process{
 		PID:       pid,
 		TID:       pid,
-		PPID:      uint32(ppid),
+		PPID:      ppid,
 		StartTime: start * (1e9 / clockTicks),
 		ProcFS:    true,
 	}
@@ -106,20 +127,18 @@ func readProc(dir string, pid uint32, cgroup2Root string) (*Process, error) {
 		p.Binary = "[" + comm + "]"
 	}
 	p.Cwd, _ = os.Readlink(filepath.Join(dir, "cwd"))
-	readIDs(filepath.Join(dir, "status"), p)
+	if status, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
+		parseStatus(status, p)
+	}
 	if cg, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
 		readCgroup(string(cg), cgroup2Root, p)
 	}
 	return p, nil
 }
 
-// readIDs takes real and effective uid and gid, and the pids of the
+// parseStatus takes real and effective uid and gid, and the pids of the
 // namespaces (NSpid), from /proc/<pid>/status.
-func readIDs(file string, p *Process) {
-	status, err := os.ReadFile(file)
-	if err != nil {
-		return
-	}
+func parseStatus(status []byte, p *Process) {
 	for _, line := range strings.Split(string(status), "\n") {
 		key, rest, ok := strings.Cut(line, ":")
 		if ok && key == "NSpid" {

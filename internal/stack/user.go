@@ -158,27 +158,42 @@ func readMaps(path string) ([]mapping, error) {
 	if err != nil {
 		return nil, err
 	}
+	maps, err := parseMaps(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return maps, nil
+}
+
+// parseMaps reads the file-backed mappings of a maps file's content.
+func parseMaps(b []byte) ([]mapping, error) {
 	var maps []mapping
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		// start-end perms offset dev inode path
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
+		// start-end perms offset dev inode path, space separated, the
+		// path padded to a column. The path is the rest of the line as
+		// it is: it may hold blanks of any kind, and a deleted file is
+		// marked " (deleted)".
+		var f [5]string
+		rest := sc.Text()
+		for i := range f {
+			rest = strings.TrimLeft(rest, " ")
+			f[i], rest, _ = strings.Cut(rest, " ")
+		}
+		p := strings.TrimLeft(rest, " ")
+		if !strings.HasPrefix(p, "/") {
 			continue
 		}
-		bounds := strings.SplitN(f[0], "-", 2)
-		if len(bounds) != 2 {
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
 			continue
 		}
-		start, err1 := strconv.ParseUint(bounds[0], 16, 64)
-		end, err2 := strconv.ParseUint(bounds[1], 16, 64)
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
 		off, err3 := strconv.ParseUint(f[2], 16, 64)
 		if err := errors.Join(err1, err2, err3); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", path, sc.Text(), err)
+			return nil, fmt.Errorf("%q: %w", sc.Text(), err)
 		}
-		// A path with spaces spans the remaining fields; a deleted
-		// file is marked " (deleted)".
-		p := strings.Join(f[5:], " ")
 		maps = append(maps, mapping{start: start, end: end, offset: off, dev: f[3], inode: f[4], path: p})
 	}
 	return maps, sc.Err()
