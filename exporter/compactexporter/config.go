@@ -3,6 +3,9 @@ package compactexporter
 import (
 	"errors"
 	"fmt"
+
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
 // OutputStdout is the Output value that selects the collector's standard
@@ -29,6 +32,12 @@ type Config struct {
 	// it is stdout and stdout is a terminal, so files and log pipelines
 	// never receive escape codes.
 	Color string `mapstructure:"color"`
+
+	// QueueConfig is exporterhelper's sending_queue, off unless set: with
+	// it a slow terminal or disk holds up the queue rather than the
+	// pipeline, and the queue's fill is a metric. num_consumers: 1 keeps
+	// the lines in the pipeline's order.
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 }
 
 // Validate checks the configuration before the collector starts, so a typo
@@ -43,6 +52,11 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("color: must be one of %s, %s, %s; got %q",
 			ColorAuto, ColorAlways, ColorNever, c.Color))
+	}
+	if q := c.QueueConfig.Get(); q != nil {
+		if err := q.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("sending_queue: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -7,12 +7,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	assert.Equal(t, &Config{Output: OutputStdout, Color: ColorAuto}, cfg)
+	assert.Equal(t, OutputStdout, cfg.Output)
+	assert.Equal(t, ColorAuto, cfg.Color)
+	assert.False(t, cfg.QueueConfig.HasValue(), "the queue is off by default")
 	assert.NoError(t, cfg.Validate())
 }
 
@@ -39,6 +43,10 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: `color: must be one of auto, always, never; got "blue"`,
 		},
 		{
+			name: "queued",
+			want: &Config{Output: OutputStdout, Color: ColorAuto, QueueConfig: queued(1)},
+		},
+		{
 			name:    "empty_output",
 			want:    &Config{Output: "", Color: ColorAuto},
 			wantErr: `output: must not be empty; use "stdout" or a file path`,
@@ -51,6 +59,9 @@ func TestLoadConfig(t *testing.T) {
 			require.NoError(t, err)
 			cfg := NewFactory().CreateDefaultConfig()
 			require.NoError(t, sub.Unmarshal(cfg))
+			if !tt.want.QueueConfig.HasValue() {
+				tt.want.QueueConfig = configoptional.Default(exporterhelper.NewDefaultQueueConfig())
+			}
 			assert.Equal(t, tt.want, cfg)
 
 			err = cfg.(*Config).Validate()
@@ -61,4 +72,11 @@ func TestLoadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// queued is the default sending queue, enabled, with n consumers.
+func queued(n int) configoptional.Optional[exporterhelper.QueueBatchConfig] {
+	q := exporterhelper.NewDefaultQueueConfig()
+	q.NumConsumers = n
+	return configoptional.Some(q)
 }

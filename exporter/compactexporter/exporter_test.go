@@ -2,6 +2,7 @@ package compactexporter
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,41 @@ func TestExporterWritesOneLinePerRecord(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
+// TestQueuedExporterKeepsOrderAndDrainsAtShutdown: with a sending queue of
+// one consumer, as the default configuration sets it, the lines come out
+// in the pipeline's order, and Shutdown writes what is still queued.
+func TestQueuedExporterKeepsOrderAndDrainsAtShutdown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	ctx := context.Background()
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Output, cfg.Color, cfg.QueueConfig = path, ColorNever, queued(1)
+	cfg.QueueConfig.Get().BlockOnOverflow = true
+	require.NoError(t, cfg.Validate())
+	exp, err := f.CreateLogs(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(ctx, componenttest.NewNopHost()))
+
+	const n = 500
+	for i := range n {
+		ld := execAndExit()
+		ld.ResourceLogs().At(0).Resource().Attributes().PutStr(event.AttrK8sPodName, fmt.Sprintf("pod-%04d", i))
+		require.NoError(t, exp.ConsumeLogs(ctx, ld))
+	}
+	require.NoError(t, exp.Shutdown(ctx))
+
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+	require.Len(t, lines, 2*n, "lines lost in the queue")
+	for i := range n {
+		pod := fmt.Sprintf("default/pod-%04d ", i)
+		if !strings.Contains(lines[2*i], pod) || !strings.Contains(lines[2*i+1], pod) {
+			t.Fatalf("lines %d and %d are %q and %q, want %s's exec and exit", 2*i, 2*i+1, lines[2*i], lines[2*i+1], pod)
+		}
+	}
 }
 
 func TestExporterAppendsToExistingFile(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
@@ -26,15 +27,15 @@ func NewFactory() exporter.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Output: OutputStdout,
-		Color:  ColorAuto,
+		Output:      OutputStdout,
+		Color:       ColorAuto,
+		QueueConfig: configoptional.Default(exporterhelper.NewDefaultQueueConfig()),
 	}
 }
 
-// createLogs wires the exporter into exporterhelper with its default
-// settings: no queue and no retry, because a line that cannot be written
-// to a local stream or file will not succeed on a second attempt either,
-// and the line order should follow the pipeline's order.
+// createLogs wires the exporter into exporterhelper: no retry, because a
+// line that cannot be written to a local stream or file will not succeed
+// on a second attempt either; a queue only where the configuration asks.
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
 	c, ok := cfg.(*Config)
 	if !ok {
@@ -44,5 +45,6 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	return exporterhelper.NewLogs(ctx, set, cfg, e.consumeLogs,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithQueue(c.QueueConfig),
 	)
 }

@@ -78,7 +78,18 @@ func (p *enforcementProcessor) Capabilities() consumer.Capabilities {
 // Start runs the loop that removes expired deny-list entries and, when a
 // rule has a Kubernetes action, connects to the API server through the
 // k8s_metadata extension and starts the workers that call it.
-func (p *enforcementProcessor) Start(_ context.Context, host component.Host) error {
+func (p *enforcementProcessor) Start(startCtx context.Context, host component.Host) error {
+	// Each rule's series exists from the start, at zero, with the result
+	// its mode gives: a dashboard shows a rule that has not fired yet as
+	// zero, not as no data.
+	for _, r := range p.rules {
+		result := event.ResultTaken
+		if r.Mode == ModeMonitor {
+			result = event.ResultSkipped
+		}
+		p.actions.Add(startCtx, 0, metric.WithAttributes(
+			attribute.String("rule", r.Name), attribute.String("action", r.Action), attribute.String("result", result)))
+	}
 	if p.kube != nil {
 		if err := p.kube.start(host, p.cfg.K8sMetadata, p.set.BuildInfo.Version); err != nil {
 			return err

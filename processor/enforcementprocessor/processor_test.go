@@ -370,6 +370,67 @@ func TestDenyConnectTakesTheEventsDestination(t *testing.T) {
 	}
 }
 
+// actionCounts reads otelcol_processor_enforcement_actions by
+// rule/action/result.
+func actionCounts(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "otelcol_processor_enforcement_actions" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				rule, _ := dp.Attributes.Value("rule")
+				action, _ := dp.Attributes.Value("action")
+				result, _ := dp.Attributes.Value("result")
+				counts[rule.AsString()+"/"+action.AsString()+"/"+result.AsString()] = dp.Value
+			}
+		}
+	}
+	return counts
+}
+
+// TestEveryRuleHasASeriesFromTheStart: once started, each rule's series is
+// there at zero, with the result its mode gives, before any record.
+func TestEveryRuleHasASeriesFromTheStart(t *testing.T) {
+	cfg := testConfig("",
+		RuleConfig{Name: "kill-it", Action: ActionKill, Condition: `attributes["process.command_line"] == "x"`},
+		RuleConfig{Name: "watch-it", Action: ActionDenyExec, Mode: ModeMonitor, Condition: `attributes["process.command_line"] == "y"`},
+	)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	set := processortest.NewNopSettings(typ)
+	set.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	p, err := NewFactory().CreateLogs(context.Background(), set, cfg, new(consumertest.LogsSink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actionCounts(t, reader); len(got) != 0 {
+		t.Fatalf("series before Start: %v", got)
+	}
+	if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	got := actionCounts(t, reader)
+	want := map[string]int64{"kill-it/kill/taken": 0, "watch-it/deny_exec/skipped": 0}
+	if len(got) != len(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if n, ok := got[k]; !ok || n != v {
+			t.Fatalf("series %v, want %v", got, want)
+		}
+	}
+}
+
 // TestDropRemovesTheRecord: a drop rule takes the record out of the batch;
 // the other records and the audit record continue; the metric counts it.
 func TestDropRemovesTheRecord(t *testing.T) {
@@ -417,24 +478,7 @@ func TestDropRemovesTheRecord(t *testing.T) {
 		t.Errorf("an empty batch was passed on")
 	}
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	counts := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "otelcol_processor_enforcement_actions" {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				rule, _ := dp.Attributes.Value("rule")
-				action, _ := dp.Attributes.Value("action")
-				result, _ := dp.Attributes.Value("result")
-				counts[rule.AsString()+"/"+action.AsString()+"/"+result.AsString()] = dp.Value
-			}
-		}
-	}
+	counts := actionCounts(t, reader)
 	if counts["drop-noise/drop/taken"] != 1 || counts["drop-quietly/drop/taken"] != 2 {
 		t.Errorf("otelcol_processor_enforcement_actions %v", counts)
 	}
