@@ -5,8 +5,8 @@
 // -type, the constants are untyped and named GOPREFIX + Suffix in
 // CamelCase (MAX_ARGS: kernelMaxArgs).
 //
-//	cenum -obj sensor_bpfel.o -enum filter_op -prefix SOP_ -type Op -names opNames -pkg policy -o op_gen.go
-//	cenum -obj sensor_bpfel.o -enum hook_limits -goprefix kernel -pkg policy -o limits_gen.go
+//	cenum -obj sensor_x86_bpfel.o -enum filter_op -prefix SOP_ -type Op -names opNames -pkg policy -o op_gen.go
+//	cenum -obj sensor_x86_bpfel.o -enum hook_limits -goprefix kernel -pkg policy -o limits_gen.go
 package main
 
 import (
