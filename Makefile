@@ -32,8 +32,8 @@ check-generate: generate
 
 FUZZTIME ?= 30s
 # The small parsers of what the node hands the agent (/proc files, a
-# binary's USDT notes, kallsyms, a process's maps) cover their code in
-# seconds.
+# binary's USDT notes, kallsyms, a process's maps, a cgroup's name) cover
+# their code in seconds.
 FUZZTIME_SMALL ?= 10s
 
 ## test: every test on this machine (root for the kernel tests), with the distribution and
@@ -56,6 +56,7 @@ test: image
 	$(GO) test -run '^$$' -fuzz FuzzStapsdtNotes -fuzztime $(FUZZTIME_SMALL) ./internal/kernel/
 	$(GO) test -run '^$$' -fuzz FuzzKallsyms -fuzztime $(FUZZTIME_SMALL) ./internal/stack/
 	$(GO) test -run '^$$' -fuzz FuzzParseMaps -fuzztime $(FUZZTIME_SMALL) ./internal/stack/
+	$(GO) test -run '^$$' -fuzz FuzzContainerIDFromCgroup -fuzztime $(FUZZTIME_SMALL) ./internal/k8s/
 
 ## unit: the Go tests only, without building the distribution
 unit:
