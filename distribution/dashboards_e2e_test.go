@@ -56,7 +56,7 @@ func TestDashboardsAndAlertsLive(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
 	defer cancel()
-	lab, err := promlive.Start(ctx, promlive.Config{Collector: bin, Prometheus: prometheus, RuleFile: rules, Dir: t.TempDir()})
+	lab, err := promlive.Start(ctx, promlive.Config{Collector: bin, Prometheus: prometheus, RuleFile: rules, Dir: t.TempDir(), PinPath: testenv.PinPath(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

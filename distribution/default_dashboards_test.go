@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/distribution/dashboards"
-	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 // metricName finds the series a panel's query reads, once labels (by,
@@ -71,10 +70,7 @@ func TestDefaultConfigFeedsEveryDashboardPanel(t *testing.T) {
 		"VIGIL_TELEMETRY_PORT=" + telemetryPort,
 		"VIGIL_HEALTH_ENDPOINT=127.0.0.1:0",
 		"VIGIL_EVENTS_SOCKET=" + filepath.Join(dir, "events.sock"),
-	}, "--config", "vigil:default",
-		"--set", "receivers::ebpf::pin_path="+testenv.PinPath(t),
-		"--set", "receivers::ebpf::status_file="+filepath.Join(dir, "policies.json"),
-		"--set", "receivers::ebpf::metrics_interval=1s")
+	}, "--config", "vigil:default", "--set", "receivers::ebpf::metrics_interval=1s")
 	defer c.Stop(t)
 
 	var missing []string

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,16 @@ func CollectorBinaryFile(tb testing.TB, relPath string) string {
 // when the test ends; an unclean exit fails the test.
 func StartCollector(tb testing.TB, bin string, env []string, args ...string) *Collector {
 	tb.Helper()
+	// Off the machine's own collector: a bpffs directory of the test's
+	// for the pinned deny lists, and a status file of its own, unless the
+	// test chose them.
+	set := func(key, value string) {
+		if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, key+"=") }) {
+			args = append(args, "--set", key+"="+value)
+		}
+	}
+	set("receivers::ebpf::pin_path", PinPath(tb))
+	set("receivers::ebpf::status_file", filepath.Join(tb.TempDir(), "policies.json"))
 	c := &Collector{cmd: exec.Command(bin, args...), ready: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), env...)
 	stdout, _ := c.cmd.StdoutPipe()

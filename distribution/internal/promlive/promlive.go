@@ -75,6 +75,10 @@ type Config struct {
 	// Dir is an empty directory for the configurations, the policies, the
 	// workload's files, Prometheus's data and the logs.
 	Dir string
+	// PinPath is the collector's bpffs directory for its pinned maps;
+	// empty for the receiver's default. A test gives its own
+	// (testenv.PinPath): a collector may be running on the machine.
+	PinPath string
 }
 
 // Lab is a running collector and Prometheus.
@@ -174,7 +178,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := os.WriteFile(collectorConfig, []byte(l.collectorConfig(telemetry, dead)), 0o600); err != nil {
 		return nil, err
 	}
-	if err := l.start("otelcol-vigil", cfg.Collector, "--config", collectorConfig); err != nil {
+	args := []string{"--config", collectorConfig,
+		"--set", "receivers::ebpf::status_file=" + filepath.Join(cfg.Dir, "policies.json")}
+	if cfg.PinPath != "" {
+		args = append(args, "--set", "receivers::ebpf::pin_path="+cfg.PinPath)
+	}
+	if err := l.start("otelcol-vigil", cfg.Collector, args...); err != nil {
 		return nil, err
 	}
 	promConfig := filepath.Join(cfg.Dir, "prometheus.yaml")
