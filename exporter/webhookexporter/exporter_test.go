@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,9 @@ func startWebhook(t *testing.T, endpoint string) (func(plog.Logs) error, func())
 	cfg.ClientConfig.Endpoint = endpoint
 	cfg.Encoding = component.NewID(ef.Type())
 	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
+	// One consumer sends batches in order, retries included: a later
+	// batch arriving proves the earlier ones are done.
+	cfg.QueueConfig.Get().NumConsumers = 1
 	require.NoError(t, confmap.Validate(cfg))
 	exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
 	require.NoError(t, err)
@@ -157,13 +161,16 @@ func TestDetectionsReachFalcosidekickOnePerRequest(t *testing.T) {
 		}
 		return got
 	}
-	// The queue sends in the background; the 503 costs one retry.
-	for deadline := time.Now().Add(5 * time.Second); len(rules()) < 3 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	// A marker batch after them: once it arrives, the first batch's
+	// sends, retry included, are all done.
+	require.NoError(t, consume(detections("marker")))
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(rules(), "marker"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts %v: the marker did not arrive in 5s", rules())
+		}
 	}
-	time.Sleep(100 * time.Millisecond) // room for a duplicate to show
 	shutdown()
-	assert.Equal(t, []string{"read-shadow", "read-gshadow", "ssh-key"}, rules(), "each alert once, in order, the exec left out")
+	assert.Equal(t, []string{"read-shadow", "read-gshadow", "ssh-key", "marker"}, rules(), "each alert once, in order, the exec left out")
 }
 
 // A webhook that refuses a document for good (4xx) is not retried.
@@ -179,9 +186,19 @@ func TestARefusedDocumentIsNotRetried(t *testing.T) {
 	defer srv.Close()
 	consume, shutdown := startWebhook(t, srv.URL)
 	require.NoError(t, consume(detections("read-shadow")))
-	time.Sleep(500 * time.Millisecond) // room for retries, were there any
+	// The marker's request comes after any retry of the first: one
+	// consumer sends in order.
+	require.NoError(t, consume(detections("marker")))
+	requests := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+	for deadline := time.Now().Add(5 * time.Second); requests() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in 5s, want the alert's and the marker's", requests())
+		}
+	}
 	shutdown()
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, 1, n, "requests for one refused alert")
+	assert.Equal(t, 2, requests(), "requests for a refused alert and the marker")
 }

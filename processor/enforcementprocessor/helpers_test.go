@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -201,4 +202,47 @@ func processRecord(pid int, start int64, commandLine string) plog.Logs {
 func running(pid int) bool {
 	state, _, err := procStart("/proc", pid)
 	return err == nil && state != "Z"
+}
+
+// signalled reports whether pid has been sent SIGKILL: it is gone, or the
+// signal is pending (ShdPnd for a signal to the process, SigPnd to the
+// thread). A signal is pending from the moment the system call that sent
+// it returns, so this needs no wait: the processor signals within
+// ConsumeLogs.
+func signalled(t *testing.T, pid int) bool {
+	t.Helper()
+	if !running(pid) {
+		return true
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return true // gone since
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		key, val, _ := strings.Cut(line, ":")
+		if key != "ShdPnd" && key != "SigPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(val), 16, 64)
+		if err != nil {
+			t.Fatalf("/proc/%d/status %s: %v", pid, key, err)
+		}
+		if mask&(1<<(syscall.SIGKILL-1)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// passMarker runs a process of its own and waits until its exec reaches
+// sink: records of what ran before it are through the pipeline by then,
+// audits included, since the receiver delivers them in order and the
+// processor acts within ConsumeLogs.
+func passMarker(t *testing.T, sink *consumertest.LogsSink) {
+	t.Helper()
+	marker := "pass-" + unique()
+	if err := exec.Command("/bin/echo", marker).Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitRecords(t, sink, "process.exec of the marker", 1, execOf("/bin/echo "+marker))
 }

@@ -205,7 +205,11 @@ func (f *kubeFixture) testMonitor(t *testing.T) {
 			event.AttrTargetK8sPodName: pod.Name,
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Shutdown waits for every queued call to the API server: after it,
+	// anything monitor mode had queued would have been done.
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	got, err := f.cs.CoreV1().Pods(pod.Namespace).Get(t.Context(), pod.Name, metav1.GetOptions{})
 	if err != nil || got.DeletionTimestamp != nil || got.Labels["vigil.dev/quarantine"] != "" {
 		t.Fatalf("monitor mode changed the pod: %v %+v", err, got.ObjectMeta)

@@ -64,7 +64,7 @@ func TestKillMatchesCommandLineAndParent(t *testing.T) {
 		t.Fatal("no exec event of the sleep under bash")
 	}
 	a := waitRecords(t, sink, "enforcement.action", 1, audits("kill-sleep-under-bash"))
-	time.Sleep(300 * time.Millisecond)
+	passMarker(t, sink)
 	if a = records(sink, audits("kill-sleep-under-bash")); len(a) != 1 {
 		t.Fatalf("%d audit records, want 1", len(a))
 	}
@@ -114,8 +114,7 @@ func TestReusedPIDIsNotSignalled(t *testing.T) {
 	if len(a) != 1 || a[0].str(event.AttrEnforcementResult) != "skipped" || a[0].str(event.AttrEnforcementReason) != "pid_reused" {
 		t.Fatalf("audit %v, want skipped pid_reused", a)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if !running(pid) {
+	if signalled(t, pid) {
 		t.Fatal("a process with another start time was signalled")
 	}
 
@@ -149,16 +148,15 @@ func TestMonitorModeKillsNothing(t *testing.T) {
 	})
 	cfg.Mode = ModeMonitor
 	sink := startPipeline(t, cfg)
-	cmd, _, done := startSleep(t, marker)
+	cmd, _, _ := startSleep(t, marker)
 	a := waitRecords(t, sink, "enforcement.action", 1, audits("kill-sleep"))
 	if a[0].str(event.AttrEnforcementMode) != "monitor" || a[0].str(event.AttrEnforcementResult) != "skipped" ||
 		a[0].str(event.AttrEnforcementReason) != "monitor" || a[0].int(event.AttrTargetPID) != int64(cmd.Process.Pid) {
 		t.Errorf("audit %v", a[0].lr.Attributes().AsRaw())
 	}
-	select {
-	case <-done:
+	passMarker(t, sink)
+	if signalled(t, cmd.Process.Pid) {
 		t.Fatal("monitor mode killed the process")
-	case <-time.After(300 * time.Millisecond):
 	}
 }
 
@@ -170,10 +168,10 @@ func TestRateLimitBoundsABurst(t *testing.T) {
 		Name: "kill-limited", Action: ActionKill, RateLimit: "2/1m",
 		Condition: `event_name == "process.exec" and attributes["process.command_line"] == "/usr/bin/sleep ` + marker + `"`,
 	}))
-	var dones []chan struct{}
+	var pids []int
 	for range 5 {
-		_, _, done := startSleep(t, marker)
-		dones = append(dones, done)
+		cmd, _, _ := startSleep(t, marker)
+		pids = append(pids, cmd.Process.Pid)
 	}
 	a := waitRecords(t, sink, "enforcement.action", 5, audits("kill-limited"))
 	results := map[string]int{}
@@ -183,13 +181,10 @@ func TestRateLimitBoundsABurst(t *testing.T) {
 	if len(a) != 5 || results["taken/rule_matched"] != 2 || results["skipped/rate_limited"] != 3 {
 		t.Fatalf("audit results %v, want 2 taken and 3 rate limited", results)
 	}
-	time.Sleep(200 * time.Millisecond)
 	killed := 0
-	for _, d := range dones {
-		select {
-		case <-d:
+	for _, pid := range pids {
+		if signalled(t, pid) {
 			killed++
-		default:
 		}
 	}
 	if killed != 2 {
