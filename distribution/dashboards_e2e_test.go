@@ -3,7 +3,6 @@ package distribution_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -82,25 +81,13 @@ func TestDashboardsAndAlertsLive(t *testing.T) {
 	// The queries, by what they come from.
 	type check struct{ what, expr string }
 	var checks []check
-	for _, d := range dashboards.All() {
-		data, err := os.ReadFile(filepath.Join("dashboards", d.File))
+	eachQuery(t, func(file, panel, q string) {
+		expr, err := dashboards.Expand(q, dashboardValues)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s, %s: %v", file, panel, err)
 		}
-		panels, err := dashboards.Panels(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range panels {
-			for _, q := range p.Queries {
-				expr, err := dashboards.Expand(q.Expr, dashboardValues)
-				if err != nil {
-					t.Fatalf("%s, %s: %v", d.File, p.Title, err)
-				}
-				checks = append(checks, check{fmt.Sprintf("%s: panel %q", d.File, p.Title), expr})
-			}
-		}
-	}
+		checks = append(checks, check{fmt.Sprintf("%s: panel %q", file, panel), expr})
+	})
 	var alerts []string
 	for _, g := range readRuleFile(t).Groups {
 		for _, r := range g.Rules {

@@ -46,21 +46,9 @@ func TestDefaultConfigFeedsEveryDashboardPanel(t *testing.T) {
 		sides [][]string
 	}
 	var needs []need
-	for _, d := range dashboards.All() {
-		data, err := os.ReadFile(filepath.Join("dashboards", d.File))
-		if err != nil {
-			t.Fatal(err)
-		}
-		panels, err := dashboards.Panels(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range panels {
-			for _, q := range p.Queries {
-				needs = append(needs, need{d.File + ": " + p.Title, queryMetrics(q.Expr)})
-			}
-		}
-	}
+	eachQuery(t, func(file, panel, expr string) {
+		needs = append(needs, need{file + ": " + panel, queryMetrics(expr)})
+	})
 	dir := t.TempDir()
 	metrics, telemetry := freeAddr(t), freeAddr(t)
 	_, telemetryPort, _ := net.SplitHostPort(telemetry)
@@ -108,6 +96,27 @@ func TestDefaultConfigFeedsEveryDashboardPanel(t *testing.T) {
 		fmt.Fprintf(&b, "\n  %s", m)
 	}
 	t.Fatalf("under the default configuration, no series in a minute of:%s", b.String())
+}
+
+// eachQuery calls fn with every query of every panel of the committed
+// dashboards.
+func eachQuery(t *testing.T, fn func(file, panel, expr string)) {
+	t.Helper()
+	for _, d := range dashboards.All() {
+		data, err := os.ReadFile(filepath.Join("dashboards", d.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		panels, err := dashboards.Panels(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range panels {
+			for _, q := range p.Queries {
+				fn(d.File, p.Title, q.Expr)
+			}
+		}
+	}
 }
 
 // hasFamily reports whether a scrape had metric m: a histogram's queries
