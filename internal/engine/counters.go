@@ -15,10 +15,9 @@ import (
 )
 
 // Counters is what the engine and the kernel counted, read at one moment:
-// cumulative since Start, and for a policy's hooks since its running
-// version was installed.
+// cumulative since the engine started (Engine.Started), and for a policy's
+// hooks since its running version was installed.
 type Counters struct {
-	Start time.Time
 	// Exec and Exit count process.exec and process.exit events.
 	Exec, Exit uint64
 	// PolicyEvents counts policy events by name, policy and binary.
@@ -119,7 +118,6 @@ func (h *hookEvents) snapshot() map[PolicyEventKey]uint64 {
 // logged and left out; the others are still read.
 func (e *Engine) Counters() Counters {
 	c := Counters{
-		Start:        e.stats.start,
 		Exec:         e.stats.exec.Load(),
 		Exit:         e.stats.exit.Load(),
 		PolicyEvents: e.stats.hooks.snapshot(),

@@ -210,6 +210,10 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		e.logger.Warn("processes found in /proc will have no cgroup id", zap.Error(err))
 	}
+	// One index of the node's container cgroups (it is safe for
+	// concurrent use) serves pod scopes and the Count series alike: each
+	// walk of the cgroup tree is done once.
+	e.cgroups = k8s.NewCgroupIndex(cgroupRoot)
 	n, err := e.cache.ScanProcFS(opts.ProcFS, cgroupRoot)
 	if err != nil {
 		return nil, fmt.Errorf("process.procfs: %w", err)
@@ -239,7 +243,7 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 		e.watcher = watcher
-		kube = &kubeSource{pods: opts.Kube.Pods, watcher: watcher, cgroups: k8s.NewCgroupIndex(cgroupRoot)}
+		kube = &kubeSource{pods: opts.Kube.Pods, watcher: watcher, cgroups: e.cgroups}
 		kube.pods.Subscribe(func(k8s.PodEvent) { kick(podKick)() })
 		watcher.Start()
 		syncCtx, cancel := context.WithTimeout(ctx, policySyncTimeout)
@@ -268,7 +272,6 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 		}
 	}
 	e.stats.start = time.Now()
-	e.cgroups = k8s.NewCgroupIndex(cgroupRoot)
 	e.logger.Info("process sensor attached",
 		zap.String("mechanism", string(sensor.Mechanism())),
 		zap.Int("processes_from_procfs", n),
@@ -355,6 +358,10 @@ func (e *Engine) release() {
 	}
 	e.sensor.Close()
 }
+
+// Started is when the engine started counting: the start of Counters'
+// cumulative series.
+func (e *Engine) Started() time.Time { return e.stats.start }
 
 // Host is the node the events come from.
 func (e *Engine) Host() event.Host { return e.host }

@@ -96,7 +96,7 @@ func (r *ebpfReceiver) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	r.mb = metadata.NewMetricsBuilder(r.cfg.MetricsBuilderConfig, r.set,
-		metadata.WithStartTime(pcommon.NewTimestampFromTime(r.engine.Counters().Start)))
+		metadata.WithStartTime(pcommon.NewTimestampFromTime(r.engine.Started())))
 	if r.metrics != nil {
 		loopCtx, cancel := context.WithCancel(context.Background())
 		r.cancel = cancel
