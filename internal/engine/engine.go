@@ -182,11 +182,11 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.sensor = sensor
-	// The rest of Start closes the sensor on error.
+	// The rest of Start closes what it opened on error.
 	ok := false
 	defer func() {
 		if !ok {
-			e.release()
+			e.Close()
 		}
 	}()
 	// host_ns in matchNamespaces names the namespaces of the host's pid 1.
@@ -330,33 +330,28 @@ func (e *Engine) policyLoop(ctx context.Context, kube bool, policyKick, podKick 
 }
 
 // Close detaches the sensor and waits for the loops to finish; events
-// already read are delivered first. The pinned deny lists stay.
+// already read are delivered first. The pinned deny lists stay. It also
+// undoes a Start that failed half way, so it takes each part as present or
+// not.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
-		e.cancel()
+		if e.cancel != nil {
+			e.cancel()
+		}
 		if e.watcher != nil {
 			e.watcher.Stop()
 		}
 		// Closing the sensor ends the read loop after its last flush.
 		e.closeErr = e.sensor.Close()
 		e.wg.Wait()
-		e.requests.Close()
+		if e.requests != nil {
+			e.requests.Close()
+		}
 		if e.bpfStats != nil {
 			e.bpfStats.Close()
 		}
 	})
 	return e.closeErr
-}
-
-// release undoes a Start that failed half way.
-func (e *Engine) release() {
-	if e.watcher != nil {
-		e.watcher.Stop()
-	}
-	if e.requests != nil {
-		e.requests.Close()
-	}
-	e.sensor.Close()
 }
 
 // Started is when the engine started counting: the start of Counters'

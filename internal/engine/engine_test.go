@@ -163,3 +163,16 @@ func TestEngineCountsBatchesTheConsumerRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestStartThatFailsHalfWayClosesWhatItOpened: a Start that fails after
+// the sensor loaded (here, at the /proc scan) returns the error, naming
+// the field, and closes the half-started engine without touching what it
+// never opened.
+func TestStartThatFailsHalfWayClosesWhatItOpened(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, err := Start(context.Background(), Options{Logger: zaptest.NewLogger(t), PinPath: testenv.PinPath(t),
+		ProcFS: filepath.Join(t.TempDir(), "no-proc"), CacheSize: 4096})
+	if err == nil || !strings.Contains(err.Error(), "process.procfs") {
+		t.Fatalf("Start with a missing procfs: %v", err)
+	}
+}
