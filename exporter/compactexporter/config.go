@@ -53,10 +53,5 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("color: must be one of %s, %s, %s; got %q",
 			ColorAuto, ColorAlways, ColorNever, c.Color))
 	}
-	if q := c.QueueConfig.Get(); q != nil {
-		if err := q.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("sending_queue: %w", err))
-		}
-	}
 	return errors.Join(errs...)
 }

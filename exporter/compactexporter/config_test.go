@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
@@ -79,4 +80,12 @@ func queued(n int) configoptional.Optional[exporterhelper.QueueBatchConfig] {
 	q := exporterhelper.NewDefaultQueueConfig()
 	q.NumConsumers = n
 	return configoptional.Some(q)
+}
+
+// TestBadSendingQueueIsNamed: the Collector validates sending_queue as
+// it validates every nested setting, naming the key.
+func TestBadSendingQueueIsNamed(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.QueueConfig = queued(0)
+	assert.ErrorContains(t, confmap.Validate(cfg), "sending_queue: `num_consumers` must be positive")
 }
