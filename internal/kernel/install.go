@@ -467,7 +467,7 @@ func (s *Sensor) attachConnectHook() error {
 	if t.connectLinks != nil {
 		return nil
 	}
-	coll, err := s.probeCollection()
+	progs, err := s.probeCollection()
 	if err != nil {
 		return err
 	}
@@ -478,17 +478,17 @@ func (s *Sensor) attachConnectHook() error {
 	var links []link.Link
 	for _, c := range []struct {
 		attach ebpf.AttachType
-		prog   string
+		prog   *ebpf.Program
 	}{
-		{ebpf.AttachCGroupInet4Connect, "vigil_connect4"},
-		{ebpf.AttachCGroupInet6Connect, "vigil_connect6"},
+		{ebpf.AttachCGroupInet4Connect, progs.Connect4},
+		{ebpf.AttachCGroupInet6Connect, progs.Connect6},
 	} {
-		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: c.attach, Program: coll.Programs[c.prog]})
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: c.attach, Program: c.prog})
 		if err != nil {
 			for _, l := range links {
 				l.Close()
 			}
-			return fmt.Errorf("attaching %s to cgroup %s: %w", c.prog, root, err)
+			return fmt.Errorf("attaching %s to cgroup %s: %w", c.attach, root, err)
 		}
 		links = append(links, l)
 	}

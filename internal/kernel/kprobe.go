@@ -26,7 +26,7 @@ func hasOverride(h *policy.Hook) bool {
 // attachKprobes attaches a kprobe hook: with kprobe.multi (Linux 5.18, and
 // a kernel with fprobe) where the kernel has it, else one kprobe per
 // function. Mechanism says which.
-func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
+func (s *Sensor) attachKprobes(ih *InstalledHook, progs *probePrograms) error {
 	h := ih.Hook
 	kprobes := probePMU("kprobe")
 	if kprobes != nil || s.preferFentry {
@@ -61,7 +61,7 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, coll *ebpf.Collection) error {
 			return fmt.Errorf("%s: Override on a kprobe is not implemented by this version of Vigil yet", h.Path)
 		}
 	}
-	mechanism, err := attachKprobeLinks(ih, coll, h.Calls)
+	mechanism, err := attachKprobeLinks(ih, progs, h.Calls)
 	if err == nil {
 		ih.Mechanism = cmp.Or(mechanism, MechanismNotFound)
 	}
@@ -79,19 +79,19 @@ const MechanismNotFound = "none: call not found (ignored)"
 // "" when nothing was attached because the functions are missing and the
 // hook ignores that (ignore.callNotFound). On error nothing of the hook
 // stays attached.
-func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (string, error) {
+func attachKprobeLinks(ih *InstalledHook, progs *probePrograms, fns []string) (string, error) {
 	h := ih.Hook
 	cookie := uint64(ih.slot)
-	if coll.Programs["vigil_kprobe_multi"] != nil {
+	if multi := progs.multi; multi != nil {
 		cookies := make([]uint64, len(fns))
 		for i := range cookies {
 			cookies[i] = cookie
 		}
 		opts := link.KprobeMultiOptions{Symbols: fns, Cookies: cookies}
-		l, err := link.KprobeMulti(coll.Programs["vigil_kprobe_multi"], opts)
+		l, err := link.KprobeMulti(multi.KprobeMulti, opts)
 		if err == nil && h.Return {
 			ih.links = append(ih.links, l)
-			l, err = link.KretprobeMulti(coll.Programs["vigil_kretprobe_multi"], opts)
+			l, err = link.KretprobeMulti(multi.KretprobeMulti, opts)
 		}
 		if err != nil {
 			ih.closeLinks()
@@ -108,11 +108,11 @@ func attachKprobeLinks(ih *InstalledHook, coll *ebpf.Collection, fns []string) (
 	}
 	attached := false
 	for _, fn := range fns {
-		l, err := link.Kprobe(fn, coll.Programs["vigil_kprobe"], &link.KprobeOptions{Cookie: cookie})
+		l, err := link.Kprobe(fn, progs.Kprobe, &link.KprobeOptions{Cookie: cookie})
 		if err == nil {
 			ih.links = append(ih.links, l)
 			if h.Return {
-				l, err = link.Kretprobe(fn, coll.Programs["vigil_kretprobe"], &link.KprobeOptions{Cookie: cookie})
+				l, err = link.Kretprobe(fn, progs.Kretprobe, &link.KprobeOptions{Cookie: cookie})
 				if err == nil {
 					ih.links = append(ih.links, l)
 				}
@@ -154,11 +154,11 @@ func (kprobeKind) attachable(_ *Sensor, h *policy.Hook) error {
 }
 
 func (kprobeKind) attach(s *Sensor, ih *InstalledHook) error {
-	coll, err := s.probeCollection()
+	progs, err := s.probeCollection()
 	if err != nil {
 		return err
 	}
-	return s.attachKprobes(ih, coll)
+	return s.attachKprobes(ih, progs)
 }
 
 func (kprobeKind) mechanisms(fs Features) []HookMechanism {

@@ -3,6 +3,8 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
@@ -10,13 +12,46 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// The tracepoint and uprobe programs (bpf/probes.h) are loaded on first use:
-// they need attach cookies (Linux 5.15), which the process sensor does not.
-var probePrograms = []string{"vigil_tracepoint", "vigil_uprobe", "vigil_uretprobe", "vigil_usdt", "vigil_connect4", "vigil_connect6", "vigil_kprobe", "vigil_kretprobe"}
+// probePrograms are the programs of bpf/probes.h, loaded on first use: they
+// need attach cookies (Linux 5.15), which the process sensor does not.
+type probePrograms struct {
+	cookiePrograms
+	// multi is nil where the kernel lacks kprobe.multi: there its attach
+	// type does not load at all.
+	multi *kprobeMultiPrograms
+	coll  *ebpf.Collection
+}
 
-// multiPrograms are loaded only where the kernel has kprobe.multi: elsewhere
-// their attach type does not load at all.
-var multiPrograms = []string{"vigil_kprobe_multi", "vigil_kretprobe_multi"}
+// The struct tags name the programs once, as bpf2go's generated objects
+// do; the loader keeps only the programs they name.
+type cookiePrograms struct {
+	Tracepoint *ebpf.Program `ebpf:"vigil_tracepoint"`
+	Uprobe     *ebpf.Program `ebpf:"vigil_uprobe"`
+	Uretprobe  *ebpf.Program `ebpf:"vigil_uretprobe"`
+	Usdt       *ebpf.Program `ebpf:"vigil_usdt"`
+	Connect4   *ebpf.Program `ebpf:"vigil_connect4"`
+	Connect6   *ebpf.Program `ebpf:"vigil_connect6"`
+	Kprobe     *ebpf.Program `ebpf:"vigil_kprobe"`
+	Kretprobe  *ebpf.Program `ebpf:"vigil_kretprobe"`
+}
+
+type kprobeMultiPrograms struct {
+	KprobeMulti    *ebpf.Program `ebpf:"vigil_kprobe_multi"`
+	KretprobeMulti *ebpf.Program `ebpf:"vigil_kretprobe_multi"`
+}
+
+// programNames returns the program names the ebpf tags of the struct v
+// points to give.
+func programNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	var names []string
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("ebpf"); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
 
 const (
 	tracefsRoot = "/sys/kernel/tracing"
@@ -25,9 +60,9 @@ const (
 	argfDataLoc = 1 << 6
 )
 
-// probeCollection loads the tracepoint and uprobe programs, sharing the
-// sensor's maps. The caller holds s.hooks.mu.
-func (s *Sensor) probeCollection() (*ebpf.Collection, error) {
+// probeCollection loads bpf/probes.h's programs, sharing the sensor's
+// maps. The caller holds s.hooks.mu.
+func (s *Sensor) probeCollection() (*probePrograms, error) {
 	if s.probes != nil {
 		return s.probes, nil
 	}
@@ -35,9 +70,14 @@ func (s *Sensor) probeCollection() (*ebpf.Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
-	multi := features.HaveBPFLinkKprobeMulti() == nil
+	p := &probePrograms{}
+	keep := programNames(&p.cookiePrograms)
+	if features.HaveBPFLinkKprobeMulti() == nil {
+		p.multi = &kprobeMultiPrograms{}
+		keep = append(keep, programNames(p.multi)...)
+	}
 	for name := range spec.Programs {
-		if !contains(probePrograms, name) && !(multi && contains(multiPrograms, name)) {
+		if !slices.Contains(keep, name) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -48,17 +88,17 @@ func (s *Sensor) probeCollection() (*ebpf.Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the tracepoint and uprobe programs (they need attach cookies, Linux 5.15): %w", describeLoadError(err))
 	}
-	s.probes = coll
-	return coll, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
+	err = coll.Assign(&p.cookiePrograms)
+	if err == nil && p.multi != nil {
+		err = coll.Assign(p.multi)
 	}
-	return false
+	if err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("the probe programs: %w", err)
+	}
+	p.coll = coll
+	s.probes = p
+	return p, nil
 }
 
 // attachProbes attaches a hook that has probes of its own, as its kind

@@ -85,7 +85,7 @@ type SensorOptions struct {
 // It holds BPF programs, maps and links: Close must be called to release them.
 type Sensor struct {
 	hooks  *hookTable
-	probes *ebpf.Collection // tracepoint and uprobe programs, loaded on first use
+	probes *probePrograms // bpf/probes.h, loaded on first use
 	// preferFentry and syscallTracepoints: see SensorOptions.
 	preferFentry       bool
 	syscallTracepoints bool
@@ -306,7 +306,7 @@ func (s *Sensor) MapFill() (map[string]MapFill, error) {
 	for _, name := range filledMaps {
 		m := s.byName[name]
 		if m == nil && s.probes != nil {
-			m = s.probes.Maps[name]
+			m = s.probes.coll.Maps[name]
 		}
 		if m == nil {
 			continue
@@ -394,7 +394,7 @@ func (s *Sensor) ProgramStats() (map[string]ProgramStats, error) {
 			addStats(out, name, st)
 		}
 		if s.probes != nil {
-			add(s.probes.Programs)
+			add(s.probes.coll.Programs)
 		}
 		for _, ih := range t.byID {
 			for _, c := range ih.colls {
@@ -481,7 +481,7 @@ func (s *Sensor) Close() error {
 		s.hooks.mu.Unlock()
 	}
 	if s.probes != nil {
-		s.probes.Close()
+		s.probes.coll.Close()
 	}
 	if s.coll != nil {
 		s.coll.Close()

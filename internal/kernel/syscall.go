@@ -149,7 +149,7 @@ func syscallSymbols(h *policy.Hook) ([]string, error) {
 // attachSyscallWrappers attaches a syscall hook to the wrapper functions
 // of its calls (ih.symbols) with the mechanism chosen at install
 // (ih.Mechanism). On error nothing stays attached.
-func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, coll *ebpf.Collection) error {
+func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, progs *probePrograms) error {
 	if len(ih.symbols) == 0 {
 		ih.Mechanism = MechanismNotFound // every call missing and ignored
 		return nil
@@ -170,7 +170,7 @@ func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, coll *ebpf.Collection)
 		}
 		return nil
 	}
-	got, err := attachKprobeLinks(ih, coll, ih.symbols)
+	got, err := attachKprobeLinks(ih, progs, ih.symbols)
 	switch got {
 	case "kprobe.multi":
 		ih.Mechanism = SyscallKprobeMulti
@@ -195,11 +195,11 @@ func (syscallKind) attachable(s *Sensor, h *policy.Hook) error {
 }
 
 func (syscallKind) attach(s *Sensor, ih *InstalledHook) error {
-	coll, err := s.probeCollection()
+	progs, err := s.probeCollection()
 	if err != nil {
 		return err
 	}
-	return s.attachSyscallWrappers(ih, coll)
+	return s.attachSyscallWrappers(ih, progs)
 }
 
 func (syscallKind) mechanisms(fs Features) []HookMechanism {

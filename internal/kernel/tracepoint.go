@@ -139,13 +139,13 @@ func (tracepointKind) ownProbes() bool                        { return true }
 func (tracepointKind) attachable(*Sensor, *policy.Hook) error { return nil }
 
 func (tracepointKind) attach(s *Sensor, ih *InstalledHook) error {
-	coll, err := s.probeCollection()
+	progs, err := s.probeCollection()
 	if err != nil {
 		return err
 	}
 	h := ih.Hook
 	group, name, _ := strings.Cut(h.Calls[0], "/")
-	l, err := link.Tracepoint(group, name, coll.Programs["vigil_tracepoint"], &link.TracepointOptions{Cookie: uint64(ih.slot)})
+	l, err := link.Tracepoint(group, name, progs.Tracepoint, &link.TracepointOptions{Cookie: uint64(ih.slot)})
 	if err != nil {
 		return fmt.Errorf("%s: attaching to tracepoint %s: %w", h.Path, h.Calls[0], err)
 	}

@@ -16,7 +16,7 @@ func (uprobeKind) ownProbes() bool                        { return true }
 func (uprobeKind) attachable(*Sensor, *policy.Hook) error { return nil }
 
 func (uprobeKind) attach(s *Sensor, ih *InstalledHook) error {
-	coll, err := s.probeCollection()
+	progs, err := s.probeCollection()
 	if err != nil {
 		return err
 	}
@@ -27,13 +27,13 @@ func (uprobeKind) attach(s *Sensor, ih *InstalledHook) error {
 	}
 	attach := func(sym string, opts link.UprobeOptions) error {
 		opts.Cookie = uint64(ih.slot)
-		l, err := ex.Uprobe(sym, coll.Programs["vigil_uprobe"], &opts)
+		l, err := ex.Uprobe(sym, progs.Uprobe, &opts)
 		if err != nil {
 			return err
 		}
 		ih.links = append(ih.links, l)
 		if h.Return {
-			l, err = ex.Uretprobe(sym, coll.Programs["vigil_uretprobe"], &opts)
+			l, err = ex.Uretprobe(sym, progs.Uretprobe, &opts)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vigilsec/vigil/internal/policy"
 )
@@ -258,7 +257,7 @@ func ptRegsOffset(reg string) (uint16, error) {
 // attachUsdt attaches a USDT hook at every site of its probe, each with a
 // usdt_sites entry that locates its arguments. The caller holds
 // s.hooks.mu. On error nothing of the hook stays.
-func (s *Sensor) attachUsdt(ih *InstalledHook, coll *ebpf.Collection) error {
+func (s *Sensor) attachUsdt(ih *InstalledHook, progs *probePrograms) error {
 	h := ih.Hook
 	provider, name, _ := strings.Cut(h.Calls[0], ":")
 	sites, err := usdtSites(h.Binary, provider, name)
@@ -302,7 +301,7 @@ func (s *Sensor) attachUsdt(ih *InstalledHook, coll *ebpf.Collection) error {
 			return fail(fmt.Errorf("%s: recording USDT site %#x (at most %d sites across policies): %w", h.Path, site.Offset, m.MaxEntries(), err))
 		}
 		ih.sites = append(ih.sites, id)
-		l, err := ex.Uprobe("", coll.Programs["vigil_usdt"], &link.UprobeOptions{Address: site.Offset, RefCtrOffset: site.SemOffset, Cookie: uint64(id)})
+		l, err := ex.Uprobe("", progs.Usdt, &link.UprobeOptions{Address: site.Offset, RefCtrOffset: site.SemOffset, Cookie: uint64(id)})
 		if err != nil {
 			return fail(fmt.Errorf("%s: attaching to %s at %#x in %s: %w", h.Path, h.Calls[0], site.Offset, h.Binary, err))
 		}
@@ -328,11 +327,11 @@ func (usdtKind) ownProbes() bool                        { return true }
 func (usdtKind) attachable(*Sensor, *policy.Hook) error { return nil }
 
 func (usdtKind) attach(s *Sensor, ih *InstalledHook) error {
-	coll, err := s.probeCollection()
+	progs, err := s.probeCollection()
 	if err != nil {
 		return err
 	}
-	return s.attachUsdt(ih, coll)
+	return s.attachUsdt(ih, progs)
 }
 
 func (usdtKind) mechanisms(fs Features) []HookMechanism {
