@@ -214,7 +214,7 @@ func (m *policyManager) hookCounts() ([]hookCount, uint64, error) {
 				errs = append(errs, err)
 				continue
 			}
-			_, call := hookNames(ih.Hook)
+			call := ih.Hook.Target()
 			i, ok := at[call]
 			if !ok {
 				i, at[call] = len(out), len(out)
@@ -265,7 +265,7 @@ func (m *policyManager) policyCounts(counts []kernel.PolicyCount) []policyCount 
 			continue
 		}
 		meta := v.ih.Program.Policy.Metadata
-		_, call := hookNames(v.ih.Hook)
+		call := v.ih.Hook.Target()
 		k := seriesKey{meta.Name, meta.Namespace, call, countedAction(&v.ih.Hook.Selectors[c.Selector]), c.Cgroup}
 		i, ok := at[k]
 		if !ok {

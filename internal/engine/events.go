@@ -3,7 +3,6 @@ package engine
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -84,16 +83,14 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	}
 	parent, ancestors := e.lineage(p)
 	h := ih.Hook
-	var name, call string
+	call := h.Target()
 	if h.Kind == policy.HookSyscall || h.Kind == policy.HookConnect {
 		// The one syscall of the hook's list that was called.
-		name, call = event.NameProcessKprobe, e.syscallCall(rec.Call)
-	} else {
-		name, call = hookNames(h)
+		call = e.syscallCall(rec.Call)
 	}
 	*ev = event.Hook{
 		Time: e.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,
-		Name: name, Policy: ih.Program.Policy.Metadata.Name, Call: call,
+		Name: event.HookEventName(h.Kind), Policy: ih.Program.Policy.Metadata.Name, Call: call,
 		Actions: actions(hookAction(rec, h)), Message: h.Message, Tags: h.Tags, Rule: ih.Program.Rule,
 		Args: ev.Args[:0], Return: rec.Return, Ret: rec.Ret,
 	}
@@ -153,41 +150,6 @@ func (e *Engine) request(sel *policy.Selector, kernelActions []string) []string 
 		acts = append(acts, useraction.DNSLookup)
 	}
 	return acts
-}
-
-// hookNames returns the name of a hook's events and how they name the
-// hook (vigil.hook): its function, tracepoint, syscalls or binary:symbols.
-func hookNames(h *policy.Hook) (eventName, call string) {
-	switch h.Kind {
-	case policy.HookSyscall, policy.HookConnect:
-		calls := make([]string, len(h.Calls))
-		for i, c := range h.Calls {
-			calls[i] = "sys_" + c
-		}
-		return event.NameProcessKprobe, strings.Join(calls, ",")
-	case policy.HookTracepoint, policy.HookRawTracepoint:
-		return event.NameProcessTracepoint, strings.Join(h.Calls, ",")
-	case policy.HookUprobe:
-		return event.NameProcessUprobe, h.Binary + ":" + uprobeTargets(h)
-	case policy.HookUsdt:
-		return event.NameProcessUsdt, h.Binary + ":" + h.Calls[0]
-	case policy.HookLSM:
-		return event.NameProcessLSM, strings.Join(h.Calls, ",")
-	}
-	return event.NameProcessKprobe, strings.Join(h.Calls, ",")
-}
-
-// uprobeTargets names where a uprobe hook attaches: its symbols, then its
-// offsets ("readline,0x4f2a0").
-func uprobeTargets(h *policy.Hook) string {
-	if len(h.Offsets) == 0 {
-		return strings.Join(h.Calls, ",")
-	}
-	targets := slices.Clone(h.Calls)
-	for _, off := range h.Offsets {
-		targets = append(targets, "0x"+strconv.FormatUint(off, 16))
-	}
-	return strings.Join(targets, ",")
 }
 
 // syscallCall is how an event names a hooked syscall: "sys_" and its name.

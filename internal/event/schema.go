@@ -3,6 +3,8 @@
 // Every name an event can carry is declared here and nowhere else.
 package event
 
+import "github.com/vigilsec/vigil/internal/policy"
+
 // Event names (LogRecord.EventName).
 const (
 	NameProcessExec       = "process.exec"
@@ -14,6 +16,28 @@ const (
 	NameProcessLSM        = "process.lsm"
 	NameEnforcementAction = "enforcement.action"
 )
+
+// hookEventNames names the events of each kind of hook, as Tetragon's
+// event types do: a syscall hook is a kprobe on its function there, and a
+// raw tracepoint a tracepoint.
+var hookEventNames = [...]string{
+	policy.HookSyscall:       NameProcessKprobe,
+	policy.HookKprobe:        NameProcessKprobe,
+	policy.HookConnect:       NameProcessKprobe,
+	policy.HookTracepoint:    NameProcessTracepoint,
+	policy.HookRawTracepoint: NameProcessTracepoint,
+	policy.HookUprobe:        NameProcessUprobe,
+	policy.HookUsdt:          NameProcessUsdt,
+	policy.HookLSM:           NameProcessLSM,
+}
+
+// HookEventName returns the name of the events of a hook of kind k.
+func HookEventName(k policy.HookKind) string {
+	if int(k) < len(hookEventNames) && hookEventNames[k] != "" {
+		return hookEventNames[k]
+	}
+	return NameProcessKprobe
+}
 
 // Resource attributes (semantic conventions).
 const (

@@ -1,6 +1,11 @@
 package policy
 
-import "time"
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Program is a policy compiled for the kernel: every hook with its argument
 // list and its selector table, in the terms the BPF programs evaluate.
@@ -43,24 +48,21 @@ const (
 	HookUsdt
 )
 
+// hookKindNames names each HookKind, for errors and `vigil probe`.
+var hookKindNames = [...]string{
+	HookSyscall:       "syscall",
+	HookKprobe:        "kprobe",
+	HookTracepoint:    "tracepoint",
+	HookUprobe:        "uprobe",
+	HookLSM:           "lsm",
+	HookConnect:       "connect",
+	HookRawTracepoint: "raw tracepoint",
+	HookUsdt:          "usdt",
+}
+
 func (k HookKind) String() string {
-	switch k {
-	case HookSyscall:
-		return "syscall"
-	case HookKprobe:
-		return "kprobe"
-	case HookTracepoint:
-		return "tracepoint"
-	case HookUprobe:
-		return "uprobe"
-	case HookLSM:
-		return "lsm"
-	case HookConnect:
-		return "connect"
-	case HookRawTracepoint:
-		return "raw tracepoint"
-	case HookUsdt:
-		return "usdt"
+	if k > 0 && int(k) < len(hookKindNames) {
+		return hookKindNames[k]
 	}
 	return "unknown"
 }
@@ -345,4 +347,28 @@ type SockAction struct {
 // Such a policy needs Kubernetes metadata to match anything.
 func PodScoped(p *TracingPolicy) bool {
 	return p.Kind == KindTracingPolicyNamespaced || p.Spec.PodSelector != nil || p.Spec.ContainerSelector != nil
+}
+
+// Target is how events name where a hook is (vigil.hook): its functions,
+// tracepoints or syscalls (as Tetragon names them, "sys_" and the name),
+// "binary:symbols,offsets" for a uprobe and "binary:provider:name" for a
+// USDT probe.
+func (h *Hook) Target() string {
+	switch h.Kind {
+	case HookSyscall, HookConnect:
+		calls := make([]string, len(h.Calls))
+		for i, c := range h.Calls {
+			calls[i] = "sys_" + c
+		}
+		return strings.Join(calls, ",")
+	case HookUprobe:
+		targets := slices.Clone(h.Calls)
+		for _, off := range h.Offsets {
+			targets = append(targets, "0x"+strconv.FormatUint(off, 16))
+		}
+		return h.Binary + ":" + strings.Join(targets, ",")
+	case HookUsdt:
+		return h.Binary + ":" + h.Calls[0]
+	}
+	return strings.Join(h.Calls, ",")
 }
