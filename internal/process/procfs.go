@@ -2,7 +2,6 @@ package process
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -54,17 +53,41 @@ func (c *Cache) ScanProcFS(procRoot, cgroup2Root string) (int, error) {
 		}
 	}
 	c.mu.Unlock()
-	// A process descends from its container's init when its parent, in
-	// the same pid namespace, does: parents first, by start time.
-	slices.SortFunc(found, func(a, b *Process) int { return cmp.Compare(a.StartTime, b.StartTime) })
+	markInitTrees(found)
+	return len(found), nil
+}
+
+// markInitTrees marks the processes that descend from their container's
+// init: those whose parent, in the same pid namespace, does. Start times
+// cannot order parents first: they count in clock ticks, and an init that
+// forks at once shares its tick with the child.
+func markInitTrees(found []*Process) {
 	byPID := make(map[uint32]*Process, len(found))
 	for _, p := range found {
-		if parent := byPID[p.PPID]; parent != nil && parent.InitTree && parent.nsPIDs == p.nsPIDs {
-			p.InitTree = true
-		}
 		byPID[p.PID] = p
 	}
-	return len(found), nil
+	// done: decided, the marked ones and the others alike; a chain is
+	// walked up to a decided process or an end, then settled on the way
+	// back. A pid seen twice on one chain (reused while the scan read)
+	// ends it.
+	done := make(map[uint32]bool, len(found))
+	var chain []*Process
+	for _, p := range found {
+		chain = chain[:0]
+		for q := p; q != nil && !done[q.PID] && !slices.Contains(chain, q); q = byPID[q.PPID] {
+			chain = append(chain, q)
+			if q.InitTree {
+				break
+			}
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			q := chain[i]
+			if parent := byPID[q.PPID]; !q.InitTree && parent != nil && parent.InitTree && parent.nsPIDs == q.nsPIDs {
+				q.InitTree = true
+			}
+			done[q.PID] = true
+		}
+	}
 }
 
 // procStat is what the scan takes of /proc/PID/stat.
