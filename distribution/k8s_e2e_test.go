@@ -141,6 +141,9 @@ func TestKubernetesShippedConfigLabelsEventsWithPods(t *testing.T) {
 		// The shipped config serves the collector's telemetry on
 		// POD_IP:8888, a fixed port another process may hold here.
 		"--set", "service::telemetry::metrics::level=none",
+		// The late container's exec below is held from before its pod
+		// exists until after: more than the shipped 2s on a loaded machine.
+		"--set", "processors::k8s_workload::wait_for_metadata=30s",
 		"--set", "exporters::event_stream::socket="+socket,
 		"--set", "receivers::ebpf::process::procfs=/proc",
 		"--set", "receivers::ebpf::policies=["+policies+"]",
@@ -232,7 +235,17 @@ spec:
 	newID, newCgroup := newE2EContainer(t)
 	late := marker + "-late"
 	run(newCgroup, "/bin/echo", late)
-	time.Sleep(300 * time.Millisecond)
+	// An exec of the web pod after it passes k8s_workload after the late
+	// one: once its line is out, the late exec is being held.
+	after := marker + "-after"
+	run(webCgroup, "/bin/echo", after)
+	eventually(t, "an exec after the late one is printed", func() (bool, string) {
+		out := c.Stdout()
+		return strings.Contains(out, "🚀 process shop/web-7c9d-x2x4z /bin/echo "+after+"\n"), out
+	})
+	if out := c.Stdout(); strings.Contains(out, "/bin/echo "+late+"\n") {
+		t.Fatalf("the exec of a container no pod names yet was printed before its pod existed:\n%s", out)
+	}
 	createE2EPod(t, cs, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "batch-1", Namespace: "shop"},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "job", Image: "busybox:1.37"}}},

@@ -151,7 +151,11 @@ func testWaitForContainer(t *testing.T, k *kubeFixture, c *Cache) {
 	// The pod exists before its container has an id, as it does between
 	// scheduling and the kubelet's first status.
 	pod := k.pod(t, ns, "late", testNode, nil, "app")
-	time.Sleep(300 * time.Millisecond)
+	// The informer delivers a namespace's changes in order: once a pod
+	// created after it is in the cache, the cache has seen "late" too.
+	marker := k.pod(t, ns, "marker", testNode, nil, "app")
+	k.setStatus(t, marker, map[string]string{"app": containerID(t, "marker")})
+	waitPod(t, c, containerID(t, "marker"))
 	select {
 	case r := <-got:
 		t.Fatalf("WaitForContainer returned %+v before the container had an id", r)
