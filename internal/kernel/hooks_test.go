@@ -780,3 +780,43 @@ func installIfSupported(t *testing.T, p *policy.TracingPolicy, supported bool, w
 	}
 	return s, ph, true
 }
+
+// TestSyscallHookSelectorMacros: a selector made of macros
+// (spec.selectorsMacros) filters as the same matchers written in it do.
+func TestSyscallHookSelectorMacros(t *testing.T) {
+	dir, f := files(t, "a.conf", "b.txt")
+	ps, err := policy.Parse([]byte(fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: macros}
+spec:
+  selectorsMacros:
+    conf-in-dir:
+      matchArgs:
+      - {index: 1, operator: Prefix, values: [%q]}
+      - {index: 1, operator: Postfix, values: [".conf"]}
+    by-head:
+      matchBinaries: [{operator: In, values: [/usr/bin/head]}]
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args: [{index: 0, type: int}, {index: 1, type: string}, {index: 2, type: int}]
+    selectors:
+    - macros: [conf-in-dir, by-head]
+`, dir+"/")), "macros.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Load(ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := install(t, ps[0])
+	recs := hookRecords(t, s, func() []int {
+		return []int{
+			runCmd(t, "/bin/cat", f[0], f[1]),
+			runCmd(t, "/usr/bin/head", f[0], f[1]),
+		}
+	})
+	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
+		t.Fatalf("records %+v: want head's open of %s only", recs, f[0])
+	}
+}

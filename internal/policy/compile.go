@@ -36,6 +36,12 @@ func refuse(path, format string, args ...any) error {
 // Compile turns a policy into the program the kernel runs. It reports every
 // field it cannot compile, each as a *CompileError, joined.
 func Compile(p *TracingPolicy) (*Program, error) {
+	// Validate expands selector macros; a policy compiled without it must
+	// not lose the matchers its macros hold.
+	v := validator{p: p}
+	if v.expandMacros(); len(v.errs) > 0 {
+		return nil, v.errs
+	}
 	c := compiler{policy: p, mode: Mode(p)}
 	prog := &Program{Policy: p, Rule: RuleOf(p), PodScoped: PodScoped(p)}
 	for i := range p.Spec.KProbes {

@@ -52,7 +52,7 @@ var support = struct {
 	kinds: setOf(KindTracingPolicy, KindTracingPolicyNamespaced),
 	fields: map[reflect.Type]set{
 		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "usdts", "lsmhooks", "lists", "options",
-			"podSelector", "containerSelector"),
+			"podSelector", "containerSelector", "selectorsMacros"),
 		reflect.TypeFor[UsdtSpec]():       setOf("path", "provider", "name", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
@@ -61,7 +61,7 @@ var support = struct {
 		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve"),
 		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries",
-			"matchNamespaces", "matchCapabilities", "matchActions", "matchReturnActions"),
+			"matchNamespaces", "matchCapabilities", "matchActions", "matchReturnActions", "macros"),
 		reflect.TypeFor[PIDSelector]():        setOf("operator", "values", "isNamespacePID", "followForks"),
 		reflect.TypeFor[ArgSelector]():        setOf("index", "operator", "values"),
 		reflect.TypeFor[BinarySelector]():     setOf("operator", "values", "followChildren"),

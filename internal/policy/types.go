@@ -165,6 +165,9 @@ type SelectorSpec struct {
 	MatchCapabilityChanges []map[string]any     `json:"matchCapabilityChanges,omitempty"`
 	MatchActions           []ActionSelector     `json:"matchActions,omitempty"`
 	MatchReturnActions     []ActionSelector     `json:"matchReturnActions,omitempty"`
+	// Macros names entries of spec.selectorsMacros whose matchers join
+	// this selector's; Validate expands them in place.
+	Macros []string `json:"macros,omitempty"`
 }
 
 // PIDSelector matches the process id.

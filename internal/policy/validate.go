@@ -155,6 +155,7 @@ func (v *validator) spec() {
 		v.addf("spec", "%d hooks, at most %d (MaxHooksPerPolicy)", hooks, MaxHooksPerPolicy)
 	}
 	v.listSpecs()
+	v.expandMacros()
 	for i := range s.KProbes {
 		v.kprobe(fmt.Sprintf("spec.kprobes[%d]", i), &s.KProbes[i], htKprobe)
 	}
