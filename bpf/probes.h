@@ -75,10 +75,15 @@ int vigil_tracepoint(void *ctx)
  * body serves single kprobes and kprobe.multi, whose programs must be
  * loaded as such. On a syscall wrapper the first argument is the
  * syscall's pt_regs, which enter_hook reads the arguments from
- * (hook_conf.syscall_wrapper). */
+ * (hook_conf.syscall_wrapper), and the syscall number with them.
+ *
+ * The cookie is the hook's slot, and in its upper half the index of the
+ * function among the hook's (a list of kernel functions): the record's
+ * call, so that the event names the function that ran. */
 static __always_inline int kprobe_entry(struct pt_regs *ctx)
 {
-	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 slot = cookie, zero = 0;
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 
 	if (!s)
@@ -89,7 +94,7 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx)
 	s->a.raw[3] = PT_REGS_PARM4(ctx);
 	s->a.raw[4] = PT_REGS_PARM5(ctx);
 	s->a.raw[5] = ctx->r9;
-	s->call = 0;
+	s->call = cookie >> 32;
 	enter_hook(s, slot);
 	post_stacks(ctx, s);
 	return 0;
@@ -97,13 +102,14 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx)
 
 static __always_inline int kprobe_return(struct pt_regs *ctx)
 {
-	__u32 slot = bpf_get_attach_cookie(ctx), zero = 0;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 slot = cookie, zero = 0;
 	struct hook_scratch *s = bpf_map_lookup_elem(&hook_heap, &zero);
 
 	if (!s)
 		return 0;
 	s->ret = PT_REGS_RC(ctx);
-	s->call = 0;
+	s->call = cookie >> 32;
 	exit_hook(s, slot);
 	post_stacks(ctx, s);
 	return 0;

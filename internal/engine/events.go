@@ -84,9 +84,13 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	parent, ancestors := e.lineage(p)
 	h := ih.Hook
 	call := h.Target()
-	if h.Kind == policy.HookSyscall || h.Kind == policy.HookConnect {
+	switch {
+	case h.Kind == policy.HookSyscall || h.Kind == policy.HookConnect:
 		// The one syscall of the hook's list that was called.
 		call = e.syscallCall(rec.Call)
+	case h.Kind == policy.HookKprobe && int(rec.Call) < len(h.Calls):
+		// The one function of the hook's list that ran.
+		call = h.Calls[rec.Call]
 	}
 	*ev = event.Hook{
 		Time: e.clock.Time(rec.Ktime), Process: p, Parent: parent, Ancestors: ancestors,

@@ -1,10 +1,12 @@
 package kernel
 
 import (
+	"bufio"
 	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -61,11 +63,52 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, progs *probePrograms) error {
 			return fmt.Errorf("%s: Override on a kprobe is not implemented by this version of Vigil yet", h.Path)
 		}
 	}
-	mechanism, err := attachKprobeLinks(ih, progs, h.Calls)
+	fns := h.Calls
+	if len(fns) > 1 && h.IgnoreNotFound {
+		// kprobe.multi refuses a list with one missing function; the
+		// others are attached without it.
+		have, err := kernelFunctions(fns)
+		if err != nil {
+			return fmt.Errorf("%s.call: %w", h.Path, err)
+		}
+		fns = slices.DeleteFunc(slices.Clone(fns), func(fn string) bool { return !have[fn] })
+		if len(fns) == 0 {
+			ih.Mechanism = MechanismNotFound
+			return nil
+		}
+	}
+	mechanism, err := attachKprobeLinks(ih, progs, fns)
 	if err == nil {
 		ih.Mechanism = cmp.Or(mechanism, MechanismNotFound)
 	}
 	return err
+}
+
+// kernelFunctions reports which of fns the running kernel has, from
+// /proc/kallsyms.
+func kernelFunctions(fns []string) (map[string]bool, error) {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, fmt.Errorf("listing the kernel's functions: %w", err)
+	}
+	defer f.Close()
+	want := map[string]bool{}
+	for _, fn := range fns {
+		want[fn] = true
+	}
+	have := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "ffffffff816b7900 T fd_install", and a module's name after
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 3 && want[fields[2]] {
+			have[fields[2]] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("listing the kernel's functions: %w", err)
+	}
+	return have, nil
 }
 
 // MechanismNotFound is the Mechanism of a hook that is not attached: the
@@ -81,11 +124,16 @@ const MechanismNotFound = "none: call not found (ignored)"
 // stays attached.
 func attachKprobeLinks(ih *InstalledHook, progs *probePrograms, fns []string) (string, error) {
 	h := ih.Hook
-	cookie := uint64(ih.slot)
+	// The cookie's upper half is the function's index among the hook's
+	// calls, which the record reports (bpf/probes.h); syscall wrappers
+	// are not among them and read the syscall's number instead.
+	cookieOf := func(fn string) uint64 {
+		return uint64(ih.slot) | uint64(max(slices.Index(h.Calls, fn), 0))<<32
+	}
 	if multi := progs.multi; multi != nil {
 		cookies := make([]uint64, len(fns))
-		for i := range cookies {
-			cookies[i] = cookie
+		for i, fn := range fns {
+			cookies[i] = cookieOf(fn)
 		}
 		opts := link.KprobeMultiOptions{Symbols: fns, Cookies: cookies}
 		l, err := link.KprobeMulti(multi.KprobeMulti, opts)
@@ -108,6 +156,7 @@ func attachKprobeLinks(ih *InstalledHook, progs *probePrograms, fns []string) (s
 	}
 	attached := false
 	for _, fn := range fns {
+		cookie := cookieOf(fn)
 		l, err := link.Kprobe(fn, progs.Kprobe, &link.KprobeOptions{Cookie: cookie})
 		if err == nil {
 			ih.links = append(ih.links, l)

@@ -70,6 +70,49 @@ func TestKprobeHookOnAKernelFunction(t *testing.T) {
 	}
 }
 
+// TestKprobeHookOnAListOfKernelFunctions: a kprobe on list:NAME (a list
+// without a type) watches each function, a missing one skipped under
+// ignore.callNotFound, and each record names the function that ran.
+func TestKprobeHookOnAListOfKernelFunctions(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched", "other")
+	p := filePermissionPolicy()(f[0])
+	p.Spec.Lists = []policy.ListSpec{{Name: "file-fns", Values: []string{"security_file_open", "vigil_no_such_function", "security_file_permission"}}}
+	p.Spec.KProbes[0].Call = "list:file-fns"
+	p.Spec.KProbes[0].Args = p.Spec.KProbes[0].Args[:1]
+	p.Spec.KProbes[0].Ignore = &policy.IgnoreSpec{CallNotFound: true}
+	if _, err := policy.Load(p); err != nil {
+		t.Fatal(err)
+	}
+	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
+		_, _, err := tryInstall(t, p, kernel.SensorOptions{})
+		if err == nil || !strings.Contains(err.Error(), "kprobes are not available on this kernel") {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	s, ph := install(t, p)
+	if got := ph.Hooks[0].Hook.Calls; len(got) != 3 {
+		t.Fatalf("hook calls %q, want the list's three", got)
+	}
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[1], f[0])} })
+	ran := map[string]bool{}
+	for _, r := range recs {
+		if r.Args[0].Str != f[0] {
+			t.Errorf("record for %q", r.Args[0].Str)
+		}
+		calls := ph.Hooks[0].Hook.Calls
+		if int(r.Call) >= len(calls) {
+			t.Fatalf("record call %d, out of the hook's %d functions", r.Call, len(calls))
+		}
+		ran[calls[r.Call]] = true
+	}
+	// cat opens the file, then reads it.
+	if !ran["security_file_open"] || !ran["security_file_permission"] || len(ran) != 2 {
+		t.Errorf("records named %v, want security_file_open and security_file_permission", ran)
+	}
+}
+
 // TestKprobeOverrideIsRefusedWithoutTheKernelFeature: Override on a
 // function that is not a security_* one (fmod_ret serves those) needs
 // bpf_override_return, which none of the kernels Vigil is tested on has;

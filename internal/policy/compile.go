@@ -109,10 +109,7 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	}
 	if !k.Syscall && !c.syscallList(k.Call) {
 		h.Kind = HookKprobe
-		h.Calls = []string{k.Call}
-		if strings.HasPrefix(k.Call, "list:") {
-			c.fail(refuse(path+".call", "lists of kernel functions are not compiled by this version of Vigil yet"))
-		}
+		h.Calls = c.kernelFunctions(path+".call", k.Call)
 		h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
 		c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.kernelArg)
 		return h, len(c.errs) == before
@@ -287,6 +284,34 @@ func (c *compiler) syscalls(path, call string) []string {
 		return nil
 	}
 	return []string{SyscallName(call)}
+}
+
+// kernelFunctions resolves a kprobe call on kernel functions: one name, or
+// every entry of a "list:NAME" without a type, in the list's order (the
+// index an event's call is reported by).
+func (c *compiler) kernelFunctions(path, call string) []string {
+	name, ok := strings.CutPrefix(call, "list:")
+	if !ok {
+		return []string{call}
+	}
+	for _, l := range c.policy.Spec.Lists {
+		if l.Name != name {
+			continue
+		}
+		if l.Type != "" {
+			c.fail(refuse(path, "list %q of type %q is not compiled by this version of Vigil yet: a kprobe takes a list of kernel functions (no type) or of syscalls", name, l.Type))
+			return nil
+		}
+		var out []string
+		for _, v := range l.Values {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	c.fail(refuse(path, "no list named %q in spec.lists", name))
+	return nil
 }
 
 // syscallList reports whether call names a list of type syscalls, whose

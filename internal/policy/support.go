@@ -84,7 +84,7 @@ var support = struct {
 		"nop", // declares an argument that is not read
 	),
 	actions:   setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
-	listTypes: setOf("syscalls"),
+	listTypes: setOf("syscalls", ""), // "": kernel functions
 	options:   setOf("policy-mode"),
 }
 
@@ -110,11 +110,7 @@ func Supported(p *TracingPolicy) error {
 		lp := fmt.Sprintf("spec.lists[%d]", i)
 		c.fields(lp, l)
 		if listTypes[l.Type] && !support.listTypes[l.Type] {
-			if l.Type == "" {
-				c.refusef(lp+".type", "a list of kernel functions (no type) is %s; type syscalls is", notSupportedYet)
-			} else {
-				c.refusef(lp+".type", "%q is %s", l.Type, notSupportedYet)
-			}
+			c.refusef(lp+".type", "%q is %s", l.Type, notSupportedYet)
 		}
 	}
 	for i, o := range s.Options {

@@ -124,7 +124,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 				"spec.enforcers: not supported by Vigil yet",
 				"spec.loader: not supported by Vigil yet",
 				`spec.lists[0].type: "generated_syscalls" is not supported by Vigil yet`,
-				"spec.lists[1].type: a list of kernel functions (no type) is not supported by Vigil yet; type syscalls is",
 				`spec.options[0].name: "disable-kprobe-multi" is not supported by Vigil yet`,
 			},
 		},
