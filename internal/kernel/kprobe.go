@@ -130,7 +130,7 @@ func attachKprobeLinks(ih *InstalledHook, progs *probePrograms, fns []string) (s
 	cookieOf := func(fn string) uint64 {
 		return uint64(ih.slot) | uint64(max(slices.Index(h.Calls, fn), 0))<<32
 	}
-	if multi := progs.multi; multi != nil {
+	if multi := progs.multi; multi != nil && !h.NoKprobeMulti {
 		cookies := make([]uint64, len(fns))
 		for i, fn := range fns {
 			cookies[i] = cookieOf(fn)

@@ -70,6 +70,30 @@ func TestKprobeHookOnAKernelFunction(t *testing.T) {
 	}
 }
 
+// TestKprobeHookWithKprobeMultiDisabled: the option disable-kprobe-multi
+// attaches one kprobe per function where kprobe.multi is there, and the
+// hook still reports.
+func TestKprobeHookWithKprobeMultiDisabled(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched")
+	p := filePermissionPolicy()(f[0])
+	p.Spec.Options = []policy.OptionSpec{{Name: "disable-kprobe-multi", Value: "true"}}
+	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
+		_, _, err := tryInstall(t, p, kernel.SensorOptions{})
+		if err == nil || !strings.Contains(err.Error(), "kprobes are not available on this kernel") {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	s, ph := install(t, p)
+	if got := ph.Hooks[0].Mechanism; got != "kprobe" {
+		t.Errorf("mechanism %q, want kprobe", got)
+	}
+	if recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[0])} }); len(recs) == 0 {
+		t.Fatal("no record for the watched file")
+	}
+}
+
 // TestKprobeHookOnAListOfKernelFunctions: a kprobe on list:NAME (a list
 // without a type) watches each function, a missing one skipped under
 // ignore.callNotFound, and each record names the function that ran.

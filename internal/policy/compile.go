@@ -91,6 +91,17 @@ func Mode(p *TracingPolicy) string {
 	return ModeEnforce
 }
 
+// option reports whether the boolean option name is set true.
+func (c *compiler) option(name string) bool {
+	for _, o := range c.policy.Spec.Options {
+		if o.Name == name {
+			v, _ := strconv.ParseBool(o.Value)
+			return v
+		}
+	}
+	return false
+}
+
 type compiler struct {
 	policy *TracingPolicy
 	mode   string
@@ -101,7 +112,7 @@ func (c *compiler) fail(err error) { c.errs = append(c.errs, err) }
 
 func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	before := len(c.errs)
-	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags}
+	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags, NoKprobeMulti: c.option("disable-kprobe-multi")}
 	if act, _ := CanonicalAction(k.ReturnArgAction); act == "TrackSock" || act == "UntrackSock" {
 		// Tetragon's sk_alloc pattern: it needs the sock a function
 		// returns, and Vigil reads integer return values only.

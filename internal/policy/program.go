@@ -90,6 +90,9 @@ type Hook struct {
 	Selectors      []Selector
 	Message        string
 	Tags           []string
+	// NoKprobeMulti attaches a kprobe hook one kprobe per function even
+	// where the kernel has kprobe.multi (option disable-kprobe-multi).
+	NoKprobeMulti bool
 	// IgnoreNotFound skips a kprobe whose function this kernel lacks
 	// instead of refusing the policy (ignore.callNotFound).
 	IgnoreNotFound bool

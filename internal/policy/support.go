@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -85,7 +86,9 @@ var support = struct {
 	),
 	actions:   setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
 	listTypes: setOf("syscalls", ""), // "": kernel functions
-	options:   setOf("policy-mode"),
+	// disable-uprobe-multi and uprobe-heap-size have nothing to act on:
+	// Vigil attaches one uprobe per symbol and keeps no uprobe heap.
+	options: setOf("policy-mode", "disable-kprobe-multi", "disable-uprobe-multi", "uprobe-heap-size", "override-method"),
 }
 
 // Supported reports what in a policy Vigil's engine does not implement yet,
@@ -116,6 +119,9 @@ func Supported(p *TracingPolicy) error {
 	for i, o := range s.Options {
 		if _, known := optionValues[o.Name]; known && !support.options[o.Name] {
 			c.refusef(fmt.Sprintf("spec.options[%d].name", i), "%q is %s", o.Name, notSupportedYet)
+		}
+		if o.Name == "override-method" && o.Value == "override-return" && overrides(s) {
+			c.refusef(fmt.Sprintf("spec.options[%d].value", i), "override-return (bpf_override_return on a kprobe) is %s: Vigil overrides with fmod_ret (fmod-ret) on syscalls and security_* functions, and on LSM and connect hooks by their return", notSupportedYet)
 		}
 	}
 	for i := range s.KProbes {
@@ -264,4 +270,18 @@ func (c *supportCheck) action(path, action string) bool {
 		return false
 	}
 	return true
+}
+
+// overrides reports whether a kprobe of the spec has an Override action.
+func overrides(s *Spec) bool {
+	for _, k := range append(slices.Clone(s.KProbes), s.Fentries...) {
+		for _, sel := range k.Selectors {
+			for _, a := range append(slices.Clone(sel.MatchActions), sel.MatchReturnActions...) {
+				if act, _ := CanonicalAction(a.Action); act == "Override" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

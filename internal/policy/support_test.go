@@ -124,7 +124,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 				"spec.enforcers: not supported by Vigil yet",
 				"spec.loader: not supported by Vigil yet",
 				`spec.lists[0].type: "generated_syscalls" is not supported by Vigil yet`,
-				`spec.options[0].name: "disable-kprobe-multi" is not supported by Vigil yet`,
 			},
 		},
 		{
@@ -222,5 +221,31 @@ func TestSupportedDoesNotFailOnInvalidPolicies(t *testing.T) {
 	}
 	if err := policy.Supported(nil); err != nil {
 		t.Errorf("Supported(nil) = %v", err)
+	}
+}
+
+// The kprobe options are taken: disable-kprobe-multi reaches the compiled
+// hooks, and override-method is refused only where it would change what
+// Override does (override-return; Vigil's Override is fmod_ret).
+func TestKprobeOptions(t *testing.T) {
+	src := func(opts string, action string) string {
+		return kprobe(openat+"    selectors:\n    - matchActions: [{action: "+action+", argError: -1}]\n") +
+			"  options: [" + opts + "]\n"
+	}
+	p := mustParse(t, src(`{name: disable-kprobe-multi, value: "true"}, {name: disable-uprobe-multi, value: "1"}, {name: override-method, value: fmod-ret}`, "Override"))
+	prog, err := policy.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prog.Hooks[0].NoKprobeMulti {
+		t.Error("disable-kprobe-multi did not reach the hook")
+	}
+	if _, err := policy.Load(mustParse(t, src(`{name: override-method, value: override-return}`, "Post"))); err != nil {
+		t.Errorf("override-return without an Override: %v", err)
+	}
+	_, err = policy.Load(mustParse(t, src(`{name: override-method, value: override-return}`, "Override")))
+	got := problems(t, err)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "spec.options[0].value: override-return (bpf_override_return on a kprobe) is not supported by Vigil yet") {
+		t.Errorf("override-return with an Override: %q", got)
 	}
 }
