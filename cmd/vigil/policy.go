@@ -22,7 +22,7 @@ var policySubcommands = map[string]command{
 
 func init() {
 	register("policy", command{
-		summary: "TracingPolicy tools: validate FILE|DIR..., status",
+		summary: "TracingPolicy tools: validate FILE|DIR..., status, mode NAME monitor|enforce",
 		run:     runPolicy,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -174,5 +176,78 @@ func TestStartThatFailsHalfWayClosesWhatItOpened(t *testing.T) {
 		ProcFS: filepath.Join(t.TempDir(), "no-proc"), CacheSize: 4096})
 	if err == nil || !strings.Contains(err.Error(), "process.procfs") {
 		t.Fatalf("Start with a missing procfs: %v", err)
+	}
+}
+
+// TestPolicyModeSetAtRunTime: `vigil policy mode` switches a running
+// policy between monitor and enforce through the modes file, without
+// touching the policy's own file; clearing the mode returns to the file's.
+func TestPolicyModeSetAtRunTime(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "forbidden")
+	os.WriteFile(target, []byte("x\n"), 0o644)
+	name := fmt.Sprintf("mode-%d", time.Now().UnixNano())
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: %s
+spec:
+  options: [{name: policy-mode, value: monitor}]
+  kprobes:
+  - call: sys_openat
+    syscall: true
+    args: [{index: 1, type: string}]
+    selectors:
+    - matchArgs: [{index: 1, operator: Equal, values: [%q]}]
+      matchActions: [{action: Sigkill}]
+`, name, target)), 0o644)
+	statusFile := filepath.Join(t.TempDir(), "policies.json")
+	var s sink
+	e := startEngine(t, Options{Consume: s.consume, Policies: []string{dir}, StatusFile: statusFile})
+	modeIs := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			st := e.Statuses()
+			if len(st) == 1 && st[0].Running && st[0].Mode == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("policy statuses %+v, want it running in %s", st, want)
+			}
+		}
+	}
+	killed := func() bool {
+		t.Helper()
+		err := exec.Command("/bin/cat", target).Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return ee != nil && ee.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+	}
+	modeIs(policy.ModeMonitor)
+	if killed() {
+		t.Fatal("killed under policy-mode monitor")
+	}
+	modes := policy.ModesFile(statusFile)
+	if err := policy.WriteModes(modes, policy.Modes{name: policy.ModeEnforce}); err != nil {
+		t.Fatal(err)
+	}
+	modeIs(policy.ModeEnforce)
+	if !killed() {
+		t.Fatal("not killed once the mode was set to enforce")
+	}
+	// A broken modes file keeps the modes read before it.
+	os.WriteFile(modes, []byte("{"), 0o600)
+	before := e.Syncs()
+	for deadline := time.Now().Add(10 * time.Second); e.Syncs() < before+2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	modeIs(policy.ModeEnforce)
+	if err := policy.WriteModes(modes, policy.Modes{}); err != nil {
+		t.Fatal(err)
+	}
+	modeIs(policy.ModeMonitor)
+	if killed() {
+		t.Fatal("killed once the mode set at run time was cleared")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -71,6 +70,10 @@ type policyManager struct {
 	// has their name.
 	shadowed map[shadowKey]*policyStatus
 	errors   uint64
+	// modes are the modes `vigil policy mode` set, by policy name;
+	// modesErr the last error reading them, logged once.
+	modes    policy.Modes
+	modesErr string
 	// rateLimitedGone counts the rate-limited calls of replaced and
 	// removed versions, whose kernel counters went with them.
 	rateLimitedGone uint64
@@ -156,8 +159,7 @@ func enforce(ps *parsedSource) {
 		if policy.Mode(p) == policy.ModeEnforce {
 			continue
 		}
-		p.Spec.Options = slices.DeleteFunc(p.Spec.Options, func(o policy.OptionSpec) bool { return o.Name == "policy-mode" })
-		p.Spec.Options = append(p.Spec.Options, policy.OptionSpec{Name: "policy-mode", Value: policy.ModeEnforce})
+		policy.SetMode(p, policy.ModeEnforce)
 		content, err := json.Marshal(p)
 		if err != nil {
 			ps.err, ps.policies = err, nil
@@ -252,8 +254,44 @@ func (m *policyManager) sync() {
 			delete(m.sources, source)
 		}
 	}
+	m.applyModes(cands)
 	m.reconcile(cands, failed)
 	m.publish()
+}
+
+// applyModes gives the candidates the modes `vigil policy mode` set (the
+// modes file beside the status file). The parsed policy a source holds is
+// left as read: a mode cleared later must find the source's own. A modes
+// file that cannot be read keeps the modes read last. m.mu is held.
+func (m *policyManager) applyModes(cands []candidate) {
+	if m.statusFile == "" {
+		return
+	}
+	modes, err := policy.ReadModes(policy.ModesFile(m.statusFile))
+	switch {
+	case err != nil && err.Error() != m.modesErr:
+		m.modesErr = err.Error()
+		m.logger.Error("policy modes file unreadable; keeping the modes read before", zap.Error(err))
+	case err == nil:
+		m.modes, m.modesErr = modes, ""
+	}
+	for i := range cands {
+		c := &cands[i]
+		mode, ok := m.modes[c.name]
+		if !ok || c.p == nil || policy.Mode(c.p.policy) == mode {
+			continue
+		}
+		var p policy.TracingPolicy
+		if err := json.Unmarshal(c.p.content, &p); err != nil {
+			continue // content is json.Marshal's own output
+		}
+		policy.SetMode(&p, mode)
+		content, err := json.Marshal(&p)
+		if err != nil {
+			continue
+		}
+		c.p = &parsedPolicy{name: c.p.name, policy: &p, content: content}
+	}
 }
 
 // reconcile loads the first candidate of each name and refuses the others;
