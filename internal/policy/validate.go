@@ -424,7 +424,9 @@ func (v *validator) returnArg(p string, ret bool, ra *ArgSpec, h *hookCtx) {
 	case ret && ra == nil:
 		v.addf(p+".returnArg", "required with return: true: the type of the return value")
 	case !ret && ra != nil:
-		v.addf(p+".returnArg", "needs return: true")
+		// Tetragon reads a return value only with return: true and
+		// loads such a hook without one (its security_bprm_check
+		// example does); so does Vigil.
 	case ra != nil:
 		rp := p + ".returnArg"
 		if _, ok := lookupArgType(ra.Type); !ok {

@@ -137,7 +137,6 @@ spec:
 				`spec.kprobes[0].call: "openat" is not a syscall name: with syscall: true, call names a syscall as sys_NAME`,
 				"spec.kprobes[0].returnArg: required with return: true: the type of the return value",
 				`spec.kprobes[1].call: list "missing" is not declared in spec.lists`,
-				"spec.kprobes[2].returnArg: needs return: true",
 				"spec.kprobes[2].returnArgAction: needs return: true",
 			},
 		},

@@ -34,9 +34,9 @@ func valueProblem(op string, kind valueKind, t argTypeInfo, val string, lists ma
 				return fmt.Sprintf("list %q is not declared in spec.lists", name)
 			case l.Type != "syscalls" && l.Type != "generated_syscalls":
 				return fmt.Sprintf("list %q is of type %q; %s looks up syscall lists only", name, l.Type, op)
-			case t.canonical != "syscall64":
-				return fmt.Sprintf("list %q holds syscall numbers: the argument must be of type syscall64, not %s", name, t.canonical)
 			}
+			// Any integer argument takes the syscalls' numbers, as in
+			// Tetragon (a raw_syscalls id read as uint64, say).
 			return ""
 		}
 		if strings.Contains(val, ":") {
