@@ -379,14 +379,14 @@ __noinline int binary_match(const struct selector *sel)
 	return sel->bin_op == SOP_In ? in : !in;
 }
 
-static __always_inline int pid_in(const struct selector *sel, __u32 tgid)
+static __always_inline int pid_in(const struct pid_filter *pf, __u32 tgid)
 {
 	int in = 0;
 
 	for (int i = 0; i < MAX_PIDS; i++) {
-		if (i >= sel->npids)
+		if (i >= pf->n)
 			break;
-		in |= sel->pids[i] == tgid;
+		in |= pf->pids[i] == tgid;
 	}
 	return in;
 }
@@ -402,15 +402,19 @@ static __always_inline __u32 ns_tgid(struct task_struct *task)
 	return up.nr;
 }
 
-static __always_inline int pid_match(const struct selector *sel)
+/* pid_filter_match: one matchPIDs entry. A global function, verified
+ * once whatever the number of entries and selectors that call it. */
+__noinline int pid_filter_match(const struct pid_filter *pf)
 {
+	if (!pf)
+		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (sel->pid_ns)
+	if (pf->ns)
 		tgid = ns_tgid((struct task_struct *)bpf_get_current_task());
-	int in = pid_in(sel, tgid);
+	int in = pid_in(pf, tgid);
 
-	if (!in && sel->pid_follow) {
+	if (!in && pf->follow) {
 		/* A descendant of a listed process matches too: the
 		 * processes it forked, and theirs. */
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
@@ -419,8 +423,8 @@ static __always_inline int pid_match(const struct selector *sel)
 			t = BPF_CORE_READ(t, real_parent);
 			if (!t)
 				break;
-			__u32 p = sel->pid_ns ? ns_tgid(t) : BPF_CORE_READ(t, tgid);
-			if (pid_in(sel, p)) {
+			__u32 p = pf->ns ? ns_tgid(t) : BPF_CORE_READ(t, tgid);
+			if (pid_in(pf, p)) {
 				in = 1;
 				break;
 			}
@@ -428,7 +432,18 @@ static __always_inline int pid_match(const struct selector *sel)
 				break;
 		}
 	}
-	return sel->pid_op == SOP_In ? in : !in;
+	return pf->op == SOP_In ? in : !in;
+}
+
+static __always_inline int pid_match(const struct selector *sel)
+{
+	for (int i = 0; i < MAX_PID_FILTERS; i++) {
+		if (i >= sel->npidf)
+			break;
+		if (!pid_filter_match(&sel->pidf[i]))
+			return 0;
+	}
+	return 1;
 }
 
 /* ns_inum is the inode number of the current task's namespace of type ns,
@@ -578,7 +593,7 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 	 * the most. */
 	if (sel->cgroup_set && !cgroup_in(sel->cgroup_set))
 		return 0;
-	if (sel->pid_op && !pid_match(sel))
+	if (sel->npidf && !pid_match(sel))
 		return 0;
 	if (sel->caps.op && !caps_match(sel))
 		return 0;

@@ -20,6 +20,7 @@ enum hook_limits {
 	MAX_RET_FILTERS = 2,
 	MAX_VALUES = 8,
 	MAX_PIDS = 8,
+	MAX_PID_FILTERS = 4,
 	MAX_NS_FILTERS = 4,
 	MAX_NS_VALUES = 4,
 	HOOKS_PER_SYSCALL = 8,
@@ -276,6 +277,15 @@ struct cap_filter {
 	__u64 mask;
 };
 
+/* One matchPIDs entry; a selector's entries are ANDed. */
+struct pid_filter {
+	__u8 op; /* SOP_In, SOP_NotIn */
+	__u8 n;  /* values in pids */
+	__u8 follow; /* followForks: ancestors count too */
+	__u8 ns;     /* isNamespacePID: pids as the process's namespace numbers them */
+	__u32 pids[MAX_PIDS];
+};
+
 struct selector {
 	__u8 nfilters;
 	__u8 nret;
@@ -283,13 +293,12 @@ struct selector {
 	__u8 bin_op;
 	__u32 bin_set;
 	__u32 signal;
-	__u8 pid_op;
-	__u8 npids;
+	__u8 npidf; /* matchPIDs entries in pidf */
+	__u8 pad_pid;
 	__u8 rate_scope;
 	__u8 deny; /* Override on a connect hook: refuse the connection */
 	__u64 rate_ns;
-	__u8 pid_follow; /* matchPIDs followForks: ancestors count too */
-	__u8 pid_ns;     /* matchPIDs isNamespacePID: pids as the process's namespace numbers them */
+	__u8 pad_pid2[2];
 	__u8 nns;        /* matchNamespaces entries in ns */
 	__u8 bin_follow; /* matchBinaries followChildren: ancestors' binaries count too */
 	__u8 stack;      /* Post's stack traces: enum stack_flags */
@@ -297,7 +306,7 @@ struct selector {
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
-	__u32 pids[MAX_PIDS];
+	struct pid_filter pidf[MAX_PID_FILTERS];
 	struct cap_filter caps;
 	struct ns_filter ns[MAX_NS_FILTERS];
 	struct arg_filter f[MAX_FILTERS];

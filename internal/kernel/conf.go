@@ -268,15 +268,17 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 		cs.Signal = sel.Signal
 		cs.RateNs = uint64(sel.RateLimit)
 		cs.RateScope = uint8(sel.RateScope)
-		if sel.PIDs != nil {
-			cs.PidOp = uint8(sel.PIDs.Op)
-			cs.Npids = uint8(len(sel.PIDs.Values))
-			copy(cs.Pids[:], sel.PIDs.Values)
-			if sel.PIDs.FollowForks {
-				cs.PidFollow = 1
+		cs.Npidf = uint8(len(sel.PIDs))
+		for j, m := range sel.PIDs {
+			pf := &cs.Pidf[j]
+			pf.Op = uint8(m.Op)
+			pf.N = uint8(len(m.Values))
+			copy(pf.Pids[:], m.Values)
+			if m.FollowForks {
+				pf.Follow = 1
 			}
-			if sel.PIDs.NamespacePID {
-				cs.PidNs = 1
+			if m.NamespacePID {
+				pf.Ns = 1
 			}
 		}
 		if c := sel.Capabilities; c != nil {

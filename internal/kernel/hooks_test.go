@@ -467,6 +467,48 @@ func TestSyscallHookMatchPIDsFollowForks(t *testing.T) {
 	}
 }
 
+// TestSyscallHookSeveralMatchPIDs: a selector's matchPIDs entries are
+// ANDed, as in Tetragon's sys_pivot_root example: neither pid 1 of a pid
+// namespace nor a descendant of a given shell; a host process matches.
+func TestSyscallHookSeveralMatchPIDs(t *testing.T) {
+	_, f := files(t, "file")
+	shell := exec.Command("/bin/sh", "-c", "read x; /bin/cat "+f[0]+" > /dev/null")
+	stdin, _ := shell.StdinPipe()
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchPIDs: []policy.PIDSelector{
+			{Operator: "NotIn", IsNamespacePID: true, Values: []uint32{1}},
+			{Operator: "NotIn", FollowForks: true, Values: []uint32{uint32(shell.Process.Pid)}},
+		},
+		MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])},
+	}))
+	var host int
+	recs := allHookRecords(t, s, func() {
+		host = runCmd(t, "/bin/cat", f[0])
+		cmd := exec.Command("/bin/cat", f[0])
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cat in a new pid namespace: %v %s", err, out)
+		}
+		stdin.Write([]byte("go\n"))
+		stdin.Close()
+		if err := shell.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var pids []uint32
+	for _, r := range recs {
+		if r.Args[1].Str == f[0] {
+			pids = append(pids, r.PID)
+		}
+	}
+	if len(pids) != 1 || pids[0] != uint32(host) {
+		t.Fatalf("opens of the file by pids %v: want the host cat's (%d) only", pids, host)
+	}
+}
+
 // TestSyscallHookMatchNamespacePID lists pid 1 with isNamespacePID: the
 // first process of a new pid namespace matches, the host's init does not
 // run the workload and nothing else in the host namespace has pid 1.

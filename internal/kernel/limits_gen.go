@@ -11,6 +11,7 @@ const (
 	limitMaxRetFilters   = 2
 	limitMaxValues       = 8
 	limitMaxPids         = 8
+	limitMaxPidFilters   = 4
 	limitMaxNsFilters    = 4
 	limitMaxNsValues     = 4
 	limitHooksPerSyscall = 8

@@ -240,13 +240,12 @@ type sensorHookConf struct {
 		BinOp     uint8
 		BinSet    uint32
 		Signal    uint32
-		PidOp     uint8
-		Npids     uint8
+		Npidf     uint8
+		PadPid    uint8
 		RateScope uint8
 		Deny      uint8
 		RateNs    uint64
-		PidFollow uint8
-		PidNs     uint8
+		PadPid2   [2]uint8
 		Nns       uint8
 		BinFollow uint8
 		Stack     uint8
@@ -254,8 +253,15 @@ type sensorHookConf struct {
 		_         [2]byte
 		Override  int32
 		CgroupSet uint32
-		Pids      [8]uint32
-		Caps      struct {
+		Pidf      [4]struct {
+			_      structs.HostLayout
+			Op     uint8
+			N      uint8
+			Follow uint8
+			Ns     uint8
+			Pids   [8]uint32
+		}
+		Caps struct {
 			_      structs.HostLayout
 			Op     uint8
 			Set    uint8

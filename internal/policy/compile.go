@@ -521,21 +521,20 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	default:
 		c.fail(refuse(path+".matchBinaries", "%d entries: this version of Vigil takes one per selector", len(s.MatchBinaries)))
 	}
-	switch len(s.MatchPIDs) {
-	case 0:
-	case 1:
-		p := path + ".matchPIDs[0]"
-		m := s.MatchPIDs[0]
-		op := inOp(m.Operator)
-		if op == 0 {
-			c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
-		} else if len(m.Values) == 0 || len(m.Values) > kernelMaxPids {
-			c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), kernelMaxPids))
-		} else {
-			sel.PIDs = &PIDMatch{Op: op, Values: m.Values, FollowForks: m.FollowForks, NamespacePID: m.IsNamespacePID}
+	if len(s.MatchPIDs) > kernelMaxPidFilters {
+		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes at most %d per selector", len(s.MatchPIDs), kernelMaxPidFilters))
+	} else {
+		for i, m := range s.MatchPIDs {
+			p := fmt.Sprintf("%s.matchPIDs[%d]", path, i)
+			op := inOp(m.Operator)
+			if op == 0 {
+				c.fail(refuse(p+".operator", "%q: matchPIDs takes In or NotIn", m.Operator))
+			} else if len(m.Values) == 0 || len(m.Values) > kernelMaxPids {
+				c.fail(refuse(p+".values", "%d values, 1 to %d", len(m.Values), kernelMaxPids))
+			} else {
+				sel.PIDs = append(sel.PIDs, PIDMatch{Op: op, Values: m.Values, FollowForks: m.FollowForks, NamespacePID: m.IsNamespacePID})
+			}
 		}
-	default:
-		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes one per selector", len(s.MatchPIDs)))
 	}
 	if len(s.MatchNamespaces) > kernelMaxNsFilters {
 		c.fail(refuse(path+".matchNamespaces", "%d entries: this version of Vigil takes at most %d per selector", len(s.MatchNamespaces), kernelMaxNsFilters))

@@ -11,6 +11,7 @@ const (
 	kernelMaxRetFilters   = 2
 	kernelMaxValues       = 8
 	kernelMaxPids         = 8
+	kernelMaxPidFilters   = 4
 	kernelMaxNsFilters    = 4
 	kernelMaxNsValues     = 4
 	kernelHooksPerSyscall = 8

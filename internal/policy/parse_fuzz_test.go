@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/policy"
@@ -93,7 +94,7 @@ func checkCompile(t *testing.T, p *policy.TracingPolicy) {
 			t.Errorf("%s: %d args, %d selectors do not fit the kernel table", h.Path, len(h.Args), len(h.Selectors))
 		}
 		for _, s := range h.Selectors {
-			if len(s.Filters) > 5 || len(s.RetFilters) > 2 || (s.PIDs != nil && len(s.PIDs.Values) > 8) {
+			if len(s.Filters) > 5 || len(s.RetFilters) > 2 || len(s.PIDs) > 4 || slices.ContainsFunc(s.PIDs, func(p policy.PIDMatch) bool { return len(p.Values) > 8 }) {
 				t.Errorf("%s: a selector does not fit the kernel table: %+v", h.Path, s)
 			}
 			for _, f := range append(s.Filters, s.RetFilters...) {

@@ -297,7 +297,8 @@ type Selector struct {
 	Filters    []Filter
 	RetFilters []Filter
 	Binaries   *StringMatch
-	PIDs       *PIDMatch
+	// PIDs must all match (matchPIDs entries are ANDed).
+	PIDs []PIDMatch
 	// Namespaces must all match (matchNamespaces entries are ANDed).
 	Namespaces   []NamespaceMatch
 	Capabilities *CapabilityMatch
