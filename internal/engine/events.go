@@ -14,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/process"
 	"github.com/vigilsec/vigil/internal/stack"
+	"github.com/vigilsec/vigil/internal/syscalls"
 	"github.com/vigilsec/vigil/internal/useraction"
 )
 
@@ -163,7 +164,7 @@ func (e *Engine) syscallCall(nr uint32) string {
 		if e.sysCalls == nil {
 			e.sysCalls = make(map[uint32]string)
 		}
-		call = "sys_" + kernel.SyscallName(nr)
+		call = "sys_" + syscalls.Name(nr)
 		e.sysCalls[nr] = call
 	}
 	return call

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/syscalls"
 	"golang.org/x/sys/unix"
 )
 
@@ -352,7 +353,7 @@ func (t *hookTable) filter(maps *sensorMaps, ph *PolicyHooks, arg, op, nvals, fl
 	if f.Op == policy.OpInMap || f.Op == policy.OpNotInMap {
 		ints := f.Ints
 		for _, name := range f.Strings {
-			nr, ok := syscallNumbers[name]
+			nr, ok := syscalls.Number(name)
 			if !ok {
 				return fmt.Errorf("InMap: no syscall %q on this architecture", name)
 			}

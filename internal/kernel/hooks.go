@@ -148,17 +148,6 @@ func (s *Sensor) Counters(ih *InstalledHook) (HookCounters, error) {
 	return c, nil
 }
 
-var syscallNames = func() map[uint32]string {
-	m := make(map[uint32]string, len(syscallNumbers))
-	for name, nr := range syscallNumbers {
-		m[nr] = name
-	}
-	return m
-}()
-
-// SyscallName names a syscall number of this architecture.
-func SyscallName(nr uint32) string { return syscallNames[nr] }
-
 // SetBinary records the binary a process runs, for matchBinaries, where
 // the kernel could not: processes that started before the sensor, and execs
 // of relative paths, which user space makes absolute. inInitTree keeps the

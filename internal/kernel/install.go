@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/syscalls"
 	"golang.org/x/sys/unix"
 )
 
@@ -132,7 +133,7 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 		return fmt.Errorf("%s: %s hooks cannot be attached by this version of Vigil", h.Path, h.Kind)
 	}
 	for _, name := range h.Calls {
-		nr, ok := syscallNumbers[name]
+		nr, ok := syscalls.Number(name)
 		if (!ok || nr >= limitMaxSyscalls) && !h.IgnoreNotFound {
 			return fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
 		}
@@ -152,7 +153,7 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 		return nil
 	}
 	for _, name := range h.Calls {
-		nr, ok := syscallNumbers[name]
+		nr, ok := syscalls.Number(name)
 		if !ok || nr >= limitMaxSyscalls || slices.Contains(ih.nrs, nr) {
 			continue // ignored (ignore.callNotFound), or listed twice
 		}

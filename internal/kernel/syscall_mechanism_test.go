@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/syscalls"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -177,7 +178,7 @@ func TestSyscallHookOnAListOfSyscalls(t *testing.T) {
 			})
 			got := map[string]string{}
 			for _, r := range recs {
-				got[kernel.SyscallName(r.Call)] = r.Args[1].Str
+				got[syscalls.Name(r.Call)] = r.Args[1].Str
 			}
 			if len(recs) != 2 || got["openat"] != file || got["mkdirat"] != sub {
 				t.Fatalf("records by syscall %v (%d records), want openat %s and mkdirat %s", got, len(recs), file, sub)
@@ -215,5 +216,58 @@ func TestSyscallHookOnASyscallTheKernelLacks(t *testing.T) {
 	}
 	if !errors.Is(err, kernel.ErrMissingFeature) || !strings.Contains(err.Error(), `spec.kprobes[0].call: "create_module"`) || !strings.Contains(err.Error(), "__x64_sys_create_module") {
 		t.Fatalf("refusal %q: want one naming the syscall and its function", err)
+	}
+}
+
+// TestSyscallHookOnGeneratedSyscalls: a kprobe on a generated_syscalls list
+// watches every syscall of the architecture, as Tetragon's
+// list-syscalls-generated example does, skipping those this kernel lacks;
+// each record names the syscall made.
+func TestSyscallHookOnGeneratedSyscalls(t *testing.T) {
+	testenv.RequireBPF(t)
+	bin := filepath.Join(t.TempDir(), "watched-true")
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := policy.Parse([]byte(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: all-syscalls}
+spec:
+  lists:
+  - {name: all-syscalls, type: generated_syscalls}
+  kprobes:
+  - call: "list:all-syscalls"
+    selectors:
+    - matchBinaries: [{operator: In, values: [`+bin+`]}]
+`), "all.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Load(ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	s, ph := install(t, ps[0])
+	if n := len(ph.Hooks[0].Hook.Calls); n < 300 {
+		t.Fatalf("the generated list has %d syscalls", n)
+	}
+	var pid int
+	recs := allHookRecords(t, s, func() { pid = runCmd(t, bin) })
+	got := map[string]bool{}
+	for _, r := range recs {
+		if r.PID != uint32(pid) {
+			t.Errorf("a record of pid %d, not the watched binary's %d", r.PID, pid)
+			continue
+		}
+		got[syscalls.Name(r.Call)] = true
+	}
+	// What every dynamically linked program does, and how it ends.
+	for _, want := range []string{"openat", "mmap", "exit_group"} {
+		if !got[want] {
+			t.Errorf("no record of %s among the syscalls recorded: %v", want, got)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/syscalls"
 )
 
 const (
@@ -121,13 +123,19 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	if !k.Syscall && !c.syscallList(k.Call) {
 		h.Kind = HookKprobe
 		h.Calls = c.kernelFunctions(path+".call", k.Call)
+		if strings.HasPrefix(k.Call, "list:") {
+			h.List = k.Call
+		}
 		h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
 		c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.kernelArg)
 		return h, len(c.errs) == before
 	}
 	h.Kind = HookSyscall
-	h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
+	h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound || c.generatedList(k.Call)
 	h.Calls = c.syscalls(path+".call", k.Call)
+	if strings.HasPrefix(k.Call, "list:") {
+		h.List = k.Call
+	}
 	if isConnect(h.Calls, k.Args) {
 		// The cgroup connect hook sees the address before the
 		// connection is made and can refuse it: the mechanism for
@@ -281,6 +289,9 @@ func (c *compiler) syscalls(path, call string) []string {
 			if l.Name != name {
 				continue
 			}
+			if l.Type == "generated_syscalls" {
+				return syscalls.All()
+			}
 			if l.Type != "syscalls" {
 				c.fail(refuse(path, "list %q is of type %q; a syscall hook needs type syscalls", name, l.Type))
 				return nil
@@ -335,10 +346,20 @@ func (c *compiler) syscallList(call string) bool {
 	}
 	for _, l := range c.policy.Spec.Lists {
 		if l.Name == name {
-			return l.Type == "syscalls"
+			return l.Type == "syscalls" || l.Type == "generated_syscalls"
 		}
 	}
 	return false
+}
+
+// generatedList reports whether call names a list Vigil fills
+// (generated_syscalls): its entries come from the architecture's table,
+// not from the policy, and one this kernel lacks is skipped.
+func (c *compiler) generatedList(call string) bool {
+	name, ok := strings.CutPrefix(call, "list:")
+	return ok && slices.ContainsFunc(c.policy.Spec.Lists, func(l ListSpec) bool {
+		return l.Name == name && l.Type == "generated_syscalls"
+	})
 }
 
 // SyscallName strips what Tetragon accepts around a syscall name:

@@ -90,6 +90,9 @@ type Hook struct {
 	Selectors      []Selector
 	Message        string
 	Tags           []string
+	// List is the kprobe's call when it names a list ("list:NAME"): how
+	// the hook is named where its calls would be too many to list.
+	List string
 	// NoKprobeMulti attaches a kprobe hook one kprobe per function even
 	// where the kernel has kprobe.multi (option disable-kprobe-multi).
 	NoKprobeMulti bool
@@ -358,6 +361,9 @@ func PodScoped(p *TracingPolicy) bool {
 // "binary:symbols,offsets" for a uprobe and "binary:provider:name" for a
 // USDT probe.
 func (h *Hook) Target() string {
+	if h.List != "" {
+		return h.List
+	}
 	switch h.Kind {
 	case HookSyscall, HookConnect:
 		calls := make([]string, len(h.Calls))

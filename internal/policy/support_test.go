@@ -116,14 +116,14 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
   containerSelector: {matchLabels: {name: x}}
   options: [{name: disable-kprobe-multi, value: "1"}]
   lists:
-  - {name: all, type: generated_syscalls}
+  - {name: all, type: generated_ftrace, pattern: "^ksys_"}
   - {name: fns, values: [fd_install]}
   kprobes: [{call: "list:all"}]
 `,
 			want: []string{
 				"spec.enforcers: not supported by Vigil yet",
 				"spec.loader: not supported by Vigil yet",
-				`spec.lists[0].type: "generated_syscalls" is not supported by Vigil yet`,
+				`spec.lists[0].type: "generated_ftrace" is not supported by Vigil yet`,
 			},
 		},
 		{

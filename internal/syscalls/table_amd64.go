@@ -1,9 +1,8 @@
-package kernel
+package syscalls
 
-// syscallNumbers maps x86-64 syscall names to their numbers, as in the
-// kernel's arch/x86/entry/syscalls/syscall_64.tbl. Syscall hooks dispatch on
-// these numbers.
-var syscallNumbers = map[string]uint32{
+// numbers maps x86-64 syscall names to their numbers, as in the kernel's
+// arch/x86/entry/syscalls/syscall_64.tbl.
+var numbers = map[string]uint32{
 	"read":                    0,
 	"write":                   1,
 	"open":                    2,
