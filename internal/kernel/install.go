@@ -75,8 +75,23 @@ type installPlan struct {
 func (s *Sensor) plan(prog *policy.Program, old *PolicyHooks) (*installPlan, error) {
 	t := s.hooks
 	for i := range prog.Hooks {
-		if err := s.attachable(&prog.Hooks[i]); err != nil {
+		h := &prog.Hooks[i]
+		if err := s.attachable(h); err != nil {
 			return nil, err
+		}
+		if h.CallPattern != "" && h.Calls == nil {
+			// A generated_ftrace list: this kernel's functions.
+			fns, err := ftraceFunctions(h.CallPattern)
+			if err != nil {
+				return nil, fmt.Errorf("%s.call: %s: %w", h.Path, h.List, err)
+			}
+			if len(fns) == 0 {
+				return nil, fmt.Errorf("%s.call: %s: no function of this kernel matches %q", h.Path, h.List, h.CallPattern)
+			}
+			if len(fns) > policy.MaxListValues {
+				return nil, fmt.Errorf("%s.call: %s: %d functions of this kernel match %q, at most %d (MaxListValues)", h.Path, h.List, len(fns), h.CallPattern, policy.MaxListValues)
+			}
+			h.Calls = fns
 		}
 	}
 	host, err := t.hostNamespaces(prog)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/vigilsec/vigil/internal/policy"
+	"golang.org/x/sys/unix"
 )
 
 func hasOverride(h *policy.Hook) bool {
@@ -109,6 +112,41 @@ func kernelFunctions(fns []string) (map[string]bool, error) {
 		return nil, fmt.Errorf("listing the kernel's functions: %w", err)
 	}
 	return have, nil
+}
+
+// ftraceFunctions returns the kernel functions that kprobes can attach to
+// (tracefs's available_filter_functions) whose names pattern matches, as
+// Tetragon fills a generated_ftrace list. A module's functions carry its
+// name after theirs, which is dropped; a name listed twice (a static
+// function of two files) is kept once.
+func ftraceFunctions(pattern string) ([]string, error) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	if err := ensureMounted("tracefs", unix.TRACEFS_MAGIC, tracefsRoot); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(tracefsRoot, "available_filter_functions"))
+	if err != nil {
+		return nil, fmt.Errorf("listing the functions kprobes can attach to: %w", err)
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "vfs_read", or "nf_conntrack_in [nf_conntrack]"
+		name, _, _ := strings.Cut(sc.Text(), " ")
+		if re.MatchString(name) && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("listing the functions kprobes can attach to: %w", err)
+	}
+	return out, nil
 }
 
 // MechanismNotFound is the Mechanism of a hook that is not attached: the

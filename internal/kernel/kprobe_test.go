@@ -137,6 +137,45 @@ func TestKprobeHookOnAListOfKernelFunctions(t *testing.T) {
 	}
 }
 
+// TestKprobeHookOnAGeneratedFtraceList: a generated_ftrace list is filled
+// at install with the running kernel's functions its pattern matches
+// (available_filter_functions), as Tetragon's list-generated-ftrace
+// example asks; each record names the function that ran.
+func TestKprobeHookOnAGeneratedFtraceList(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched")
+	p := filePermissionPolicy()(f[0])
+	pattern := "^security_file_(open|permission)$"
+	p.Spec.Lists = []policy.ListSpec{{Name: "file-fns", Type: "generated_ftrace", Pattern: &pattern}}
+	p.Spec.KProbes[0].Call = "list:file-fns"
+	p.Spec.KProbes[0].Args = p.Spec.KProbes[0].Args[:1]
+	if _, err := policy.Load(p); err != nil {
+		t.Fatal(err)
+	}
+	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
+		_, _, err := tryInstall(t, p, kernel.SensorOptions{})
+		if err == nil || !strings.Contains(err.Error(), "kprobes are not available on this kernel") {
+			t.Fatalf("install on a kernel without kprobes: %v", err)
+		}
+		return
+	}
+	s, ph := install(t, p)
+	calls := ph.Hooks[0].Hook.Calls
+	if len(calls) != 2 {
+		t.Fatalf("the list was filled with %q, want the two functions", calls)
+	}
+	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[0])} })
+	ran := map[string]bool{}
+	for _, r := range recs {
+		if int(r.Call) < len(calls) {
+			ran[calls[r.Call]] = true
+		}
+	}
+	if !ran["security_file_open"] || !ran["security_file_permission"] {
+		t.Errorf("records named %v, want security_file_open and security_file_permission", ran)
+	}
+}
+
 // TestKprobeOverrideIsRefusedWithoutTheKernelFeature: Override on a
 // function that is not a security_* one (fmod_ret serves those) needs
 // bpf_override_return, which none of the kernels Vigil is tested on has;

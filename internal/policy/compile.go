@@ -126,6 +126,11 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 		if strings.HasPrefix(k.Call, "list:") {
 			h.List = k.Call
 		}
+		if l := c.list(k.Call); l != nil && l.Type == "generated_ftrace" && l.Pattern != nil {
+			// The functions are the running kernel's: internal/kernel
+			// fills Calls from the pattern at install.
+			h.CallPattern = *l.Pattern
+		}
 		h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
 		c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.kernelArg)
 		return h, len(c.errs) == before
@@ -320,6 +325,9 @@ func (c *compiler) kernelFunctions(path, call string) []string {
 		if l.Name != name {
 			continue
 		}
+		if l.Type == "generated_ftrace" {
+			return nil // filled at install: CallPattern
+		}
 		if l.Type != "" {
 			c.fail(refuse(path, "list %q of type %q is not compiled by this version of Vigil yet: a kprobe takes a list of kernel functions (no type) or of syscalls", name, l.Type))
 			return nil
@@ -350,6 +358,20 @@ func (c *compiler) syscallList(call string) bool {
 		}
 	}
 	return false
+}
+
+// list returns the list call names ("list:NAME"), nil for none.
+func (c *compiler) list(call string) *ListSpec {
+	name, ok := strings.CutPrefix(call, "list:")
+	if !ok {
+		return nil
+	}
+	for i := range c.policy.Spec.Lists {
+		if c.policy.Spec.Lists[i].Name == name {
+			return &c.policy.Spec.Lists[i]
+		}
+	}
+	return nil
 }
 
 // generatedList reports whether call names a list Vigil fills

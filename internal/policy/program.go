@@ -93,6 +93,10 @@ type Hook struct {
 	// List is the kprobe's call when it names a list ("list:NAME"): how
 	// the hook is named where its calls would be too many to list.
 	List string
+	// CallPattern is the pattern of a generated_ftrace list: the kernel
+	// functions of the running kernel it matches (available_filter_functions)
+	// become Calls at install.
+	CallPattern string
 	// NoKprobeMulti attaches a kprobe hook one kprobe per function even
 	// where the kernel has kprobe.multi (option disable-kprobe-multi).
 	NoKprobeMulti bool

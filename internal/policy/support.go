@@ -85,7 +85,7 @@ var support = struct {
 		"nop", // declares an argument that is not read
 	),
 	actions:   setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
-	listTypes: setOf("syscalls", "generated_syscalls", ""), // "": kernel functions
+	listTypes: setOf("syscalls", "generated_syscalls", "generated_ftrace", ""), // "": kernel functions
 	// disable-uprobe-multi and uprobe-heap-size have nothing to act on:
 	// Vigil attaches one uprobe per symbol and keeps no uprobe heap.
 	options: setOf("policy-mode", "disable-kprobe-multi", "disable-uprobe-multi", "uprobe-heap-size", "override-method"),

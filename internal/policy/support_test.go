@@ -123,7 +123,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 			want: []string{
 				"spec.enforcers: not supported by Vigil yet",
 				"spec.loader: not supported by Vigil yet",
-				`spec.lists[0].type: "generated_ftrace" is not supported by Vigil yet`,
 			},
 		},
 		{
