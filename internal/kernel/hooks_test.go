@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -767,6 +768,38 @@ func TestRawTracepointHook(t *testing.T) {
 	if len(recs) != 1 || !strings.HasSuffix(recs[0].Args[0].Str, "/vigil-rawtp-true") ||
 		recs[0].Args[1].Str != "vigil-rawtp-tru" || recs[0].Args[2].Int != int64(pid) {
 		t.Fatalf("records %+v: want the exec of %s", recs, bin)
+	}
+}
+
+// TestNetDeviceArgument: a net_device argument reads as the device's
+// name, filtered on in the kernel: net_dev_start_xmit(skb, dev) of a
+// datagram sent to the loopback device.
+func TestNetDeviceArgument(t *testing.T) {
+	testenv.RequireBPF(t)
+	s, _ := install(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "xmit"},
+		Spec: policy.Spec{Tracepoints: []policy.TracepointSpec{{
+			Subsystem: "net", Event: "net_dev_start_xmit", Raw: true,
+			Args:      []policy.ArgSpec{{Index: 1, Type: "net_device"}},
+			Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 1, Operator: "Equal", Values: []string{"lo"}}}}},
+		}}},
+	})
+	recs := allHookRecords(t, s, func() {
+		c, err := net.Dial("udp", "127.0.0.1:9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("vigil"))
+		c.Close()
+	})
+	if len(recs) == 0 {
+		t.Fatal("no record of a datagram sent over lo")
+	}
+	for _, r := range recs {
+		if r.Args[0].Str != "lo" {
+			t.Errorf("a record of device %q, filtered on lo", r.Args[0].Str)
+		}
 	}
 }
 

@@ -193,6 +193,12 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		return out, ok
 	}
 	switch kind, ok := kernelArgKinds[a.Type]; {
+	case namedStructs[a.Type] != nil:
+		if out.Resolve != nil {
+			c.fail(refuse(path+".resolve", "%s is read by its name already (%s); resolve from it with type string", a.Type, strings.Join(namedStructs[a.Type], ".")))
+			return out, false
+		}
+		out.Kind, out.Kernel, out.Resolve = ArgString, true, namedStructs[a.Type]
 	case ok:
 		out.Kind = kind
 		out.Kernel = kind == ArgString || kind == ArgSockaddr
@@ -200,10 +206,19 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event or bpf_map", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event, bpf_map, net_device, module or load_info", a.Type))
 		return out, false
 	}
 	return out, true
+}
+
+// namedStructs are kernel structures an argument reports by the member
+// that names them, read as a string through the kernel's BTF (resolve):
+// a network device's, a module's, the module being loaded's.
+var namedStructs = map[string][]string{
+	"net_device": {"name"},
+	"module":     {"name"},
+	"load_info":  {"name"},
 }
 
 // kernelArgKinds are how the pointer types of kernel-function arguments
