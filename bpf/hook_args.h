@@ -392,6 +392,11 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		case ARG_FD:
 			s->a.slen[i] = read_fd_path(&s->a.str[i], raw, &s->a.trunc[i]);
 			break;
+		case ARG_DENTRY:
+			/* No mount: the walk stops at the filesystem's root,
+			 * as Tetragon's dentry does. */
+			s->a.slen[i] = read_path(&s->a.str[i], raw, 0, &s->a.trunc[i]);
+			break;
 		case ARG_FILE: {
 			struct file *f = (struct file *)raw;
 

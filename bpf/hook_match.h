@@ -624,6 +624,7 @@ static __always_inline int arg_is_text(__u8 type)
 	case ARG_BINPRM:
 	case ARG_KIOCB:
 	case ARG_IOV_ITER:
+	case ARG_DENTRY:
 		return 1;
 	}
 	return 0;

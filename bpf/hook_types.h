@@ -67,7 +67,11 @@ enum arg_type {
 	ARG_BPF_ATTR = 16,   /* union bpf_attr * of a program load */
 	ARG_PERF_EVENT = 17, /* struct perf_event * */
 	ARG_BPF_MAP = 18,    /* struct bpf_map * */
+	ARG_DENTRY = 19,     /* struct dentry *: its path from its filesystem's root */
 };
+
+/* Kept in BTF for the generator (internal/kernel's argtypes_gen.go). */
+const enum arg_type *unused_arg_type __attribute__((unused));
 
 #define BPF_NAME_LEN 16 /* BPF_OBJ_NAME_LEN */
 

@@ -344,6 +344,37 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			},
 		},
 	}
+	// dentry (security_inode_unlink of a file removed, filtered on its
+	// name) and a module's name (do_init_module is what every module load
+	// runs; none is loaded here, so only the policy's loading is checked).
+	gone := filepath.Join(t.TempDir(), "vigil-unlinked")
+	tests = append(tests, argTypeTest{
+		name: "dentry",
+		hook: policy.KProbeSpec{
+			Call: "security_inode_unlink", Args: []policy.ArgSpec{{Index: 1, Type: "dentry"}},
+			Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 1, Operator: "Postfix", Values: []string{"/vigil-unlinked"}}}}},
+		},
+		run: func(t *testing.T) {
+			if err := os.WriteFile(gone, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(gone); err != nil {
+				t.Fatal(err)
+			}
+		},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			// The path from the root of the file's filesystem: the whole
+			// path where /tmp is not a mount of its own.
+			if len(recs) != 1 || !strings.HasSuffix(gone, recs[0].Args[0].Str) || !strings.HasPrefix(recs[0].Args[0].Str, "/") {
+				t.Fatalf("records %+v: want the unlink of %s, by its path in its filesystem", recs, gone)
+			}
+		},
+	}, argTypeTest{
+		name:  "module",
+		hook:  policy.KProbeSpec{Call: "do_init_module", Args: []policy.ArgSpec{{Index: 0, Type: "module"}}},
+		run:   func(t *testing.T) {},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {},
+	})
 	tests = append(tests, bpfObjectTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,27 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Values of the kernel's enums (bpf/hook_types.h).
+// Values of the kernel's enums (bpf/hook_types.h); those of enum arg_type
+// are generated (argtypes_gen.go).
 const (
-	argInt       = 1
-	argString    = 2
-	argFD        = 3
-	argCharBuf   = 4
-	argSockaddr  = 5
-	argFile      = 6
-	argPath      = 7
-	argSock      = 8
-	argSocket    = 9
-	argSkb       = 10
-	argBinprm    = 11
-	argCred      = 12
-	argCaps      = 13
-	argKiocb     = 14
-	argIovIter   = 15
-	argBpfAttr   = 16
-	argPerfEvent = 17
-	argBpfMap    = 18
-
 	argfSigned     = 1 << 0
 	argfReturnCopy = 1 << 4
 
@@ -54,13 +36,14 @@ const (
 
 var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgInt: argInt, policy.ArgString: argString,
-	policy.ArgFD: argFD, policy.ArgCharBuf: argCharBuf,
+	policy.ArgFD: argFd, policy.ArgCharBuf: argCharBuf,
 	policy.ArgSockaddr: argSockaddr,
 	policy.ArgFile:     argFile, policy.ArgPath: argPath,
 	policy.ArgSock: argSock, policy.ArgSocket: argSocket, policy.ArgSkb: argSkb,
 	policy.ArgBinprm: argBinprm, policy.ArgCred: argCred, policy.ArgCaps: argCaps,
 	policy.ArgKiocb: argKiocb, policy.ArgIovIter: argIovIter,
 	policy.ArgBpfAttr: argBpfAttr, policy.ArgPerfEvent: argPerfEvent, policy.ArgBpfMap: argBpfMap,
+	policy.ArgDentry: argDentry,
 }
 
 // Fields of a sock argument (enum sock_field, bpf/hook_types.h).

@@ -8,3 +8,6 @@ package kernel
 
 // The kernel tables' limits, as Go constants (limitMaxArgs, ...).
 //go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum hook_limits -goprefix limit -pkg kernel -source "bpf/hook_types.h's enum hook_limits" -o limits_gen.go
+
+// The argument types of struct arg_conf (argInt, ...).
+//go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum arg_type -prefix ARG_ -goprefix arg -pkg kernel -source "bpf/hook_types.h's enum arg_type" -o argtypes_gen.go

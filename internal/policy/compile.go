@@ -206,7 +206,7 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event, bpf_map, net_device, module or load_info", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event, bpf_map, dentry, net_device, module or load_info", a.Type))
 		return out, false
 	}
 	return out, true
@@ -227,7 +227,7 @@ var kernelArgKinds = map[string]ArgKind{
 	"string": ArgString, "fd": ArgFD, "file": ArgFile, "path": ArgPath,
 	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb, "sockaddr": ArgSockaddr,
 	"linux_binprm": ArgBinprm, "cred": ArgCred, "kiocb": ArgKiocb, "iov_iter": ArgIovIter,
-	"bpf_attr": ArgBpfAttr, "perf_event": ArgPerfEvent, "bpf_map": ArgBpfMap,
+	"bpf_attr": ArgBpfAttr, "perf_event": ArgPerfEvent, "bpf_map": ArgBpfMap, "dentry": ArgDentry,
 	"kernel_cap_t": ArgCaps, "cap_effective": ArgCaps, "cap_inheritable": ArgCaps, "cap_permitted": ArgCaps,
 }
 

@@ -149,6 +149,9 @@ const (
 	ArgBpfAttr
 	ArgPerfEvent
 	ArgBpfMap
+	// ArgDentry is a struct dentry *, read as its path from the root of
+	// its filesystem (no mount to cross: Tetragon's dentry).
+	ArgDentry
 )
 
 // reportedOnly reports whether arguments of the kind are reported but not
