@@ -370,6 +370,55 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			}
 		},
 	}, argTypeTest{
+		// The user namespace of a capability check, as its inode number:
+		// a chown by root is checked in the initial one.
+		name: "user_namespace",
+		hook: policy.KProbeSpec{
+			Call: "cap_capable", Args: []policy.ArgSpec{{Index: 1, Type: "user_namespace"}, {Index: 2, Type: "capability"}},
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:     []policy.ArgSelector{{Index: 2, Operator: "Equal", Values: []string{"0"}}},
+				MatchBinaries: []policy.BinarySelector{{Operator: "Postfix", Values: []string{"/chown"}}},
+			}},
+		},
+		run: func(t *testing.T) { runCmd(t, "/bin/chown", "65534", f[0]) },
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			var st syscall.Stat_t
+			if err := syscall.Stat("/proc/self/ns/user", &st); err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) == 0 {
+				t.Fatal("chown's CAP_CHOWN check not reported")
+			}
+			for _, r := range recs {
+				if uint64(r.Args[0].Int) != st.Ino {
+					t.Errorf("user namespace read as %d, want %d", r.Args[0].Int, st.Ino)
+				}
+			}
+		},
+	}, argTypeTest{
+		// A user buffer handed to a kernel function: vfs_write's, its
+		// size the third argument.
+		name: "char_buf",
+		hook: policy.KProbeSpec{
+			Call: "vfs_write", Args: []policy.ArgSpec{{Index: 1, Type: "char_buf", SizeArgIndex: 3}, {Index: 2, Type: "size_t"}},
+			Selectors: []policy.SelectorSpec{{MatchBinaries: []policy.BinarySelector{{Operator: "Postfix", Values: []string{"/tee"}}}}},
+		},
+		run: func(t *testing.T) {
+			cmd := exec.Command("/usr/bin/tee", filepath.Join(t.TempDir(), "out"))
+			cmd.Stdin = strings.NewReader("vigil-char-buf\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("tee: %v %s", err, out)
+			}
+		},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			for _, r := range recs {
+				if strings.Contains(r.Args[0].Str, "vigil-char-buf") {
+					return
+				}
+			}
+			t.Errorf("no vfs_write of tee's buffer among %d records", len(recs))
+		},
+	}, argTypeTest{
 		name:  "module",
 		hook:  policy.KProbeSpec{Call: "do_init_module", Args: []policy.ArgSpec{{Index: 0, Type: "module"}}},
 		run:   func(t *testing.T) {},

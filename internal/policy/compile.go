@@ -192,13 +192,21 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 	if done {
 		return out, ok
 	}
+	ns, named := namedStructs[a.Type]
 	switch kind, ok := kernelArgKinds[a.Type]; {
-	case namedStructs[a.Type] != nil:
+	case named:
 		if out.Resolve != nil {
-			c.fail(refuse(path+".resolve", "%s is read by its name already (%s); resolve from it with type string", a.Type, strings.Join(namedStructs[a.Type], ".")))
+			c.fail(refuse(path+".resolve", "%s is read by its %s already; resolve from it with another type", a.Type, strings.Join(ns.member, ".")))
 			return out, false
 		}
-		out.Kind, out.Kernel, out.Resolve = ArgString, true, namedStructs[a.Type]
+		out.Kind, out.Resolve = ns.kind, ns.member
+		out.Kernel = ns.kind == ArgString
+		if ns.kind == ArgInt {
+			out.Size = 4
+		}
+	case a.Type == "char_buf":
+		// A user buffer handed to a kernel function (tty_write's).
+		return out, c.charBuf(path, a, &out)
 	case ok:
 		out.Kind = kind
 		out.Kernel = kind == ArgString || kind == ArgSockaddr
@@ -206,19 +214,24 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event, bpf_map, dentry, net_device, module or load_info", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event, bpf_map, dentry, net_device, module, load_info, user_namespace or char_buf", a.Type))
 		return out, false
 	}
 	return out, true
 }
 
 // namedStructs are kernel structures an argument reports by the member
-// that names them, read as a string through the kernel's BTF (resolve):
-// a network device's, a module's, the module being loaded's.
-var namedStructs = map[string][]string{
-	"net_device": {"name"},
-	"module":     {"name"},
-	"load_info":  {"name"},
+// that identifies them, read through the kernel's BTF (resolve): a
+// network device's, a module's and the module being loaded's name, a user
+// namespace's inode number (as /proc/PID/ns/user shows it).
+var namedStructs = map[string]struct {
+	kind   ArgKind
+	member []string
+}{
+	"net_device":     {ArgString, []string{"name"}},
+	"module":         {ArgString, []string{"name"}},
+	"load_info":      {ArgString, []string{"name"}},
+	"user_namespace": {ArgInt, []string{"ns", "inum"}},
 }
 
 // kernelArgKinds are how the pointer types of kernel-function arguments
@@ -481,22 +494,30 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 	case "sockaddr":
 		out.Kind = ArgSockaddr
 	case "char_buf":
-		out.Kind = ArgCharBuf
-		if a.SizeArgIndex == 0 && !a.ReturnCopy {
-			c.fail(refuse(path+".sizeArgIndex", "char_buf needs the 1-based index of its size argument (or returnCopy)"))
-			return out, false
-		}
-		if a.SizeArgIndex > 6 {
-			c.fail(refuse(path+".sizeArgIndex", "%d: a syscall has at most 6 arguments (1-6)", a.SizeArgIndex))
-			return out, false
-		}
-		out.SizeIndex = uint8(a.SizeArgIndex)
-		out.ReturnCopy = a.ReturnCopy
+		return out, c.charBuf(path, a, &out)
 	default:
 		c.fail(refuse(path+".type", "%q cannot be read at a syscall or uprobe hook, which see user-space values: use int types, string, fd or char_buf", a.Type))
 		return out, false
 	}
 	return out, true
+}
+
+// charBuf compiles a char_buf argument: a user buffer whose size is
+// another argument (sizeArgIndex, 1-based) or the return value
+// (returnCopy).
+func (c *compiler) charBuf(path string, a ArgSpec, out *Arg) bool {
+	out.Kind = ArgCharBuf
+	if a.SizeArgIndex == 0 && !a.ReturnCopy {
+		c.fail(refuse(path+".sizeArgIndex", "char_buf needs the 1-based index of its size argument (or returnCopy)"))
+		return false
+	}
+	if a.SizeArgIndex > 6 {
+		c.fail(refuse(path+".sizeArgIndex", "%d: a function has at most 6 register arguments (1-6)", a.SizeArgIndex))
+		return false
+	}
+	out.SizeIndex = uint8(a.SizeArgIndex)
+	out.ReturnCopy = a.ReturnCopy
+	return true
 }
 
 func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {

@@ -81,7 +81,7 @@ var support = struct {
 		"string", "char_buf", "fd", "file", "path", "filename",
 		"sock", "sockaddr", "socket", "skb", "cred", "capability", "linux_binprm", "syscall64",
 		"kernel_cap_t", "cap_effective", "cap_inheritable", "cap_permitted", "kiocb", "iov_iter",
-		"bpf_attr", "perf_event", "bpf_map", "net_device", "module", "load_info", "dentry",
+		"bpf_attr", "perf_event", "bpf_map", "net_device", "module", "load_info", "dentry", "user_namespace",
 		"nop", // declares an argument that is not read
 	),
 	actions:   setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),

@@ -145,7 +145,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 `,
 			want: []string{
 				"spec.kprobes[0].data: not supported by Vigil yet",
-				`spec.kprobes[0].args[0].type: "user_namespace" is not supported by Vigil yet`,
 				`spec.kprobes[0].args[2].type: "auto" is not supported by Vigil yet`,
 				"spec.kprobes[0].args[3].type: a missing type (auto, taken from BTF) is not supported by Vigil yet",
 				"spec.uprobes[0].btfPath: not supported by Vigil yet",
