@@ -368,8 +368,15 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		if (ac->nres || ac->res_load)
 			raw = resolve_arg(ac, raw);
 
-		if (at_return && !(ac->type == ARG_CHAR_BUF && (ac->flags & ARGF_RETURN_COPY)))
+		if (at_return && !(ac->type == ARG_CHAR_BUF && (ac->flags & ARGF_RETURN_COPY)) &&
+		    !(ac->flags & ARGF_AT_RETURN))
 			continue;
+		if (!at_return && (ac->flags & ARGF_AT_RETURN)) {
+			/* The return value is not there yet. */
+			s->a.ival[i] = 0;
+			s->a.slen[i] = 0;
+			continue;
+		}
 		s->a.ival[i] = int_value(raw, ac->flags);
 		s->a.slen[i] = 0;
 		s->a.trunc[i] = 0;

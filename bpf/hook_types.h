@@ -148,7 +148,16 @@ enum arg_flags {
 	ARGF_RETURN_COPY = 1 << 4,
 	ARGF_KERNEL = 1 << 5,  /* a string or sockaddr in kernel memory */
 	ARGF_DATALOC = 1 << 6, /* tracepoint __data_loc field: offset in the record */
+	/* The hook's return value, a pointer (a returnArg of type sock):
+	 * read at return from RAW_RET, not at entry. */
+	ARGF_AT_RETURN = 1 << 7,
 };
+
+/* Kept in BTF for the generator (internal/kernel's argflags_gen.go). */
+const enum arg_flags *unused_arg_flags __attribute__((unused));
+
+/* RAW_RET is the raw argument slot that holds the return value at return. */
+#define RAW_RET 6
 
 /* The comparisons a selector filter makes, named as Tetragon spells the
  * operators: internal/policy's Op constants and their names are generated

@@ -204,6 +204,8 @@ __noinline int exit_hook(struct hook_scratch *s, __u32 slot)
 	s->call = p->call;
 	bpf_probe_read_kernel(&s->a, sizeof(s->a), &p->a);
 	bpf_map_delete_elem(&pending_returns, &key);
+	/* A returnArg of a pointer type is read from here (ARGF_AT_RETURN). */
+	s->a.raw[RAW_RET] = s->ret;
 
 	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
 	if (!conf || j >= MAX_SELECTORS)

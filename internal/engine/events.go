@@ -99,6 +99,11 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		Actions: actions(hookAction(rec, h)), Message: h.Message, Tags: h.Tags, Rule: ih.Program.Rule,
 		Args: ev.Args[:0], Return: rec.Return, Ret: rec.Ret,
 	}
+	if h.ReturnType == "sock" {
+		// The returned sock is an argument of the event; its address
+		// says nothing and is kept out of it.
+		ev.Return, ev.Ret = false, 0
+	}
 	if int(rec.Selector) < len(h.Selectors) {
 		if sel := &h.Selectors[rec.Selector]; len(sel.URLs)+len(sel.Names) > 0 {
 			ev.Actions = e.request(sel, ev.Actions)
@@ -112,8 +117,12 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		if spec.Type == "nop" {
 			continue
 		}
+		index := uint32(spec.Index)
+		if spec.AtReturn {
+			index = 0 // the returnArg's index
+		}
 		arg := event.HookArg{
-			Index: uint32(spec.Index), Type: spec.Type, Label: spec.Label,
+			Index: index, Type: spec.Type, Label: spec.Label,
 			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt && spec.Kind != policy.ArgCaps,
 			Truncated: a.Truncated,
 		}

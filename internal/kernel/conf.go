@@ -20,8 +20,6 @@ import (
 // Values of the kernel's enums (bpf/hook_types.h); those of enum arg_type
 // are generated (argtypes_gen.go).
 const (
-	argfSigned     = 1 << 0
-	argfReturnCopy = 1 << 4
 
 	ffUnsigned   = 1 << 0
 	ffString     = 1 << 1
@@ -213,6 +211,9 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 		}
 		if a.ReturnCopy {
 			ca.Flags |= argfReturnCopy
+		}
+		if a.AtReturn {
+			ca.Flags |= argfAtReturn
 		}
 		if a.Kernel {
 			ca.Flags |= argfKernel

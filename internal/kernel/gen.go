@@ -11,3 +11,6 @@ package kernel
 
 // The argument types of struct arg_conf (argInt, ...).
 //go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum arg_type -prefix ARG_ -goprefix arg -pkg kernel -source "bpf/hook_types.h's enum arg_type" -o argtypes_gen.go
+
+// The flags of struct arg_conf (argfSigned, ...).
+//go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum arg_flags -prefix ARGF_ -goprefix argf -pkg kernel -source "bpf/hook_types.h's enum arg_flags" -o argflags_gen.go

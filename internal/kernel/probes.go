@@ -56,8 +56,6 @@ func programNames(v any) []string {
 const (
 	tracefsRoot = "/sys/kernel/tracing"
 	tpRecordMax = 512 // TP_RECORD_MAX, bpf/probes.h
-	argfKernel  = 1 << 5
-	argfDataLoc = 1 << 6
 )
 
 // probeCollection loads bpf/probes.h's programs, sharing the sensor's

@@ -610,6 +610,7 @@ const (
 	sensorProgVigilUretprobe           = "vigil_uretprobe"
 	sensorProgVigilUsdt                = "vigil_usdt"
 	sensorVarTrampSlot                 = "tramp_slot"
+	sensorVarUnusedArgFlags            = "unused_arg_flags"
 	sensorVarUnusedArgType             = "unused_arg_type"
 	sensorVarUnusedBpfAttrArg          = "unused_bpf_attr_arg"
 	sensorVarUnusedBpfMapArg           = "unused_bpf_map_arg"
@@ -743,6 +744,7 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	TrampSlot                 *ebpf.VariableSpec `ebpf:"tramp_slot"`
+	UnusedArgFlags            *ebpf.VariableSpec `ebpf:"unused_arg_flags"`
 	UnusedArgType             *ebpf.VariableSpec `ebpf:"unused_arg_type"`
 	UnusedBpfAttrArg          *ebpf.VariableSpec `ebpf:"unused_bpf_attr_arg"`
 	UnusedBpfMapArg           *ebpf.VariableSpec `ebpf:"unused_bpf_map_arg"`
@@ -864,6 +866,7 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	TrampSlot                 *ebpf.Variable `ebpf:"tramp_slot"`
+	UnusedArgFlags            *ebpf.Variable `ebpf:"unused_arg_flags"`
 	UnusedArgType             *ebpf.Variable `ebpf:"unused_arg_type"`
 	UnusedBpfAttrArg          *ebpf.Variable `ebpf:"unused_bpf_attr_arg"`
 	UnusedBpfMapArg           *ebpf.Variable `ebpf:"unused_bpf_map_arg"`

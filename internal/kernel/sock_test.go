@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // tcpConnectPolicy is Tetragon's connect-only-private-addrs narrowed to
@@ -338,5 +339,68 @@ func TestTrackSock(t *testing.T) {
 	}
 	if got := closes[control]; got != ctlChild {
 		t.Errorf("untracked socket's close reported by pid %d, want the child (%d)", got, ctlChild)
+	}
+}
+
+// TestTrackReturnedSock: Tetragon's sk_alloc pattern. The sock sk_alloc
+// returns is read at return (returnArg of type sock) and tracked
+// (returnArgAction: TrackSock): when it closes later in the child bash
+// left it to, tcp_close reports bash, which made it. The returned sock is
+// the event's last argument, its family read from the kernel.
+func TestTrackReturnedSock(t *testing.T) {
+	testenv.RequireBPF(t)
+	port := loopbackListener(t)
+	s, ph, ok := installIfSupported(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "track-returned-sock"},
+		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
+			Call: "sk_alloc", Return: true,
+			Args:            []policy.ArgSpec{{Index: 1, Type: "int", Label: "family"}},
+			ReturnArg:       &policy.ArgSpec{Index: 0, Type: "sock"},
+			ReturnArgAction: "TrackSock",
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:     []policy.ArgSelector{{Index: 1, Operator: "Equal", Values: []string{"2"}}},
+				MatchBinaries: []policy.BinarySelector{{Operator: "Postfix", Values: []string{"/bash"}}},
+			}},
+		}, {
+			Call: "tcp_close", Args: []policy.ArgSpec{{Index: 0, Type: "sock"}},
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "DPort", Values: []string{fmt.Sprint(port)}}},
+				MatchActions: []policy.ActionSelector{{Action: "UntrackSock", ArgSock: 0}},
+			}},
+		}}},
+	}, testenv.KernelHas(t, kernel.FeatureKprobe), "kprobe")
+	if !ok {
+		return
+	}
+	var bash, child int
+	recs := hookRecords(t, s, func() []int {
+		cmd := exec.Command("/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d; /bin/sh -c 'exec sleep 0.3' & echo $!", port))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash: %v %s", err, out)
+		}
+		if _, err := fmt.Sscan(string(out), &child); err != nil {
+			t.Fatalf("bash printed %q", out)
+		}
+		bash = cmd.ProcessState.Pid()
+		return []int{bash, child}
+	})
+	allocs, closedBy := 0, 0
+	for _, r := range recs {
+		switch r.HookID {
+		case ph.Hooks[0].ID:
+			if sk := r.Args[1].Sock; sk != nil && sk.Family == unix.AF_INET && r.Args[0].Int == unix.AF_INET {
+				allocs++
+			}
+		case ph.Hooks[1].ID:
+			closedBy = int(r.PID)
+		}
+	}
+	if allocs == 0 {
+		t.Errorf("no sk_alloc of bash's AF_INET socket reported with the returned sock among %d records", len(recs))
+	}
+	if closedBy != bash {
+		t.Errorf("the returned and tracked socket's close reported by pid %d, want bash (%d), not the child (%d)", closedBy, bash, child)
 	}
 }

@@ -264,10 +264,9 @@ spec:
 		}
 		got[syscalls.Name(r.Call)] = true
 	}
-	// What every dynamically linked program does, and how it ends.
-	for _, want := range []string{"openat", "mmap", "exit_group"} {
-		if !got[want] {
-			t.Errorf("no record of %s among the syscalls recorded: %v", want, got)
-		}
+	// How every program ends, and the many calls of its start (a
+	// dynamically linked one's here, a static busybox's in the VM lane).
+	if !got["exit_group"] || len(got) < 5 {
+		t.Errorf("syscalls recorded %v: want exit_group among at least five", got)
 	}
 }

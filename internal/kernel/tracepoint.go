@@ -98,7 +98,7 @@ func tracepointArgs(c *sensorHookConf, h *policy.Hook) error {
 		case policy.ArgString:
 			switch {
 			case fld.dataLoc:
-				ca.Flags |= argfKernel | argfDataLoc
+				ca.Flags |= argfKernel | argfDataloc
 				// The string follows the fixed fields: copy the
 				// most the program allows.
 				recSize = tpRecordMax

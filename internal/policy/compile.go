@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -115,11 +116,6 @@ func (c *compiler) fail(err error) { c.errs = append(c.errs, err) }
 func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Path: path, Return: k.Return, Message: k.Message, Tags: k.Tags, NoKprobeMulti: c.option("disable-kprobe-multi")}
-	if act, _ := CanonicalAction(k.ReturnArgAction); act == "TrackSock" || act == "UntrackSock" {
-		// Tetragon's sk_alloc pattern: it needs the sock a function
-		// returns, and Vigil reads integer return values only.
-		c.fail(refuse(path+".returnArgAction", "%s on the returned sock is not supported by this version of Vigil yet: take it as a matchActions action on a hook with a sock argument", act))
-	}
 	if !k.Syscall && !c.syscallList(k.Call) {
 		h.Kind = HookKprobe
 		h.Calls = c.kernelFunctions(path+".call", k.Call)
@@ -133,6 +129,7 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 		}
 		h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
 		c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.kernelArg)
+		c.returnArgAction(path, &h, k)
 		return h, len(c.errs) == before
 	}
 	h.Kind = HookSyscall
@@ -168,10 +165,21 @@ func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, sele
 	if h.Return && ret != nil {
 		h.ReturnType = ret.Type
 		_, signed, ok := intType(ret.Type)
-		if !ok {
-			c.fail(refuse(path+".returnArg.type", "%q: this version of Vigil reads integer return values only", ret.Type))
+		switch {
+		case ok:
+			h.ReturnUnsigned = !signed
+		case ret.Type == "sock" && h.Kind == HookKprobe:
+			// The sock a kernel function returns (sk_alloc,
+			// inet_csk_accept): read at return as a sock argument.
+			if len(h.Args) >= kernelMaxArgs {
+				c.fail(refuse(path+".returnArg", "a returned sock is read as an argument: at most %d arguments besides it", kernelMaxArgs-1))
+				break
+			}
+			label := cmp.Or(ret.Label, "return")
+			h.Args = append(h.Args, Arg{Kind: ArgSock, Type: "sock", Label: label, Index: RawReturn, AtReturn: true})
+		default:
+			c.fail(refuse(path+".returnArg.type", "%q: this version of Vigil reads integer return values, and a sock returned by a kernel function", ret.Type))
 		}
-		h.ReturnUnsigned = !signed
 	}
 	if len(selectors) > kernelMaxSelectors {
 		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(selectors), kernelMaxSelectors))
@@ -502,6 +510,26 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 	return out, true
 }
 
+// returnArgAction compiles a kprobe's returnArgAction, TrackSock or
+// UntrackSock of the sock it returns (Tetragon's sk_alloc pattern): taken
+// at return by every selector that takes no such action of its own.
+func (c *compiler) returnArgAction(path string, h *Hook, k *KProbeSpec) {
+	act, _ := CanonicalAction(k.ReturnArgAction)
+	if act != "TrackSock" && act != "UntrackSock" {
+		return
+	}
+	pos := slices.IndexFunc(h.Args, func(a Arg) bool { return a.AtReturn })
+	if pos < 0 {
+		c.fail(refuse(path+".returnArgAction", "%s needs a returnArg of type sock on a kernel function with return: true", act))
+		return
+	}
+	for i := range h.Selectors {
+		if h.Selectors[i].Sock == nil {
+			h.Selectors[i].Sock = &SockAction{Untrack: act == "UntrackSock", Arg: uint8(pos)}
+		}
+	}
+}
+
 // charBuf compiles a char_buf argument: a user buffer whose size is
 // another argument (sizeArgIndex, 1-based) or the return value
 // (returnCopy).
@@ -576,6 +604,14 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		}
 		if m.Index != 0 {
 			c.fail(refuse(p+".index", "%d: the return value is index 0", m.Index))
+			continue
+		}
+		if pos := slices.IndexFunc(h.Args, func(a Arg) bool { return a.AtReturn }); pos >= 0 {
+			// A returned sock: its fields, as a sock argument's.
+			if f, ok := c.sockFilter(p, m); ok {
+				f.Arg = uint8(pos)
+				sel.RetFilters = append(sel.RetFilters, f)
+			}
 			continue
 		}
 		if f, ok := c.filter(p, m, false, h.ReturnUnsigned); ok {

@@ -251,7 +251,7 @@ func TestCompileSockTracking(t *testing.T) {
 			p.Spec.KProbes[0].Return, p.Spec.KProbes[0].ReturnArgAction = true, "TrackSock"
 			p.Spec.KProbes[0].ReturnArg = &ArgSpec{Index: 0, Type: "int"}
 			return p
-		}, "spec.kprobes[0].returnArgAction: TrackSock on the returned sock is not supported by this version of Vigil yet"},
+		}, "spec.kprobes[0].returnArgAction: TrackSock needs a returnArg of type sock on a kernel function with return: true"},
 		{"syscall hook", func() *TracingPolicy {
 			p := sockaddrPolicy()
 			p.Spec.KProbes[0].Selectors[0].MatchActions = []ActionSelector{{Action: "TrackSock", ArgSock: 1}}
@@ -268,5 +268,41 @@ func TestCompileSockTracking(t *testing.T) {
 				t.Errorf("refusals:\n%s\nwant one starting with:\n%s", strings.Join(got, "\n"), tt.want)
 			}
 		})
+	}
+}
+
+// A kernel function's returned sock (Tetragon's sk_alloc pattern) is read
+// at return as one more sock argument, which returnArgAction tracks and
+// matchReturnArgs selects on.
+func TestCompileReturnedSock(t *testing.T) {
+	p := sockPolicy()
+	k := &p.Spec.KProbes[0]
+	k.Call, k.Return, k.ReturnArgAction = "sk_alloc", true, "TrackSock"
+	k.Args = []ArgSpec{{Index: 1, Type: "int", Label: "Family"}}
+	k.ReturnArg = &ArgSpec{Index: 0, Type: "sock"}
+	k.Selectors = []SelectorSpec{
+		{MatchArgs: []ArgSelector{{Index: 1, Operator: "Equal", Values: []string{"2"}}}},
+		{MatchReturnArgs: []ArgSelector{{Index: 0, Operator: "Family", Values: []string{"AF_INET6"}}}},
+	}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := prog.Hooks[0]
+	if len(h.Args) != 2 || !h.Args[1].AtReturn || h.Args[1].Kind != ArgSock || h.Args[1].Index != RawReturn {
+		t.Fatalf("args %+v: want the int, then the returned sock", h.Args)
+	}
+	for i, sel := range h.Selectors {
+		if sel.Sock == nil || sel.Sock.Untrack || sel.Sock.Arg != 1 {
+			t.Errorf("selector %d: sock action %+v, want TrackSock of argument 1", i, sel.Sock)
+		}
+	}
+	if f := h.Selectors[1].RetFilters; len(f) != 1 || f[0].Arg != 1 {
+		t.Errorf("matchReturnArgs on the returned sock compiled as %+v", f)
+	}
+	k.Args = []ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "int"}, {Index: 2, Type: "int"}, {Index: 3, Type: "int"}, {Index: 4, Type: "int"}}
+	k.Selectors = nil
+	if _, err := Compile(p); err == nil || !strings.Contains(err.Error(), "spec.kprobes[0].returnArg: a returned sock is read as an argument: at most 4 arguments besides it") {
+		t.Errorf("five arguments and a returned sock: %v", err)
 	}
 }

@@ -180,12 +180,20 @@ type Arg struct {
 	ReturnCopy bool
 	// Kernel marks a string in kernel memory (kprobe arguments).
 	Kernel bool
+	// AtReturn marks the hook's return value declared as an argument
+	// would be (a returnArg of type sock): read at return, from the raw
+	// slot RawReturn.
+	AtReturn bool
 	// Resolve is the path of members from the argument to the field read
 	// ("mm", "owner", "real_parent", "comm"; "fd[0]" indexes an array or
 	// what a pointer points to); the kernel package finds it
 	// in the kernel's BTF when the policy is installed.
 	Resolve []string
 }
+
+// RawReturn is the raw argument slot of the return value at return
+// (RAW_RET, bpf/hook_types.h): the Index of an AtReturn argument.
+const RawReturn = 6
 
 // ReturnArg is the Filter.Arg of a filter on the return value.
 const ReturnArg = 0xff
