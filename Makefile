@@ -57,6 +57,7 @@ test: image
 	$(GO) test -run '^$$' -fuzz FuzzKallsyms -fuzztime $(FUZZTIME_SMALL) ./internal/stack/
 	$(GO) test -run '^$$' -fuzz FuzzParseMaps -fuzztime $(FUZZTIME_SMALL) ./internal/stack/
 	$(GO) test -run '^$$' -fuzz FuzzContainerIDFromCgroup -fuzztime $(FUZZTIME_SMALL) ./internal/k8s/
+	$(GO) test -run '^$$' -fuzz FuzzGnuBuildID -fuzztime $(FUZZTIME_SMALL) ./internal/engine/
 
 ## unit: the Go tests only, without building the distribution
 unit:

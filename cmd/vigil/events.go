@@ -42,6 +42,7 @@ var knownEvents = []string{
 	event.NameProcessExit,
 	event.NameProcessKprobe,
 	event.NameProcessLSM,
+	event.NameProcessLoader,
 	event.NameProcessTracepoint,
 	event.NameProcessUprobe,
 	event.NameProcessUsdt,

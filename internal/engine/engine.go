@@ -143,6 +143,7 @@ type Engine struct {
 	// a record before the next: a burst of hook events allocates only
 	// what the record keeps.
 	hook      event.Hook
+	buildIDs  buildIDCache // loader events' files
 	ancestors []*process.Process
 	sysCalls  map[uint32]string // "sys_" + the syscall's name, by number
 }

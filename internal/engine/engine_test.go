@@ -251,3 +251,43 @@ spec:
 		t.Fatal("killed once the mode set at run time was cleared")
 	}
 }
+
+// TestLoaderEvents: a policy with loader: true reports each shared object
+// a program's dynamic loader maps executable, with the file's GNU build id
+// (checked against readelf's), as Tetragon's loader events do.
+func TestLoaderEvents(t *testing.T) {
+	readelf, err := exec.LookPath("llvm-readelf-19")
+	if err != nil {
+		if readelf, err = exec.LookPath("readelf"); err != nil {
+			testenv.Unavailable(t, "no readelf to check build ids with: %v", err)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "loader.yaml"), []byte(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: loader}
+spec:
+  loader: true
+`), 0o644)
+	var s sink
+	startEngine(t, Options{Consume: s.consume, Policies: []string{dir}})
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := int64(cmd.ProcessState.Pid())
+	lr := s.wait(t, "a loader event of true's libc", func(lr plog.LogRecord) bool {
+		v, _ := lr.Attributes().Get(event.AttrProcessPID)
+		return lr.EventName() == event.NameProcessLoader && v.Int() == pid && strings.Contains(str(lr, event.AttrFilePath), "/libc.so")
+	})
+	lib := str(lr, event.AttrFilePath)
+	out, err := exec.Command(readelf, "-n", lib).CombinedOutput()
+	if err != nil {
+		t.Fatalf("readelf -n %s: %v %s", lib, err, out)
+	}
+	_, want, _ := strings.Cut(string(out), "Build ID: ")
+	want, _, _ = strings.Cut(want, "\n")
+	if got := str(lr, event.AttrLoaderBuildID); got == "" || got != strings.TrimSpace(want) {
+		t.Errorf("%s: build id %q, readelf says %q", lib, got, want)
+	}
+}

@@ -144,6 +144,14 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 	if !e.opts.ExposeStackAddresses {
 		hideAddresses(ev.KernelStack, ev.UserStack)
 	}
+	if h.Loader {
+		// Executable memory of no file (a JIT's) is no loader event.
+		path := ev.FilePath()
+		if path == "" {
+			return false
+		}
+		ev.Name, ev.BuildID = event.NameProcessLoader, e.buildIDs.of(path)
+	}
 	return true
 }
 

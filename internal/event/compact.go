@@ -66,6 +66,10 @@ func Compact(resource pcommon.Map, record plog.LogRecord, color bool) string {
 		where := strings.Join(strings.Split(hook, ":"), " ")
 		return joinFields(p.paint(ansiBlue, eventWord("🕵️", "usdt")), source, binary,
 			p.paint(ansiCyan, joinFields(printable(where), hookDetail(attrs)))) + stackLines(attrs)
+	case NameProcessLoader:
+		// The file whose code was mapped, as tetra prints a loader event.
+		return joinFields(p.paint(ansiBlue, eventWord("📚", "loader")), source, binary,
+			p.paint(ansiCyan, printable(attrString(attrs, AttrFilePath))))
 	case NameEnforcementAction:
 		// What was done, to whom, and by which rule, so that an
 		// operator watching a node sees enforcement as it happens.

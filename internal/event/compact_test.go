@@ -176,6 +176,16 @@ func TestCompact(t *testing.T) {
 	}
 }
 
+func TestCompactLoader(t *testing.T) {
+	lr := record(NameProcessLoader, "/usr/bin/true", []string{"true"}, func(m pcommon.Map) {
+		m.PutStr(AttrHook, "sys_mmap")
+		m.PutStr(AttrFilePath, "/lib/x86_64-linux-gnu/libc.so.6")
+	})
+	if got, want := Compact(hostResource(), lr, false), "📚 loader  node-1 /usr/bin/true /lib/x86_64-linux-gnu/libc.so.6"; got != want {
+		t.Errorf("loader:\n got %q\nwant %q", got, want)
+	}
+}
+
 func TestCompactPolicyEvents(t *testing.T) {
 	open := record(NameProcessKprobe, "/usr/bin/cat", []string{"cat", "/etc/shadow"}, func(m pcommon.Map) {
 		m.PutStr(AttrHook, "sys_openat")

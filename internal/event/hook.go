@@ -54,6 +54,8 @@ type Hook struct {
 	// kernel and libraries are loaded, which KASLR and ASLR hide).
 	KernelStack []stack.Frame
 	UserStack   []stack.Frame
+	// BuildID is a loader event's file's GNU build id, in hex.
+	BuildID string
 }
 
 func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
@@ -107,6 +109,9 @@ func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
 	putStack(attrs, AttrUserStackTrace, h.UserStack, UserFrame)
 	if p := h.FilePath(); p != "" {
 		attrs.PutStr(AttrFilePath, p)
+	}
+	if h.BuildID != "" {
+		attrs.PutStr(AttrLoaderBuildID, h.BuildID)
 	}
 	// The first socket argument says where the event goes (and, for a
 	// sock, from where and over what).

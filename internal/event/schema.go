@@ -14,6 +14,9 @@ const (
 	NameProcessUprobe     = "process.uprobe"
 	NameProcessUsdt       = "process.usdt"
 	NameProcessLSM        = "process.lsm"
+	// NameProcessLoader is a file's code mapped executable (a policy's
+	// spec.loader, Tetragon's process_loader).
+	NameProcessLoader     = "process.loader"
 	NameEnforcementAction = "enforcement.action"
 )
 
@@ -80,11 +83,14 @@ const (
 	AttrSecurityRuleReference   = "security_rule.reference"
 	AttrSecurityRuleRulesetName = "security_rule.ruleset.name"
 	AttrFilePath                = "file.path"
-	AttrNetworkTransport        = "network.transport"
-	AttrSourceAddress           = "source.address"
-	AttrSourcePort              = "source.port"
-	AttrDestinationAddress      = "destination.address"
-	AttrDestinationPort         = "destination.port"
+	// AttrLoaderBuildID is the GNU build id of a loader event's file, in
+	// hex, read from its ELF notes.
+	AttrLoaderBuildID      = "vigil.loader.build_id"
+	AttrNetworkTransport   = "network.transport"
+	AttrSourceAddress      = "source.address"
+	AttrSourcePort         = "source.port"
+	AttrDestinationAddress = "destination.address"
+	AttrDestinationPort    = "destination.port"
 )
 
 // Vigil's own attributes.

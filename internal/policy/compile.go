@@ -47,6 +47,11 @@ func Compile(p *TracingPolicy) (*Program, error) {
 	}
 	c := compiler{policy: p, mode: Mode(p)}
 	prog := &Program{Policy: p, Rule: RuleOf(p), PodScoped: PodScoped(p)}
+	if p.Spec.Loader {
+		if h, ok := c.loader(); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
+	}
 	for i := range p.Spec.KProbes {
 		if h, ok := c.kprobe(fmt.Sprintf("spec.kprobes[%d]", i), &p.Spec.KProbes[i]); ok {
 			prog.Hooks = append(prog.Hooks, h)
@@ -508,6 +513,23 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 		return out, false
 	}
 	return out, true
+}
+
+// loader compiles spec.loader: Tetragon's loader events, executable code
+// mapped from a file. Vigil watches mmap calls that ask for PROT_EXEC with
+// a file, as the dynamic loader maps each shared object; what the kernel
+// maps itself at exec (the program and its interpreter) is the exec event.
+func (c *compiler) loader() (Hook, bool) {
+	k := KProbeSpec{
+		Call: "sys_mmap", Syscall: true,
+		Args: []ArgSpec{{Index: 4, Type: "fd", Label: "file"}, {Index: 2, Type: "int", Label: "prot"}},
+		Selectors: []SelectorSpec{{MatchArgs: []ArgSelector{
+			{Index: 2, Operator: "Mask", Values: []string{"4"}}, // PROT_EXEC
+		}}},
+	}
+	h, ok := c.kprobe("spec.loader", &k)
+	h.Loader = true
+	return h, ok
 }
 
 // returnArgAction compiles a kprobe's returnArgAction, TrackSock or

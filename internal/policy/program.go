@@ -97,6 +97,9 @@ type Hook struct {
 	// functions of the running kernel it matches (available_filter_functions)
 	// become Calls at install.
 	CallPattern string
+	// Loader marks the hook spec.loader asks for: its events are loader
+	// events (a file's code mapped executable), not the hook's.
+	Loader bool
 	// NoKprobeMulti attaches a kprobe hook one kprobe per function even
 	// where the kernel has kprobe.multi (option disable-kprobe-multi).
 	NoKprobeMulti bool

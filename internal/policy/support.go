@@ -53,7 +53,7 @@ var support = struct {
 	kinds: setOf(KindTracingPolicy, KindTracingPolicyNamespaced),
 	fields: map[reflect.Type]set{
 		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "usdts", "lsmhooks", "lists", "options",
-			"podSelector", "containerSelector", "selectorsMacros"),
+			"podSelector", "containerSelector", "selectorsMacros", "loader"),
 		reflect.TypeFor[UsdtSpec]():       setOf("path", "provider", "name", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),

@@ -122,7 +122,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 `,
 			want: []string{
 				"spec.enforcers: not supported by Vigil yet",
-				"spec.loader: not supported by Vigil yet",
 			},
 		},
 		{

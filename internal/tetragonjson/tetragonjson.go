@@ -11,6 +11,7 @@
 package tetragonjson
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -109,6 +110,11 @@ func Event(res pcommon.Map, lr plog.LogRecord) (ev *tetragon.GetEventsResponse, 
 			Process: p, Parent: parent, Ancestors: ancestors, Path: path, Provider: provider, Name: name,
 			Args: args(a), Action: action(a), PolicyName: str(a, event.AttrSecurityRuleName),
 			Message: str(a, event.AttrMessage), Tags: strs(a, event.AttrTags),
+		}}
+	case event.NameProcessLoader:
+		id, _ := hex.DecodeString(str(a, event.AttrLoaderBuildID))
+		ev.Event = &tetragon.GetEventsResponse_ProcessLoader{ProcessLoader: &tetragon.ProcessLoader{
+			Process: p, Path: str(a, event.AttrFilePath), Buildid: id,
 		}}
 	case event.NameProcessLSM:
 		ev.Event = &tetragon.GetEventsResponse_ProcessLsm{ProcessLsm: &tetragon.ProcessLsm{
