@@ -20,7 +20,6 @@ import (
 // Values of the kernel's enums (bpf/hook_types.h); those of enum arg_type
 // are generated (argtypes_gen.go).
 const (
-
 	ffUnsigned   = 1 << 0
 	ffString     = 1 << 1
 	ffFieldShift = 2 // enum sock_field
