@@ -71,6 +71,34 @@ static __always_inline void sock_act(struct hook_scratch *s, const struct hook_c
 	bpf_map_update_elem(&sock_owners, &sk, &o, BPF_ANY);
 }
 
+/* enforcer_notes: what a NotifyEnforcer left a thread (by pid_tgid) for
+ * the enforcer of its policy (vigil_enforcer, probes.h), which acts on the
+ * thread's next call of an enforced syscall and takes the note. LRU: a
+ * note never used ages out. */
+struct enforcer_note {
+	__s32 error;
+	__u32 signal;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct enforcer_note);
+} enforcer_notes SEC(".maps");
+
+static __always_inline void notify_act(const struct selector *sel)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (sel->notify == NOTIFY_CLEANUP) {
+		bpf_map_delete_elem(&enforcer_notes, &id);
+		return;
+	}
+	struct enforcer_note n = {.error = sel->notify_error, .signal = sel->notify_signal};
+	bpf_map_update_elem(&enforcer_notes, &id, &n, BPF_ANY);
+}
+
 /* hook_pid_tgid is the task an event reports: the owner of its first
  * tracked sock argument, else the current one. */
 static __always_inline __u64 hook_pid_tgid(struct hook_scratch *s, const struct hook_conf *conf)

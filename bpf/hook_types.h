@@ -290,6 +290,14 @@ struct cap_filter {
 	__u64 mask;
 };
 
+enum notify_op {
+	NOTIFY_ENFORCER = 1, /* leave the thread's next enforced call a note */
+	NOTIFY_CLEANUP = 2,  /* take back a note left and not yet used */
+};
+
+/* Kept in BTF for the generator. */
+const enum notify_op *unused_notify_op __attribute__((unused));
+
 /* One matchPIDs entry; a selector's entries are ANDed. */
 struct pid_filter {
 	__u8 op; /* SOP_In, SOP_NotIn */
@@ -307,7 +315,7 @@ struct selector {
 	__u32 bin_set;
 	__u32 signal;
 	__u8 npidf; /* matchPIDs entries in pidf */
-	__u8 pad_pid;
+	__u8 notify; /* enum notify_op: NotifyEnforcer, CleanupEnforcerNotification */
 	__u8 rate_scope;
 	__u8 deny; /* Override on a connect hook: refuse the connection */
 	__u64 rate_ns;
@@ -317,6 +325,8 @@ struct selector {
 	__u8 stack;      /* Post's stack traces: enum stack_flags */
 	__u8 count;      /* Count: add the match to policy_counts */
 	__s32 override;  /* Override: the error LSM and fmod_ret hooks return */
+	__s32 notify_error;  /* NotifyEnforcer argError: what the enforced call returns */
+	__u32 notify_signal; /* NotifyEnforcer argSig: sent when it is enforced */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
 	struct pid_filter pidf[MAX_PID_FILTERS];

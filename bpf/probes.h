@@ -547,6 +547,26 @@ long vigil_fmod_ret(void *ctx)
 	return ret;
 }
 
+/* An enforcer (spec.enforcers) on a syscall function: a thread that a
+ * NotifyEnforcer left a note has this call fail with the note's error, and
+ * gets its signal; the note is used up. Other threads pass. */
+SEC("fmod_ret/security_file_open")
+long vigil_enforcer(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct enforcer_note *n = bpf_map_lookup_elem(&enforcer_notes, &id);
+
+	if (!n)
+		return 0;
+	__s64 err = n->error;
+	__u32 sig = n->signal;
+
+	bpf_map_delete_elem(&enforcer_notes, &id);
+	if (sig)
+		bpf_send_signal(sig);
+	return err;
+}
+
 /* fentry on a kernel function or a syscall wrapper: where kprobes are
  * missing, or preferred. Reports only; its return value is ignored. */
 SEC("fentry/security_file_open")

@@ -109,6 +109,8 @@ static __always_inline void act(struct hook_scratch *s, const struct hook_conf *
 		bpf_send_signal(sel->signal);
 		count_hook(slot, HC_SIGNALED);
 	}
+	if (sel->notify)
+		notify_act(sel);
 	post(s, conf, slot, sel_idx, sel, sel->signal, at_return);
 	/* After the event: the event of an UntrackSock still reports the
 	 * socket's owner, as Tetragon's does. */

@@ -250,6 +250,9 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 			cs.Stack |= stackUser
 		}
 		cs.Signal = sel.Signal
+		cs.Notify = uint8(sel.Notify)
+		cs.NotifyError = sel.NotifyError
+		cs.NotifySignal = sel.NotifySignal
 		cs.RateNs = uint64(sel.RateLimit)
 		cs.RateScope = uint8(sel.RateScope)
 		cs.Npidf = uint8(len(sel.PIDs))

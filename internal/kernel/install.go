@@ -154,7 +154,7 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 		}
 	}
 	ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry, h.Return)
-	if hasOverride(h) {
+	if hasOverride(h) || h.Enforcer {
 		// attachable checked that fmod_ret loads here.
 		ih.Mechanism = SyscallFmodRet
 	}

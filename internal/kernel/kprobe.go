@@ -54,7 +54,7 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, progs *probePrograms) error {
 			// Error injection on a security_* function: fmod_ret, which
 			// needs no bpf_override_return.
 			if len(h.Calls) == 1 && strings.HasPrefix(h.Calls[0], "security_") && !h.Return {
-				if err := s.attachFmodRet(ih, h.Calls[0]); err != nil {
+				if err := s.attachFmodRet(ih, "vigil_fmod_ret", h.Calls[0]); err != nil {
 					return err
 				}
 				ih.Mechanism = "fmod_ret"

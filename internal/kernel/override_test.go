@@ -2,6 +2,7 @@ package kernel_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 func overridePolicy(lsm bool, path string) *policy.TracingPolicy {
@@ -107,4 +109,56 @@ func TestSyscallOverrideSkipsTheCall(t *testing.T) {
 	if len(recs) != 1 || recs[0].Args[1].Str != f[0] {
 		t.Errorf("records %+v, want the refused open", recs)
 	}
+}
+
+// TestEnforcerFailsTheNotifiedCall: Tetragon's killer pattern. A
+// tracepoint on raw_syscalls/sys_enter leaves a note (NotifyEnforcer) when
+// this process calls a syscall of the list, and the policy's enforcer on
+// that syscall's function fails the call with the note's error. A syscall
+// off the list passes.
+func TestEnforcerFailsTheNotifiedCall(t *testing.T) {
+	testenv.RequireBPF(t)
+	ps, err := policy.Parse([]byte(fmt.Sprintf(`apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: kill-dups}
+spec:
+  lists:
+  - {name: dups, type: syscalls, values: [sys_dup, __ia32_sys_dup]}
+  enforcers:
+  - calls: ["list:dups"]
+  tracepoints:
+  - subsystem: raw_syscalls
+    event: sys_enter
+    args: [{index: 4, type: syscall64}]
+    selectors:
+    - matchArgs: [{index: 0, operator: InMap, values: ["list:dups"]}]
+      matchPIDs: [{operator: In, values: [%d]}]
+      matchActions: [{action: NotifyEnforcer, argError: -1}]
+`, os.Getpid())), "killer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Load(ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	_, ph, ok := installIfSupported(t, ps[0], testenv.KernelHas(t, kernel.FeatureSyscallFmodRet), "fmod_ret")
+	if !ok {
+		return
+	}
+	if got := ph.Hooks[1].Mechanism; got != kernel.SyscallFmodRet {
+		t.Errorf("enforcer attached with %q, want %q", got, kernel.SyscallFmodRet)
+	}
+	if fd, err := syscall.Dup(1); !errors.Is(err, syscall.EPERM) {
+		syscall.Close(fd)
+		t.Errorf("dup: %d, %v; want EPERM from the enforcer", fd, err)
+	}
+	fd, err := syscall.Open("/dev/null", syscall.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Dup2(fd, fd+100); err != nil {
+		t.Errorf("dup2, not enforced: %v", err)
+	}
+	syscall.Close(fd)
+	syscall.Close(fd + 100)
 }

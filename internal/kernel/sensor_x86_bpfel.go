@@ -103,6 +103,12 @@ type sensorDenyValue struct {
 	Rule    uint64
 }
 
+type sensorEnforcerNote struct {
+	_      structs.HostLayout
+	Error  int32
+	Signal uint32
+}
+
 type sensorExecFlags uint32
 
 const (
@@ -233,27 +239,29 @@ type sensorHookConf struct {
 	}
 	_   [4]byte
 	Sel [5]struct {
-		_         structs.HostLayout
-		Nfilters  uint8
-		Nret      uint8
-		Post      uint8
-		BinOp     uint8
-		BinSet    uint32
-		Signal    uint32
-		Npidf     uint8
-		PadPid    uint8
-		RateScope uint8
-		Deny      uint8
-		RateNs    uint64
-		PadPid2   [2]uint8
-		Nns       uint8
-		BinFollow uint8
-		Stack     uint8
-		Count     uint8
-		_         [2]byte
-		Override  int32
-		CgroupSet uint32
-		Pidf      [4]struct {
+		_            structs.HostLayout
+		Nfilters     uint8
+		Nret         uint8
+		Post         uint8
+		BinOp        uint8
+		BinSet       uint32
+		Signal       uint32
+		Npidf        uint8
+		Notify       uint8
+		RateScope    uint8
+		Deny         uint8
+		RateNs       uint64
+		PadPid2      [2]uint8
+		Nns          uint8
+		BinFollow    uint8
+		Stack        uint8
+		Count        uint8
+		_            [2]byte
+		Override     int32
+		NotifyError  int32
+		NotifySignal uint32
+		CgroupSet    uint32
+		Pidf         [4]struct {
 			_      structs.HostLayout
 			Op     uint8
 			N      uint8
@@ -559,6 +567,7 @@ const (
 	sensorMapDenyConnect6              = "deny_connect6"
 	sensorMapDenyExec                  = "deny_exec"
 	sensorMapDrops                     = "drops"
+	sensorMapEnforcerNotes             = "enforcer_notes"
 	sensorMapEvents                    = "events"
 	sensorMapExecConfig                = "exec_config"
 	sensorMapExecHeap                  = "exec_heap"
@@ -587,6 +596,7 @@ const (
 	sensorMapUsdtSites                 = "usdt_sites"
 	sensorProgVigilConnect4            = "vigil_connect4"
 	sensorProgVigilConnect6            = "vigil_connect6"
+	sensorProgVigilEnforcer            = "vigil_enforcer"
 	sensorProgVigilExecBtf             = "vigil_exec_btf"
 	sensorProgVigilExecRaw             = "vigil_exec_raw"
 	sensorProgVigilExitBtf             = "vigil_exit_btf"
@@ -625,6 +635,7 @@ const (
 	sensorVarUnusedHookConf            = "unused_hook_conf"
 	sensorVarUnusedHookLimits          = "unused_hook_limits"
 	sensorVarUnusedHookRecord          = "unused_hook_record"
+	sensorVarUnusedNotifyOp            = "unused_notify_op"
 	sensorVarUnusedPerfEventArg        = "unused_perf_event_arg"
 	sensorVarUnusedProcFlags           = "unused_proc_flags"
 	sensorVarUnusedSyscallEntry        = "unused_syscall_entry"
@@ -674,6 +685,7 @@ type sensorSpecs struct {
 type sensorProgramSpecs struct {
 	VigilConnect4       *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
 	VigilConnect6       *ebpf.ProgramSpec `ebpf:"vigil_connect6"`
+	VigilEnforcer       *ebpf.ProgramSpec `ebpf:"vigil_enforcer"`
 	VigilExecBtf        *ebpf.ProgramSpec `ebpf:"vigil_exec_btf"`
 	VigilExecRaw        *ebpf.ProgramSpec `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
@@ -711,6 +723,7 @@ type sensorMapSpecs struct {
 	DenyConnect6   *ebpf.MapSpec `ebpf:"deny_connect6"`
 	DenyExec       *ebpf.MapSpec `ebpf:"deny_exec"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
+	EnforcerNotes  *ebpf.MapSpec `ebpf:"enforcer_notes"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecConfig     *ebpf.MapSpec `ebpf:"exec_config"`
 	ExecHeap       *ebpf.MapSpec `ebpf:"exec_heap"`
@@ -759,6 +772,7 @@ type sensorVariableSpecs struct {
 	UnusedHookConf            *ebpf.VariableSpec `ebpf:"unused_hook_conf"`
 	UnusedHookLimits          *ebpf.VariableSpec `ebpf:"unused_hook_limits"`
 	UnusedHookRecord          *ebpf.VariableSpec `ebpf:"unused_hook_record"`
+	UnusedNotifyOp            *ebpf.VariableSpec `ebpf:"unused_notify_op"`
 	UnusedPerfEventArg        *ebpf.VariableSpec `ebpf:"unused_perf_event_arg"`
 	UnusedProcFlags           *ebpf.VariableSpec `ebpf:"unused_proc_flags"`
 	UnusedSyscallEntry        *ebpf.VariableSpec `ebpf:"unused_syscall_entry"`
@@ -793,6 +807,7 @@ type sensorMaps struct {
 	DenyConnect6   *ebpf.Map `ebpf:"deny_connect6"`
 	DenyExec       *ebpf.Map `ebpf:"deny_exec"`
 	Drops          *ebpf.Map `ebpf:"drops"`
+	EnforcerNotes  *ebpf.Map `ebpf:"enforcer_notes"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecConfig     *ebpf.Map `ebpf:"exec_config"`
 	ExecHeap       *ebpf.Map `ebpf:"exec_heap"`
@@ -832,6 +847,7 @@ func (m *sensorMaps) Close() error {
 		m.DenyConnect6,
 		m.DenyExec,
 		m.Drops,
+		m.EnforcerNotes,
 		m.Events,
 		m.ExecConfig,
 		m.ExecHeap,
@@ -881,6 +897,7 @@ type sensorVariables struct {
 	UnusedHookConf            *ebpf.Variable `ebpf:"unused_hook_conf"`
 	UnusedHookLimits          *ebpf.Variable `ebpf:"unused_hook_limits"`
 	UnusedHookRecord          *ebpf.Variable `ebpf:"unused_hook_record"`
+	UnusedNotifyOp            *ebpf.Variable `ebpf:"unused_notify_op"`
 	UnusedPerfEventArg        *ebpf.Variable `ebpf:"unused_perf_event_arg"`
 	UnusedProcFlags           *ebpf.Variable `ebpf:"unused_proc_flags"`
 	UnusedSyscallEntry        *ebpf.Variable `ebpf:"unused_syscall_entry"`
@@ -892,6 +909,7 @@ type sensorVariables struct {
 type sensorPrograms struct {
 	VigilConnect4       *ebpf.Program `ebpf:"vigil_connect4"`
 	VigilConnect6       *ebpf.Program `ebpf:"vigil_connect6"`
+	VigilEnforcer       *ebpf.Program `ebpf:"vigil_enforcer"`
 	VigilExecBtf        *ebpf.Program `ebpf:"vigil_exec_btf"`
 	VigilExecRaw        *ebpf.Program `ebpf:"vigil_exec_raw"`
 	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
@@ -920,6 +938,7 @@ func (p *sensorPrograms) Close() error {
 	return _SensorClose(
 		p.VigilConnect4,
 		p.VigilConnect6,
+		p.VigilEnforcer,
 		p.VigilExecBtf,
 		p.VigilExecRaw,
 		p.VigilExitBtf,

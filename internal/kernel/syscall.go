@@ -163,8 +163,12 @@ func (s *Sensor) attachSyscallWrappers(ih *InstalledHook, progs *probePrograms) 
 		}
 		return nil
 	case SyscallFmodRet:
+		program := "vigil_fmod_ret"
+		if ih.Hook.Enforcer {
+			program = "vigil_enforcer"
+		}
 		for _, sym := range ih.symbols {
-			if err := s.attachFmodRet(ih, sym); err != nil {
+			if err := s.attachFmodRet(ih, program, sym); err != nil {
 				return err
 			}
 		}
@@ -188,6 +192,9 @@ type syscallKind struct{}
 func (syscallKind) ownProbes() bool { return false }
 
 func (syscallKind) attachable(s *Sensor, h *policy.Hook) error {
+	if err := s.syscallSupport().fmodRet; h.Enforcer && err != nil {
+		return fmt.Errorf("%s: an enforcer fails calls with fmod_ret on their functions (%s*), which needs the kernel's error injection list (CONFIG_FUNCTION_ERROR_INJECTION): %w: %w", h.Path, syscallPrefix, ErrMissingFeature, err)
+	}
 	if err := s.syscallSupport().fmodRet; hasOverride(h) && err != nil {
 		return fmt.Errorf("%s: Override on a syscall needs fmod_ret on its function (%s*), which needs the kernel's error injection list (CONFIG_FUNCTION_ERROR_INJECTION): %w: %w", h.Path, syscallPrefix, ErrMissingFeature, err)
 	}

@@ -64,11 +64,12 @@ func (s *Sensor) attachFentry(ih *InstalledHook, fn string) error {
 	return nil
 }
 
-// attachFmodRet attaches an Override kprobe on a security_* function as
-// fmod_ret: the program's non-zero return replaces the function's.
-func (s *Sensor) attachFmodRet(ih *InstalledHook, fn string) error {
+// attachFmodRet attaches program (vigil_fmod_ret: an Override hook;
+// vigil_enforcer: an enforcer) to fn as fmod_ret: the program's non-zero
+// return replaces the function's.
+func (s *Sensor) attachFmodRet(ih *InstalledHook, program, fn string) error {
 	h := ih.Hook
-	prog, err := s.loadTrampoline(ih, "vigil_fmod_ret", fn)
+	prog, err := s.loadTrampoline(ih, program, fn)
 	if err != nil {
 		return err
 	}

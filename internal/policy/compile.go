@@ -47,11 +47,6 @@ func Compile(p *TracingPolicy) (*Program, error) {
 	}
 	c := compiler{policy: p, mode: Mode(p)}
 	prog := &Program{Policy: p, Rule: RuleOf(p), PodScoped: PodScoped(p)}
-	if p.Spec.Loader {
-		if h, ok := c.loader(); ok {
-			prog.Hooks = append(prog.Hooks, h)
-		}
-	}
 	for i := range p.Spec.KProbes {
 		if h, ok := c.kprobe(fmt.Sprintf("spec.kprobes[%d]", i), &p.Spec.KProbes[i]); ok {
 			prog.Hooks = append(prog.Hooks, h)
@@ -79,6 +74,16 @@ func Compile(p *TracingPolicy) (*Program, error) {
 		h := Hook{Kind: HookLSM, Path: path, Calls: []string{l.Hook}, Message: l.Message, Tags: l.Tags}
 		c.body(path, &h, l.Args, nil, l.Selectors, c.kernelArg)
 		if len(c.errs) == before {
+			prog.Hooks = append(prog.Hooks, h)
+		}
+	}
+	if p.Spec.Loader {
+		if h, ok := c.loader(); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
+	}
+	for i, raw := range p.Spec.Enforcers {
+		if h, ok := c.enforcer(fmt.Sprintf("spec.enforcers[%d]", i), raw); ok {
 			prog.Hooks = append(prog.Hooks, h)
 		}
 	}
@@ -513,6 +518,24 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 		return out, false
 	}
 	return out, true
+}
+
+// enforcer compiles an entry of spec.enforcers: a hook on its syscalls,
+// by name or list, that the kernel attaches with fmod_ret. Names an
+// architecture lacks (Tetragon's examples list __ia32_ ones) are skipped.
+func (c *compiler) enforcer(path string, raw map[string]any) (Hook, bool) {
+	before := len(c.errs)
+	h := Hook{Kind: HookSyscall, Path: path, Enforcer: true, IgnoreNotFound: true}
+	calls, _ := raw["calls"].([]any)
+	for i, v := range calls {
+		name, _ := v.(string)
+		for _, sc := range c.syscalls(fmt.Sprintf("%s.calls[%d]", path, i), name) {
+			if !slices.Contains(h.Calls, sc) {
+				h.Calls = append(h.Calls, sc)
+			}
+		}
+	}
+	return h, len(c.errs) == before
 }
 
 // loader compiles spec.loader: Tetragon's loader events, executable code
@@ -978,6 +1001,25 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				c.fail(refuse(p+".argSig", "%d: a signal number from 1 to 64", a.ArgSig))
 			} else if c.mode != ModeMonitor {
 				sel.Signal = a.ArgSig
+			}
+		case "NotifyEnforcer", "CleanupEnforcerNotification":
+			if kind == HookConnect {
+				c.fail(refuse(p+".action", "%s: a connect hook runs in a cgroup program; use Override to refuse the connection", action))
+				continue
+			}
+			if action == "CleanupEnforcerNotification" {
+				sel.Notify = NotifyCleanup
+				continue
+			}
+			if a.ArgSig > 64 {
+				c.fail(refuse(p+".argSig", "%d: a signal number from 1 to 64", a.ArgSig))
+				continue
+			}
+			if c.mode != ModeMonitor {
+				sel.Notify, sel.NotifySignal = NotifyEnforcer, a.ArgSig
+				if a.ArgError != 0 {
+					sel.NotifyError = overrideErrno(a.ArgError)
+				}
 			}
 		case "Override":
 			if kind == HookSyscall && h.Return {

@@ -97,6 +97,10 @@ type Hook struct {
 	// functions of the running kernel it matches (available_filter_functions)
 	// become Calls at install.
 	CallPattern string
+	// Enforcer marks a hook of spec.enforcers: on the syscalls of Calls,
+	// it fails the calls of threads a NotifyEnforcer left a note. It has
+	// no selectors and reports nothing.
+	Enforcer bool
 	// Loader marks the hook spec.loader asks for: its events are loader
 	// events (a file's code mapped executable), not the hook's.
 	Loader bool
@@ -341,6 +345,12 @@ type Selector struct {
 	// to the event, at most MaxStackFrames frames each.
 	KernelStack bool
 	UserStack   bool
+	// Notify is NotifyEnforcer (NotifyEnforcer) or CleanupEnforcerNotification
+	// (NotifyCleanup); NotifyError and NotifySignal are what the policy's
+	// enforcer then does to the thread's next enforced call.
+	Notify       Notify
+	NotifyError  int32
+	NotifySignal uint32
 	// Signal is sent to the process when the selector matches (Sigkill: 9).
 	Signal    uint32
 	RateLimit time.Duration
@@ -400,3 +410,12 @@ func (h *Hook) Target() string {
 	}
 	return strings.Join(h.Calls, ",")
 }
+
+// Notify is a selector's note to its policy's enforcer (enum notify_op,
+// bpf/hook_types.h).
+type Notify uint8
+
+const (
+	NotifyEnforcer Notify = 1 // NotifyEnforcer: leave a note
+	NotifyCleanup  Notify = 2 // CleanupEnforcerNotification: take it back
+)

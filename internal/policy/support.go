@@ -53,7 +53,7 @@ var support = struct {
 	kinds: setOf(KindTracingPolicy, KindTracingPolicyNamespaced),
 	fields: map[reflect.Type]set{
 		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "usdts", "lsmhooks", "lists", "options",
-			"podSelector", "containerSelector", "selectorsMacros", "loader"),
+			"podSelector", "containerSelector", "selectorsMacros", "loader", "enforcers"),
 		reflect.TypeFor[UsdtSpec]():       setOf("path", "provider", "name", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
@@ -84,7 +84,8 @@ var support = struct {
 		"bpf_attr", "perf_event", "bpf_map", "net_device", "module", "load_info", "dentry", "user_namespace",
 		"nop", // declares an argument that is not read
 	),
-	actions:   setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup"),
+	actions: setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup",
+		"NotifyEnforcer", "CleanupEnforcerNotification"),
 	listTypes: setOf("syscalls", "generated_syscalls", "generated_ftrace", ""), // "": kernel functions
 	// disable-uprobe-multi and uprobe-heap-size have nothing to act on:
 	// Vigil attaches one uprobe per symbol and keeps no uprobe heap.
