@@ -548,6 +548,63 @@ __noinline int caps_match(const struct selector *sel)
 	return sel->caps.op == SOP_In ? any : !any;
 }
 
+/* caps_change_match tests matchCapabilityChanges, as Tetragon does: the
+ * set's capabilities now against those the process's exec left
+ * (exec_caps). In: one of the listed capabilities changed; NotIn: none of
+ * them did, but another one did; no change matches neither. A match takes
+ * the current set as the new reference, so one change is reported once. */
+__noinline int caps_change_match(const struct selector *sel)
+{
+	if (!sel)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct exec_caps *init = bpf_map_lookup_elem(&exec_caps, &tgid);
+
+	if (!init)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 cur = 0, was;
+
+	if (sel->capch.userns && BPF_CORE_READ(cred, user_ns, ns.inum) == sel->capch.userns)
+		return 0;
+	switch (sel->capch.set) {
+	case CAPS_EFFECTIVE:
+		BPF_CORE_READ_INTO(&cur, cred, cap_effective);
+		was = init->c[0];
+		break;
+	case CAPS_INHERITABLE:
+		BPF_CORE_READ_INTO(&cur, cred, cap_inheritable);
+		was = init->c[1];
+		break;
+	case CAPS_PERMITTED:
+		BPF_CORE_READ_INTO(&cur, cred, cap_permitted);
+		was = init->c[2];
+		break;
+	default:
+		return 0;
+	}
+	int match = 0;
+
+	if ((was & sel->capch.mask) != (cur & sel->capch.mask))
+		match = sel->capch.op == SOP_In;
+	else if (was != cur)
+		match = sel->capch.op == SOP_NotIn;
+	if (match) {
+		switch (sel->capch.set) {
+		case CAPS_EFFECTIVE:
+			init->c[0] = cur;
+			break;
+		case CAPS_INHERITABLE:
+			init->c[1] = cur;
+			break;
+		default:
+			init->c[2] = cur;
+		}
+	}
+	return match;
+}
+
 /* policy_cgroups: the cgroups a Kubernetes-scoped policy applies to
  * (podSelector, containerSelector, the namespace of a
  * TracingPolicyNamespaced), kept current by user space as pods come and go.
@@ -607,6 +664,9 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 		if (!filter_match(&sel->f[i]))
 			return 0;
 	}
+	/* Last: a change it matches is taken as seen. */
+	if (sel->capch.op && !caps_change_match(sel))
+		return 0;
 	return 1;
 }
 

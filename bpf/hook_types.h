@@ -331,6 +331,7 @@ struct selector {
 			   * set in policy_cgroups; 0: every cgroup */
 	struct pid_filter pidf[MAX_PID_FILTERS];
 	struct cap_filter caps;
+	struct cap_filter capch; /* matchCapabilityChanges */
 	struct ns_filter ns[MAX_NS_FILTERS];
 	struct arg_filter f[MAX_FILTERS];
 	struct arg_filter r[MAX_RET_FILTERS];

@@ -182,6 +182,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } deny_exec SEC(".maps");
 
+/* exec_caps: each process's capability sets as its exec left them
+ * (indexed by enum cap_set less one: effective, inheritable, permitted),
+ * for matchCapabilityChanges, which compares them with the current ones.
+ * Fork copies them, exit deletes them; processes found in /proc have
+ * none, and match no change, as in Tetragon. */
+struct exec_caps {
+	__u64 c[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct exec_caps);
+} exec_caps SEC(".maps");
+
 static __always_inline int denied(struct deny_value *v)
 {
 	return v && (v->expires == 0 || bpf_ktime_get_boot_ns() < v->expires);
@@ -361,6 +377,11 @@ static __always_inline int handle_exec(struct task_struct *task, struct linux_bi
 	rec->filename_len = n - 1;
 	off = (n - 1) & (VIGIL_PATH_MAX - 1);
 	remember_binary(rec->pid, rec->data, rec->filename_len, &rec->flags);
+	{
+		struct exec_caps ec = {.c = {rec->cap_effective, rec->cap_inheritable, rec->cap_permitted}};
+
+		bpf_map_update_elem(&exec_caps, &rec->pid, &ec, BPF_ANY);
+	}
 
 	__u32 cwd_len = read_cwd(rec, off, task);
 	rec->cwd_len = cwd_len;
@@ -419,6 +440,9 @@ static __always_inline int handle_fork(struct task_struct *child)
 	struct proc_info *parent = bpf_map_lookup_elem(&procs, &rec.ppid);
 	if (parent)
 		bpf_map_update_elem(&procs, &tgid, parent, BPF_ANY);
+	struct exec_caps *caps = bpf_map_lookup_elem(&exec_caps, &rec.ppid);
+	if (caps)
+		bpf_map_update_elem(&exec_caps, &tgid, caps, BPF_ANY);
 	emit(&rec, sizeof(rec));
 	return 0;
 }
@@ -437,6 +461,7 @@ static __always_inline int handle_exit(struct task_struct *task)
 	rec.exit_code = BPF_CORE_READ(task, exit_code);
 	rec.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
 	bpf_map_delete_elem(&procs, &rec.pid);
+	bpf_map_delete_elem(&exec_caps, &rec.pid);
 	emit(&rec, sizeof(rec));
 	return 0;
 }

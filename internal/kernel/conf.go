@@ -145,6 +145,11 @@ func (t *hookTable) hostNamespaces(prog *policy.Program) (map[policy.Namespace]u
 					return nil, fmt.Errorf("%s.matchCapabilities[0].isNamespaceCapability: %w", sp, err)
 				}
 			}
+			if c := sel.CapabilityChanges; c != nil && c.NamespaceCapability {
+				if err := resolve(policy.NamespaceUser); err != nil {
+					return nil, fmt.Errorf("%s.matchCapabilityChanges[0].isNamespaceCapability: %w", sp, err)
+				}
+			}
 		}
 	}
 	return host, nil
@@ -274,6 +279,14 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 			cs.Caps.Mask = c.Mask
 			if c.NamespaceCapability {
 				cs.Caps.Userns = host[policy.NamespaceUser]
+			}
+		}
+		if c := sel.CapabilityChanges; c != nil {
+			cs.Capch.Op = uint8(c.Op)
+			cs.Capch.Set = kernelCapSets[c.Set]
+			cs.Capch.Mask = c.Mask
+			if c.NamespaceCapability {
+				cs.Capch.Userns = host[policy.NamespaceUser]
 			}
 		}
 		if len(sel.Namespaces) > len(cs.Ns) {

@@ -297,3 +297,55 @@ func TestMatchNamespacesHostNSUnreadable(t *testing.T) {
 		t.Fatalf("error %v, want one starting %q", err, want)
 	}
 }
+
+// TestMatchCapabilityChanges: a process that dropped CAP_SYS_ADMIN from
+// its effective set since its exec matches matchCapabilityChanges In
+// [CAP_SYS_ADMIN], once: the change is then taken as seen. A process that
+// changed nothing does not match. Both are this test binary, run again.
+func TestMatchCapabilityChanges(t *testing.T) {
+	if os.Getenv("VIGIL_CAPCH_HELPER") != "" {
+		if os.Getenv("VIGIL_CAPCH_HELPER") == "drop" {
+			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var data [2]unix.CapUserData
+			if err := unix.Capget(&hdr, &data[0]); err != nil {
+				os.Exit(3)
+			}
+			data[0].Effective &^= 1 << unix.CAP_SYS_ADMIN
+			if err := unix.Capset(&hdr, &data[0]); err != nil {
+				os.Exit(4)
+			}
+		}
+		for range 2 {
+			f, err := os.Open(os.Getenv("VIGIL_CAPCH_FILE"))
+			if err != nil {
+				os.Exit(5)
+			}
+			f.Close()
+		}
+		os.Exit(0)
+	}
+	testenv.RequireBPF(t)
+	_, f := files(t, "marker")
+	s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+		MatchArgs: []policy.ArgSelector{pathIs("Equal", f[0])},
+		MatchCapabilityChanges: []map[string]any{
+			{"type": "Effective", "operator": "In", "values": []any{"CAP_SYS_ADMIN"}},
+		},
+	}))
+	helper := func(mode string) int {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestMatchCapabilityChanges$")
+		cmd.Env = append(os.Environ(), "VIGIL_CAPCH_HELPER="+mode, "VIGIL_CAPCH_FILE="+f[0])
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("helper %s: %v %s", mode, err, out)
+		}
+		return cmd.ProcessState.Pid()
+	}
+	var dropped, kept int
+	recs := hookRecords(t, s, func() []int {
+		dropped, kept = helper("drop"), helper("keep")
+		return []int{dropped, kept}
+	})
+	if len(recs) != 1 || recs[0].PID != uint32(dropped) {
+		t.Fatalf("records %+v: want one, of the process that dropped CAP_SYS_ADMIN (%d), not of the one that kept it (%d)", recs, dropped, kept)
+	}
+}

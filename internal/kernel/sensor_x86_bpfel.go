@@ -109,6 +109,11 @@ type sensorEnforcerNote struct {
 	Signal uint32
 }
 
+type sensorExecCaps struct {
+	_ structs.HostLayout
+	C [3]uint64
+}
+
 type sensorExecFlags uint32
 
 const (
@@ -270,6 +275,14 @@ type sensorHookConf struct {
 			Pids   [8]uint32
 		}
 		Caps struct {
+			_      structs.HostLayout
+			Op     uint8
+			Set    uint8
+			Pad    [2]uint8
+			Userns uint32
+			Mask   uint64
+		}
+		Capch struct {
 			_      structs.HostLayout
 			Op     uint8
 			Set    uint8
@@ -569,6 +582,7 @@ const (
 	sensorMapDrops                     = "drops"
 	sensorMapEnforcerNotes             = "enforcer_notes"
 	sensorMapEvents                    = "events"
+	sensorMapExecCaps                  = "exec_caps"
 	sensorMapExecConfig                = "exec_config"
 	sensorMapExecHeap                  = "exec_heap"
 	sensorMapHookHeap                  = "hook_heap"
@@ -725,6 +739,7 @@ type sensorMapSpecs struct {
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
 	EnforcerNotes  *ebpf.MapSpec `ebpf:"enforcer_notes"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExecCaps       *ebpf.MapSpec `ebpf:"exec_caps"`
 	ExecConfig     *ebpf.MapSpec `ebpf:"exec_config"`
 	ExecHeap       *ebpf.MapSpec `ebpf:"exec_heap"`
 	HookHeap       *ebpf.MapSpec `ebpf:"hook_heap"`
@@ -809,6 +824,7 @@ type sensorMaps struct {
 	Drops          *ebpf.Map `ebpf:"drops"`
 	EnforcerNotes  *ebpf.Map `ebpf:"enforcer_notes"`
 	Events         *ebpf.Map `ebpf:"events"`
+	ExecCaps       *ebpf.Map `ebpf:"exec_caps"`
 	ExecConfig     *ebpf.Map `ebpf:"exec_config"`
 	ExecHeap       *ebpf.Map `ebpf:"exec_heap"`
 	HookHeap       *ebpf.Map `ebpf:"hook_heap"`
@@ -849,6 +865,7 @@ func (m *sensorMaps) Close() error {
 		m.Drops,
 		m.EnforcerNotes,
 		m.Events,
+		m.ExecCaps,
 		m.ExecConfig,
 		m.ExecHeap,
 		m.HookHeap,

@@ -714,12 +714,22 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 	default:
 		c.fail(refuse(path+".matchCapabilities", "%d entries: this version of Vigil takes one per selector", len(s.MatchCapabilities)))
 	}
+	if len(s.MatchCapabilityChanges) > 1 {
+		c.fail(refuse(path+".matchCapabilityChanges", "%d entries: this version of Vigil takes one per selector", len(s.MatchCapabilityChanges)))
+	} else if len(s.MatchCapabilityChanges) == 1 {
+		p := path + ".matchCapabilityChanges[0]"
+		var m CapabilitySelector
+		if problems, err := decodeFreeForm(s.MatchCapabilityChanges[0], &m); err != nil || len(problems) > 0 {
+			c.fail(refuse(p, "not a capability selector (type, operator, values, isNamespaceCapability)"))
+		} else if cm, ok := c.capabilities(p, &m); ok {
+			sel.CapabilityChanges = &cm
+		}
+	}
 	for _, unsupported := range []struct {
 		name string
 		n    int
 	}{
 		{"matchNamespaceChanges", len(s.MatchNamespaceChanges)},
-		{"matchCapabilityChanges", len(s.MatchCapabilityChanges)},
 		{"matchParentBinaries", len(s.MatchParentBinaries)},
 		{"matchData", len(s.MatchData)},
 	} {

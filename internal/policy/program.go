@@ -327,6 +327,9 @@ type Selector struct {
 	// Namespaces must all match (matchNamespaces entries are ANDed).
 	Namespaces   []NamespaceMatch
 	Capabilities *CapabilityMatch
+	// CapabilityChanges is matchCapabilityChanges: the set's capabilities
+	// now against those the process's exec left.
+	CapabilityChanges *CapabilityMatch
 	// Post emits an event; NoPost clears it.
 	Post bool
 	// Count adds the match to the kernel's per-cgroup counters of the

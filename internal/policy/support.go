@@ -62,7 +62,7 @@ var support = struct {
 		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve"),
 		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries",
-			"matchNamespaces", "matchCapabilities", "matchActions", "matchReturnActions", "macros"),
+			"matchNamespaces", "matchCapabilities", "matchCapabilityChanges", "matchActions", "matchReturnActions", "macros"),
 		reflect.TypeFor[PIDSelector]():        setOf("operator", "values", "isNamespacePID", "followForks"),
 		reflect.TypeFor[ArgSelector]():        setOf("index", "operator", "values"),
 		reflect.TypeFor[BinarySelector]():     setOf("operator", "values", "followChildren"),

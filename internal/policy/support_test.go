@@ -177,7 +177,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 			want: []string{
 				"spec.kprobes[0].selectors[0].matchParentBinaries: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchNamespaceChanges: not supported by Vigil yet",
-				"spec.kprobes[0].selectors[0].matchCapabilityChanges: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[0].matchArgs[0].operator: "FileType" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchArgs[1].args: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[0].matchArgs[1].operator: "CapabilitiesGained" is not supported by Vigil yet`,
