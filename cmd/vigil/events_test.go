@@ -101,7 +101,7 @@ func TestEventsFlagErrors(t *testing.T) {
 		{[]string{"--pods", "x("}, "vigil events: --pods \"x(\": error parsing regexp: missing closing ): `x(`"},
 		{[]string{"--process", "[z-a]"}, "vigil events: --process \"[z-a]\": error parsing regexp: invalid character class range: `z-a`"},
 		{[]string{"--event", "process.exce"}, `vigil events: --event "process.exce": unknown event; known events: ` +
-			`enforcement.action, process.exec, process.exit, process.kprobe, process.lsm, process.tracepoint, process.uprobe, process.usdt`},
+			`enforcement.action, process.exec, process.exit, process.kprobe, process.lsm, process.loader, process.tracepoint, process.uprobe, process.usdt`},
 		{[]string{"--namespace", "a,,b"}, "vigil events: --namespace: must not be empty"},
 		{[]string{"--socket", "/a", "--address", "127.0.0.1:4320"}, "vigil events: --socket and --address exclude each other: give one"},
 		{[]string{"--address", "127.0.0.1"}, `vigil events: --address: must be HOST:PORT, got "127.0.0.1"`},
