@@ -335,28 +335,26 @@ func isConnect(calls []string, args []ArgSpec) bool {
 // entry of a "list:NAME" of type syscalls. Names lose their sys_ and arch
 // prefixes; internal/kernel knows the numbers.
 func (c *compiler) syscalls(path, call string) []string {
-	if name, ok := strings.CutPrefix(call, "list:"); ok {
-		for _, l := range c.policy.Spec.Lists {
-			if l.Name != name {
-				continue
-			}
-			if l.Type == "generated_syscalls" {
-				return syscalls.All()
-			}
-			if l.Type != "syscalls" {
-				c.fail(refuse(path, "list %q is of type %q; a syscall hook needs type syscalls", name, l.Type))
-				return nil
-			}
-			var out []string
-			for _, v := range l.Values {
-				out = append(out, SyscallName(v))
-			}
-			return out
-		}
+	name, ok := strings.CutPrefix(call, "list:")
+	if !ok {
+		return []string{SyscallName(call)}
+	}
+	l := c.list(call)
+	switch {
+	case l == nil:
 		c.fail(refuse(path, "no list named %q in spec.lists", name))
 		return nil
+	case l.Type == "generated_syscalls":
+		return syscalls.All()
+	case l.Type != "syscalls":
+		c.fail(refuse(path, "list %q is of type %q; a syscall hook needs type syscalls", name, l.Type))
+		return nil
 	}
-	return []string{SyscallName(call)}
+	var out []string
+	for _, v := range l.Values {
+		out = append(out, SyscallName(v))
+	}
+	return out
 }
 
 // kernelFunctions resolves a kprobe call on kernel functions: one name, or
@@ -367,43 +365,32 @@ func (c *compiler) kernelFunctions(path, call string) []string {
 	if !ok {
 		return []string{call}
 	}
-	for _, l := range c.policy.Spec.Lists {
-		if l.Name != name {
-			continue
-		}
-		if l.Type == "generated_ftrace" {
-			return nil // filled at install: CallPattern
-		}
-		if l.Type != "" {
-			c.fail(refuse(path, "list %q of type %q is not compiled by this version of Vigil yet: a kprobe takes a list of kernel functions (no type) or of syscalls", name, l.Type))
-			return nil
-		}
-		var out []string
-		for _, v := range l.Values {
-			if !slices.Contains(out, v) {
-				out = append(out, v)
-			}
-		}
-		return out
+	l := c.list(call)
+	switch {
+	case l == nil:
+		c.fail(refuse(path, "no list named %q in spec.lists", name))
+		return nil
+	case l.Type == "generated_ftrace":
+		return nil // filled at install: CallPattern
+	case l.Type != "":
+		c.fail(refuse(path, "list %q of type %q is not compiled by this version of Vigil yet: a kprobe takes a list of kernel functions (no type) or of syscalls", name, l.Type))
+		return nil
 	}
-	c.fail(refuse(path, "no list named %q in spec.lists", name))
-	return nil
+	var out []string
+	for _, v := range l.Values {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // syscallList reports whether call names a list of type syscalls, whose
 // functions are syscalls whether or not the kprobe says syscall: true, as
 // in Tetragon.
 func (c *compiler) syscallList(call string) bool {
-	name, ok := strings.CutPrefix(call, "list:")
-	if !ok {
-		return false
-	}
-	for _, l := range c.policy.Spec.Lists {
-		if l.Name == name {
-			return l.Type == "syscalls" || l.Type == "generated_syscalls"
-		}
-	}
-	return false
+	l := c.list(call)
+	return l != nil && (l.Type == "syscalls" || l.Type == "generated_syscalls")
 }
 
 // list returns the list call names ("list:NAME"), nil for none.
@@ -424,10 +411,8 @@ func (c *compiler) list(call string) *ListSpec {
 // (generated_syscalls): its entries come from the architecture's table,
 // not from the policy, and one this kernel lacks is skipped.
 func (c *compiler) generatedList(call string) bool {
-	name, ok := strings.CutPrefix(call, "list:")
-	return ok && slices.ContainsFunc(c.policy.Spec.Lists, func(l ListSpec) bool {
-		return l.Name == name && l.Type == "generated_syscalls"
-	})
+	l := c.list(call)
+	return l != nil && l.Type == "generated_syscalls"
 }
 
 // SyscallName strips what Tetragon accepts around a syscall name:
