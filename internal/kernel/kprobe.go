@@ -90,25 +90,12 @@ func (s *Sensor) attachKprobes(ih *InstalledHook, progs *probePrograms) error {
 // kernelFunctions reports which of fns the running kernel has, from
 // /proc/kallsyms.
 func kernelFunctions(fns []string) (map[string]bool, error) {
-	f, err := os.Open("/proc/kallsyms")
-	if err != nil {
-		return nil, fmt.Errorf("listing the kernel's functions: %w", err)
-	}
-	defer f.Close()
 	want := map[string]bool{}
 	for _, fn := range fns {
 		want[fn] = true
 	}
-	have := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "ffffffff816b7900 T fd_install", and a module's name after
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 3 && want[fields[2]] {
-			have[fields[2]] = true
-		}
-	}
-	if err := sc.Err(); err != nil {
+	have, err := kallsyms(func(name string) bool { return want[name] })
+	if err != nil {
 		return nil, fmt.Errorf("listing the kernel's functions: %w", err)
 	}
 	return have, nil

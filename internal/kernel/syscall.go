@@ -55,25 +55,32 @@ func syscallWrapper(name string) string {
 // from /proc/kallsyms: a syscall the kernel lacks (not built, or removed)
 // has none.
 var syscallWrappers = sync.OnceValues(func() (map[string]bool, error) {
-	f, err := os.Open("/proc/kallsyms")
+	have, err := kallsyms(func(name string) bool { return strings.HasPrefix(name, syscallPrefix) })
 	if err != nil {
 		return nil, fmt.Errorf("listing the kernel's syscall functions: %w", err)
+	}
+	return have, nil
+})
+
+// kallsyms returns the symbols of /proc/kallsyms that keep accepts.
+func kallsyms(keep func(name string) bool) (map[string]bool, error) {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	have := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		// "ffffffff816b7900 T __x64_sys_openat"
+		// "ffffffff816b7900 T __x64_sys_openat", and a module's name
+		// after a module's symbol
 		fields := strings.Fields(sc.Text())
-		if len(fields) == 3 && strings.HasPrefix(fields[2], syscallPrefix) {
+		if len(fields) >= 3 && keep(fields[2]) {
 			have[fields[2]] = true
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("listing the kernel's syscall functions: %w", err)
-	}
-	return have, nil
-})
+	return have, sc.Err()
+}
 
 // syscallSupport is what the kernel offers syscall hooks besides the raw
 // syscall tracepoints, which every kernel Vigil loads on has.
