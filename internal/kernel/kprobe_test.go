@@ -78,14 +78,10 @@ func TestKprobeHookWithKprobeMultiDisabled(t *testing.T) {
 	_, f := files(t, "watched")
 	p := filePermissionPolicy()(f[0])
 	p.Spec.Options = []policy.OptionSpec{{Name: "disable-kprobe-multi", Value: "true"}}
-	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
-		_, _, err := tryInstall(t, p, kernel.SensorOptions{})
-		if err == nil || !strings.Contains(err.Error(), "kprobes are not available on this kernel") {
-			t.Fatalf("install on a kernel without kprobes: %v", err)
-		}
+	s, ph, ok := installIfSupported(t, p, testenv.KernelHas(t, kernel.FeatureKprobe), "kprobes are not available on this kernel")
+	if !ok {
 		return
 	}
-	s, ph := install(t, p)
 	if got := ph.Hooks[0].Mechanism; got != "kprobe" {
 		t.Errorf("mechanism %q, want kprobe", got)
 	}
@@ -108,14 +104,10 @@ func TestKprobeHookOnAListOfKernelFunctions(t *testing.T) {
 	if _, err := policy.Load(p); err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
-		_, _, err := tryInstall(t, p, kernel.SensorOptions{})
-		if err == nil || !strings.Contains(err.Error(), "kprobes are not available on this kernel") {
-			t.Fatalf("install on a kernel without kprobes: %v", err)
-		}
+	s, ph, ok := installIfSupported(t, p, testenv.KernelHas(t, kernel.FeatureKprobe), "kprobes are not available on this kernel")
+	if !ok {
 		return
 	}
-	s, ph := install(t, p)
 	if got := ph.Hooks[0].Hook.Calls; len(got) != 3 {
 		t.Fatalf("hook calls %q, want the list's three", got)
 	}
@@ -152,14 +144,10 @@ func TestKprobeHookOnAGeneratedFtraceList(t *testing.T) {
 	if _, err := policy.Load(p); err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.KernelHas(t, kernel.FeatureKprobe) {
-		_, _, err := tryInstall(t, p, kernel.SensorOptions{})
-		if err == nil || !strings.Contains(err.Error(), "kprobes are not available on this kernel") {
-			t.Fatalf("install on a kernel without kprobes: %v", err)
-		}
+	s, ph, ok := installIfSupported(t, p, testenv.KernelHas(t, kernel.FeatureKprobe), "kprobes are not available on this kernel")
+	if !ok {
 		return
 	}
-	s, ph := install(t, p)
 	calls := ph.Hooks[0].Hook.Calls
 	if len(calls) != 2 {
 		t.Fatalf("the list was filled with %q, want the two functions", calls)
