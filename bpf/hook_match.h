@@ -348,35 +348,46 @@ __noinline int binary_in(__u32 tgid, __u32 set)
 	return len && lookup_eq(&s->bin, set, len);
 }
 
-__noinline int binary_match(const struct selector *sel)
+/* binary_match tests matchBinaries (parent 0) or matchParentBinaries
+ * (parent 1): the binary of the current process, or of its parent. A
+ * global function taking scalars: verified once for both. */
+__noinline int binary_match(__u32 op, __u32 set, __u32 follow, __u32 parent)
 {
 	struct hook_scratch *s = scratch();
 
-	if (!s || !sel)
+	if (!s)
 		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (!sel->bin_follow) {
+	if (parent) {
+		/* real_parent is the process that forked this one (or the
+		 * reaper that adopted it); for a thread, its leader's. */
+		t = BPF_CORE_READ(t, real_parent);
+		if (!t)
+			return op == SOP_NotIn;
+		tgid = BPF_CORE_READ(t, tgid);
+	}
+	if (!follow) {
 		/* Unknown processes match no binary, and therefore every
 		 * NotIn. */
 		__u32 len = load_binary(s, tgid);
-		return string_match(s, &s->bin, len, sel->bin_op, sel->bin_set);
+		return string_match(s, &s->bin, len, op, set);
 	}
 	/* followChildren (In and NotIn only): the process, or one of the
 	 * processes it descends from, runs a binary of the set. */
-	int in = binary_in(tgid, sel->bin_set);
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	int in = binary_in(tgid, set);
 
 	for (int i = 0; i < FOLLOW_DEPTH && !in; i++) {
 		t = BPF_CORE_READ(t, real_parent);
 		if (!t)
 			break;
 		__u32 p = BPF_CORE_READ(t, tgid);
-		in = binary_in(p, sel->bin_set);
+		in = binary_in(p, set);
 		if (p <= 1)
 			break;
 	}
-	return sel->bin_op == SOP_In ? in : !in;
+	return op == SOP_In ? in : !in;
 }
 
 static __always_inline int pid_in(const struct pid_filter *pf, __u32 tgid)
@@ -656,7 +667,9 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 		return 0;
 	if (sel->nns && !namespaces_match(sel))
 		return 0;
-	if (sel->bin_op && !binary_match(sel))
+	if (sel->bin_op && !binary_match(sel->bin_op, sel->bin_set, sel->bin_follow, 0))
+		return 0;
+	if (sel->pbin_op && !binary_match(sel->pbin_op, sel->pbin_set, sel->pbin_follow, 1))
 		return 0;
 	for (int i = 0; i < MAX_FILTERS; i++) {
 		if (i >= sel->nfilters)

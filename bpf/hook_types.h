@@ -319,7 +319,8 @@ struct selector {
 	__u8 rate_scope;
 	__u8 deny; /* Override on a connect hook: refuse the connection */
 	__u64 rate_ns;
-	__u8 pad_pid2[2];
+	__u8 pbin_op;     /* matchParentBinaries, as bin_op for the parent */
+	__u8 pbin_follow;
 	__u8 nns;        /* matchNamespaces entries in ns */
 	__u8 bin_follow; /* matchBinaries followChildren: ancestors' binaries count too */
 	__u8 stack;      /* Post's stack traces: enum stack_flags */
@@ -329,6 +330,7 @@ struct selector {
 	__u32 notify_signal; /* NotifyEnforcer argSig: sent when it is enforced */
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
+	__u32 pbin_set;
 	struct pid_filter pidf[MAX_PID_FILTERS];
 	struct cap_filter caps;
 	struct cap_filter capch; /* matchCapabilityChanges */

@@ -306,15 +306,24 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 			}
 			kn.Nvals = uint8(copy(kn.Vals[:], vals))
 		}
-		if sel.Binaries != nil {
-			set, err := t.writeSet(maps, ph, sel.Binaries.Op.Set(), sel.Binaries.Values)
+		for _, b := range []struct {
+			m          *policy.StringMatch
+			op, follow *uint8
+			set        *uint32
+		}{
+			{sel.Binaries, &cs.BinOp, &cs.BinFollow, &cs.BinSet},
+			{sel.ParentBinaries, &cs.PbinOp, &cs.PbinFollow, &cs.PbinSet},
+		} {
+			if b.m == nil {
+				continue
+			}
+			set, err := t.writeSet(maps, ph, b.m.Op.Set(), b.m.Values)
 			if err != nil {
 				return nil, err
 			}
-			cs.BinOp = uint8(sel.Binaries.Op)
-			cs.BinSet = set
-			if sel.Binaries.FollowChildren {
-				cs.BinFollow = 1
+			*b.op, *b.set = uint8(b.m.Op), set
+			if b.m.FollowChildren {
+				*b.follow = 1
 			}
 		}
 		cs.Nfilters = uint8(len(sel.Filters))

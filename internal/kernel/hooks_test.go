@@ -728,6 +728,49 @@ func TestSyscallHookBinariesFollowChildren(t *testing.T) {
 	}
 }
 
+// matchParentBinaries: the binary of the process's parent, and with
+// followChildren of any of its ancestors, is what the selector matches.
+func TestSyscallHookParentBinaries(t *testing.T) {
+	dir, f := files(t, "child", "grandchild", "outside")
+	sh := filepath.Join(t.TempDir(), "sh")
+	data, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sh, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		op     string
+		follow bool
+		want   []string
+	}{
+		{"In", "In", false, []string{f[0]}},
+		{"NotIn", "NotIn", false, []string{f[1], f[2]}},
+		{"InFollowChildren", "In", true, []string{f[0], f[1]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := install(t, openatPolicy(false, policy.SelectorSpec{
+				MatchArgs:           []policy.ArgSelector{pathIs("Prefix", dir+"/")},
+				MatchParentBinaries: []policy.BinarySelector{{Operator: tc.op, Values: []string{sh}, FollowChildren: tc.follow}},
+			}))
+			var got []string
+			for _, h := range allHookRecords(t, s, func() {
+				// cat's parent is the shell, then timeout (the
+				// shell is its grandparent), then this test.
+				runCmd(t, sh, "-c", "/bin/cat "+f[0]+"; /usr/bin/timeout 10 /bin/cat "+f[1]+"; true")
+				runCmd(t, "/bin/cat", f[2])
+			}) {
+				got = append(got, h.Args[1].Str)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("opens reported %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // A raw tracepoint reads the tracepoint's C arguments, kernel pointers:
 // sched_process_exec(p, old_pid, bprm) with the task's comm resolved from
 // p and the executed file from bprm, filtered in the kernel on its path.

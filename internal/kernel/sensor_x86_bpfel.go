@@ -256,7 +256,8 @@ type sensorHookConf struct {
 		RateScope    uint8
 		Deny         uint8
 		RateNs       uint64
-		PadPid2      [2]uint8
+		PbinOp       uint8
+		PbinFollow   uint8
 		Nns          uint8
 		BinFollow    uint8
 		Stack        uint8
@@ -266,6 +267,7 @@ type sensorHookConf struct {
 		NotifyError  int32
 		NotifySignal uint32
 		CgroupSet    uint32
+		PbinSet      uint32
 		Pidf         [4]struct {
 			_      structs.HostLayout
 			Op     uint8
@@ -274,6 +276,7 @@ type sensorHookConf struct {
 			Ns     uint8
 			Pids   [8]uint32
 		}
+		_    [4]byte
 		Caps struct {
 			_      structs.HostLayout
 			Op     uint8

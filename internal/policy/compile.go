@@ -649,23 +649,8 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			sel.RetFilters = append(sel.RetFilters, f)
 		}
 	}
-	switch len(s.MatchBinaries) {
-	case 0:
-	case 1:
-		p := path + ".matchBinaries[0]"
-		m := s.MatchBinaries[0]
-		o, ok := binaryOperator(m.Operator)
-		if !ok {
-			c.fail(refuse(p+".operator", "%q: matchBinaries takes %s", m.Operator, binaryOperatorNames))
-			break
-		}
-		op := o.op
-		if c.strings(p+".values", op, m.Values) {
-			sel.Binaries = &StringMatch{Op: op, Values: m.Values, FollowChildren: m.FollowChildren}
-		}
-	default:
-		c.fail(refuse(path+".matchBinaries", "%d entries: this version of Vigil takes one per selector", len(s.MatchBinaries)))
-	}
+	sel.Binaries = c.binaries(path+".matchBinaries", s.MatchBinaries)
+	sel.ParentBinaries = c.binaries(path+".matchParentBinaries", s.MatchParentBinaries)
 	if len(s.MatchPIDs) > kernelMaxPidFilters {
 		c.fail(refuse(path+".matchPIDs", "%d entries: this version of Vigil takes at most %d per selector", len(s.MatchPIDs), kernelMaxPidFilters))
 	} else {
@@ -715,7 +700,6 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		n    int
 	}{
 		{"matchNamespaceChanges", len(s.MatchNamespaceChanges)},
-		{"matchParentBinaries", len(s.MatchParentBinaries)},
 		{"matchData", len(s.MatchData)},
 	} {
 		if unsupported.n > 0 {
@@ -743,6 +727,30 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		c.actions(path+".matchActions", s.MatchActions, &sel, h, specArgs)
 	}
 	return sel
+}
+
+// binaries compiles matchBinaries or matchParentBinaries (the same
+// matcher, applied to the parent's binary).
+func (c *compiler) binaries(path string, list []BinarySelector) *StringMatch {
+	switch len(list) {
+	case 0:
+		return nil
+	case 1:
+	default:
+		c.fail(refuse(path, "%d entries: this version of Vigil takes one per selector", len(list)))
+		return nil
+	}
+	p := path + "[0]"
+	m := list[0]
+	o, ok := binaryOperator(m.Operator)
+	if !ok {
+		c.fail(refuse(p+".operator", "%q: %s takes %s", m.Operator, path[strings.LastIndex(path, ".")+1:], binaryOperatorNames))
+		return nil
+	}
+	if !c.strings(p+".values", o.op, m.Values) {
+		return nil
+	}
+	return &StringMatch{Op: o.op, Values: m.Values, FollowChildren: m.FollowChildren}
 }
 
 // namespace compiles a matchNamespaces entry. host_ns stays symbolic: the

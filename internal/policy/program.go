@@ -322,6 +322,9 @@ type Selector struct {
 	Filters    []Filter
 	RetFilters []Filter
 	Binaries   *StringMatch
+	// ParentBinaries is matchParentBinaries: Binaries, on the binary of
+	// the process's parent.
+	ParentBinaries *StringMatch
 	// PIDs must all match (matchPIDs entries are ANDed).
 	PIDs []PIDMatch
 	// Namespaces must all match (matchNamespaces entries are ANDed).

@@ -61,7 +61,7 @@ var support = struct {
 		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "refCtrOffsets", "return", "args", "returnArg", "selectors", "message", "tags"),
 		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve"),
-		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries",
+		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries", "matchParentBinaries",
 			"matchNamespaces", "matchCapabilities", "matchCapabilityChanges", "matchActions", "matchReturnActions", "macros"),
 		reflect.TypeFor[PIDSelector]():        setOf("operator", "values", "isNamespacePID", "followForks"),
 		reflect.TypeFor[ArgSelector]():        setOf("index", "operator", "values"),
@@ -237,13 +237,17 @@ func (c *supportCheck) selector(path string, s *SelectorSpec) {
 	}
 	filters("matchArgs", s.MatchArgs)
 	filters("matchReturnArgs", s.MatchReturnArgs)
-	for i := range s.MatchBinaries {
-		bp := fmt.Sprintf("%s.matchBinaries[%d]", path, i)
-		c.fields(bp, &s.MatchBinaries[i])
-		if o, known := binaryOperator(s.MatchBinaries[i].Operator); known && !o.supported() {
-			c.refusef(bp+".operator", "%q is %s", o.name, notSupportedYet)
+	binaries := func(name string, list []BinarySelector) {
+		for i := range list {
+			bp := fmt.Sprintf("%s.%s[%d]", path, name, i)
+			c.fields(bp, &list[i])
+			if o, known := binaryOperator(list[i].Operator); known && !o.supported() {
+				c.refusef(bp+".operator", "%q is %s", o.name, notSupportedYet)
+			}
 		}
 	}
+	binaries("matchBinaries", s.MatchBinaries)
+	binaries("matchParentBinaries", s.MatchParentBinaries)
 	for i := range s.MatchNamespaces {
 		c.fields(fmt.Sprintf("%s.matchNamespaces[%d]", path, i), &s.MatchNamespaces[i])
 	}

@@ -175,7 +175,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
       - {action: Sigkill}
 `,
 			want: []string{
-				"spec.kprobes[0].selectors[0].matchParentBinaries: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchNamespaceChanges: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[0].matchArgs[0].operator: "FileType" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchArgs[1].args: not supported by Vigil yet",
