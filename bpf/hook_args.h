@@ -42,23 +42,29 @@ __noinline __u32 read_path(struct str_slot *slot, __u64 dentry_addr, __u64 mnt_a
 	return len;
 }
 
-/* read_fd_path resolves fd of the current task to its path, the way the
- * process sees it, into slot; returns the length kept. */
-static __always_inline __u32 read_fd_path(struct str_slot *slot, __u64 fd, __u8 *trunc)
+/* fd_file is the struct file behind fd in the current task's table. */
+static __always_inline struct file *fd_file(__u64 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file *file = NULL;
 
 	if (fd >= max)
-		return 0;
+		return NULL;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	if (!file)
-		return 0;
-	return read_path(slot, (__u64)BPF_CORE_READ(file, f_path.dentry),
-						      (__u64)BPF_CORE_READ(file, f_path.mnt), trunc);
+	return file;
+}
+
+/* read_file_at reads the path of dentry (mount mnt) into argument i, and
+ * the inode's mode for FileType. */
+static __always_inline void read_file_at(struct hook_scratch *s, int i, struct dentry *d, struct vfsmount *mnt)
+{
+	if (!d)
+		return;
+	s->a.slen[i] = read_path(&s->a.str[i], (__u64)d, (__u64)mnt, &s->a.trunc[i]);
+	s->a.mode[i] = BPF_CORE_READ(d, d_inode, i_mode);
 }
 
 /* read_sockaddr reads the struct sockaddr at raw (user memory; kernel
@@ -379,6 +385,7 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		}
 		s->a.ival[i] = int_value(raw, ac->flags);
 		s->a.slen[i] = 0;
+		s->a.mode[i] = 0;
 		s->a.trunc[i] = 0;
 		/* Strings and paths are used as keys: zero the slot's tail.
 		 * Integers never touch their slot; clearing 256 bytes for them
@@ -396,20 +403,23 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			}
 			break;
 		}
-		case ARG_FD:
-			s->a.slen[i] = read_fd_path(&s->a.str[i], raw, &s->a.trunc[i]);
+		case ARG_FD: {
+			struct file *f = fd_file(raw);
+
+			if (f)
+				read_file_at(s, i, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
 			break;
+		}
 		case ARG_DENTRY:
 			/* No mount: the walk stops at the filesystem's root,
 			 * as Tetragon's dentry does. */
-			s->a.slen[i] = read_path(&s->a.str[i], raw, 0, &s->a.trunc[i]);
+			read_file_at(s, i, (struct dentry *)raw, 0);
 			break;
 		case ARG_FILE: {
 			struct file *f = (struct file *)raw;
 
 			if (f)
-				s->a.slen[i] = read_path(&s->a.str[i], (__u64)BPF_CORE_READ(f, f_path.dentry),
-						      (__u64)BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
+				read_file_at(s, i, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
 			break;
 		}
 		case ARG_SOCKADDR:
@@ -456,16 +466,14 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 							       : BPF_CORE_READ((struct linux_binprm *)raw, file);
 
 			if (f)
-				s->a.slen[i] = read_path(&s->a.str[i], (__u64)BPF_CORE_READ(f, f_path.dentry),
-						      (__u64)BPF_CORE_READ(f, f_path.mnt), &s->a.trunc[i]);
+				read_file_at(s, i, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
 			break;
 		}
 		case ARG_PATH: {
 			struct path *p = (struct path *)raw;
 
 			if (p)
-				s->a.slen[i] = read_path(&s->a.str[i], (__u64)BPF_CORE_READ(p, dentry),
-						      (__u64)BPF_CORE_READ(p, mnt), &s->a.trunc[i]);
+				read_file_at(s, i, BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt));
 			break;
 		}
 		case ARG_CHAR_BUF: {

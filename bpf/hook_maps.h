@@ -261,8 +261,11 @@ struct hook_args {
 	__s64 ival[MAX_ARGS];
 	__u64 raw[8]; /* the hooked function's raw arguments (6 used; 8 for masking) */
 	__u16 slen[MAX_ARGS];
+	/* Files (file, path, dentry, fd and the like): the inode's mode,
+	 * for FileType. */
+	__u16 mode[MAX_ARGS];
 	__u8 trunc[MAX_ARGS];
-	__u8 pad[1];
+	__u8 pad[7];
 	struct str_slot str[MAX_ARGS];
 };
 

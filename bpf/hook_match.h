@@ -272,6 +272,29 @@ __noinline int filter_match(const struct arg_filter *f)
 	__u32 a = f->arg;
 	if (a >= MAX_ARGS)
 		return 0;
+	switch (f->op) {
+	case SOP_FileType:
+	case SOP_NotFileType: {
+		/* S_IFMT: the type bits of an inode's mode. A file that
+		 * could not be read has mode 0, of no type. */
+		__s64 type = s->a.mode[a] & 0170000;
+		int in = 0;
+
+		for (int i = 0; i < MAX_VALUES; i++) {
+			if (i >= f->nvals)
+				break;
+			in |= f->vals[i] == type;
+		}
+		return f->op == SOP_FileType ? in : !in;
+	}
+	case SOP_CapabilitiesGained: {
+		__u64 n = f->vals[0];
+
+		if (n >= MAX_ARGS)
+			return 0;
+		return (s->a.ival[n] & ~(__u64)s->a.ival[a]) != 0;
+	}
+	}
 	if (f->flags & FF_STRING) {
 		if ((f->flags & FF_BLOOM) && !string_bloom(f->vals, &s->a.str[a], s->a.slen[a]))
 			return f->op == SOP_NotEqual || f->op == SOP_NotIn;
@@ -457,50 +480,6 @@ static __always_inline int pid_match(const struct selector *sel)
 	return 1;
 }
 
-/* ns_inum is the inode number of the current task's namespace of type ns,
- * as /proc/PID/ns/ shows it; 0 when the task has none (it is exiting) or
- * the kernel lacks the type. */
-static __always_inline __u32 ns_inum(struct task_struct *task, __u8 ns)
-{
-	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
-
-	switch (ns) {
-	case NS_UTS:
-		return BPF_CORE_READ(nsp, uts_ns, ns.inum);
-	case NS_IPC:
-		return BPF_CORE_READ(nsp, ipc_ns, ns.inum);
-	case NS_MNT:
-		return BPF_CORE_READ(nsp, mnt_ns, ns.inum);
-	case NS_PID: {
-		/* task_active_pid_ns: the namespace of the task's own pid at
-		 * its deepest level, not nsproxy's, which is for children. */
-		struct pid *pid = BPF_CORE_READ(task, thread_pid);
-		unsigned int level = BPF_CORE_READ(pid, level);
-		struct upid up = {};
-
-		bpf_probe_read_kernel(&up, sizeof(up), (void *)&pid->numbers[0] + (level & 31) * sizeof(struct upid));
-		return BPF_CORE_READ(up.ns, ns.inum);
-	}
-	case NS_PID_FOR_CHILDREN:
-		return BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
-	case NS_NET:
-		return BPF_CORE_READ(nsp, net_ns, ns.inum);
-	case NS_TIME:
-		if (!bpf_core_field_exists(nsp->time_ns))
-			return 0;
-		return BPF_CORE_READ(nsp, time_ns, ns.inum);
-	case NS_TIME_FOR_CHILDREN:
-		if (!bpf_core_field_exists(nsp->time_ns_for_children))
-			return 0;
-		return BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
-	case NS_CGROUP:
-		return BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
-	case NS_USER:
-		return BPF_CORE_READ(task, cred, user_ns, ns.inum);
-	}
-	return 0;
-}
-
 /* namespaces_match tests matchNamespaces: every entry must hold. A global
  * function, verified once. */
 __noinline int namespaces_match(const struct selector *sel)
@@ -616,6 +595,36 @@ __noinline int caps_change_match(const struct selector *sel)
 	return match;
 }
 
+/* ns_change_match tests matchNamespaceChanges, as Tetragon does: the
+ * namespaces of the selected types now against those the process was
+ * forked or exec'd with (exec_caps). A type whose reference is unknown
+ * (0) is skipped. A match takes the current namespaces as the new
+ * reference, so one change is reported once. */
+__noinline int ns_change_match(const struct selector *sel)
+{
+	if (!sel)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct exec_caps *init = bpf_map_lookup_elem(&exec_caps, &tgid);
+
+	if (!init)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	int changed = 0;
+
+	for (int t = 0; t < NS_TYPES; t++) {
+		int listed = (sel->nsch_mask >> (t + 1)) & 1;
+
+		if (listed != (sel->nsch_op == SOP_In) || !init->ns[t])
+			continue;
+		if (ns_inum(task, t + 1) != init->ns[t])
+			changed = 1;
+	}
+	if (changed)
+		exec_ns(init, task);
+	return changed;
+}
+
 /* policy_cgroups: the cgroups a Kubernetes-scoped policy applies to
  * (podSelector, containerSelector, the namespace of a
  * TracingPolicyNamespaced), kept current by user space as pods come and go.
@@ -677,8 +686,10 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 		if (!filter_match(&sel->f[i]))
 			return 0;
 	}
-	/* Last: a change it matches is taken as seen. */
+	/* Last: a change they match is taken as seen. */
 	if (sel->capch.op && !caps_change_match(sel))
+		return 0;
+	if (sel->nsch_op && !ns_change_match(sel))
 		return 0;
 	return 1;
 }

@@ -182,6 +182,12 @@ enum filter_op {
 	SOP_NotInMap,
 	SOP_SubString, /* strings: one of the set's values in str_sub occurs in it */
 	SOP_SubStringIgnCase, /* the same, ASCII letters in either case */
+	SOP_FileType, /* files: the type of the inode (mode & S_IFMT) is one of vals */
+	SOP_NotFileType,
+	/* Two capability sets: the argument vals[0] names has a capability
+	 * the filter's own argument lacks (Tetragon's CapabilitiesGained,
+	 * arg the old set, vals[0] the new). */
+	SOP_CapabilitiesGained,
 };
 
 /* Kept in BTF for the generator, though no variable has the type. */
@@ -248,19 +254,6 @@ struct arg_filter {
 	__s64 vals[MAX_VALUES];
 };
 
-/* Namespace types of matchNamespaces; internal/kernel mirrors them. */
-enum ns_type {
-	NS_UTS = 1,
-	NS_IPC,
-	NS_MNT,
-	NS_PID,
-	NS_PID_FOR_CHILDREN,
-	NS_NET,
-	NS_TIME,
-	NS_TIME_FOR_CHILDREN,
-	NS_CGROUP,
-	NS_USER,
-};
 
 /* One matchNamespaces entry: the current task's namespace of type ns is
  * (SOP_In) or is not (SOP_NotIn) one of vals, inode numbers. */
@@ -331,6 +324,12 @@ struct selector {
 	__u32 cgroup_set; /* podSelector and namespaced policies: the policy's
 			   * set in policy_cgroups; 0: every cgroup */
 	__u32 pbin_set;
+	/* matchNamespaceChanges: In, a namespace of a type in the mask
+	 * (bit t, enum ns_type) changed since exec; NotIn, one of another
+	 * type did. */
+	__u16 nsch_mask;
+	__u8 nsch_op;
+	__u8 pad_nsch;
 	struct pid_filter pidf[MAX_PID_FILTERS];
 	struct cap_filter caps;
 	struct cap_filter capch; /* matchCapabilityChanges */

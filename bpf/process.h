@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "path.h"
+#include "ns.h"
 
 #define ARGS_MAX 4095
 #define CGROUP_NAME_MAX 256
@@ -184,12 +185,22 @@ struct {
 
 /* exec_caps: each process's capability sets as its exec left them
  * (indexed by enum cap_set less one: effective, inheritable, permitted),
- * for matchCapabilityChanges, which compares them with the current ones.
- * Fork copies them, exit deletes them; processes found in /proc have
- * none, and match no change, as in Tetragon. */
+ * for matchCapabilityChanges, and its namespaces as it was forked or
+ * exec'd (indexed by enum ns_type less one), for matchNamespaceChanges;
+ * both compare them with the current ones. Fork copies the capabilities,
+ * exit deletes the entry; processes found in /proc have none, and match no
+ * change, as in Tetragon. */
 struct exec_caps {
 	__u64 c[3];
+	__u32 ns[NS_TYPES];
 };
+
+/* exec_ns fills the namespaces of an exec_caps from task. */
+static __always_inline void exec_ns(struct exec_caps *ec, struct task_struct *task)
+{
+	for (int t = 0; t < NS_TYPES; t++)
+		ec->ns[t] = ns_inum(task, t + 1);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -380,6 +391,7 @@ static __always_inline int handle_exec(struct task_struct *task, struct linux_bi
 	{
 		struct exec_caps ec = {.c = {rec->cap_effective, rec->cap_inheritable, rec->cap_permitted}};
 
+		exec_ns(&ec, task);
 		bpf_map_update_elem(&exec_caps, &rec->pid, &ec, BPF_ANY);
 	}
 
@@ -441,8 +453,14 @@ static __always_inline int handle_fork(struct task_struct *child)
 	if (parent)
 		bpf_map_update_elem(&procs, &tgid, parent, BPF_ANY);
 	struct exec_caps *caps = bpf_map_lookup_elem(&exec_caps, &rec.ppid);
-	if (caps)
-		bpf_map_update_elem(&exec_caps, &tgid, caps, BPF_ANY);
+	if (caps) {
+		/* The child's own namespaces: a clone into new ones is not
+		 * a change (Tetragon takes them at clone too). */
+		struct exec_caps ec = *caps;
+
+		exec_ns(&ec, child);
+		bpf_map_update_elem(&exec_caps, &tgid, &ec, BPF_ANY);
+	}
 	emit(&rec, sizeof(rec));
 	return 0;
 }

@@ -269,6 +269,42 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			},
 		},
 		{
+			// CapabilitiesGained compares two capability sets of the
+			// call, old then new: here the new effective set and the
+			// new permitted one, which has a capability the effective
+			// lacks only in the second of three capsets.
+			name: "CapabilitiesGained",
+			hook: policy.KProbeSpec{
+				Call: "security_capset",
+				Args: []policy.ArgSpec{{Index: 2, Type: "cap_effective"}, {Index: 4, Type: "cap_permitted"}},
+				Selectors: []policy.SelectorSpec{{
+					MatchPIDs: []policy.PIDSelector{{Operator: "In", Values: []uint32{uint32(os.Getpid())}}},
+					MatchArgs: []policy.ArgSelector{{Args: []uint32{0, 1}, Operator: "CapabilitiesGained"}},
+				}},
+			},
+			run: func(t *testing.T) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+				var data [2]unix.CapUserData
+				if err := unix.Capget(&hdr, &data[0]); err != nil {
+					t.Fatal(err)
+				}
+				full := data[0].Effective
+				for _, eff := range []uint32{full, full &^ (1 << unix.CAP_NET_RAW), full} {
+					data[0].Effective = eff
+					if err := unix.Capset(&hdr, &data[0]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			check: func(t *testing.T, recs []*kernel.HookRecord) {
+				if len(recs) != 1 || recs[0].Args[0].Int&(1<<unix.CAP_NET_RAW) != 0 {
+					t.Errorf("records %+v, want the one capset whose effective set lacks CAP_NET_RAW", recs)
+				}
+			},
+		},
+		{
 			// tty_write(kiocb, iov_iter), as Tetragon's tty example
 			// hooks it: a write to a pseudo-terminal's master.
 			name: "kiocb and iov_iter",

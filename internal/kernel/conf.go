@@ -289,6 +289,12 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 				cs.Capch.Userns = host[policy.NamespaceUser]
 			}
 		}
+		if c := sel.NamespaceChanges; c != nil {
+			cs.NschOp = uint8(c.Op)
+			for _, t := range c.Types {
+				cs.NschMask |= 1 << kernelNamespaces[t].typ
+			}
+		}
 		if len(sel.Namespaces) > len(cs.Ns) {
 			return nil, fmt.Errorf("%d matchNamespaces, at most %d", len(sel.Namespaces), len(cs.Ns))
 		}

@@ -110,8 +110,9 @@ type sensorEnforcerNote struct {
 }
 
 type sensorExecCaps struct {
-	_ structs.HostLayout
-	C [3]uint64
+	_  structs.HostLayout
+	C  [3]uint64
+	Ns [10]uint32
 }
 
 type sensorExecFlags uint32
@@ -268,6 +269,9 @@ type sensorHookConf struct {
 		NotifySignal uint32
 		CgroupSet    uint32
 		PbinSet      uint32
+		NschMask     uint16
+		NschOp       uint8
+		PadNsch      uint8
 		Pidf         [4]struct {
 			_      structs.HostLayout
 			Op     uint8
@@ -276,7 +280,6 @@ type sensorHookConf struct {
 			Ns     uint8
 			Pids   [8]uint32
 		}
-		_    [4]byte
 		Caps struct {
 			_      structs.HostLayout
 			Op     uint8
@@ -357,8 +360,9 @@ type sensorHookScratch struct {
 		Ival  [5]int64
 		Raw   [8]uint64
 		Slen  [5]uint16
+		Mode  [5]uint16
 		Trunc [5]uint8
-		Pad   [1]uint8
+		Pad   [7]uint8
 		Str   [5]struct {
 			_    structs.HostLayout
 			Hdr0 uint32
@@ -388,8 +392,9 @@ type sensorHookScratch struct {
 		Ival  [5]int64
 		Raw   [8]uint64
 		Slen  [5]uint16
+		Mode  [5]uint16
 		Trunc [5]uint8
-		Pad   [1]uint8
+		Pad   [7]uint8
 		Str   [5]struct {
 			_    structs.HostLayout
 			Hdr0 uint32
@@ -421,8 +426,9 @@ type sensorPending struct {
 		Ival  [5]int64
 		Raw   [8]uint64
 		Slen  [5]uint16
+		Mode  [5]uint16
 		Trunc [5]uint8
-		Pad   [1]uint8
+		Pad   [7]uint8
 		Str   [5]struct {
 			_    structs.HostLayout
 			Hdr0 uint32

@@ -591,6 +591,12 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			continue
 		}
 		a := h.Args[pos]
+		if f, handled, ok := c.argFilter(p, m, h, specArgs, pos); handled {
+			if ok {
+				sel.Filters = append(sel.Filters, f)
+			}
+			continue
+		}
 		if a.Kind.IsSock() {
 			if f, ok := c.sockFilter(p, m); ok {
 				f.Arg = uint8(pos)
@@ -695,16 +701,13 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 			sel.CapabilityChanges = &cm
 		}
 	}
-	for _, unsupported := range []struct {
-		name string
-		n    int
-	}{
-		{"matchNamespaceChanges", len(s.MatchNamespaceChanges)},
-		{"matchData", len(s.MatchData)},
-	} {
-		if unsupported.n > 0 {
-			c.fail(refuse(path+"."+unsupported.name, "not supported by this version of Vigil yet"))
-		}
+	if len(s.MatchNamespaceChanges) > 1 {
+		c.fail(refuse(path+".matchNamespaceChanges", "%d entries: this version of Vigil takes one per selector", len(s.MatchNamespaceChanges)))
+	} else if len(s.MatchNamespaceChanges) == 1 {
+		sel.NamespaceChanges = c.namespaceChanges(path+".matchNamespaceChanges[0]", s.MatchNamespaceChanges[0])
+	}
+	if len(s.MatchData) > 0 {
+		c.fail(refuse(path+".matchData", "not supported by this version of Vigil yet"))
 	}
 	// On a hook that reports at return every action runs at return, once
 	// the return part of the selector matched: matchReturnActions are the
@@ -751,6 +754,36 @@ func (c *compiler) binaries(path string, list []BinarySelector) *StringMatch {
 		return nil
 	}
 	return &StringMatch{Op: o.op, Values: m.Values, FollowChildren: m.FollowChildren}
+}
+
+// namespaceChanges compiles a matchNamespaceChanges entry.
+func (c *compiler) namespaceChanges(path string, raw map[string]any) *NamespaceChangeMatch {
+	var m struct {
+		Operator string   `json:"operator"`
+		Values   []string `json:"values"`
+	}
+	if problems, err := decodeFreeForm(raw, &m); err != nil || len(problems) > 0 {
+		c.fail(refuse(path, "not a namespace change selector (operator, values)"))
+		return nil
+	}
+	out := NamespaceChangeMatch{Op: inOp(m.Operator)}
+	if out.Op == 0 {
+		c.fail(refuse(path+".operator", "%q: matchNamespaceChanges takes In or NotIn", m.Operator))
+		return nil
+	}
+	if len(m.Values) == 0 {
+		c.fail(refuse(path+".values", "the namespace types whose change to match"))
+		return nil
+	}
+	for i, v := range m.Values {
+		t, known := namespaceTypes[namespaceNames[strings.ToLower(v)]]
+		if !known {
+			c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q: matchNamespaceChanges takes Uts, Ipc, Mnt, Pid, PidForChildren, Net, Time, TimeForChildren, Cgroup or User", v))
+			return nil
+		}
+		out.Types = append(out.Types, t)
+	}
+	return &out
 }
 
 // namespace compiles a matchNamespaces entry. host_ns stays symbolic: the
@@ -1193,6 +1226,49 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 		return f, false
 	}
 	return f, true
+}
+
+// argFilter compiles the operators that look at an argument as a whole
+// rather than at its value: FileType and NotFileType (the type of a file
+// argument's inode) and CapabilitiesGained (two capability sets). handled
+// reports whether m is one of them.
+func (c *compiler) argFilter(path string, m ArgSelector, h *Hook, specArgs []ArgSpec, pos int) (f Filter, handled, ok bool) {
+	o, _ := lookupOperator(m.Operator)
+	if o == nil {
+		return f, false, false
+	}
+	f = Filter{Op: o.op, Arg: uint8(pos)}
+	switch o.op {
+	case OpFileType, OpNotFileType:
+		if t, _ := CanonicalArgType(specArgs[pos].Type); !slices.Contains(fileArgTypes, t) {
+			c.fail(refuse(path+".operator", "%s matches file arguments (%s), not %s", o.name, strings.Join(fileArgTypes, ", "), specArgs[pos].Type))
+			return f, true, false
+		}
+		if len(m.Values) == 0 || len(m.Values) > kernelMaxValues {
+			c.fail(refuse(path+".values", "%d values, 1 to %d", len(m.Values), kernelMaxValues))
+			return f, true, false
+		}
+		for i, v := range m.Values {
+			t, known := fileTypes[v]
+			if !known {
+				c.fail(refuse(fmt.Sprintf("%s.values[%d]", path, i), "%q is not a file type (known: %s)", v, strings.Join(sortedKeys(fileTypes), ", ")))
+				return f, true, false
+			}
+			f.Ints = append(f.Ints, t)
+		}
+		return f, true, true
+	case OpCapabilitiesGained:
+		// args: the old set, then the new one, as Tetragon's kernel
+		// reads them (matched when the new has a capability the old
+		// lacks).
+		if len(m.Args) != 2 || int(m.Args[1]) >= len(h.Args) || h.Args[pos].Kind != ArgCaps || h.Args[m.Args[1]].Kind != ArgCaps {
+			c.fail(refuse(path+".args", "CapabilitiesGained needs args: the positions of two capability-set arguments, the old then the new"))
+			return f, true, false
+		}
+		f.Ints = []int64{int64(m.Args[1])}
+		return f, true, true
+	}
+	return f, false, false
 }
 
 // inMap compiles the values of an InMap or NotInMap filter: integers and

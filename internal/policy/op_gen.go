@@ -4,46 +4,52 @@ package policy
 
 // The values of enum filter_op.
 const (
-	OpEqual            Op = 1
-	OpNotEqual         Op = 2
-	OpPrefix           Op = 3
-	OpNotPrefix        Op = 4
-	OpPostfix          Op = 5
-	OpNotPostfix       Op = 6
-	OpGT               Op = 7
-	OpLT               Op = 8
-	OpMask             Op = 9
-	OpInRange          Op = 10
-	OpNotInRange       Op = 11
-	OpIn               Op = 12
-	OpNotIn            Op = 13
-	OpAddr             Op = 14
-	OpNotAddr          Op = 15
-	OpInMap            Op = 16
-	OpNotInMap         Op = 17
-	OpSubString        Op = 18
-	OpSubStringIgnCase Op = 19
+	OpEqual              Op = 1
+	OpNotEqual           Op = 2
+	OpPrefix             Op = 3
+	OpNotPrefix          Op = 4
+	OpPostfix            Op = 5
+	OpNotPostfix         Op = 6
+	OpGT                 Op = 7
+	OpLT                 Op = 8
+	OpMask               Op = 9
+	OpInRange            Op = 10
+	OpNotInRange         Op = 11
+	OpIn                 Op = 12
+	OpNotIn              Op = 13
+	OpAddr               Op = 14
+	OpNotAddr            Op = 15
+	OpInMap              Op = 16
+	OpNotInMap           Op = 17
+	OpSubString          Op = 18
+	OpSubStringIgnCase   Op = 19
+	OpFileType           Op = 20
+	OpNotFileType        Op = 21
+	OpCapabilitiesGained Op = 22
 )
 
 // kernelOpNames names each value of enum filter_op as the C does, less SOP_.
 var kernelOpNames = map[Op]string{
-	OpEqual:            "Equal",
-	OpNotEqual:         "NotEqual",
-	OpPrefix:           "Prefix",
-	OpNotPrefix:        "NotPrefix",
-	OpPostfix:          "Postfix",
-	OpNotPostfix:       "NotPostfix",
-	OpGT:               "GT",
-	OpLT:               "LT",
-	OpMask:             "Mask",
-	OpInRange:          "InRange",
-	OpNotInRange:       "NotInRange",
-	OpIn:               "In",
-	OpNotIn:            "NotIn",
-	OpAddr:             "Addr",
-	OpNotAddr:          "NotAddr",
-	OpInMap:            "InMap",
-	OpNotInMap:         "NotInMap",
-	OpSubString:        "SubString",
-	OpSubStringIgnCase: "SubStringIgnCase",
+	OpEqual:              "Equal",
+	OpNotEqual:           "NotEqual",
+	OpPrefix:             "Prefix",
+	OpNotPrefix:          "NotPrefix",
+	OpPostfix:            "Postfix",
+	OpNotPostfix:         "NotPostfix",
+	OpGT:                 "GT",
+	OpLT:                 "LT",
+	OpMask:               "Mask",
+	OpInRange:            "InRange",
+	OpNotInRange:         "NotInRange",
+	OpIn:                 "In",
+	OpNotIn:              "NotIn",
+	OpAddr:               "Addr",
+	OpNotAddr:            "NotAddr",
+	OpInMap:              "InMap",
+	OpNotInMap:           "NotInMap",
+	OpSubString:          "SubString",
+	OpSubStringIgnCase:   "SubStringIgnCase",
+	OpFileType:           "FileType",
+	OpNotFileType:        "NotFileType",
+	OpCapabilitiesGained: "CapabilitiesGained",
 }

@@ -172,19 +172,23 @@ var operators = []operator{
 		sock:         &sockOperand{names: tcpStates, example: "TCP_SYN_SENT", max: 255},
 		operatorInfo: operatorInfo{classes: classesSock, values: valuesState, description: descSock}},
 
-	// Tetragon's, not implemented yet: Validate checks them, Supported
-	// refuses them.
-	{name: "CapabilitiesGained", args: true,
+	{name: "CapabilitiesGained", op: OpCapabilitiesGained, args: true,
 		operatorInfo: operatorInfo{classes: []argClass{classCaps}, values: valuesNone, description: "compares two capability sets"}},
 	{name: "SubString", op: OpSubString, set: SetSubstring, args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"}},
 	{name: "SubStringIgnCase", op: OpSubStringIgnCase, set: SetSubstring, args: true,
 		operatorInfo: operatorInfo{onlyTypes: []string{"string", "char_buf"}, values: valuesSubstring, description: "matches string and char_buf arguments"}},
-	{name: "FileType", args: true,
-		operatorInfo: operatorInfo{onlyTypes: []string{"file", "path"}, values: valuesFileType, description: "matches file and path arguments"}},
-	{name: "NotFileType", args: true,
-		operatorInfo: operatorInfo{onlyTypes: []string{"file", "path"}, values: valuesFileType, description: "matches file and path arguments"}},
+	// Tetragon takes FileType on file and path arguments; Vigil reads the
+	// inode of every argument that is a file.
+	{name: "FileType", op: OpFileType, args: true,
+		operatorInfo: operatorInfo{onlyTypes: fileArgTypes, values: valuesFileType, description: "matches file arguments (file, path, dentry, fd, linux_binprm, kiocb)"}},
+	{name: "NotFileType", op: OpNotFileType, args: true,
+		operatorInfo: operatorInfo{onlyTypes: fileArgTypes, values: valuesFileType, description: "matches file arguments (file, path, dentry, fd, linux_binprm, kiocb)"}},
 }
+
+// fileArgTypes are the argument types read as a file, whose inode's type
+// FileType matches.
+var fileArgTypes = []string{"file", "path", "dentry", "fd", "linux_binprm", "kiocb"}
 
 // operatorsBySpelling finds a row by its name or any alias.
 var operatorsBySpelling = func() map[string]*operator {

@@ -285,6 +285,14 @@ type NamespaceMatch struct {
 	HostNS bool
 }
 
+// NamespaceChangeMatch is matchNamespaceChanges: with OpIn, a namespace of
+// one of Types changed since the process was forked or exec'd; with
+// OpNotIn, one of another type did.
+type NamespaceChangeMatch struct {
+	Op    Op
+	Types []Namespace
+}
+
 // CapabilitySet is a set of capabilities of a process's credentials.
 type CapabilitySet int
 
@@ -333,6 +341,9 @@ type Selector struct {
 	// CapabilityChanges is matchCapabilityChanges: the set's capabilities
 	// now against those the process's exec left.
 	CapabilityChanges *CapabilityMatch
+	// NamespaceChanges is matchNamespaceChanges; a change it matches is
+	// reported once.
+	NamespaceChanges *NamespaceChangeMatch
 	// Post emits an event; NoPost clears it.
 	Post bool
 	// Count adds the match to the kernel's per-cgroup counters of the

@@ -175,10 +175,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
       - {action: Sigkill}
 `,
 			want: []string{
-				"spec.kprobes[0].selectors[0].matchNamespaceChanges: not supported by Vigil yet",
-				`spec.kprobes[0].selectors[0].matchArgs[0].operator: "FileType" is not supported by Vigil yet`,
-				"spec.kprobes[0].selectors[0].matchArgs[1].args: not supported by Vigil yet",
-				`spec.kprobes[0].selectors[0].matchArgs[1].operator: "CapabilitiesGained" is not supported by Vigil yet`,
 				"spec.kprobes[0].selectors[0].matchActions[1].imaHash: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchActions[2].argRegs: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[1].matchActions[0].action: "FollowFD" is not supported by Vigil yet`,

@@ -307,10 +307,10 @@ func (v *validator) filterValues(p, op string, opInfo operatorInfo, t argTypeInf
 }
 
 // capabilitiesGained checks Tetragon's two-argument CapabilitiesGained
-// filter: args names the new and the old capability set.
+// filter: args names the old and the new capability set.
 func (v *validator) capabilitiesGained(p string, m *ArgSelector, args []ArgSpec) {
 	if len(m.Args) != 2 {
-		v.addf(p+".args", "CapabilitiesGained needs two args: the positions of the new and the old capability set")
+		v.addf(p+".args", "CapabilitiesGained needs two args: the positions of the old and the new capability set")
 		return
 	}
 	for i, pos := range m.Args {

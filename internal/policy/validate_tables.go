@@ -262,9 +262,11 @@ var tcpStates = map[string]uint64{
 }
 
 // fileTypes are the names the FileType operator accepts.
-var fileTypes = map[string]bool{
-	"sock": true, "socket": true, "lnk": true, "link": true, "reg": true, "regular": true,
-	"blk": true, "block": true, "dir": true, "chr": true, "char": true, "fifo": true, "pipe": true,
+// fileTypes are FileType's values, Tetragon's names for the type bits
+// (S_IFMT) of an inode's mode.
+var fileTypes = map[string]int64{
+	"sock": 0o140000, "socket": 0o140000, "lnk": 0o120000, "link": 0o120000, "reg": 0o100000, "regular": 0o100000,
+	"blk": 0o060000, "block": 0o060000, "dir": 0o040000, "chr": 0o020000, "char": 0o020000, "fifo": 0o010000, "pipe": 0o010000,
 }
 
 // listTypes are the types of spec.lists; "" is a list of kernel functions.

@@ -74,7 +74,7 @@ func valueProblem(op string, kind valueKind, t argTypeInfo, val string, lists ma
 			return fmt.Sprintf("%d bytes, at most %d (MaxSubstringLen)", len(val), MaxSubstringLen)
 		}
 	case valuesFileType:
-		if !fileTypes[val] {
+		if _, ok := fileTypes[val]; !ok {
 			return fmt.Sprintf("%q is not a file type (known: %s)", val, strings.Join(sortedKeys(fileTypes), ", "))
 		}
 	}
