@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
 #   scripts/install-deps.sh mdatagen  mdatagen and goimports (tools/mdatagen): `make generate`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
-#   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd: `make vmtest`
+#   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd, gcc: `make vmtest`
+#                                   (and the C targets of the uprobe tests)
 #   scripts/install-deps.sh k8s     etcd, kube-apiserver and helm for the Kubernetes tests
 #   scripts/install-deps.sh image   ca-certificates, whose bundle `make image` puts in the image
 #   scripts/install-deps.sh podman  podman, skopeo, containerd and runc: the tests that load and
@@ -213,7 +214,9 @@ for group in "$@"; do
 	# vm: QEMU boots the Debian kernels, busybox-static is the guest's
 	# userland, lz4 (6.1) and zstd (6.12+) unpack the kernel images, the
 	# keyring checks the suites the kernels come from.
-	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring ;;
+	# gcc and libc6-dev (libc.a) build the C targets of the uprobe and USDT
+	# tests, here and, static, for the guests.
+	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring gcc libc6-dev ;;
 	k8s) install_k8s ;;
 	node) install_k8s && install_node ;;
 	prometheus) install_prometheus ;;

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 //go:embed init.sh.tmpl
@@ -81,6 +83,11 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 	}
 	defer f.Close()
 	c := newCPIOWriter(f)
+	tmp, err := os.MkdirTemp("", "vmtest-c-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	for _, d := range []string{"usr", "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "dev", "proc", "sys",
 		"tmp", "run", "etc", "root", "boot", guestRepo} {
 		c.dir(d, 0o755)
@@ -176,6 +183,9 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 		if err := addTree(c, filepath.Join(repo, b.Pkg, "testdata"), dir+"/testdata"); err != nil {
 			return err
 		}
+		if err := addCTargets(c, filepath.Join(repo, b.Pkg, "testdata"), dir+"/testdata/"+testenv.PrebuiltDir, tmp); err != nil {
+			return err
+		}
 	}
 	for _, d := range testData {
 		host := filepath.Join(repo, d)
@@ -195,6 +205,26 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
 	return f.Close()
+}
+
+// addCTargets builds the C targets of a test package's testdata (*.c) on
+// this machine, static, into the guest's dir: the guest has no compiler,
+// and tests take them from there (testenv.PrebuiltC).
+func addCTargets(c *cpioWriter, testdata, dir, tmp string) error {
+	srcs, err := filepath.Glob(filepath.Join(testdata, "*.c"))
+	if err != nil || len(srcs) == 0 {
+		return err
+	}
+	c.dir(dir, 0o755)
+	for _, src := range srcs {
+		name := strings.TrimSuffix(filepath.Base(src), ".c")
+		out := filepath.Join(tmp, filepath.Base(filepath.Dir(testdata))+"-"+name)
+		if err := testenv.CompileC(src, out, "-static"); err != nil {
+			return fmt.Errorf("building the guest's C target %s: %w", src, err)
+		}
+		c.file(dir+"/"+name, 0o755, out)
+	}
+	return nil
 }
 
 // staticBusybox finds busybox and makes sure it needs no shared objects.

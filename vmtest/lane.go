@@ -48,10 +48,5 @@ var hostBinaries = []string{"dash", "bash", "printenv"}
 // guest's, not the kernel's. They are left out with -test.skip and shown as
 // SKIP with the reason.
 var notInVM = []excludedTest{
-	{"./internal/kernel/", "TestUprobeHookReadsFunctionArgumentsAndReturn", "builds its target with gcc at run time; the guest has no compiler"},
-	{"./internal/kernel/", "TestStackTraceOfAUprobe", "builds its target with gcc at run time; the guest has no compiler"},
-	{"./internal/kernel/", "TestUprobeHookByFileOffset", "builds its target with gcc at run time; the guest has no compiler"},
-	{"./internal/kernel/", "TestUsdtHookReadsProbeArguments", "builds its target with gcc at run time; the guest has no compiler"},
-	{"./internal/kernel/", "TestUsdtHookOnAMissingProbeIsRefused", "builds its target with gcc at run time; the guest has no compiler"},
 	{"./receiver/ebpfreceiver/", "TestKubernetesPolicyObjectsAndPodSelectors", "runs kube-apiserver and etcd, which the guest does not have; runs on the host in make test"},
 }

@@ -57,10 +57,8 @@ func TestTracepointHookReadsDataLocStrings(t *testing.T) {
 	}
 }
 
-const uprobeTarget = `#include <stdio.h>
-__attribute__((noinline)) int vigil_target(int n, const char *s) { return printf("%d %s\n", n, s); }
-int main(int argc, char **argv) { return vigil_target(argc, argc > 1 ? argv[1] : "") < 0; }
-`
+// uprobeTarget is a C target in testdata/ (see buildC).
+const uprobeTarget = "uprobe.c"
 
 func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
 	testenv.RequireBPF(t)
@@ -82,7 +80,7 @@ func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
 	})
 	// printf returns the bytes written: "2 hello\n".
 	if len(recs) != 1 || recs[0].Args[0].Int != 2 || recs[0].Args[1].Str != "hello" || !recs[0].Return || recs[0].Ret != 8 {
-		t.Fatalf("records %+v: want vigil_target(2, \"hello\") = 8", recs)
+		t.Fatalf("records %+v: want vigil_target(2, \"hello\") = 8", *recs[0])
 	}
 }
 

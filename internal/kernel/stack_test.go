@@ -143,15 +143,12 @@ func TestStackTracesOnlyWhereTheSelectorAsks(t *testing.T) {
 	}
 }
 
-const uprobeStackTarget = `#include <unistd.h>
-__attribute__((noinline)) int vigil_inner(int n) { return n + 1; }
-__attribute__((noinline)) int vigil_outer(int n) { return vigil_inner(n) * 2; }
-int main(void) { int r = vigil_outer(1); sleep(5); return r != 4; }
-`
+// uprobeStackTarget is a C target in testdata/ (see buildC).
+const uprobeStackTarget = "uprobe_stack.c"
 
 func TestStackTraceOfAUprobe(t *testing.T) {
 	testenv.RequireBPF(t)
-	bin := buildC(t, uprobeStackTarget, "-fno-omit-frame-pointer")
+	bin := buildC(t, uprobeStackTarget)
 	s, _ := install(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "uprobe-stack"},
