@@ -278,7 +278,11 @@ struct hook_scratch {
 	/* The record in rec waits for the stacks these flags name: the
 	 * program that ran the hook takes them and emits it (stack.h). */
 	__u32 stack;
-	/* What a return hook keeps from entry (struct pending, syscalls.h). */
+	/* 1 + the selector enter_hook matched at entry; 0: none. */
+	__u32 matched;
+	__u32 pad_matched;
+	/* What a return hook keeps from entry, laid out as struct pending
+	 * (syscalls.h): pend_sel to pend_a are stored as one value. */
 	__u32 pend_sel;
 	__u32 pend_call;
 	struct hook_args pend_a;

@@ -329,7 +329,9 @@ struct selector {
 	 * type did. */
 	__u16 nsch_mask;
 	__u8 nsch_op;
-	__u8 pad_nsch;
+	__u8 set_arg;   /* Set on a USDT probe: 1 + the probe argument written */
+	__u32 set_value; /* Set: the 4 bytes written over it */
+	__u32 pad_set;
 	struct pid_filter pidf[MAX_PID_FILTERS];
 	struct cap_filter caps;
 	struct cap_filter capch; /* matchCapabilityChanges */

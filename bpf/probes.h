@@ -191,8 +191,35 @@ struct {
 	__type(value, struct usdt_site);
 } usdt_sites SEC(".maps");
 
-SEC("uprobe")
-int vigil_usdt(struct pt_regs *ctx)
+/* usdt_set takes the Set action of selector matched (1-based; 0: none
+ * matched): its value written over the probe argument it names, 4 bytes of
+ * the traced process's memory (user space checked the site keeps it
+ * there). After the event: it reports the value the probe passed. */
+static __always_inline void usdt_set(struct pt_regs *ctx, const struct usdt_site *site, __u32 matched)
+{
+	__u32 slot = site->slot, j = matched - 1;
+
+	if (!matched)
+		return;
+	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
+	/* Keep the bounds check on the register that indexes. */
+	asm volatile("" : "+r"(j));
+	if (!conf || j >= MAX_SELECTORS)
+		return;
+	const struct selector *sel = &conf->sel[j];
+	if (!sel->set_arg)
+		return;
+	const struct usdt_arg *a = &site->args[(sel->set_arg - 1) & (USDT_MAX_ARGS - 1)];
+	__u32 v = sel->set_value;
+	__u64 base = 0;
+
+	if (a->kind != USDT_ARG_REG_DEREF)
+		return;
+	bpf_probe_read_kernel(&base, sizeof(base), (void *)ctx + (a->reg_off & 0xff));
+	bpf_probe_write_user((void *)(base + a->val_off), &v, sizeof(v));
+}
+
+static __always_inline int usdt_hook(struct pt_regs *ctx, int set)
 {
 	__u32 id = bpf_get_attach_cookie(ctx), zero = 0;
 	const struct usdt_site *site = bpf_map_lookup_elem(&usdt_sites, &id);
@@ -230,7 +257,24 @@ int vigil_usdt(struct pt_regs *ctx)
 	s->call = 0;
 	enter_hook(s, site->slot);
 	post_stacks(ctx, s);
+	if (set)
+		usdt_set(ctx, site, s->matched);
 	return 0;
+}
+
+SEC("uprobe")
+int vigil_usdt(struct pt_regs *ctx)
+{
+	return usdt_hook(ctx, 0);
+}
+
+/* vigil_usdt_set is vigil_usdt for probes with a Set action. Apart: its
+ * bpf_probe_write_user is refused under lockdown, where the other USDT
+ * probes still load. */
+SEC("uprobe")
+int vigil_usdt_set(struct pt_regs *ctx)
+{
+	return usdt_hook(ctx, 1);
 }
 
 #define NR_CONNECT 42

@@ -163,6 +163,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 		/* x32 calls reach the same wrappers with this bit set. */
 		s->call = BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT;
 	}
+	s->matched = 0;
 	if (prefiltered(s, conf) || read_args(s, conf, 0))
 		return 0;
 	s->ret = 0;
@@ -187,6 +188,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 			bpf_map_update_elem(&pending_returns, &key, &hs->pend_sel, BPF_ANY);
 			return 0;
 		}
+		s->matched = j + 1;
 		act(s, conf, slot, j, sel, 0);
 		/* What LSM and fmod_ret programs return; 0 elsewhere. */
 		return sel->override;

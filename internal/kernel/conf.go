@@ -255,6 +255,9 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 			cs.Stack |= stackUser
 		}
 		cs.Signal = sel.Signal
+		if sel.Set != nil {
+			cs.SetArg, cs.SetValue = sel.Set.Arg+1, sel.Set.Value
+		}
 		cs.Notify = uint8(sel.Notify)
 		cs.NotifyError = sel.NotifyError
 		cs.NotifySignal = sel.NotifySignal

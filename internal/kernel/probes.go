@@ -3,10 +3,12 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 
 	"github.com/vigilsec/vigil/internal/policy"
@@ -20,6 +22,9 @@ type probePrograms struct {
 	// type does not load at all.
 	multi *kprobeMultiPrograms
 	coll  *ebpf.Collection
+	// set and setColl are loaded on first use (usdtSetProgram).
+	set     *usdtSetPrograms
+	setColl *ebpf.Collection
 }
 
 // The struct tags name the programs once, as bpf2go's generated objects
@@ -33,6 +38,11 @@ type cookiePrograms struct {
 	Connect6   *ebpf.Program `ebpf:"vigil_connect6"`
 	Kprobe     *ebpf.Program `ebpf:"vigil_kprobe"`
 	Kretprobe  *ebpf.Program `ebpf:"vigil_kretprobe"`
+}
+
+// usdtSetPrograms are loaded for the first USDT probe with a Set action.
+type usdtSetPrograms struct {
+	UsdtSet *ebpf.Program `ebpf:"vigil_usdt_set"`
 }
 
 type kprobeMultiPrograms struct {
@@ -97,6 +107,41 @@ func (s *Sensor) probeCollection() (*probePrograms, error) {
 	p.coll = coll
 	s.probes = p
 	return p, nil
+}
+
+// usdtSetProgram loads vigil_usdt_set beside the probe programs, on their
+// maps, the first time a USDT probe with a Set action attaches.
+func (s *Sensor) usdtSetProgram(p *probePrograms) (*ebpf.Program, error) {
+	if p.set != nil {
+		return p.set.UsdtSet, nil
+	}
+	if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnProbeWriteUser); err != nil {
+		return nil, fmt.Errorf("Set writes the traced process's memory with bpf_probe_write_user, which this kernel refuses (under lockdown, see /sys/kernel/security/lockdown): %w: %w", ErrMissingFeature, err)
+	}
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	set := &usdtSetPrograms{}
+	keep := programNames(set)
+	for name := range spec.Programs {
+		if !slices.Contains(keep, name) {
+			delete(spec.Programs, name)
+		}
+	}
+	spec.Maps["events"].MaxEntries = s.maps.Events.MaxEntries()
+	shared := maps.Clone(s.byName)
+	maps.Copy(shared, p.coll.Maps)
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: shared})
+	if err != nil {
+		return nil, fmt.Errorf("loading the USDT program of Set: %w", describeLoadError(err))
+	}
+	if err := coll.Assign(set); err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("the USDT program of Set: %w", err)
+	}
+	p.set, p.setColl = set, coll
+	return set.UsdtSet, nil
 }
 
 // attachProbes attaches a hook that has probes of its own, as its kind

@@ -395,6 +395,9 @@ func (s *Sensor) ProgramStats() (map[string]ProgramStats, error) {
 		}
 		if s.probes != nil {
 			add(s.probes.coll.Programs)
+			if s.probes.setColl != nil {
+				add(s.probes.setColl.Programs)
+			}
 		}
 		for _, ih := range t.byID {
 			for _, c := range ih.colls {
@@ -482,6 +485,9 @@ func (s *Sensor) Close() error {
 	}
 	if s.probes != nil {
 		s.probes.coll.Close()
+		if s.probes.setColl != nil {
+			s.probes.setColl.Close()
+		}
 	}
 	if s.coll != nil {
 		s.coll.Close()

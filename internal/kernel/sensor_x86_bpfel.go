@@ -271,7 +271,9 @@ type sensorHookConf struct {
 		PbinSet      uint32
 		NschMask     uint16
 		NschOp       uint8
-		PadNsch      uint8
+		SetArg       uint8
+		SetValue     uint32
+		PadSet       uint32
 		Pidf         [4]struct {
 			_      structs.HostLayout
 			Op     uint8
@@ -382,12 +384,14 @@ type sensorHookScratch struct {
 		Hdr1 uint32
 		S    [256]int8
 	}
-	Ret      int64
-	Call     uint32
-	Stack    uint32
-	PendSel  uint32
-	PendCall uint32
-	PendA    struct {
+	Ret        int64
+	Call       uint32
+	Stack      uint32
+	Matched    uint32
+	PadMatched uint32
+	PendSel    uint32
+	PendCall   uint32
+	PendA      struct {
 		_     structs.HostLayout
 		Ival  [5]int64
 		Raw   [8]uint64
@@ -642,6 +646,7 @@ const (
 	sensorProgVigilUprobe              = "vigil_uprobe"
 	sensorProgVigilUretprobe           = "vigil_uretprobe"
 	sensorProgVigilUsdt                = "vigil_usdt"
+	sensorProgVigilUsdtSet             = "vigil_usdt_set"
 	sensorVarTrampSlot                 = "tramp_slot"
 	sensorVarUnusedArgFlags            = "unused_arg_flags"
 	sensorVarUnusedArgType             = "unused_arg_type"
@@ -731,6 +736,7 @@ type sensorProgramSpecs struct {
 	VigilUprobe         *ebpf.ProgramSpec `ebpf:"vigil_uprobe"`
 	VigilUretprobe      *ebpf.ProgramSpec `ebpf:"vigil_uretprobe"`
 	VigilUsdt           *ebpf.ProgramSpec `ebpf:"vigil_usdt"`
+	VigilUsdtSet        *ebpf.ProgramSpec `ebpf:"vigil_usdt_set"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -958,6 +964,7 @@ type sensorPrograms struct {
 	VigilUprobe         *ebpf.Program `ebpf:"vigil_uprobe"`
 	VigilUretprobe      *ebpf.Program `ebpf:"vigil_uretprobe"`
 	VigilUsdt           *ebpf.Program `ebpf:"vigil_usdt"`
+	VigilUsdtSet        *ebpf.Program `ebpf:"vigil_usdt_set"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -987,6 +994,7 @@ func (p *sensorPrograms) Close() error {
 		p.VigilUprobe,
 		p.VigilUretprobe,
 		p.VigilUsdt,
+		p.VigilUsdtSet,
 	)
 }
 

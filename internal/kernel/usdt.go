@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,17 @@ const (
 	usdtArgReg      = 2
 	usdtArgRegDeref = 3
 )
+
+// where says where a site keeps the argument, for errors.
+func (a usdtArg) where() string {
+	switch a.Kind {
+	case usdtArgConst:
+		return "a constant"
+	case usdtArgReg:
+		return "a register"
+	}
+	return fmt.Sprintf("%d bytes of memory", a.Size)
+}
 
 // usdtMaxArgs is USDT_MAX_ARGS (bpf/probes.h).
 const usdtMaxArgs = 8
@@ -272,6 +284,15 @@ func (s *Sensor) attachUsdt(ih *InstalledHook, progs *probePrograms) error {
 			return fmt.Errorf("%s: argument %d: probe %s in %s has %d arguments", h.Path, a.Index, h.Calls[0], h.Binary, len(sites[0].Args))
 		}
 	}
+	if err := usdtSettable(h, sites); err != nil {
+		return err
+	}
+	prog := progs.Usdt
+	if slices.ContainsFunc(h.Selectors, func(sel policy.Selector) bool { return sel.Set != nil }) {
+		if prog, err = s.usdtSetProgram(progs); err != nil {
+			return fmt.Errorf("%s: %w", h.Path, err)
+		}
+	}
 	ex, err := link.OpenExecutable(h.Binary)
 	if err != nil {
 		return fmt.Errorf("%s.path: %w", h.Path, err)
@@ -301,13 +322,33 @@ func (s *Sensor) attachUsdt(ih *InstalledHook, progs *probePrograms) error {
 			return fail(fmt.Errorf("%s: recording USDT site %#x (at most %d sites across policies): %w", h.Path, site.Offset, m.MaxEntries(), err))
 		}
 		ih.sites = append(ih.sites, id)
-		l, err := ex.Uprobe("", progs.Usdt, &link.UprobeOptions{Address: site.Offset, RefCtrOffset: site.SemOffset, Cookie: uint64(id)})
+		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: site.Offset, RefCtrOffset: site.SemOffset, Cookie: uint64(id)})
 		if err != nil {
 			return fail(fmt.Errorf("%s: attaching to %s at %#x in %s: %w", h.Path, h.Calls[0], site.Offset, h.Binary, err))
 		}
 		ih.links = append(ih.links, l)
 	}
 	ih.Mechanism = "uprobe (usdt)"
+	return nil
+}
+
+// usdtSettable refuses a Set action on an argument that some site of the
+// probe does not keep as 4 bytes of memory (Tetragon's condition too): a
+// register or a constant cannot be written from a uprobe.
+func usdtSettable(h *policy.Hook, sites []usdtSite) error {
+	for i, sel := range h.Selectors {
+		if sel.Set == nil {
+			continue
+		}
+		for _, site := range sites {
+			if int(sel.Set.Arg) >= len(site.Args) {
+				return fmt.Errorf("%s.selectors[%d]: Set on argument %d: the site at %#x has %d arguments", h.Path, i, sel.Set.Arg, site.Offset, len(site.Args))
+			}
+			if a := site.Args[sel.Set.Arg]; a.Kind != usdtArgRegDeref || a.Size != 4 {
+				return fmt.Errorf("%s.selectors[%d]: Set on argument %d: the site at %#x keeps it in %s, and Set writes 4 bytes of memory", h.Path, i, sel.Set.Arg, site.Offset, a.where())
+			}
+		}
+	}
 	return nil
 }
 

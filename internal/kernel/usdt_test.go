@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -18,66 +20,23 @@ import (
 // memory on the stack and a constant. The probe has a semaphore and is
 // only reached while a tracer has raised it, which proves that attaching
 // does: the target prints the semaphore when it ends.
-const usdtTarget = `#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
+const usdtTarget = "usdt_tick.c"
 
-__attribute__((section(".probes"))) volatile unsigned short vigil_test_tick_semaphore;
-
-__attribute__((noinline)) static void tick(int32_t a, int64_t b)
-{
-	int64_t m = b + 1;
-	if (vigil_test_tick_semaphore)
-		__asm__ __volatile__(
-			"990: nop\n"
-			".pushsection .note.stapsdt,\"\",\"note\"\n"
-			".balign 4\n"
-			".4byte 992f-991f, 994f-993f, 3\n"
-			"991: .asciz \"stapsdt\"\n"
-			"992: .balign 4\n"
-			"993: .8byte 990b\n"
-			".8byte _.stapsdt.base\n"
-			".8byte vigil_test_tick_semaphore\n"
-			".asciz \"vigil_test\"\n"
-			".asciz \"tick\"\n"
-			".asciz \"-4@%[a] 8@%[b] -8@%[m] 4@%[c]\"\n"
-			"994: .balign 4\n"
-			".popsection\n"
-			".ifndef _.stapsdt.base\n"
-			".pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat\n"
-			".weak _.stapsdt.base\n"
-			".hidden _.stapsdt.base\n"
-			"_.stapsdt.base: .space 1\n"
-			".size _.stapsdt.base, 1\n"
-			".popsection\n"
-			".endif\n"
-			:: [a] "r"(a), [b] "r"(b), [m] "m"(m), [c] "i"(7));
-}
-
-int main(int argc, char **argv)
-{
-	int n = argc > 1 ? atoi(argv[1]) : 1;
-	for (int i = 0; i < n; i++)
-		tick(-5 - i, ((int64_t)1 << 40) + i);
-	printf("%d\n", vigil_test_tick_semaphore);
-	return 0;
-}
-`
-
-// buildC compiles src with gcc -O1 and flags into a binary in a temporary
-// directory.
-func buildC(t *testing.T, src string, flags ...string) string {
+// buildC builds the C target testdata/name into a temporary directory
+// (testenv.CompileC). Where there is no gcc (the VM lane's guests) it
+// takes the binary vmtest built from it on the host.
+func buildC(t *testing.T, name string) string {
 	t.Helper()
-	cc, err := exec.LookPath("gcc")
-	if err != nil {
-		testenv.Unavailable(t, "no gcc to build the target: %v", err)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		bin, errAbs := filepath.Abs(testenv.PrebuiltC(name))
+		if _, errStat := os.Stat(bin); errAbs == nil && errStat == nil {
+			return bin
+		}
+		testenv.Unavailable(t, "no gcc to build the target, and no %s built for this machine: %v", testenv.PrebuiltC(name), err)
 	}
-	dir := t.TempDir()
-	file, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
-	os.WriteFile(file, []byte(src), 0o644)
-	args := append(append([]string{"-O1"}, flags...), "-o", bin, file)
-	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v: %s", err, out)
+	bin := filepath.Join(t.TempDir(), "target")
+	if err := testenv.CompileC(filepath.Join("testdata", name), bin); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -134,4 +93,88 @@ func TestUsdtHookOnAMissingProbeIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "spec.usdts[0].path") || !strings.Contains(err.Error(), "no USDT probe vigil_test:tock (it has vigil_test:tick)") {
 		t.Fatalf("install: %v; want a refusal naming the probes the binary has", err)
 	}
+}
+
+// usdtSetTarget has a USDT probe, vigil_test:set, whose one argument is a
+// 32-bit local in memory, which the program reads back after the probe and
+// prints: what a Set action wrote over it shows.
+const usdtSetTarget = "usdt_set.c"
+
+// Set writes its value over a USDT probe's argument in the traced
+// process's memory, on the calls its selector matches; in monitor mode it
+// writes nothing. Set on an argument a site keeps in a register is refused.
+func TestUsdtSetAction(t *testing.T) {
+	testenv.RequireBPF(t)
+	bin := buildC(t, usdtSetTarget)
+	spec := func(mode string) *policy.TracingPolicy {
+		p := usdtPolicy(policy.UsdtSpec{
+			Path: bin, Provider: "vigil_test", Name: "set",
+			Args: []policy.ArgSpec{{Index: 0, Type: "int32"}},
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs:    []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{"1"}}},
+				MatchActions: []policy.ActionSelector{{Action: "Set", ArgIndex: 0, ArgValue: 32}},
+			}},
+		})
+		if mode != "" {
+			p.Spec.Options = []policy.OptionSpec{{Name: "policy-mode", Value: mode}}
+		}
+		return p
+	}
+	for _, tc := range []struct{ mode, want string }{
+		{"", "0 32 2"},
+		{"monitor", "0 1 2"},
+	} {
+		t.Run("mode="+tc.mode, func(t *testing.T) {
+			// Monitor mode writes nothing, and needs no
+			// bpf_probe_write_user.
+			s, _, ok := installIfSupported(t, spec(tc.mode), tc.mode == "monitor" || !lockedDown(t), "bpf_probe_write_user")
+			if !ok {
+				return
+			}
+			var out []byte
+			recs := hookRecords(t, s, func() []int {
+				cmd := exec.Command(bin, "3")
+				var err error
+				if out, err = cmd.Output(); err != nil {
+					t.Fatal(err)
+				}
+				return []int{cmd.ProcessState.Pid()}
+			})
+			if got := strings.Join(strings.Fields(string(out)), " "); got != tc.want {
+				t.Errorf("the target printed %q, want %q", got, tc.want)
+			}
+			// The event reports the value the probe passed.
+			if len(recs) != 1 || recs[0].Args[0].Int != 1 {
+				t.Errorf("records %+v, want one of the probe with 1", recs)
+			}
+		})
+	}
+	t.Run("register", func(t *testing.T) {
+		_, _, err := tryInstall(t, usdtPolicy(policy.UsdtSpec{
+			Path: buildC(t, usdtTarget), Provider: "vigil_test", Name: "tick",
+			Args:      []policy.ArgSpec{{Index: 0, Type: "int32"}},
+			Selectors: []policy.SelectorSpec{{MatchActions: []policy.ActionSelector{{Action: "Set", ArgIndex: 0, ArgValue: 1}}}},
+		}), kernel.SensorOptions{RingBufferSize: 1 << 21})
+		if err == nil || !strings.Contains(err.Error(), "spec.usdts[0].selectors[0]: Set on argument 0") || !strings.Contains(err.Error(), "a register") {
+			t.Fatalf("install: %v; want a refusal naming the selector and the register", err)
+		}
+	})
+}
+
+// lockedDown reports whether the kernel's lockdown (integrity or
+// confidentiality) forbids BPF programs to write user memory, from
+// securityfs, mounted if need be.
+func lockedDown(t *testing.T) bool {
+	const path = "/sys/kernel/security/lockdown"
+	if _, err := os.Stat(path); err != nil {
+		unix.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, "")
+	}
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return false // no lockdown LSM
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !strings.Contains(string(data), "[none]")
 }

@@ -1091,6 +1091,24 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				}
 				sel.Sock = &sa
 			}
+		case "Set":
+			if kind != HookUsdt {
+				c.fail(refuse(p+".action", "Set on a %s hook: Set writes a USDT probe's argument where the probe site keeps it, and only USDT probes have one", kind))
+				continue
+			}
+			if int(a.ArgIndex) >= len(specArgs) {
+				c.fail(refuse(p+".argIndex", "%d is not a position in the hook's %d args", a.ArgIndex, len(specArgs)))
+				continue
+			}
+			if sel.Set != nil {
+				c.fail(refuse(p+".action", "one Set per selector"))
+				continue
+			}
+			// Monitor mode reports what would be set, and sets
+			// nothing.
+			if c.mode != ModeMonitor {
+				sel.Set = &SetAction{Arg: uint8(specArgs[a.ArgIndex].Index), Value: a.ArgValue}
+			}
 		case "GetUrl":
 			sel.URLs = append(sel.URLs, a.ArgURL)
 		case "DnsLookup":

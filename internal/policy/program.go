@@ -376,6 +376,8 @@ type Selector struct {
 	Actions []string
 	// Sock is the selector's TrackSock or UntrackSock, if any.
 	Sock *SockAction
+	// Set is the selector's Set action on a USDT probe, if any.
+	Set *SetAction
 	// URLs (GetUrl's argUrl) and Names (DnsLookup's argFqdn) are
 	// requested by the collector for each event the selector posts, as
 	// Tetragon's agent does: the kernel has no part in them, and an event
@@ -392,6 +394,14 @@ type SockAction struct {
 	Untrack bool
 	// Arg is the position of the sock argument in Hook.Args.
 	Arg uint8
+}
+
+// SetAction is Tetragon's Set on a USDT probe: Value is written over the
+// probe's argument Arg (its index in the probe, not in the policy's args),
+// which must be 4 bytes of the traced process's memory at the site.
+type SetAction struct {
+	Arg   uint8
+	Value uint32
 }
 
 // PodScoped reports whether p applies only to some pods of the node: it

@@ -71,7 +71,7 @@ var support = struct {
 		// Parameters of the supported actions; a parameter of another action
 		// is meaningless on these and refused too.
 		reflect.TypeFor[ActionSelector](): setOf("action", "rateLimit", "rateLimitScope", "kernelStackTrace", "userStackTrace",
-			"argSig", "argError", "argSock", "argUrl", "argFqdn"),
+			"argSig", "argError", "argSock", "argUrl", "argFqdn", "argIndex", "argValue"),
 		// pattern belongs to generated_ftrace lists, refused by type.
 		reflect.TypeFor[ListSpec]():   setOf("name", "type", "values", "pattern", "validated"),
 		reflect.TypeFor[OptionSpec](): setOf("name", "value"),
@@ -85,7 +85,7 @@ var support = struct {
 		"nop", // declares an argument that is not read
 	),
 	actions: setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup",
-		"NotifyEnforcer", "CleanupEnforcerNotification"),
+		"NotifyEnforcer", "CleanupEnforcerNotification", "Set"),
 	listTypes: setOf("syscalls", "generated_syscalls", "generated_ftrace", ""), // "": kernel functions
 	// disable-uprobe-multi and uprobe-heap-size have nothing to act on:
 	// Vigil attaches one uprobe per symbol and keeps no uprobe heap.
