@@ -2,8 +2,10 @@ package kernel_test
 
 import (
 	"debug/elf"
+	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/kernel"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -84,8 +86,9 @@ func TestUprobeHookReadsFunctionArgumentsAndReturn(t *testing.T) {
 	}
 }
 
-// A uprobe by offset: the same target, attached at the file offset of
-// vigil_target, which is what Tetragon's offsets are.
+// A uprobe by offset and by address: the same target, attached at the
+// file offset of vigil_target (Tetragon's offsets, computed here through
+// its section) and at its virtual address (Tetragon's addrs).
 func TestUprobeHookByFileOffset(t *testing.T) {
 	testenv.RequireBPF(t)
 	bin := buildC(t, uprobeTarget)
@@ -98,26 +101,43 @@ func TestUprobeHookByFileOffset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var off uint64
+	var off, addr uint64
 	for _, s := range syms {
 		if s.Name == "vigil_target" && int(s.Section) < len(f.Sections) {
 			sec := f.Sections[s.Section]
-			off = s.Value - sec.Addr + sec.Offset
+			off, addr = s.Value-sec.Addr+sec.Offset, s.Value
 		}
 	}
 	if off == 0 {
 		t.Fatal("vigil_target not found in the target")
 	}
-	s, _ := install(t, &policy.TracingPolicy{
-		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
-		Metadata: policy.ObjectMeta{Name: "uprobe-offset"},
-		Spec: policy.Spec{UProbes: []policy.UProbeSpec{{
-			Path: bin, Offsets: []uint64{off},
-			Args: []policy.ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "string"}},
-		}}},
-	})
-	recs := hookRecords(t, s, func() []int { return []int{runCmd(t, bin, "a", "b")} })
-	if len(recs) != 1 || recs[0].Args[0].Int != 3 || recs[0].Args[1].Str != "a" {
-		t.Fatalf("records %+v: want vigil_target(3, \"a\")", recs)
+	for _, u := range []policy.UProbeSpec{{Offsets: []uint64{off}}, {Addrs: []uint64{addr}}} {
+		name := "offsets"
+		if u.Addrs != nil {
+			name = "addrs"
+		}
+		t.Run(name, func(t *testing.T) {
+			u.Path = bin
+			u.Args = []policy.ArgSpec{{Index: 0, Type: "int"}, {Index: 1, Type: "string"}}
+			s, _ := install(t, &policy.TracingPolicy{
+				APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+				Metadata: policy.ObjectMeta{Name: "uprobe-offset"},
+				Spec:     policy.Spec{UProbes: []policy.UProbeSpec{u}},
+			})
+			recs := hookRecords(t, s, func() []int { return []int{runCmd(t, bin, "a", "b")} })
+			if len(recs) != 1 || recs[0].Args[0].Int != 3 || recs[0].Args[1].Str != "a" {
+				t.Fatalf("records %+v: want vigil_target(3, \"a\")", recs)
+			}
+		})
 	}
+	t.Run("address outside the code", func(t *testing.T) {
+		_, _, err := tryInstall(t, &policy.TracingPolicy{
+			APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+			Metadata: policy.ObjectMeta{Name: "uprobe-addr"},
+			Spec:     policy.Spec{UProbes: []policy.UProbeSpec{{Path: bin, Addrs: []uint64{1 << 60}}}},
+		}, kernel.SensorOptions{RingBufferSize: 1 << 21})
+		if err == nil || !strings.Contains(err.Error(), "spec.uprobes[0].addrs[0]: 0x1000000000000000 is in no executable segment") {
+			t.Fatalf("install: %v; want a refusal naming the address", err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"debug/elf"
 	"fmt"
 
 	"github.com/cilium/ebpf/link"
@@ -55,6 +56,25 @@ func (uprobeKind) attach(s *Sensor, ih *InstalledHook) error {
 		if err := attach("", opts); err != nil {
 			ih.closeLinks()
 			return fmt.Errorf("%s.offsets[%d]: %#x in %s: %w", h.Path, i, off, h.Binary, err)
+		}
+	}
+	if len(h.Addrs) > 0 {
+		f, err := elf.Open(h.Binary)
+		if err != nil {
+			ih.closeLinks()
+			return fmt.Errorf("%s.path: %w", h.Path, err)
+		}
+		defer f.Close()
+		for i, addr := range h.Addrs {
+			off, ok := fileOffset(f, addr, true)
+			if !ok {
+				ih.closeLinks()
+				return fmt.Errorf("%s.addrs[%d]: %#x is in no executable segment of %s", h.Path, i, addr, h.Binary)
+			}
+			if err := attach("", link.UprobeOptions{Address: off}); err != nil {
+				ih.closeLinks()
+				return fmt.Errorf("%s.addrs[%d]: %#x (offset %#x) in %s: %w", h.Path, i, addr, off, h.Binary, err)
+			}
 		}
 	}
 	ih.Mechanism = "uprobe"

@@ -298,10 +298,15 @@ func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
 func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Kind: HookUprobe, Path: path, Binary: u.Path, Calls: u.Symbols, Return: u.Return, Message: u.Message, Tags: u.Tags,
-		Offsets: u.Offsets, RefCtrOffsets: u.RefCtrOffsets}
+		Offsets: u.Offsets, RefCtrOffsets: u.RefCtrOffsets, Addrs: u.Addrs}
 	for i, off := range u.Offsets {
 		if off == 0 {
 			c.fail(refuse(fmt.Sprintf("%s.offsets[%d]", path, i), "0 is the start of the file, not an instruction"))
+		}
+	}
+	for i, addr := range u.Addrs {
+		if addr == 0 {
+			c.fail(refuse(fmt.Sprintf("%s.addrs[%d]", path, i), "0 is no instruction's address"))
 		}
 	}
 	c.body(path, &h, u.Args, u.ReturnArg, u.Selectors, c.arg)

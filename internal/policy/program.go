@@ -82,6 +82,9 @@ type Hook struct {
 	// semaphore of each.
 	Offsets       []uint64
 	RefCtrOffsets []uint64
+	// Addrs are uprobe attach points given as virtual addresses of
+	// Binary (Tetragon's addrs), turned into offsets where it attaches.
+	Addrs []uint64
 	// Return reports the hook at return, with the return value.
 	Return         bool
 	ReturnUnsigned bool
@@ -428,7 +431,7 @@ func (h *Hook) Target() string {
 		return strings.Join(calls, ",")
 	case HookUprobe:
 		targets := slices.Clone(h.Calls)
-		for _, off := range h.Offsets {
+		for _, off := range append(slices.Clone(h.Offsets), h.Addrs...) {
 			targets = append(targets, "0x"+strconv.FormatUint(off, 16))
 		}
 		return h.Binary + ":" + strings.Join(targets, ",")

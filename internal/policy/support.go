@@ -58,7 +58,7 @@ var support = struct {
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
 		reflect.TypeFor[TracepointSpec](): setOf("subsystem", "event", "raw", "args", "selectors", "message", "tags"),
-		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "refCtrOffsets", "return", "args", "returnArg", "selectors", "message", "tags"),
+		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "refCtrOffsets", "addrs", "return", "args", "returnArg", "selectors", "message", "tags"),
 		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve"),
 		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries", "matchParentBinaries",
