@@ -512,12 +512,15 @@ int vigil_connect6(struct bpf_sock_addr *ctx)
 /* Trampoline hooks (BPF LSM, fmod_ret, fentry) are loaded once per hook,
  * attached to their function at load: tramp_slot is set in each copy. */
 const volatile __u32 tramp_slot = 0;
+/* tramp_call: which of the hook's functions this copy is attached to (a
+ * fentries hook on a list has a copy per function). */
+const volatile __u32 tramp_call = 0;
 
 /* run_copy runs this copy's hook on the arguments its program read into s,
  * then posts the stacks a matched selector asked for. */
 static __always_inline int run_copy(void *ctx, struct hook_scratch *s)
 {
-	s->call = 0;
+	s->call = tramp_call;
 	int ret = enter_hook(s, tramp_slot);
 
 	post_stacks(ctx, s);
@@ -617,5 +620,31 @@ SEC("fentry/security_file_open")
 int vigil_fentry(void *ctx)
 {
 	tramp_hook(ctx);
+	return 0;
+}
+
+/* fexit: a fentries hook that reports at return. It sees the arguments
+ * and the return value together: the selectors' entry part runs as at
+ * entry (leaving the call pending), then the return part and the event. */
+SEC("fexit/security_file_open")
+int vigil_fexit(void *ctx)
+{
+	struct hook_scratch *s = scratch();
+	__u64 ret = 0;
+
+	if (!s)
+		return 0;
+	for (int i = 0; i < 6; i++) {
+		__u64 v = 0;
+
+		bpf_get_func_arg(ctx, i, &v);
+		s->a.raw[i] = v;
+	}
+	s->call = tramp_call;
+	enter_hook(s, tramp_slot);
+	bpf_get_func_ret(ctx, &ret);
+	s->ret = ret;
+	exit_hook(s, tramp_slot);
+	post_stacks(ctx, s);
 	return 0;
 }

@@ -153,7 +153,7 @@ func (s *Sensor) planDispatch(ih *InstalledHook, want map[uint32][]uint32) error
 			return fmt.Errorf("%s.call: %q is not a syscall of this architecture", h.Path, name)
 		}
 	}
-	ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry, h.Return)
+	ih.Mechanism = syscallMechanism(s.syscallSupport(), s.preferFentry || h.Fentry, h.Return)
 	if hasOverride(h) || h.Enforcer {
 		// attachable checked that fmod_ret loads here.
 		ih.Mechanism = SyscallFmodRet

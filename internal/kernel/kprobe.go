@@ -219,6 +219,12 @@ type kprobeKind struct{}
 func (kprobeKind) ownProbes() bool { return true }
 
 func (kprobeKind) attachable(_ *Sensor, h *policy.Hook) error {
+	if h.Fentry {
+		if !Probe().Has(FeatureFentry) {
+			return fmt.Errorf("%s: fentries need fentry and fexit programs, which this kernel refuses or lacks: %w", h.Path, ErrMissingFeature)
+		}
+		return nil
+	}
 	kprobes := probePMU("kprobe")
 	fentry := !h.Return && !hasOverride(h) && len(h.Calls) == 1 && Probe().Has(FeatureFentry)
 	if kprobes != nil && !fentry {
@@ -228,6 +234,9 @@ func (kprobeKind) attachable(_ *Sensor, h *policy.Hook) error {
 }
 
 func (kprobeKind) attach(s *Sensor, ih *InstalledHook) error {
+	if ih.Hook.Fentry {
+		return s.attachFentries(ih)
+	}
 	progs, err := s.probeCollection()
 	if err != nil {
 		return err

@@ -230,3 +230,43 @@ func TestFentryHookOnAKernelFunction(t *testing.T) {
 		}
 	}
 }
+
+// TestFentriesHook: a hook of spec.fentries is attached with fentry, and
+// with fexit when it reports at return, which sees the arguments and the
+// return value together. Where the kernel refuses fentry the policy is
+// refused, naming it.
+func TestFentriesHook(t *testing.T) {
+	testenv.RequireBPF(t)
+	_, f := files(t, "watched", "other")
+	for _, ret := range []bool{false, true} {
+		name := "fentry"
+		if ret {
+			name = "fexit"
+		}
+		t.Run(name, func(t *testing.T) {
+			k := policy.KProbeSpec{
+				Call: "security_file_open", Return: ret,
+				Args:      []policy.ArgSpec{{Index: 0, Type: "file"}},
+				Selectors: []policy.SelectorSpec{{MatchArgs: []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{f[0]}}}}},
+			}
+			if ret {
+				k.ReturnArg = &policy.ArgSpec{Index: 0, Type: "int"}
+			}
+			s, ph, ok := installIfSupported(t, &policy.TracingPolicy{
+				APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+				Metadata: policy.ObjectMeta{Name: "fentries"},
+				Spec:     policy.Spec{Fentries: []policy.KProbeSpec{k}},
+			}, testenv.KernelHas(t, kernel.FeatureFentry), "fentries need fentry")
+			if !ok {
+				return
+			}
+			if got := ph.Hooks[0].Mechanism; got != name {
+				t.Errorf("mechanism %q, want %s", got, name)
+			}
+			recs := hookRecords(t, s, func() []int { return []int{runCmd(t, "/bin/cat", f[1], f[0])} })
+			if len(recs) != 1 || recs[0].Args[0].Str != f[0] || recs[0].Return != ret || recs[0].Ret != 0 {
+				t.Fatalf("records %+v, want one open of %s (at return: %v, returning 0)", recs, f[0], ret)
+			}
+		})
+	}
+}

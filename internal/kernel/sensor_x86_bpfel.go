@@ -629,6 +629,7 @@ const (
 	sensorProgVigilExitBtf             = "vigil_exit_btf"
 	sensorProgVigilExitRaw             = "vigil_exit_raw"
 	sensorProgVigilFentry              = "vigil_fentry"
+	sensorProgVigilFexit               = "vigil_fexit"
 	sensorProgVigilFmodRet             = "vigil_fmod_ret"
 	sensorProgVigilForkBtf             = "vigil_fork_btf"
 	sensorProgVigilForkRaw             = "vigil_fork_raw"
@@ -647,6 +648,7 @@ const (
 	sensorProgVigilUretprobe           = "vigil_uretprobe"
 	sensorProgVigilUsdt                = "vigil_usdt"
 	sensorProgVigilUsdtSet             = "vigil_usdt_set"
+	sensorVarTrampCall                 = "tramp_call"
 	sensorVarTrampSlot                 = "tramp_slot"
 	sensorVarUnusedArgFlags            = "unused_arg_flags"
 	sensorVarUnusedArgType             = "unused_arg_type"
@@ -719,6 +721,7 @@ type sensorProgramSpecs struct {
 	VigilExitBtf        *ebpf.ProgramSpec `ebpf:"vigil_exit_btf"`
 	VigilExitRaw        *ebpf.ProgramSpec `ebpf:"vigil_exit_raw"`
 	VigilFentry         *ebpf.ProgramSpec `ebpf:"vigil_fentry"`
+	VigilFexit          *ebpf.ProgramSpec `ebpf:"vigil_fexit"`
 	VigilFmodRet        *ebpf.ProgramSpec `ebpf:"vigil_fmod_ret"`
 	VigilForkBtf        *ebpf.ProgramSpec `ebpf:"vigil_fork_btf"`
 	VigilForkRaw        *ebpf.ProgramSpec `ebpf:"vigil_fork_raw"`
@@ -786,6 +789,7 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
+	TrampCall                 *ebpf.VariableSpec `ebpf:"tramp_call"`
 	TrampSlot                 *ebpf.VariableSpec `ebpf:"tramp_slot"`
 	UnusedArgFlags            *ebpf.VariableSpec `ebpf:"unused_arg_flags"`
 	UnusedArgType             *ebpf.VariableSpec `ebpf:"unused_arg_type"`
@@ -913,6 +917,7 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
+	TrampCall                 *ebpf.Variable `ebpf:"tramp_call"`
 	TrampSlot                 *ebpf.Variable `ebpf:"tramp_slot"`
 	UnusedArgFlags            *ebpf.Variable `ebpf:"unused_arg_flags"`
 	UnusedArgType             *ebpf.Variable `ebpf:"unused_arg_type"`
@@ -947,6 +952,7 @@ type sensorPrograms struct {
 	VigilExitBtf        *ebpf.Program `ebpf:"vigil_exit_btf"`
 	VigilExitRaw        *ebpf.Program `ebpf:"vigil_exit_raw"`
 	VigilFentry         *ebpf.Program `ebpf:"vigil_fentry"`
+	VigilFexit          *ebpf.Program `ebpf:"vigil_fexit"`
 	VigilFmodRet        *ebpf.Program `ebpf:"vigil_fmod_ret"`
 	VigilForkBtf        *ebpf.Program `ebpf:"vigil_fork_btf"`
 	VigilForkRaw        *ebpf.Program `ebpf:"vigil_fork_raw"`
@@ -977,6 +983,7 @@ func (p *sensorPrograms) Close() error {
 		p.VigilExitBtf,
 		p.VigilExitRaw,
 		p.VigilFentry,
+		p.VigilFexit,
 		p.VigilFmodRet,
 		p.VigilForkBtf,
 		p.VigilForkRaw,

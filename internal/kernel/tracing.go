@@ -14,6 +14,12 @@ import (
 // for one hook: such programs are bound to their function at load, and
 // their copy of tramp_slot names the hook.
 func (s *Sensor) loadTrampoline(ih *InstalledHook, program, attachTo string) (*ebpf.Program, error) {
+	return s.loadTrampolineCall(ih, program, attachTo, 0)
+}
+
+// loadTrampolineCall is loadTrampoline for the function of index call of
+// the hook's (its events name that one).
+func (s *Sensor) loadTrampolineCall(ih *InstalledHook, program, attachTo string, call int) (*ebpf.Program, error) {
 	spec, err := loadSensor()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
@@ -25,6 +31,9 @@ func (s *Sensor) loadTrampoline(ih *InstalledHook, program, attachTo string) (*e
 	}
 	spec.Programs[program].AttachTo = attachTo
 	if err := spec.Variables["tramp_slot"].Set(ih.slot); err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["tramp_call"].Set(uint32(call)); err != nil {
 		return nil, err
 	}
 	spec.Maps["events"].MaxEntries = s.maps.Events.MaxEntries()
@@ -61,6 +70,32 @@ func (s *Sensor) attachFentry(ih *InstalledHook, fn string) error {
 		return fmt.Errorf("%s.call: attaching fentry to %s: %w", h.Path, fn, err)
 	}
 	ih.links = append(ih.links, l)
+	return nil
+}
+
+// attachFentries attaches a hook of spec.fentries: a copy of vigil_fentry
+// (vigil_fexit for a hook that reports at return) on each of its
+// functions. On error nothing of the hook stays attached.
+func (s *Sensor) attachFentries(ih *InstalledHook) error {
+	h := ih.Hook
+	program, kind := "vigil_fentry", "fentry"
+	if h.Return {
+		program, kind = "vigil_fexit", "fexit"
+	}
+	for i, fn := range h.Calls {
+		prog, err := s.loadTrampolineCall(ih, program, fn, i)
+		if err != nil {
+			ih.closeLinks()
+			return err
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			ih.closeLinks()
+			return fmt.Errorf("%s.call: attaching %s to %s: %w", h.Path, kind, fn, err)
+		}
+		ih.links = append(ih.links, l)
+	}
+	ih.Mechanism = kind
 	return nil
 }
 

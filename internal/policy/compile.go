@@ -52,6 +52,11 @@ func Compile(p *TracingPolicy) (*Program, error) {
 			prog.Hooks = append(prog.Hooks, h)
 		}
 	}
+	for i := range p.Spec.Fentries {
+		if h, ok := c.fentry(fmt.Sprintf("spec.fentries[%d]", i), &p.Spec.Fentries[i]); ok {
+			prog.Hooks = append(prog.Hooks, h)
+		}
+	}
 	for i := range p.Spec.Tracepoints {
 		if h, ok := c.tracepoint(fmt.Sprintf("spec.tracepoints[%d]", i), &p.Spec.Tracepoints[i]); ok {
 			prog.Hooks = append(prog.Hooks, h)
@@ -158,6 +163,33 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 		}
 	}
 	c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.arg)
+	return h, len(c.errs) == before
+}
+
+// fentry compiles a hook of spec.fentries: a kprobe spec, attached with
+// fentry and fexit. As Tetragon, it takes no enforcement action: fentry
+// and fexit programs see the call, and cannot change it.
+func (c *compiler) fentry(path string, k *KProbeSpec) (Hook, bool) {
+	before := len(c.errs)
+	for i, sel := range k.Selectors {
+		for _, list := range []struct {
+			name    string
+			actions []ActionSelector
+		}{{"matchActions", sel.MatchActions}, {"matchReturnActions", sel.MatchReturnActions}} {
+			for j, a := range list.actions {
+				switch act, _ := CanonicalAction(a.Action); act {
+				case "Sigkill", "Signal", "Override", "NotifyEnforcer", "Set":
+					c.fail(refuse(fmt.Sprintf("%s.selectors[%d].%s[%d].action", path, i, list.name, j),
+						"%s on a fentries hook: fentry and fexit only observe a call (Tetragon refuses it too); enforce with kprobes or lsmhooks", act))
+				}
+			}
+		}
+	}
+	if k.ReturnArgAction != "" {
+		c.fail(refuse(path+".returnArgAction", "%s on a fentries hook: not supported by this version of Vigil", k.ReturnArgAction))
+	}
+	h, _ := c.kprobe(path, k)
+	h.Fentry = true
 	return h, len(c.errs) == before
 }
 

@@ -107,6 +107,10 @@ type Hook struct {
 	// Loader marks the hook spec.loader asks for: its events are loader
 	// events (a file's code mapped executable), not the hook's.
 	Loader bool
+	// Fentry marks a hook of spec.fentries: its kernel functions are
+	// attached with fentry, or fexit when it reports at return, never
+	// with kprobes; a syscall is attached with fentry where it can be.
+	Fentry bool
 	// NoKprobeMulti attaches a kprobe hook one kprobe per function even
 	// where the kernel has kprobe.multi (option disable-kprobe-multi).
 	NoKprobeMulti bool

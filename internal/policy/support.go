@@ -53,7 +53,7 @@ var support = struct {
 	kinds: setOf(KindTracingPolicy, KindTracingPolicyNamespaced),
 	fields: map[reflect.Type]set{
 		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "usdts", "lsmhooks", "lists", "options",
-			"podSelector", "containerSelector", "selectorsMacros", "loader", "enforcers"),
+			"podSelector", "containerSelector", "selectorsMacros", "loader", "enforcers", "fentries"),
 		reflect.TypeFor[UsdtSpec]():       setOf("path", "provider", "name", "args", "selectors", "message", "tags"),
 		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
@@ -125,17 +125,21 @@ func Supported(p *TracingPolicy) error {
 			c.refusef(fmt.Sprintf("spec.options[%d].value", i), "override-return (bpf_override_return on a kprobe) is %s: Vigil overrides with fmod_ret (fmod-ret) on syscalls and security_* functions, and on LSM and connect hooks by their return", notSupportedYet)
 		}
 	}
-	for i := range s.KProbes {
-		k := &s.KProbes[i]
-		kp := fmt.Sprintf("spec.kprobes[%d]", i)
-		if c.fields(kp, k) && k.Ignore != nil {
-			c.fields(kp+".ignore", k.Ignore)
+	kprobes := func(name string, list []KProbeSpec) {
+		for i := range list {
+			k := &list[i]
+			kp := fmt.Sprintf("spec.%s[%d]", name, i)
+			if c.fields(kp, k) && k.Ignore != nil {
+				c.fields(kp+".ignore", k.Ignore)
+			}
+			if k.ReturnArgAction != "" {
+				c.action(kp+".returnArgAction", k.ReturnArgAction)
+			}
+			c.hook(kp, k.Args, k.ReturnArg, k.Selectors)
 		}
-		if k.ReturnArgAction != "" {
-			c.action(kp+".returnArgAction", k.ReturnArgAction)
-		}
-		c.hook(kp, k.Args, k.ReturnArg, k.Selectors)
 	}
+	kprobes("kprobes", s.KProbes)
+	kprobes("fentries", s.Fentries)
 	for i := range s.Tracepoints {
 		t := &s.Tracepoints[i]
 		tp := fmt.Sprintf("spec.tracepoints[%d]", i)
