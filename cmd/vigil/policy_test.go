@@ -52,7 +52,7 @@ func TestPolicyValidate(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"a-good.yaml": goodPolicy,
 		"b-mixed.yml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n" +
-			strings.Replace(goodPolicy, "open-shadow", "fentry", 1) + "  fentries: [{call: fd_install}]\n",
+			strings.Replace(goodPolicy, "open-shadow", "fentry", 1) + "  fentries: [{call: fd_install, selectors: [{matchActions: [{action: Sigkill}]}]}]\n",
 		"c-typo.yaml": strings.Replace(goodPolicy, "operator:", "opertor:", 1),
 		"d-invalid.yaml": strings.Replace(strings.Replace(goodPolicy, "open-shadow", "bad-index", 1),
 			"{index: 1, operator", "{index: 3, operator", 1),
@@ -67,7 +67,7 @@ func TestPolicyValidate(t *testing.T) {
 	want := strings.Join([]string{
 		"ok      DIR/a-good.yaml: TracingPolicy/open-shadow",
 		"skipped DIR/b-mixed.yml: document 1: v1/ConfigMap is not a TracingPolicy",
-		"refused DIR/b-mixed.yml: TracingPolicy/fentry: spec.fentries: not supported by Vigil yet",
+		"refused DIR/b-mixed.yml: TracingPolicy/fentry: spec.fentries[0].selectors[0].matchActions[0].action: Sigkill on a fentries hook: fentry and fexit only observe a call (Tetragon refuses it too); enforce with kprobes or lsmhooks",
 		"refused DIR/c-typo.yaml: document 1, line 11: spec.kprobes[0].selectors[0].matchArgs[0].opertor: unknown field",
 		"refused DIR/d-invalid.yaml: TracingPolicy/bad-index: spec.kprobes[0].selectors[0].matchArgs[0].index: 3 is not a declared arg (declared: 1)",
 		`refused DIR/e-dup.yaml: TracingPolicy/open-shadow: metadata.name: "open-shadow" is also the name of a TracingPolicy in DIR/a-good.yaml; loaded together, one would replace the other`,
