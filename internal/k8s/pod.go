@@ -36,6 +36,10 @@ type Container struct {
 	// ImageName and ImageTag split the image reference from the spec.
 	ImageName string
 	ImageTag  string
+	// Repo is the image's repository as the runtime resolved it, which
+	// containerSelector matches as "repo" (Tetragon's): the status's
+	// imageID before its digest, else its image without the tag.
+	Repo string
 }
 
 // Owner is one link of a pod's owner chain. Kind is the API kind
@@ -95,10 +99,22 @@ func podFromAPI(in *corev1.Pod) *Pod {
 				continue
 			}
 			name, tag := SplitImage(images[s.Name])
-			p.Containers = append(p.Containers, Container{ID: id, Name: s.Name, ImageName: name, ImageTag: tag})
+			p.Containers = append(p.Containers, Container{ID: id, Name: s.Name, ImageName: name, ImageTag: tag, Repo: imageRepo(s.ImageID, s.Image)})
 		}
 	}
 	return p
+}
+
+// imageRepo is the repository of a container's image from its status:
+// imageID ("docker.io/library/busybox@sha256:...", some runtimes with a
+// scheme) before the digest; where that has none (a bare "sha256:..."),
+// image ("docker.io/library/busybox:1.36") without its tag.
+func imageRepo(imageID, image string) string {
+	if repo, _, ok := strings.Cut(RuntimeContainerID(imageID), "@"); ok && repo != "" {
+		return repo
+	}
+	repo, _ := SplitImage(image)
+	return repo
 }
 
 // RuntimeContainerID strips the runtime scheme from a container status id

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -14,11 +11,12 @@ import (
 // with Tetragon's semantics: a TracingPolicyNamespaced applies in its
 // namespace only; podSelector matches pod labels (absent or empty: every
 // pod); containerSelector matches the container's name as the label
-// "name". Processes outside pods are never in a scope.
+// "name" and its image's repository as "repo". Processes outside pods are
+// never in a scope.
 type Scope struct {
 	namespace  string
-	pods       labels.Selector
-	containers labels.Selector
+	pods       *selector
+	containers *selector
 }
 
 // NewScope returns the scope of p, or nil when p applies to the whole node
@@ -27,32 +25,64 @@ func NewScope(p *policy.TracingPolicy) (*Scope, error) {
 	if !policy.PodScoped(p) {
 		return nil, nil
 	}
-	s := &Scope{pods: labels.Everything(), containers: labels.Everything()}
+	s := &Scope{}
 	if p.Kind == policy.KindTracingPolicyNamespaced {
 		s.namespace = p.Metadata.Namespace
 	}
 	var err error
-	if p.Spec.PodSelector != nil {
-		if s.pods, err = selector(p.Spec.PodSelector); err != nil {
-			return nil, fmt.Errorf("spec.podSelector: %w", err)
-		}
+	if s.pods, err = newSelector(p.Spec.PodSelector); err != nil {
+		return nil, fmt.Errorf("spec.podSelector: %w", err)
 	}
-	if p.Spec.ContainerSelector != nil {
-		if s.containers, err = selector(p.Spec.ContainerSelector); err != nil {
-			return nil, fmt.Errorf("spec.containerSelector: %w", err)
-		}
+	if s.containers, err = newSelector(p.Spec.ContainerSelector); err != nil {
+		return nil, fmt.Errorf("spec.containerSelector: %w", err)
 	}
 	return s, nil
 }
 
-func selector(ls *policy.LabelSelector) (labels.Selector, error) {
-	m := &metav1.LabelSelector{MatchLabels: ls.MatchLabels}
-	for _, e := range ls.MatchExpressions {
-		m.MatchExpressions = append(m.MatchExpressions, metav1.LabelSelectorRequirement{
-			Key: e.Key, Operator: metav1.LabelSelectorOperator(e.Operator), Values: e.Values,
-		})
+// selector is a label selector, matched without Kubernetes' syntax checks
+// on values: containerSelector's "repo" holds image repositories
+// ("docker.io/library/nginx"), which are no label values. nil (no
+// selector) matches everything.
+type selector policy.LabelSelector
+
+func newSelector(ls *policy.LabelSelector) (*selector, error) {
+	if ls == nil {
+		return nil, nil
 	}
-	return metav1.LabelSelectorAsSelector(m)
+	for i, e := range ls.MatchExpressions {
+		switch e.Operator {
+		case "In", "NotIn", "Exists", "DoesNotExist":
+		default:
+			return nil, fmt.Errorf("matchExpressions[%d].operator: %q, want In, NotIn, Exists or DoesNotExist", i, e.Operator)
+		}
+	}
+	return (*selector)(ls), nil
+}
+
+func (s *selector) Matches(set map[string]string) bool {
+	if s == nil {
+		return true
+	}
+	for k, v := range s.MatchLabels {
+		if got, ok := set[k]; !ok || got != v {
+			return false
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		v, ok := set[e.Key]
+		switch e.Operator {
+		case "In":
+			ok = ok && slices.Contains(e.Values, v)
+		case "NotIn":
+			ok = !ok || !slices.Contains(e.Values, v)
+		case "DoesNotExist":
+			ok = !ok
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Matches reports whether the scope selects pod at all.
@@ -60,7 +90,7 @@ func (s *Scope) Matches(pod *Pod) bool {
 	if s.namespace != "" && pod.Namespace != s.namespace {
 		return false
 	}
-	return s.pods.Matches(labels.Set(pod.Labels))
+	return s.pods.Matches(pod.Labels)
 }
 
 // ContainerIDs returns the runtime ids of the containers of pods that the
@@ -72,7 +102,7 @@ func (s *Scope) ContainerIDs(pods []*Pod) []string {
 			continue
 		}
 		for _, c := range p.Containers {
-			if s.containers.Matches(labels.Set{"name": c.Name}) {
+			if s.containers.Matches(map[string]string{"name": c.Name, "repo": c.Repo}) {
 				ids = append(ids, c.ID)
 			}
 		}

@@ -10,7 +10,7 @@ import (
 func TestScopeSelectsContainersOfMatchingPods(t *testing.T) {
 	pods := []*Pod{
 		{Name: "web", Namespace: "shop", Labels: map[string]string{"app": "web", "tier": "front"},
-			Containers: []Container{{ID: "w-main", Name: "main"}, {ID: "w-proxy", Name: "envoy"}}},
+			Containers: []Container{{ID: "w-main", Name: "main", Repo: "registry.example/shop/web"}, {ID: "w-proxy", Name: "envoy", Repo: "docker.io/envoyproxy/envoy"}}},
 		{Name: "db", Namespace: "shop", Labels: map[string]string{"app": "db"},
 			Containers: []Container{{ID: "d-main", Name: "main"}}},
 		{Name: "web", Namespace: "blog", Labels: map[string]string{"app": "web"},
@@ -35,6 +35,9 @@ func TestScopeSelectsContainersOfMatchingPods(t *testing.T) {
 			[]string{"b-main", "d-main"}},
 		{"containerSelector by name", tp(policy.KindTracingPolicy, "", nil, &policy.LabelSelector{MatchLabels: map[string]string{"name": "envoy"}}),
 			[]string{"w-proxy"}},
+		{"containerSelector by repo", tp(policy.KindTracingPolicy, "", nil, &policy.LabelSelector{MatchExpressions: []policy.LabelSelectorRequirement{
+			{Key: "repo", Operator: "In", Values: []string{"docker.io/envoyproxy/envoy", "docker.io/library/nginx"}}}}),
+			[]string{"w-proxy"}},
 		{"namespaced: its namespace only", tp(policy.KindTracingPolicyNamespaced, "shop", nil, nil),
 			[]string{"d-main", "w-main", "w-proxy"}},
 		{"namespaced with podSelector", tp(policy.KindTracingPolicyNamespaced, "blog", &policy.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, nil),
@@ -58,5 +61,18 @@ func TestScopeSelectsContainersOfMatchingPods(t *testing.T) {
 		{Key: "app", Operator: "Within", Values: []string{"x"}}}}, nil))
 	if err == nil || err.Error()[:len("spec.podSelector: ")] != "spec.podSelector: " {
 		t.Errorf("a bad operator: %v, want an error at spec.podSelector", err)
+	}
+}
+
+func TestImageRepo(t *testing.T) {
+	for _, tc := range []struct{ imageID, image, want string }{
+		{"docker.io/library/busybox@sha256:aa11", "docker.io/library/busybox:1.36", "docker.io/library/busybox"},
+		{"docker-pullable://busybox@sha256:aa11", "busybox:latest", "busybox"},
+		{"sha256:aa11", "localhost:5000/tools/vigil:dev", "localhost:5000/tools/vigil"},
+		{"", "", ""},
+	} {
+		if got := imageRepo(tc.imageID, tc.image); got != tc.want {
+			t.Errorf("imageRepo(%q, %q) = %q, want %q", tc.imageID, tc.image, got, tc.want)
+		}
 	}
 }

@@ -514,3 +514,23 @@ func TestMatchArgPosition(t *testing.T) {
 		}
 	}
 }
+
+// containerSelector's repo takes image repositories in matchExpressions,
+// which are no label values; elsewhere values are still checked.
+func TestContainerSelectorRepoValues(t *testing.T) {
+	src := `apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata: {name: repo}
+spec:
+  containerSelector:
+    matchExpressions:
+    - {key: repo, operator: In, values: [docker.io/library/nginx]}
+    - {key: name, operator: In, values: [a/b]}
+  kprobes:
+  - {call: sys_openat, syscall: true}
+`
+	got := problems(t, policy.Validate(mustParse(t, src)))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "spec.containerSelector.matchExpressions[1].values[0]: ") {
+		t.Errorf("Validate: %q, want one problem, the name's value", got)
+	}
+}
