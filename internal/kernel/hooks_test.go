@@ -757,9 +757,10 @@ func TestSyscallHookParentBinaries(t *testing.T) {
 			}))
 			var got []string
 			for _, h := range allHookRecords(t, s, func() {
-				// cat's parent is the shell, then timeout (the
-				// shell is its grandparent), then this test.
-				runCmd(t, sh, "-c", "/bin/cat "+f[0]+"; /usr/bin/timeout 10 /bin/cat "+f[1]+"; true")
+				// cat's parent is the shell, then bash (the shell
+				// is its grandparent), then this test. bash, not
+				// timeout, which may exec the command itself.
+				runCmd(t, sh, "-c", "/bin/cat "+f[0]+"; /bin/bash -c '/bin/cat "+f[1]+"; true'; true")
 				runCmd(t, "/bin/cat", f[2])
 			}) {
 				got = append(got, h.Args[1].Str)
