@@ -371,6 +371,18 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		const struct arg_conf *ac = &conf->args[i];
 		__u64 raw = s->a.raw[ac->index & 7];
 
+		if (ac->source == SRC_CURRENT_TASK) {
+			raw = bpf_get_current_task();
+		} else if (ac->source == SRC_PT_REGS) {
+			/* Read through the argument's slot, not the stack,
+			 * which the call chain has little of to spare. */
+			s->a.ival[i] = 0;
+			if (s->regs)
+				bpf_probe_read_kernel(&s->a.ival[i], sizeof(s->a.ival[i]),
+						      (void *)s->regs + (ac->index & 31) * 8);
+			raw = s->a.ival[i];
+		}
+
 		if (ac->nres || ac->res_load)
 			raw = resolve_arg(ac, raw);
 

@@ -274,6 +274,9 @@ struct hook_scratch {
 	struct str_slot bin;
 	struct str_slot rev;
 	__s64 ret;
+	/* The pt_regs of a kprobe or uprobe, for data entries read from a
+	 * register (SRC_PT_REGS); other programs leave it. */
+	__u64 regs;
 	__u32 call; /* reported in hook_record.call */
 	/* The record in rec waits for the stacks these flags name: the
 	 * program that ran the hook takes them and emits it (stack.h). */

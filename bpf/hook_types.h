@@ -220,8 +220,22 @@ struct arg_conf {
 	 * is). */
 	__u16 res[MAX_RESOLVE];
 	__u8 res_load;
-	__u8 pad[3];
+	__u8 source; /* enum arg_source: where a data entry is read from */
+	__u8 pad[2];
 };
+
+/* Where an argument is read from: the hooked function's arguments, or
+ * for an entry of a policy's data list the current task (resolve from
+ * its task_struct) or a register of the kprobe or uprobe (index is its
+ * slot in struct pt_regs). */
+enum arg_source {
+	SRC_ARGS = 0,
+	SRC_CURRENT_TASK = 1,
+	SRC_PT_REGS = 2,
+};
+
+/* Kept in BTF for the generator. */
+const enum arg_source *unused_arg_source __attribute__((unused));
 
 enum filter_flags {
 	FF_UNSIGNED = 1 << 0, /* compare integers as unsigned */

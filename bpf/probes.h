@@ -94,6 +94,7 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx)
 	s->a.raw[3] = PT_REGS_PARM4(ctx);
 	s->a.raw[4] = PT_REGS_PARM5(ctx);
 	s->a.raw[5] = ctx->r9;
+	s->regs = (__u64)ctx;
 	s->call = cookie >> 32;
 	enter_hook(s, slot);
 	post_stacks(ctx, s);

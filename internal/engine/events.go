@@ -124,7 +124,7 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		arg := event.HookArg{
 			Index: index, Type: spec.Type, Label: spec.Label,
 			Int: a.Int, Str: a.Str, IsString: spec.Kind != policy.ArgInt && spec.Kind != policy.ArgCaps,
-			Truncated: a.Truncated,
+			Truncated: a.Truncated, Source: spec.Source.String(),
 		}
 		switch {
 		case spec.Kind == policy.ArgCaps:

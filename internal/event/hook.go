@@ -26,6 +26,9 @@ type HookArg struct {
 	// Names name an integer's value: a capability, the capabilities of a
 	// set.
 	Names []string
+	// Source is where a data entry was read ("current_task", "pt_regs");
+	// empty for an argument.
+	Source string
 }
 
 // Hook is a policy hook that fired and that a selector chose to report.
@@ -80,9 +83,21 @@ func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
 	}
 	args := attrs.PutEmptySlice(AttrArgs)
 	args.EnsureCapacity(len(h.Args))
+	var data pcommon.Slice
 	for _, a := range h.Args {
-		m := args.AppendEmpty().SetEmptyMap()
-		m.PutInt("index", int64(a.Index))
+		list := args
+		if a.Source != "" {
+			if data == (pcommon.Slice{}) {
+				data = attrs.PutEmptySlice(AttrData)
+			}
+			list = data
+		}
+		m := list.AppendEmpty().SetEmptyMap()
+		if a.Source != "" {
+			m.PutStr("source", a.Source)
+		} else {
+			m.PutInt("index", int64(a.Index))
+		}
 		m.PutStr("type", a.Type)
 		if a.Label != "" {
 			m.PutStr("label", a.Label)

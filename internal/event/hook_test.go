@@ -237,3 +237,29 @@ func TestHookCapabilityNames(t *testing.T) {
 		t.Errorf("body %q, want %q", got, want)
 	}
 }
+
+// Data entries are reported apart from the arguments, under vigil.data,
+// each with its source.
+func TestHookDataEntries(t *testing.T) {
+	h := Hook{
+		Time:    time.Unix(1700000000, 0),
+		Process: &process.Process{PID: 42, Binary: "/usr/bin/head"},
+		Name:    NameProcessKprobe, Policy: "data", Call: "sys_openat", Actions: []string{"Post"},
+		Args: []HookArg{
+			{Index: 1, Type: "string", Str: "/etc/passwd", IsString: true},
+			{Type: "string", Str: "head", IsString: true, Source: "current_task"},
+		},
+	}
+	attrs := fillRecord(h).Attributes()
+	args, _ := attrs.Get(AttrArgs)
+	data, ok := attrs.Get(AttrData)
+	if args.Slice().Len() != 1 || !ok || data.Slice().Len() != 1 {
+		t.Fatalf("args %v, data %v: want one of each", args.AsRaw(), data.AsRaw())
+	}
+	if got := data.Slice().At(0).Map().AsRaw(); got["source"] != "current_task" || got["value"] != "head" {
+		t.Errorf("data entry %v", got)
+	}
+	if _, ok := fillRecord(connectEvent("x")).Attributes().Get(AttrData); ok {
+		t.Error("vigil.data set on an event without data")
+	}
+}

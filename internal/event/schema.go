@@ -101,11 +101,14 @@ const (
 	AttrHook                 = "vigil.hook"
 	AttrAction               = "vigil.action"
 	AttrArgs                 = "vigil.args"
-	AttrAncestors            = "vigil.ancestors"
-	AttrExitSignal           = "vigil.exit.signal"
-	AttrCgroupID             = "vigil.cgroup.id"
-	AttrCgroupName           = "vigil.cgroup.name"
-	AttrTID                  = "vigil.tid"
+	// AttrData holds a hook's data entries (a policy's data list), as
+	// AttrArgs its arguments, each with its source.
+	AttrData       = "vigil.data"
+	AttrAncestors  = "vigil.ancestors"
+	AttrExitSignal = "vigil.exit.signal"
+	AttrCgroupID   = "vigil.cgroup.id"
+	AttrCgroupName = "vigil.cgroup.name"
+	AttrTID        = "vigil.tid"
 	// The exec context, on process.exec records (process.ExecContext).
 	// The capability sets are bit masks: bit n is capability n of
 	// capability(7) (CAP_SYS_ADMIN is bit 21).

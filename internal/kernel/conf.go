@@ -222,6 +222,20 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 		if a.Kernel {
 			ca.Flags |= argfKernel
 		}
+		switch a.Source {
+		case policy.SourceCurrentTask:
+			ca.Source = srcCurrentTask
+		case policy.SourcePtRegs:
+			// The register's slot in struct pt_regs, in place of an
+			// argument index; nothing to resolve.
+			ca.Source = srcPtRegs
+			off, err := ptRegsOffset(a.Resolve[0])
+			if err != nil {
+				return nil, fmt.Errorf("%s.data: resolve: %w", h.Path, err)
+			}
+			ca.Index = uint8(off / 8)
+			continue
+		}
 		if len(a.Resolve) > 0 {
 			r, err := resolveHookArg(h, a)
 			if err != nil {
@@ -494,9 +508,15 @@ func addBloom(bloom []int64, values []string) {
 // string set, and the union of those sets' Bloom filters: what
 // hook_conf.pre_arg and pre_bloom hold. Of several, the one whose union
 // rules out the most. ok is false when there is none, or no selector.
+// Only arguments qualify, not data entries.
 func prefilter(h *policy.Hook) (arg uint8, bloom [8]int64, ok bool) {
 	best := -1
 	for a := range h.Args {
+		if h.Args[a].Source != policy.SourceArgs {
+			// The prefilter reads a raw argument; a data entry is
+			// read from elsewhere.
+			continue
+		}
 		var b [8]int64
 		every := len(h.Selectors) > 0
 		for _, sel := range h.Selectors {

@@ -171,3 +171,34 @@ func TestSyscallHookNamespaceChanges(t *testing.T) {
 		})
 	}
 }
+
+// A hook's data list: entries read from the current task (its tgid and
+// comm, through their resolve paths) follow the arguments, and matchData
+// filters on them in the kernel.
+func TestSyscallHookDataFromCurrentTask(t *testing.T) {
+	_, f := files(t, "target")
+	s, _ := install(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "data"},
+		Spec: policy.Spec{KProbes: []policy.KProbeSpec{{
+			Call: "sys_openat", Syscall: true,
+			Args: []policy.ArgSpec{{Index: 1, Type: "string"}},
+			Data: []policy.ArgSpec{
+				{Type: "int32", Source: "current_task", Resolve: "tgid"},
+				{Type: "string", Source: "current_task", Resolve: "comm"},
+			},
+			Selectors: []policy.SelectorSpec{{
+				MatchArgs: []policy.ArgSelector{{Index: 1, Operator: "Equal", Values: []string{f[0]}}},
+				MatchData: []policy.ArgSelector{{Index: 1, Operator: "Equal", Values: []string{"head"}}},
+			}},
+		}}},
+	})
+	var pid int
+	recs := hookRecords(t, s, func() []int {
+		pid = runCmd(t, "/usr/bin/head", "-c1", f[0])
+		return []int{pid, runCmd(t, "/bin/cat", f[0])}
+	})
+	if len(recs) != 1 || recs[0].Args[0].Str != f[0] || recs[0].Args[1].Int != int64(pid) || recs[0].Args[2].Str != "head" {
+		t.Fatalf("records %+v: want head's open, with its tgid %d and comm", recs, pid)
+	}
+}

@@ -14,3 +14,6 @@ package kernel
 
 // The flags of struct arg_conf (argfSigned, ...).
 //go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum arg_flags -prefix ARGF_ -goprefix argf -pkg kernel -source "bpf/hook_types.h's enum arg_flags" -o argflags_gen.go
+
+// The sources of data entries (enum arg_source).
+//go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum arg_source -prefix SRC_ -goprefix src -pkg kernel -source "bpf/hook_types.h's enum arg_source" -o argsource_gen.go

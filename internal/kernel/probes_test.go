@@ -141,3 +141,26 @@ func TestUprobeHookByFileOffset(t *testing.T) {
 		}
 	})
 }
+
+// A uprobe's data entry read from a register (source pt_regs): the second
+// argument of vigil_target, a user string in rsi, filtered by matchData.
+func TestUprobeHookDataFromRegisters(t *testing.T) {
+	testenv.RequireBPF(t)
+	bin := buildC(t, uprobeTarget)
+	s, _ := install(t, &policy.TracingPolicy{
+		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
+		Metadata: policy.ObjectMeta{Name: "uprobe-data"},
+		Spec: policy.Spec{UProbes: []policy.UProbeSpec{{
+			Path: bin, Symbols: []string{"vigil_target"},
+			Args:      []policy.ArgSpec{{Index: 0, Type: "int"}},
+			Data:      []policy.ArgSpec{{Type: "string", Source: "pt_regs", Resolve: "rsi"}},
+			Selectors: []policy.SelectorSpec{{MatchData: []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{"hello"}}}}},
+		}}},
+	})
+	recs := hookRecords(t, s, func() []int {
+		return []int{runCmd(t, bin, "hello"), runCmd(t, bin, "other")}
+	})
+	if len(recs) != 1 || recs[0].Args[0].Int != 2 || recs[0].Args[1].Str != "hello" {
+		t.Fatalf("records %+v: want vigil_target(2, \"hello\") with the string read from rsi", recs)
+	}
+}

@@ -21,6 +21,9 @@ const (
 // resolveHookArg resolves an argument of a kernel function or LSM hook
 // against the running kernel's BTF.
 func resolveHookArg(h *policy.Hook, a policy.Arg) (resolution, error) {
+	if a.Source == policy.SourceCurrentTask {
+		return resolveCurrentTask(a)
+	}
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
 		return resolution{}, fmt.Errorf("%w: reading the kernel's BTF (CONFIG_DEBUG_INFO_BTF): %w", ErrMissingFeature, err)
@@ -84,15 +87,33 @@ func resolveArg(params []btf.FuncParam, a policy.Arg) (resolution, error) {
 	if int(a.Index) >= len(params) {
 		return resolution{}, fmt.Errorf("there is no parameter %d", a.Index)
 	}
-	var r resolution
 	t := btf.UnderlyingType(params[a.Index].Type)
 	ptr, ok := t.(*btf.Pointer)
 	if !ok {
 		return resolution{}, fmt.Errorf("parameter %d is a %s, not a pointer to a struct", a.Index, typeName(t))
 	}
 	// The argument's value is the address of what it points to.
-	t = btf.UnderlyingType(ptr.Target)
-	walked := "parameter " + fmt.Sprint(a.Index)
+	return resolvePath(btf.UnderlyingType(ptr.Target), "parameter "+fmt.Sprint(a.Index), a)
+}
+
+// resolveCurrentTask follows a data entry's resolve path from the current
+// task (source: current_task), a struct task_struct.
+func resolveCurrentTask(a policy.Arg) (resolution, error) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return resolution{}, fmt.Errorf("%w: reading the kernel's BTF (CONFIG_DEBUG_INFO_BTF): %w", ErrMissingFeature, err)
+	}
+	var task *btf.Struct
+	if err := spec.TypeByName("task_struct", &task); err != nil {
+		return resolution{}, fmt.Errorf("finding task_struct in the kernel's BTF: %w", err)
+	}
+	return resolvePath(task, "task_struct", a)
+}
+
+// resolvePath follows a.Resolve from t, the type at the address the
+// argument's value is, walked naming it for errors.
+func resolvePath(t btf.Type, walked string, a policy.Arg) (resolution, error) {
+	var r resolution
 	for _, comp := range a.Resolve {
 		name, idx, err := splitIndex(comp)
 		if err != nil {

@@ -241,7 +241,8 @@ type sensorHookConf struct {
 		Nres      uint8
 		Res       [12]uint16
 		ResLoad   uint8
-		Pad       [3]uint8
+		Source    uint8
+		Pad       [2]uint8
 	}
 	_   [4]byte
 	Sel [5]struct {
@@ -385,6 +386,7 @@ type sensorHookScratch struct {
 		S    [256]int8
 	}
 	Ret        int64
+	Regs       uint64
 	Call       uint32
 	Stack      uint32
 	Matched    uint32
@@ -651,6 +653,7 @@ const (
 	sensorVarTrampCall                 = "tramp_call"
 	sensorVarTrampSlot                 = "tramp_slot"
 	sensorVarUnusedArgFlags            = "unused_arg_flags"
+	sensorVarUnusedArgSource           = "unused_arg_source"
 	sensorVarUnusedArgType             = "unused_arg_type"
 	sensorVarUnusedBpfAttrArg          = "unused_bpf_attr_arg"
 	sensorVarUnusedBpfMapArg           = "unused_bpf_map_arg"
@@ -792,6 +795,7 @@ type sensorVariableSpecs struct {
 	TrampCall                 *ebpf.VariableSpec `ebpf:"tramp_call"`
 	TrampSlot                 *ebpf.VariableSpec `ebpf:"tramp_slot"`
 	UnusedArgFlags            *ebpf.VariableSpec `ebpf:"unused_arg_flags"`
+	UnusedArgSource           *ebpf.VariableSpec `ebpf:"unused_arg_source"`
 	UnusedArgType             *ebpf.VariableSpec `ebpf:"unused_arg_type"`
 	UnusedBpfAttrArg          *ebpf.VariableSpec `ebpf:"unused_bpf_attr_arg"`
 	UnusedBpfMapArg           *ebpf.VariableSpec `ebpf:"unused_bpf_map_arg"`
@@ -920,6 +924,7 @@ type sensorVariables struct {
 	TrampCall                 *ebpf.Variable `ebpf:"tramp_call"`
 	TrampSlot                 *ebpf.Variable `ebpf:"tramp_slot"`
 	UnusedArgFlags            *ebpf.Variable `ebpf:"unused_arg_flags"`
+	UnusedArgSource           *ebpf.Variable `ebpf:"unused_arg_source"`
 	UnusedArgType             *ebpf.Variable `ebpf:"unused_arg_type"`
 	UnusedBpfAttrArg          *ebpf.Variable `ebpf:"unused_bpf_attr_arg"`
 	UnusedBpfMapArg           *ebpf.Variable `ebpf:"unused_bpf_map_arg"`

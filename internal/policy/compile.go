@@ -77,7 +77,7 @@ func Compile(p *TracingPolicy) (*Program, error) {
 		path := fmt.Sprintf("spec.lsmhooks[%d]", i)
 		before := len(c.errs)
 		h := Hook{Kind: HookLSM, Path: path, Calls: []string{l.Hook}, Message: l.Message, Tags: l.Tags}
-		c.body(path, &h, l.Args, nil, l.Selectors, c.kernelArg)
+		c.body(path, &h, l.Args, nil, nil, l.Selectors, c.kernelArg)
 		if len(c.errs) == before {
 			prog.Hooks = append(prog.Hooks, h)
 		}
@@ -143,7 +143,7 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 			h.CallPattern = *l.Pattern
 		}
 		h.IgnoreNotFound = k.Ignore != nil && k.Ignore.CallNotFound
-		c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.kernelArg)
+		c.body(path, &h, k.Args, k.Data, k.ReturnArg, k.Selectors, c.kernelArg)
 		c.returnArgAction(path, &h, k)
 		return h, len(c.errs) == before
 	}
@@ -162,7 +162,7 @@ func (c *compiler) kprobe(path string, k *KProbeSpec) (Hook, bool) {
 			c.fail(refuse(path+".return", "a connect hook with a sockaddr runs before the call and has no return value"))
 		}
 	}
-	c.body(path, &h, k.Args, k.ReturnArg, k.Selectors, c.arg)
+	c.body(path, &h, k.Args, k.Data, k.ReturnArg, k.Selectors, c.arg)
 	return h, len(c.errs) == before
 }
 
@@ -195,12 +195,23 @@ func (c *compiler) fentry(path string, k *KProbeSpec) (Hook, bool) {
 
 // body compiles what every hook kind has: arguments (read with readArg),
 // the return value, and the selectors.
-func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, selectors []SelectorSpec, readArg func(string, ArgSpec) (Arg, bool)) {
-	if len(args) > kernelMaxArgs {
-		c.fail(refuse(path+".args", "%d arguments, at most %d", len(args), kernelMaxArgs))
+func (c *compiler) body(path string, h *Hook, args, data []ArgSpec, ret *ArgSpec, selectors []SelectorSpec, readArg func(string, ArgSpec) (Arg, bool)) {
+	if len(args)+len(data) > kernelMaxArgs {
+		c.fail(refuse(path+".args", "%d arguments and %d data entries, at most %d in all", len(args), len(data), kernelMaxArgs))
 	}
 	for i, a := range args {
+		if a.Source != "" {
+			c.fail(refuse(fmt.Sprintf("%s.args[%d].source", path, i), "only data entries have a source"))
+			continue
+		}
 		if arg, ok := readArg(fmt.Sprintf("%s.args[%d]", path, i), a); ok {
+			h.Args = append(h.Args, arg)
+		}
+	}
+	// Data entries follow the arguments: matchData's index i is argument
+	// len(args)+i.
+	for i, a := range data {
+		if arg, ok := c.data(fmt.Sprintf("%s.data[%d]", path, i), a, h, readArg); ok {
 			h.Args = append(h.Args, arg)
 		}
 	}
@@ -227,12 +238,48 @@ func (c *compiler) body(path string, h *Hook, args []ArgSpec, ret *ArgSpec, sele
 		c.fail(refuse(path+".selectors", "%d selectors, at most %d", len(selectors), kernelMaxSelectors))
 	}
 	for i := range selectors {
-		h.Selectors = append(h.Selectors, c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &selectors[i], h, args))
+		h.Selectors = append(h.Selectors, c.selector(fmt.Sprintf("%s.selectors[%d]", path, i), &selectors[i], h, args, data))
 	}
 	if len(selectors) == 0 {
 		// No selector: every hit is reported.
 		h.Selectors = []Selector{{Post: true, Actions: []string{"Post"}}}
 	}
+}
+
+// data compiles an entry of a hook's data list: read from the current
+// task (any hook) through its resolve path, or from a register of a kprobe
+// or uprobe (resolve names it), as the hook's arguments are read.
+func (c *compiler) data(path string, a ArgSpec, h *Hook, readArg func(string, ArgSpec) (Arg, bool)) (Arg, bool) {
+	var src DataSource
+	switch a.Source {
+	case "current_task":
+		// Kernel memory, whatever the hook.
+		src, readArg = SourceCurrentTask, c.kernelArg
+	case "pt_regs":
+		if (h.Kind != HookKprobe || h.Fentry) && h.Kind != HookUprobe {
+			c.fail(refuse(path+".source", "pt_regs on a %s hook: registers are read where the hook is a kprobe or uprobe", h.Kind))
+			return Arg{}, false
+		}
+		src = SourcePtRegs
+	default:
+		c.fail(refuse(path+".source", "%q, want current_task or pt_regs", a.Source))
+		return Arg{}, false
+	}
+	if a.Resolve == "" {
+		c.fail(refuse(path+".resolve", "required with source %s", a.Source))
+		return Arg{}, false
+	}
+	reg := a.Resolve
+	if src == SourcePtRegs {
+		// The register is no field path: read the register itself.
+		a.Resolve = ""
+	}
+	out, ok := readArg(path, a)
+	if src == SourcePtRegs {
+		out.Resolve = []string{reg}
+	}
+	out.Source = src
+	return out, ok
 }
 
 // kernelArg compiles an argument of a kprobe on a kernel function: its
@@ -303,10 +350,10 @@ func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
 	h := Hook{Kind: HookTracepoint, Path: path, Calls: []string{tp.Subsystem + "/" + tp.Event}, Message: tp.Message, Tags: tp.Tags}
 	if tp.Raw {
 		h.Kind = HookRawTracepoint
-		c.body(path, &h, tp.Args, nil, tp.Selectors, c.kernelArg)
+		c.body(path, &h, tp.Args, nil, nil, tp.Selectors, c.kernelArg)
 		return h, len(c.errs) == before
 	}
-	c.body(path, &h, tp.Args, nil, tp.Selectors, func(p string, a ArgSpec) (Arg, bool) {
+	c.body(path, &h, tp.Args, nil, nil, tp.Selectors, func(p string, a ArgSpec) (Arg, bool) {
 		out := Arg{Type: a.Type, Label: a.Label, Index: uint8(a.Index)}
 		if a.Index > 255 {
 			c.fail(refuse(p+".index", "%d: a tracepoint has fewer fields", a.Index))
@@ -341,7 +388,7 @@ func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
 			c.fail(refuse(fmt.Sprintf("%s.addrs[%d]", path, i), "0 is no instruction's address"))
 		}
 	}
-	c.body(path, &h, u.Args, u.ReturnArg, u.Selectors, c.arg)
+	c.body(path, &h, u.Args, u.Data, u.ReturnArg, u.Selectors, c.arg)
 	return h, len(c.errs) == before
 }
 
@@ -350,7 +397,7 @@ func (c *compiler) uprobe(path string, u *UProbeSpec) (Hook, bool) {
 func (c *compiler) usdt(path string, u *UsdtSpec) (Hook, bool) {
 	before := len(c.errs)
 	h := Hook{Kind: HookUsdt, Path: path, Binary: u.Path, Calls: []string{u.Provider + ":" + u.Name}, Message: u.Message, Tags: u.Tags}
-	c.body(path, &h, u.Args, nil, u.Selectors, c.arg)
+	c.body(path, &h, u.Args, nil, nil, u.Selectors, c.arg)
 	return h, len(c.errs) == before
 }
 
@@ -615,20 +662,39 @@ func (c *compiler) charBuf(path string, a ArgSpec, out *Arg) bool {
 	return true
 }
 
-func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []ArgSpec) Selector {
+func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs, data []ArgSpec) Selector {
 	var sel Selector
-	if len(s.MatchArgs) > kernelMaxFilters {
-		c.fail(refuse(path+".matchArgs", "%d entries, at most %d", len(s.MatchArgs), kernelMaxFilters))
+	if len(s.MatchArgs)+len(s.MatchData) > kernelMaxFilters {
+		c.fail(refuse(path+".matchArgs", "%d entries (with matchData), at most %d", len(s.MatchArgs)+len(s.MatchData), kernelMaxFilters))
 	}
-	for i, m := range s.MatchArgs {
-		p := fmt.Sprintf("%s.matchArgs[%d]", path, i)
+	type argMatch struct {
+		path string
+		m    ArgSelector
+		pos  int
+		ok   bool
+	}
+	var matches []argMatch
+	for i := range s.MatchArgs {
 		pos, ok := MatchArgPosition(specArgs, &s.MatchArgs[i], h.Kind == HookTracepoint || h.Kind == HookRawTracepoint)
-		if !ok || pos >= len(h.Args) {
-			c.fail(refuse(p+".index", "%d is not the index of a declared argument", m.Index))
+		matches = append(matches, argMatch{fmt.Sprintf("%s.matchArgs[%d]", path, i), s.MatchArgs[i], pos, ok})
+	}
+	for i, m := range s.MatchData {
+		// index, or args[0], is the entry's position in the data list.
+		pos, ok := int(m.Index), int(m.Index) < len(data)
+		if len(m.Args) > 0 {
+			pos, ok = int(m.Args[0]), int(m.Args[0]) < len(data)
+		}
+		m.Index, m.Args = 0, nil
+		matches = append(matches, argMatch{fmt.Sprintf("%s.matchData[%d]", path, i), m, len(specArgs) + pos, ok})
+	}
+	for _, am := range matches {
+		p, m, pos := am.path, am.m, am.pos
+		if !am.ok || pos >= len(h.Args) {
+			c.fail(refuse(p+".index", "%d is not the index of a declared argument or data entry", m.Index))
 			continue
 		}
 		a := h.Args[pos]
-		if f, handled, ok := c.argFilter(p, m, h, specArgs, pos); handled {
+		if f, handled, ok := c.argFilter(p, m, h, pos); handled {
 			if ok {
 				sel.Filters = append(sel.Filters, f)
 			}
@@ -742,9 +808,6 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs []Ar
 		c.fail(refuse(path+".matchNamespaceChanges", "%d entries: this version of Vigil takes one per selector", len(s.MatchNamespaceChanges)))
 	} else if len(s.MatchNamespaceChanges) == 1 {
 		sel.NamespaceChanges = c.namespaceChanges(path+".matchNamespaceChanges[0]", s.MatchNamespaceChanges[0])
-	}
-	if len(s.MatchData) > 0 {
-		c.fail(refuse(path+".matchData", "not supported by this version of Vigil yet"))
 	}
 	// On a hook that reports at return every action runs at return, once
 	// the return part of the selector matched: matchReturnActions are the
@@ -1287,7 +1350,7 @@ func (c *compiler) filter(path string, m ArgSelector, isString, unsigned bool) (
 // rather than at its value: FileType and NotFileType (the type of a file
 // argument's inode) and CapabilitiesGained (two capability sets). handled
 // reports whether m is one of them.
-func (c *compiler) argFilter(path string, m ArgSelector, h *Hook, specArgs []ArgSpec, pos int) (f Filter, handled, ok bool) {
+func (c *compiler) argFilter(path string, m ArgSelector, h *Hook, pos int) (f Filter, handled, ok bool) {
 	o, _ := lookupOperator(m.Operator)
 	if o == nil {
 		return f, false, false
@@ -1295,8 +1358,8 @@ func (c *compiler) argFilter(path string, m ArgSelector, h *Hook, specArgs []Arg
 	f = Filter{Op: o.op, Arg: uint8(pos)}
 	switch o.op {
 	case OpFileType, OpNotFileType:
-		if t, _ := CanonicalArgType(specArgs[pos].Type); !slices.Contains(fileArgTypes, t) {
-			c.fail(refuse(path+".operator", "%s matches file arguments (%s), not %s", o.name, strings.Join(fileArgTypes, ", "), specArgs[pos].Type))
+		if t, _ := CanonicalArgType(h.Args[pos].Type); !slices.Contains(fileArgTypes, t) {
+			c.fail(refuse(path+".operator", "%s matches file arguments (%s), not %s", o.name, strings.Join(fileArgTypes, ", "), h.Args[pos].Type))
 			return f, true, false
 		}
 		if len(m.Values) == 0 || len(m.Values) > kernelMaxValues {

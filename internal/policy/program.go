@@ -203,6 +203,25 @@ type Arg struct {
 	// what a pointer points to); the kernel package finds it
 	// in the kernel's BTF when the policy is installed.
 	Resolve []string
+	// Source, when set, makes the argument an entry of the hook's data
+	// list (Tetragon's data): read from the current task or from the
+	// hook's registers instead of from an argument. A pt_regs entry names
+	// its register in Resolve.
+	Source DataSource
+}
+
+// DataSource is where a data entry is read from.
+type DataSource uint8
+
+const (
+	SourceArgs        DataSource = iota // an argument, not data
+	SourceCurrentTask                   // "current_task": the task_struct of the current task
+	SourcePtRegs                        // "pt_regs": a register at the hook
+)
+
+// String is the source as policies spell it.
+func (d DataSource) String() string {
+	return [...]string{"", "current_task", "pt_regs"}[d]
 }
 
 // RawReturn is the raw argument slot of the return value at return

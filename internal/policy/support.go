@@ -55,13 +55,13 @@ var support = struct {
 		reflect.TypeFor[Spec](): setOf("kprobes", "tracepoints", "uprobes", "usdts", "lsmhooks", "lists", "options",
 			"podSelector", "containerSelector", "selectorsMacros", "loader", "enforcers", "fentries"),
 		reflect.TypeFor[UsdtSpec]():       setOf("path", "provider", "name", "args", "selectors", "message", "tags"),
-		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
+		reflect.TypeFor[KProbeSpec]():     setOf("call", "syscall", "return", "args", "data", "returnArg", "returnArgAction", "selectors", "message", "tags", "ignore"),
 		reflect.TypeFor[IgnoreSpec]():     setOf("callNotFound"),
 		reflect.TypeFor[TracepointSpec](): setOf("subsystem", "event", "raw", "args", "selectors", "message", "tags"),
-		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "refCtrOffsets", "addrs", "return", "args", "returnArg", "selectors", "message", "tags"),
+		reflect.TypeFor[UProbeSpec]():     setOf("path", "symbols", "offsets", "refCtrOffsets", "addrs", "return", "args", "data", "returnArg", "selectors", "message", "tags"),
 		reflect.TypeFor[LsmHookSpec]():    setOf("hook", "args", "selectors", "message", "tags"),
-		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve"),
-		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchReturnArgs", "matchBinaries", "matchParentBinaries",
+		reflect.TypeFor[ArgSpec]():        setOf("index", "type", "label", "sizeArgIndex", "returnCopy", "maxData", "resolve", "source"),
+		reflect.TypeFor[SelectorSpec](): setOf("matchPIDs", "matchArgs", "matchData", "matchReturnArgs", "matchBinaries", "matchParentBinaries",
 			"matchNamespaces", "matchNamespaceChanges", "matchCapabilities", "matchCapabilityChanges", "matchActions", "matchReturnActions", "macros"),
 		reflect.TypeFor[PIDSelector]():        setOf("operator", "values", "isNamespacePID", "followForks"),
 		reflect.TypeFor[ArgSelector]():        setOf("index", "args", "operator", "values"),
@@ -136,6 +136,7 @@ func Supported(p *TracingPolicy) error {
 				c.action(kp+".returnArgAction", k.ReturnArgAction)
 			}
 			c.hook(kp, k.Args, k.ReturnArg, k.Selectors)
+			c.data(kp, k.Data)
 		}
 	}
 	kprobes("kprobes", s.KProbes)
@@ -151,6 +152,7 @@ func Supported(p *TracingPolicy) error {
 		up := fmt.Sprintf("spec.uprobes[%d]", i)
 		c.fields(up, u)
 		c.hook(up, u.Args, u.ReturnArg, u.Selectors)
+		c.data(up, u.Data)
 	}
 	for i := range s.Usdts {
 		u := &s.Usdts[i]
@@ -212,6 +214,13 @@ func (c *supportCheck) hook(path string, args []ArgSpec, ret *ArgSpec, selectors
 	}
 }
 
+// data checks the entries of a hook's data list as arguments.
+func (c *supportCheck) data(path string, data []ArgSpec) {
+	for i := range data {
+		c.arg(fmt.Sprintf("%s.data[%d]", path, i), &data[i])
+	}
+}
+
 func (c *supportCheck) arg(path string, a *ArgSpec) {
 	c.fields(path, a)
 	info, known := lookupArgType(a.Type)
@@ -240,6 +249,7 @@ func (c *supportCheck) selector(path string, s *SelectorSpec) {
 		}
 	}
 	filters("matchArgs", s.MatchArgs)
+	filters("matchData", s.MatchData)
 	filters("matchReturnArgs", s.MatchReturnArgs)
 	binaries := func(name string, list []BinarySelector) {
 		for i := range list {

@@ -128,7 +128,7 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
 			yaml: header + `spec:
   kprobes:
   - call: kfree_skb_reason
-    data: [{index: 0, type: int, source: current_task}]
+    data: [{index: 0, type: int, source: current_task, resolve: pid}]
     args:
     - {index: 0, type: user_namespace}
     - {index: 1, type: int, resolve: reason}
@@ -142,7 +142,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
     offsets: [3]
 `,
 			want: []string{
-				"spec.kprobes[0].data: not supported by Vigil yet",
 				`spec.kprobes[0].args[2].type: "auto" is not supported by Vigil yet`,
 				"spec.kprobes[0].args[3].type: a missing type (auto, taken from BTF) is not supported by Vigil yet",
 				"spec.uprobes[0].btfPath: not supported by Vigil yet",

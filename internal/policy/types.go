@@ -64,17 +64,17 @@ type Spec struct {
 // KProbeSpec hooks a kernel function, or a syscall when Syscall is set.
 type KProbeSpec struct {
 	// Call is the function name, or "list:NAME" for every entry of a list.
-	Call            string           `json:"call"`
-	Syscall         bool             `json:"syscall"`
-	Return          bool             `json:"return"`
-	Args            []ArgSpec        `json:"args,omitempty"`
-	ReturnArg       *ArgSpec         `json:"returnArg,omitempty"`
-	ReturnArgAction string           `json:"returnArgAction,omitempty"`
-	Selectors       []SelectorSpec   `json:"selectors,omitempty"`
-	Message         string           `json:"message,omitempty"`
-	Tags            []string         `json:"tags,omitempty"`
-	Ignore          *IgnoreSpec      `json:"ignore,omitempty"`
-	Data            []map[string]any `json:"data,omitempty"`
+	Call            string         `json:"call"`
+	Syscall         bool           `json:"syscall"`
+	Return          bool           `json:"return"`
+	Args            []ArgSpec      `json:"args,omitempty"`
+	ReturnArg       *ArgSpec       `json:"returnArg,omitempty"`
+	ReturnArgAction string         `json:"returnArgAction,omitempty"`
+	Selectors       []SelectorSpec `json:"selectors,omitempty"`
+	Message         string         `json:"message,omitempty"`
+	Tags            []string       `json:"tags,omitempty"`
+	Ignore          *IgnoreSpec    `json:"ignore,omitempty"`
+	Data            []ArgSpec      `json:"data,omitempty"`
 }
 
 // IgnoreSpec lists load errors a kprobe tolerates.

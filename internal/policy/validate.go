@@ -314,16 +314,28 @@ func (v *validator) kprobe(p string, k *KProbeSpec, typ hookType) {
 			v.addf(ap, "%s needs a returnArg of type sock", act)
 		}
 	}
+	h.data = k.Data
 	for i := range k.Data {
-		dp := fmt.Sprintf("%s.data[%d]", p, i)
-		var a ArgSpec
-		if v.decodeFree(dp, k.Data[i], &a) {
-			h.data = append(h.data, a)
-			v.arg(dp, &a, &hookCtx{typ: htTracepoint}) // data entries have no register index
-		}
+		v.data(fmt.Sprintf("%s.data[%d]", p, i), &k.Data[i])
 	}
 	v.args(p, &h)
 	v.hookCommon(p, k.Message, k.Tags, k.Selectors, &h)
+}
+
+// data checks an entry of a hook's data list: an argument read from the
+// current task or the hook's registers, named by resolve.
+func (v *validator) data(p string, a *ArgSpec) {
+	v.arg(p, a, &hookCtx{typ: htTracepoint}) // data entries have no register index
+	switch a.Source {
+	case "current_task", "pt_regs":
+		if a.Resolve == "" {
+			v.addf(p+".resolve", "required with source %s: the field of the task, or the register, to read", a.Source)
+		}
+	case "":
+		v.addf(p+".source", "required: current_task or pt_regs")
+	default:
+		v.addf(p+".source", "%q, want current_task or pt_regs", a.Source)
+	}
 }
 
 func (v *validator) tracepoint(p string, t *TracepointSpec) {
@@ -382,7 +394,7 @@ func (v *validator) uprobe(p string, u *UProbeSpec) {
 	h := hookCtx{typ: htUprobe, args: u.Args, data: u.Data}
 	v.returnArg(p, u.Return, u.ReturnArg, &h)
 	for i := range u.Data {
-		v.arg(fmt.Sprintf("%s.data[%d]", p, i), &u.Data[i], &hookCtx{typ: htTracepoint})
+		v.data(fmt.Sprintf("%s.data[%d]", p, i), &u.Data[i])
 	}
 	v.args(p, &h)
 	v.hookCommon(p, u.Message, u.Tags, u.Selectors, &h)

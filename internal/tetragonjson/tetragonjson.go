@@ -81,7 +81,7 @@ func Event(res pcommon.Map, lr plog.LogRecord) (ev *tetragon.GetEventsResponse, 
 		ev.Event = &tetragon.GetEventsResponse_ProcessExit{ProcessExit: exit}
 	case event.NameProcessKprobe:
 		k := &tetragon.ProcessKprobe{Process: p, Parent: parent, Ancestors: ancestors,
-			FunctionName: str(a, event.AttrHook), Args: args(a), Action: action(a),
+			FunctionName: str(a, event.AttrHook), Args: args(a), Data: argList(a, event.AttrData), Action: action(a),
 			PolicyName: str(a, event.AttrSecurityRuleName), Message: str(a, event.AttrMessage),
 			Tags: strs(a, event.AttrTags), KernelStackTrace: stackOf(a, event.AttrKernelStackTrace),
 			UserStackTrace: stackOf(a, event.AttrUserStackTrace)}
@@ -367,8 +367,11 @@ func action(a pcommon.Map) tetragon.KprobeAction {
 // to Tetragon's typed arguments: paths of fds and files as file_arg, of
 // path arguments as path_arg, integers as int_arg (long_arg beyond 32
 // bits), and the rest as string_arg holding Vigil's rendering.
-func args(a pcommon.Map) []*tetragon.KprobeArgument {
-	v, ok := a.Get(event.AttrArgs)
+func args(a pcommon.Map) []*tetragon.KprobeArgument { return argList(a, event.AttrArgs) }
+
+// argList converts the list of arguments (or data entries) at key.
+func argList(a pcommon.Map, key string) []*tetragon.KprobeArgument {
+	v, ok := a.Get(key)
 	if !ok || v.Type() != pcommon.ValueTypeSlice {
 		return nil
 	}
