@@ -67,6 +67,42 @@ static __always_inline void read_file_at(struct hook_scratch *s, int i, struct d
 	s->a.mode[i] = BPF_CORE_READ(d, d_inode, i_mode);
 }
 
+/* read_sockaddr_un reads the path of the struct sockaddr_un at raw (user
+ * memory; kernel memory when kernel is set) into slot, an abstract name
+ * (a leading NUL) as "@name", as Tetragon shows it; nothing for another
+ * family. Returns the length kept. A global function: verified once. */
+__noinline __u32 read_sockaddr_un(struct str_slot *slot, __u64 raw, int kernel, __u8 *trunc)
+{
+	__u16 family = 0;
+	char first = 0;
+	long n;
+
+	if (!slot || !trunc)
+		return 0;
+	if (kernel) {
+		bpf_probe_read_kernel(&family, sizeof(family), (void *)raw);
+		bpf_probe_read_kernel(&first, 1, (void *)raw + 2);
+	} else {
+		bpf_probe_read_user(&family, sizeof(family), (void *)raw);
+		bpf_probe_read_user(&first, 1, (void *)raw + 2);
+	}
+	if (family != 1 /* AF_UNIX */)
+		return 0;
+	__u32 at = 0;
+
+	if (!first) {
+		slot->s[0] = '@';
+		at = 1;
+		raw++;
+	}
+	/* sun_path is 108 bytes. */
+	n = kernel ? bpf_probe_read_kernel_str(&slot->s[at & 1], 108, (void *)raw + 2)
+		   : bpf_probe_read_user_str(&slot->s[at & 1], 108, (void *)raw + 2);
+	if (n <= 0)
+		return at;
+	return (at + n - 1) & 0xff;
+}
+
 /* read_sockaddr reads the struct sockaddr at raw (user memory; kernel
  * memory when kernel is set) into out as a sock argument's source end:
  * family, address and port, which SAddr, SPort and Family match, as
@@ -289,6 +325,15 @@ __noinline __u32 read_bpf_object(struct str_slot *slot, __u64 raw, __u32 type)
 		BPF_CORE_READ_INTO(&out->prog_name, attr, prog_name);
 		return sizeof(*out);
 	}
+	if (type == ARG_BPF_PROG) {
+		struct bpf_attr_arg *out = (struct bpf_attr_arg *)slot->s;
+		const struct bpf_prog *p = (const struct bpf_prog *)raw;
+
+		out->prog_type = BPF_CORE_READ(p, type);
+		out->insn_cnt = BPF_CORE_READ(p, len);
+		BPF_CORE_READ_INTO(&out->prog_name, p, aux, name);
+		return sizeof(*out);
+	}
 	if (type == ARG_BPF_MAP) {
 		struct bpf_map_arg *out = (struct bpf_map_arg *)slot->s;
 		const struct bpf_map *m = (const struct bpf_map *)raw;
@@ -470,6 +515,7 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 		case ARG_BPF_ATTR:
 		case ARG_PERF_EVENT:
 		case ARG_BPF_MAP:
+		case ARG_BPF_PROG:
 			s->a.slen[i] = read_bpf_object(&s->a.str[i], raw, ac->type);
 			break;
 		case ARG_KIOCB:
@@ -488,6 +534,28 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 				read_file_at(s, i, BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt));
 			break;
 		}
+		case ARG_CHAR_IOVEC: {
+			/* The first buffer of the vector (writev's); more are
+			 * marked truncated. Tetragon concatenates up to 7. */
+			struct iovec iov = {};
+
+			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)raw))
+				break;
+			__u64 size = (__u64)iov.iov_len;
+
+			if (size > STR_SLOT - 1) {
+				size = STR_SLOT - 1;
+				s->a.trunc[i] = 1;
+			}
+			if (ac->size_index && s->a.raw[(ac->size_index - 1) & 7] > 1)
+				s->a.trunc[i] = 1;
+			if (size && !bpf_probe_read_user(s->a.str[i].s, BOUND(size, 255), iov.iov_base))
+				s->a.slen[i] = size;
+			break;
+		}
+		case ARG_SOCKADDR_UN:
+			s->a.slen[i] = read_sockaddr_un(&s->a.str[i], raw, ac->flags & ARGF_KERNEL, &s->a.trunc[i]);
+			break;
 		case ARG_CHAR_BUF: {
 			__u64 size = at_return ? (__u64)s->ret : s->a.raw[(ac->size_index - 1) & 7];
 			if (at_return && s->ret < 0)

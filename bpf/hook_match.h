@@ -709,6 +709,8 @@ static __always_inline int arg_is_text(__u8 type)
 	case ARG_KIOCB:
 	case ARG_IOV_ITER:
 	case ARG_DENTRY:
+	case ARG_CHAR_IOVEC:
+	case ARG_SOCKADDR_UN:
 		return 1;
 	}
 	return 0;

@@ -68,6 +68,9 @@ enum arg_type {
 	ARG_PERF_EVENT = 17, /* struct perf_event * */
 	ARG_BPF_MAP = 18,    /* struct bpf_map * */
 	ARG_DENTRY = 19,     /* struct dentry *: its path from its filesystem's root */
+	ARG_BPF_PROG = 20,   /* struct bpf_prog *: a struct bpf_attr_arg, as a load's */
+	ARG_CHAR_IOVEC = 21, /* struct iovec *: the start of the first buffer */
+	ARG_SOCKADDR_UN = 22, /* struct sockaddr_un *: its path ("@name" when abstract) */
 };
 
 /* Kept in BTF for the generator (internal/kernel's argtypes_gen.go). */

@@ -132,6 +132,8 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 			arg.Names = policy.CapabilityNames(uint64(a.Int))
 		case spec.Type == "capability":
 			arg.Names = []string{policy.CapabilityName(int(a.Int))}
+		case spec.Type == "bpf_cmd":
+			arg.Names = []string{kernel.EnumName("bpf_cmd", uint32(a.Int))}
 		}
 		ev.Args = append(ev.Args, arg)
 	}

@@ -4,24 +4,27 @@ package kernel
 
 // The values of enum arg_type.
 const (
-	argNone      = 0
-	argInt       = 1
-	argString    = 2
-	argFd        = 3
-	argCharBuf   = 4
-	argSockaddr  = 5
-	argFile      = 6
-	argPath      = 7
-	argSock      = 8
-	argSocket    = 9
-	argSkb       = 10
-	argBinprm    = 11
-	argCred      = 12
-	argCaps      = 13
-	argKiocb     = 14
-	argIovIter   = 15
-	argBpfAttr   = 16
-	argPerfEvent = 17
-	argBpfMap    = 18
-	argDentry    = 19
+	argNone       = 0
+	argInt        = 1
+	argString     = 2
+	argFd         = 3
+	argCharBuf    = 4
+	argSockaddr   = 5
+	argFile       = 6
+	argPath       = 7
+	argSock       = 8
+	argSocket     = 9
+	argSkb        = 10
+	argBinprm     = 11
+	argCred       = 12
+	argCaps       = 13
+	argKiocb      = 14
+	argIovIter    = 15
+	argBpfAttr    = 16
+	argPerfEvent  = 17
+	argBpfMap     = 18
+	argDentry     = 19
+	argBpfProg    = 20
+	argCharIovec  = 21
+	argSockaddrUn = 22
 )

@@ -493,6 +493,24 @@ var bpfObjectTests = []argTypeTest{
 		},
 	},
 	{
+		// A loaded program, as bpf_prog_kallsyms_add sees it once
+		// JITed (Debian kernels JIT).
+		name: "bpf_prog",
+		hook: policy.KProbeSpec{Call: "bpf_prog_kallsyms_add", Args: []policy.ArgSpec{{Index: 0, Type: "bpf_prog"}}},
+		run: func(t *testing.T) {
+			prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "vigil_t_prog2", Type: ebpf.SocketFilter, License: "GPL",
+				Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog.Close()
+		},
+		check: func(t *testing.T, recs []*kernel.HookRecord) {
+			want := kernel.BpfAttr{ProgType: uint32(ebpf.SocketFilter), InsnCnt: 2, ProgName: "vigil_t_prog2"}
+			checkBpfObject(t, recs, want, "BPF_PROG_TYPE_SOCKET_FILTER vigil_t_prog2 (2 instructions)")
+		},
+	},
+	{
 		name: "bpf_map",
 		hook: policy.KProbeSpec{Call: mapCreateHook(), Args: []policy.ArgSpec{{Index: 0, Type: "bpf_map"}}},
 		run: func(t *testing.T) {

@@ -61,7 +61,7 @@ func (e PerfEvent) String() string {
 // decodeBpfObject decodes an argument read_bpf_object wrote.
 func decodeBpfObject(typ uint8, b []byte) (fmt.Stringer, error) {
 	switch typ {
-	case argBpfAttr:
+	case argBpfAttr, argBpfProg:
 		r, err := argLayout[sensorBpfAttrArg](b, "bpf_attr")
 		if err != nil {
 			return nil, err
@@ -105,6 +105,10 @@ var enumNames = struct {
 
 // enumName names value in the kernel's enum typ, or gives its number where
 // the kernel has no name for it (or no BTF).
+// EnumName names value in the kernel's enum typ ("bpf_cmd"), from its BTF;
+// "type N" when the kernel has no such value.
+func EnumName(typ string, value uint32) string { return enumName(typ, value) }
+
 func enumName(typ string, value uint32) string {
 	enumNames.Lock()
 	names, ok := enumNames.m[typ]

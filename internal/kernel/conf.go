@@ -40,7 +40,8 @@ var kernelArgKinds = map[policy.ArgKind]uint8{
 	policy.ArgBinprm: argBinprm, policy.ArgCred: argCred, policy.ArgCaps: argCaps,
 	policy.ArgKiocb: argKiocb, policy.ArgIovIter: argIovIter,
 	policy.ArgBpfAttr: argBpfAttr, policy.ArgPerfEvent: argPerfEvent, policy.ArgBpfMap: argBpfMap,
-	policy.ArgDentry: argDentry,
+	policy.ArgDentry: argDentry, policy.ArgBpfProg: argBpfProg, policy.ArgCharIovec: argCharIovec,
+	policy.ArgSockaddrUn: argSockaddrUn,
 }
 
 // Fields of a sock argument (enum sock_field, bpf/hook_types.h).

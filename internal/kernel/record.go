@@ -481,7 +481,7 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 				return nil, err
 			}
 			a.Cred, a.Str = c, c.String()
-		case argBpfAttr, argPerfEvent, argBpfMap:
+		case argBpfAttr, argPerfEvent, argBpfMap, argBpfProg:
 			o, err := decodeBpfObject(typ, data[:n])
 			if err != nil {
 				return nil, err

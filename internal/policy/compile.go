@@ -306,12 +306,15 @@ func (c *compiler) kernelArg(path string, a ArgSpec) (Arg, bool) {
 		return out, c.charBuf(path, a, &out)
 	case ok:
 		out.Kind = kind
-		out.Kernel = kind == ArgString || kind == ArgSockaddr
-	case a.Type == "capability":
+		out.Kernel = kind == ArgString || kind == ArgSockaddr || kind == ArgSockaddrUn
+		if kind == ArgCharIovec {
+			out.SizeIndex = uint8(a.SizeArgIndex)
+		}
+	case a.Type == "capability" || a.Type == "bpf_cmd":
 		// An int, reported with its name.
 		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, bpf_attr, perf_event, bpf_map, dentry, net_device, module, load_info, user_namespace or char_buf", a.Type))
+		c.fail(refuse(path+".type", "%q on a kernel function is not read by this version of Vigil yet: use int types, string, fd, file, path, sock, socket, skb, sockaddr, sockaddr_un, linux_binprm, cred, capability, the cap types, kiocb, iov_iter, char_iovec, bpf_attr, bpf_prog, bpf_cmd, perf_event, bpf_map, dentry, net_device, module, load_info, user_namespace or char_buf", a.Type))
 		return out, false
 	}
 	return out, true
@@ -338,6 +341,7 @@ var kernelArgKinds = map[string]ArgKind{
 	"sock": ArgSock, "socket": ArgSocket, "skb": ArgSkb, "sockaddr": ArgSockaddr,
 	"linux_binprm": ArgBinprm, "cred": ArgCred, "kiocb": ArgKiocb, "iov_iter": ArgIovIter,
 	"bpf_attr": ArgBpfAttr, "perf_event": ArgPerfEvent, "bpf_map": ArgBpfMap, "dentry": ArgDentry,
+	"bpf_prog": ArgBpfProg, "char_iovec": ArgCharIovec, "sockaddr_un": ArgSockaddrUn,
 	"kernel_cap_t": ArgCaps, "cap_effective": ArgCaps, "cap_inheritable": ArgCaps, "cap_permitted": ArgCaps,
 }
 
@@ -363,11 +367,13 @@ func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
 			out.Kind, out.Size, out.Signed = ArgInt, size, signed
 			return out, true
 		}
-		if a.Type == "string" {
+		if a.Type == "string" || a.Type == "data_loc" {
+			// data_loc: Tetragon's name for a __data_loc string
+			// field, which string reads too.
 			out.Kind = ArgString
 			return out, true
 		}
-		c.fail(refuse(p+".type", "%q cannot be read from a tracepoint field by this version of Vigil: use int types or string", a.Type))
+		c.fail(refuse(p+".type", "%q cannot be read from a tracepoint field by this version of Vigil: use int types, string or data_loc", a.Type))
 		return out, false
 	})
 	return h, len(c.errs) == before
@@ -582,8 +588,15 @@ func (c *compiler) arg(path string, a ArgSpec) (Arg, bool) {
 		out.Kind = ArgSockaddr
 	case "char_buf":
 		return out, c.charBuf(path, a, &out)
+	case "char_iovec":
+		out.Kind, out.SizeIndex = ArgCharIovec, uint8(a.SizeArgIndex)
+	case "sockaddr_un":
+		out.Kind = ArgSockaddrUn
+	case "bpf_cmd":
+		// The bpf(2) command, reported with its name.
+		out.Kind, out.Size, out.Signed = ArgInt, 4, true
 	default:
-		c.fail(refuse(path+".type", "%q cannot be read at a syscall or uprobe hook, which see user-space values: use int types, string, fd or char_buf", a.Type))
+		c.fail(refuse(path+".type", "%q cannot be read at a syscall or uprobe hook, which see user-space values: use int types, bpf_cmd, string, fd, sockaddr, sockaddr_un, char_buf or char_iovec", a.Type))
 		return out, false
 	}
 	return out, true

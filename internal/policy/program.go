@@ -166,12 +166,21 @@ const (
 	// ArgDentry is a struct dentry *, read as its path from the root of
 	// its filesystem (no mount to cross: Tetragon's dentry).
 	ArgDentry
+	// ArgBpfProg is a struct bpf_prog *, read as ArgBpfAttr is (type,
+	// instructions, name).
+	ArgBpfProg
+	// ArgCharIovec is a user struct iovec * (writev's), read as the start
+	// of its first buffer.
+	ArgCharIovec
+	// ArgSockaddrUn is a struct sockaddr_un *, read as its path ("@name"
+	// for an abstract one).
+	ArgSockaddrUn
 )
 
 // reportedOnly reports whether arguments of the kind are reported but not
 // matched on.
 func (k ArgKind) reportedOnly() bool {
-	return k == ArgCred || k == ArgBpfAttr || k == ArgPerfEvent || k == ArgBpfMap
+	return k == ArgCred || k == ArgBpfAttr || k == ArgPerfEvent || k == ArgBpfMap || k == ArgBpfProg || k == ArgCharIovec
 }
 
 // IsSock reports whether the argument is read, matched and reported as a

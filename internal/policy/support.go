@@ -82,6 +82,7 @@ var support = struct {
 		"sock", "sockaddr", "socket", "skb", "cred", "capability", "linux_binprm", "syscall64",
 		"kernel_cap_t", "cap_effective", "cap_inheritable", "cap_permitted", "kiocb", "iov_iter",
 		"bpf_attr", "perf_event", "bpf_map", "net_device", "module", "load_info", "dentry", "user_namespace",
+		"bpf_prog", "bpf_cmd", "char_iovec", "sockaddr_un", "data_loc",
 		"nop", // declares an argument that is not read
 	),
 	actions: setOf("Post", "NoPost", "Count", "Sigkill", "Signal", "Override", "TrackSock", "UntrackSock", "GetUrl", "DnsLookup",

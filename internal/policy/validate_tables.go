@@ -65,6 +65,8 @@ var argTypes = map[string]argTypeInfo{
 	"sockaddr": {"sockaddr", classSock, 0, false},
 	"socket":   {"socket", classSock, 0, false},
 
+	"sockaddr_un": {"sockaddr_un", classString, 0, false},
+
 	"kernel_cap_t":    {"kernel_cap_t", classCaps, 64, false},
 	"cap_inheritable": {"cap_inheritable", classCaps, 64, false},
 	"cap_permitted":   {"cap_permitted", classCaps, 64, false},
