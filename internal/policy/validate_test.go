@@ -116,7 +116,7 @@ spec:
 `),
 			want: []string{
 				"spec.kprobes[0].args: 6 arguments, at most 5 (MaxArgsPerHook)",
-				`spec.kprobes[0].args[0].type: "integer" is not an argument type (known: auto, bpf_attr, bpf_cmd, bpf_map, bpf_prog, cap_effective, cap_inheritable, cap_permitted, capability, char_buf, char_iovec, const_buf, cred, data_loc, dentry, fd, file, filename, int, int16, int32, int32_arr, int64, int8, iov_iter, kernel_cap_t, kiocb, linux_binprm, load_info, long, module, net_device, nop, path, perf_event, sint16, sint32, sint64, sint8, size_t, skb, sock, sockaddr, socket, string, syscall64, uint16, uint32, uint64, uint8, ulong, user_namespace)`,
+				`spec.kprobes[0].args[0].type: "integer" is not an argument type (known: auto, bpf_attr, bpf_cmd, bpf_map, bpf_prog, cap_effective, cap_inheritable, cap_permitted, capability, char_buf, char_iovec, const_buf, cred, data_loc, dentry, fd, file, filename, int, int16, int32, int32_arr, int64, int8, iov_iter, kernel_cap_t, kiocb, linux_binprm, load_info, long, module, net_device, nop, path, perf_event, sint16, sint32, sint64, sint8, size_t, skb, sock, sockaddr, sockaddr_un, socket, string, syscall64, uint16, uint32, uint64, uint8, ulong, user_namespace)`,
 				"spec.kprobes[0].args[1].sizeArgIndex: 2 is the argument itself; sizeArgIndex is the index of the size argument plus one",
 				"spec.kprobes[0].args[2].maxData: only char_buf, char_iovec and iov_iter arguments read more data",
 				"spec.kprobes[0].args[3].index: 5: a kprobe reads arguments 0 to 4",
