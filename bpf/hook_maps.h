@@ -244,11 +244,18 @@ struct hook_record {
 enum stack_flags {
 	STACK_KERNEL = 1 << 0,
 	STACK_USER = 1 << 1,
+	/* Post with imaHash: the record waits in ima_pending for the hook's
+	 * sleepable program, which appends the file's IMA hash and emits it
+	 * (probes.h, vigil_lsm_ima_*). */
+	STACK_IMA = 1 << 2,
 };
 
 enum hook_record_flags {
 	HRF_RETURN = 1 << 0,
 };
+
+/* IMA_HASH_MAX is the largest digest bpf_ima_file_hash writes (SHA-512). */
+#define IMA_HASH_MAX 64
 
 struct arg_header {
 	__u8 type;
@@ -268,6 +275,18 @@ struct hook_args {
 	__u8 pad[7];
 	struct str_slot str[MAX_ARGS];
 };
+
+/* ima_pending: the record of an LSM hook's Post imaHash, by pid_tgid,
+ * between the hook's program and its sleepable one. LRU: a record whose
+ * sleepable program never ran (it failed to attach) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	/* A record waits only while its task runs the one hook: a few per
+	 * CPU at most. Preallocated, at 3 KB each. */
+	__uint(max_entries, 128);
+	__type(key, __u64);
+	__type(value, struct hook_record);
+} ima_pending SEC(".maps");
 
 struct hook_scratch {
 	struct hook_args a;

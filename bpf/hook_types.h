@@ -71,6 +71,9 @@ enum arg_type {
 	ARG_BPF_PROG = 20,   /* struct bpf_prog *: a struct bpf_attr_arg, as a load's */
 	ARG_CHAR_IOVEC = 21, /* struct iovec *: the start of the first buffer */
 	ARG_SOCKADDR_UN = 22, /* struct sockaddr_un *: its path ("@name" when abstract) */
+	/* Not an argument: the IMA hash an LSM hook's Post imaHash appends
+	 * after the arguments, its enum hash_algo in the first byte. */
+	ARG_IMA_HASH = 23,
 };
 
 /* Kept in BTF for the generator (internal/kernel's argtypes_gen.go). */

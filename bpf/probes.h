@@ -615,6 +615,52 @@ long vigil_enforcer(void *ctx)
 	return err;
 }
 
+/* ima_emit appends the IMA hash of file to the record waiting in
+ * ima_pending for the current task, as an ARG_IMA_HASH entry after its
+ * arguments (the hash algorithm, then the digest), and emits it. */
+static __always_inline void ima_emit(struct file *file)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hook_record *rec = bpf_map_lookup_elem(&ima_pending, &id);
+
+	if (!rec)
+		return;
+	__u32 off = rec->data_len & REC_DATA_MASK;
+	struct arg_header hdr = {.type = ARG_IMA_HASH, .len = 1 + IMA_HASH_MAX};
+	long algo = file ? bpf_ima_file_hash(file, &rec->data[off + sizeof(hdr) + 1], IMA_HASH_MAX) : -1;
+
+	if (algo >= 0) {
+		__builtin_memcpy(&rec->data[off], &hdr, sizeof(hdr));
+		rec->data[off + sizeof(hdr)] = algo;
+		off += sizeof(hdr) + 1 + IMA_HASH_MAX;
+		rec->data_len = off;
+	}
+	/* A hash that failed (no IMA) still reports the event, without. */
+	__u64 size = offsetof(struct hook_record, data) + off;
+	if (size > sizeof(*rec))
+		size = sizeof(*rec);
+	emit(rec, size);
+	bpf_map_delete_elem(&ima_pending, &id);
+}
+
+/* The sleepable programs of imaHash, attached to the hook after its
+ * program: bpf_ima_file_hash may sleep. The file is the hook's first
+ * argument (file_open, mmap_file...) or that argument's bprm->file
+ * (bprm_check_security...); the verifier types ctx[0] from the hook. */
+SEC("lsm.s/file_open")
+int BPF_PROG(vigil_lsm_ima_file, struct file *file)
+{
+	ima_emit(file);
+	return 0;
+}
+
+SEC("lsm.s/bprm_check_security")
+int BPF_PROG(vigil_lsm_ima_bprm, struct linux_binprm *bprm)
+{
+	ima_emit(bprm->file);
+	return 0;
+}
+
 /* fentry on a kernel function or a syscall wrapper: where kprobes are
  * missing, or preferred. Reports only; its return value is ignored. */
 SEC("fentry/security_file_open")

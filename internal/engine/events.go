@@ -137,6 +137,7 @@ func (e *Engine) hookEvent(rec *kernel.HookRecord, ev *event.Hook) bool {
 		}
 		ev.Args = append(ev.Args, arg)
 	}
+	ev.ImaHash = rec.ImaHash
 	if len(rec.KernelStack) > 0 {
 		ev.KernelStack = e.kstack.Frames(rec.KernelStack)
 	}

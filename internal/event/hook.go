@@ -59,6 +59,8 @@ type Hook struct {
 	UserStack   []stack.Frame
 	// BuildID is a loader event's file's GNU build id, in hex.
 	BuildID string
+	// ImaHash is the IMA hash of an LSM hook's file (Post imaHash).
+	ImaHash string
 }
 
 func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
@@ -127,6 +129,9 @@ func (h Hook) fill(lr plog.LogRecord, pa *processAttrs) {
 	}
 	if h.BuildID != "" {
 		attrs.PutStr(AttrLoaderBuildID, h.BuildID)
+	}
+	if h.ImaHash != "" {
+		attrs.PutStr(AttrImaHash, h.ImaHash)
 	}
 	// The first socket argument says where the event goes (and, for a
 	// sock, from where and over what).

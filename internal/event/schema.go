@@ -103,7 +103,10 @@ const (
 	AttrArgs                 = "vigil.args"
 	// AttrData holds a hook's data entries (a policy's data list), as
 	// AttrArgs its arguments, each with its source.
-	AttrData       = "vigil.data"
+	AttrData = "vigil.data"
+	// AttrImaHash is the IMA hash of an LSM hook's file (Post imaHash),
+	// "sha256:" and the hex digest, as Tetragon's ima_hash.
+	AttrImaHash    = "vigil.ima_hash"
 	AttrAncestors  = "vigil.ancestors"
 	AttrExitSignal = "vigil.exit.signal"
 	AttrCgroupID   = "vigil.cgroup.id"

@@ -27,4 +27,5 @@ const (
 	argBpfProg    = 20
 	argCharIovec  = 21
 	argSockaddrUn = 22
+	argImaHash    = 23
 )

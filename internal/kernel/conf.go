@@ -269,6 +269,9 @@ func (t *hookTable) conf(maps *sensorMaps, ih *InstalledHook, ph *PolicyHooks, h
 		if sel.UserStack {
 			cs.Stack |= stackUser
 		}
+		if sel.ImaHash {
+			cs.Stack |= stackIma
+		}
 		cs.Signal = sel.Signal
 		if sel.Set != nil {
 			cs.SetArg, cs.SetValue = sel.Set.Arg+1, sel.Set.Value

@@ -26,6 +26,30 @@ func (s *Sensor) attachLSM(ih *InstalledHook) error {
 	}
 	ih.links = append(ih.links, l)
 	ih.Mechanism = "bpf_lsm"
+	if h.ImaFile != "" {
+		// After the hook's program, which leaves it the record.
+		if err := s.attachImaHash(ih); err != nil {
+			ih.closeLinks()
+			return err
+		}
+		ih.Mechanism = "bpf_lsm + sleepable bpf_lsm (imaHash)"
+	}
+	return nil
+}
+
+// attachImaHash attaches the sleepable program that appends the IMA hash
+// of the hook's file to the events of its imaHash selectors.
+func (s *Sensor) attachImaHash(ih *InstalledHook) error {
+	h := ih.Hook
+	prog, err := s.loadTrampoline(ih, "vigil_lsm_ima_"+h.ImaFile, h.Calls[0])
+	if err != nil {
+		return fmt.Errorf("%s: imaHash needs a sleepable BPF LSM program calling bpf_ima_file_hash (Linux 5.18, IMA): %w: %w", h.Path, ErrMissingFeature, err)
+	}
+	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("%s.hook: attaching the imaHash program to %s: %w", h.Path, h.Calls[0], err)
+	}
+	ih.links = append(ih.links, l)
 	return nil
 }
 

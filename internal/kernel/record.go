@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -149,12 +150,16 @@ type HookRecord struct {
 	// memory as it was mapped at the hook (package stack names them).
 	KernelStack []uint64
 	UserStack   []uint64
+	// ImaHash is the IMA hash of an LSM hook's file that Post imaHash
+	// asked for, as Tetragon writes it: "sha256:" and the hex digest.
+	ImaHash string
 }
 
 // Stack flags of a selector, as in enum stack_flags (bpf/hook_maps.h).
 const (
 	stackKernel = 1 << 0
 	stackUser   = 1 << 1
+	stackIma    = 1 << 2
 )
 
 // The record's data holds the arguments below 2048 bytes, then room for two
@@ -462,6 +467,15 @@ func decodeHook(sample []byte) (*HookRecord, error) {
 		if n > len(data) {
 			return nil, fmt.Errorf("hook record argument of %d bytes overruns %d", n, len(data))
 		}
+		if typ == argImaHash {
+			h, err := decodeImaHash(data[:n])
+			if err != nil {
+				return nil, err
+			}
+			rec.ImaHash = h
+			data = data[n:]
+			continue
+		}
 		a := HookArg{Truncated: trunc}
 		switch typ {
 		case argInt:
@@ -532,3 +546,26 @@ func (s Sock) SockaddrString() string {
 func nativeUint32(b [4]byte) uint32 { return binary.NativeEndian.Uint32(b[:]) }
 
 func putNativeUint32(b []byte, v uint32) { binary.NativeEndian.PutUint32(b, v) }
+
+// imaDigestSizes are the digest sizes of the kernel's hash algorithms
+// (enum hash_algo, named from its BTF) that IMA uses, by the name
+// Tetragon gives them.
+var imaDigestSizes = map[string]int{
+	"md5": 16, "sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64,
+	"wp512": 64, "sm3": 32, "streebog256": 32, "streebog512": 64,
+}
+
+// decodeImaHash decodes an ARG_IMA_HASH entry: the enum hash_algo, then
+// the digest, written into IMA_HASH_MAX bytes.
+func decodeImaHash(b []byte) (string, error) {
+	if len(b) < 1 {
+		return "", errors.New("hook record IMA hash without its algorithm")
+	}
+	name := strings.ToLower(strings.TrimPrefix(enumName("hash_algo", uint32(b[0])), "HASH_ALGO_"))
+	name = strings.NewReplacer("_", "", "sm3256", "sm3").Replace(name)
+	size, ok := imaDigestSizes[name]
+	if !ok || size > len(b)-1 {
+		return "", fmt.Errorf("hook record IMA hash of algorithm %d (%s), which Vigil does not size", b[0], name)
+	}
+	return name + ":" + hex.EncodeToString(b[1:1+size]), nil
+}

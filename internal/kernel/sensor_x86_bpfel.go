@@ -603,6 +603,7 @@ const (
 	sensorMapHookHeap                  = "hook_heap"
 	sensorMapHookStats                 = "hook_stats"
 	sensorMapHooks                     = "hooks"
+	sensorMapImaPending                = "ima_pending"
 	sensorMapIntSet                    = "int_set"
 	sensorMapPathHeap                  = "path_heap"
 	sensorMapPendingReturns            = "pending_returns"
@@ -640,6 +641,8 @@ const (
 	sensorProgVigilKretprobe           = "vigil_kretprobe"
 	sensorProgVigilKretprobeMulti      = "vigil_kretprobe_multi"
 	sensorProgVigilLsm                 = "vigil_lsm"
+	sensorProgVigilLsmImaBprm          = "vigil_lsm_ima_bprm"
+	sensorProgVigilLsmImaFile          = "vigil_lsm_ima_file"
 	sensorProgVigilRawTp               = "vigil_raw_tp"
 	sensorProgVigilSysEnterBtf         = "vigil_sys_enter_btf"
 	sensorProgVigilSysEnterRaw         = "vigil_sys_enter_raw"
@@ -733,6 +736,8 @@ type sensorProgramSpecs struct {
 	VigilKretprobe      *ebpf.ProgramSpec `ebpf:"vigil_kretprobe"`
 	VigilKretprobeMulti *ebpf.ProgramSpec `ebpf:"vigil_kretprobe_multi"`
 	VigilLsm            *ebpf.ProgramSpec `ebpf:"vigil_lsm"`
+	VigilLsmImaBprm     *ebpf.ProgramSpec `ebpf:"vigil_lsm_ima_bprm"`
+	VigilLsmImaFile     *ebpf.ProgramSpec `ebpf:"vigil_lsm_ima_file"`
 	VigilRawTp          *ebpf.ProgramSpec `ebpf:"vigil_raw_tp"`
 	VigilSysEnterBtf    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_btf"`
 	VigilSysEnterRaw    *ebpf.ProgramSpec `ebpf:"vigil_sys_enter_raw"`
@@ -766,6 +771,7 @@ type sensorMapSpecs struct {
 	HookHeap       *ebpf.MapSpec `ebpf:"hook_heap"`
 	HookStats      *ebpf.MapSpec `ebpf:"hook_stats"`
 	Hooks          *ebpf.MapSpec `ebpf:"hooks"`
+	ImaPending     *ebpf.MapSpec `ebpf:"ima_pending"`
 	IntSet         *ebpf.MapSpec `ebpf:"int_set"`
 	PathHeap       *ebpf.MapSpec `ebpf:"path_heap"`
 	PendingReturns *ebpf.MapSpec `ebpf:"pending_returns"`
@@ -853,6 +859,7 @@ type sensorMaps struct {
 	HookHeap       *ebpf.Map `ebpf:"hook_heap"`
 	HookStats      *ebpf.Map `ebpf:"hook_stats"`
 	Hooks          *ebpf.Map `ebpf:"hooks"`
+	ImaPending     *ebpf.Map `ebpf:"ima_pending"`
 	IntSet         *ebpf.Map `ebpf:"int_set"`
 	PathHeap       *ebpf.Map `ebpf:"path_heap"`
 	PendingReturns *ebpf.Map `ebpf:"pending_returns"`
@@ -894,6 +901,7 @@ func (m *sensorMaps) Close() error {
 		m.HookHeap,
 		m.HookStats,
 		m.Hooks,
+		m.ImaPending,
 		m.IntSet,
 		m.PathHeap,
 		m.PendingReturns,
@@ -966,6 +974,8 @@ type sensorPrograms struct {
 	VigilKretprobe      *ebpf.Program `ebpf:"vigil_kretprobe"`
 	VigilKretprobeMulti *ebpf.Program `ebpf:"vigil_kretprobe_multi"`
 	VigilLsm            *ebpf.Program `ebpf:"vigil_lsm"`
+	VigilLsmImaBprm     *ebpf.Program `ebpf:"vigil_lsm_ima_bprm"`
+	VigilLsmImaFile     *ebpf.Program `ebpf:"vigil_lsm_ima_file"`
 	VigilRawTp          *ebpf.Program `ebpf:"vigil_raw_tp"`
 	VigilSysEnterBtf    *ebpf.Program `ebpf:"vigil_sys_enter_btf"`
 	VigilSysEnterRaw    *ebpf.Program `ebpf:"vigil_sys_enter_raw"`
@@ -997,6 +1007,8 @@ func (p *sensorPrograms) Close() error {
 		p.VigilKretprobe,
 		p.VigilKretprobeMulti,
 		p.VigilLsm,
+		p.VigilLsmImaBprm,
+		p.VigilLsmImaFile,
 		p.VigilRawTp,
 		p.VigilSysEnterBtf,
 		p.VigilSysEnterRaw,

@@ -1133,6 +1133,9 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 				c.fail(refuse(p+".rateLimitScope", "%q: thread, process or global", a.RateLimitScope))
 			}
 			c.stackTraces(p, a, sel, kind)
+			if a.ImaHash {
+				c.imaHash(p, sel, h)
+			}
 		case "NoPost":
 			sel.Post = false
 		case "Sigkill", "Signal":
@@ -1230,6 +1233,35 @@ func (c *compiler) actions(path string, actions []ActionSelector, sel *Selector,
 			c.fail(refuse(p+".action", "%q is not supported by this version of Vigil yet", a.Action))
 		}
 	}
+}
+
+// imaFileHooks are the LSM hooks whose file imaHash hashes, as Tetragon
+// has them: the bprm ones hash their linux_binprm's file, the others their
+// file argument.
+var imaFileHooks = map[string]string{
+	"bprm_check_security": "bprm", "bprm_committed_creds": "bprm", "bprm_committing_creds": "bprm",
+	"bprm_creds_for_exec": "bprm", "bprm_creds_from_file": "bprm",
+	"file_ioctl": "file", "file_lock": "file", "file_open": "file", "file_post_open": "file",
+	"file_receive": "file", "mmap_file": "file",
+}
+
+// imaHash compiles Post's imaHash: the event carries the IMA hash of the
+// LSM hook's file, taken by a sleepable program on the same hook.
+func (c *compiler) imaHash(path string, sel *Selector, h *Hook) {
+	if h.Kind != HookLSM {
+		c.fail(refuse(path+".imaHash", "on a %s hook: imaHash hashes the file of an LSM hook (lsmhooks)", h.Kind))
+		return
+	}
+	file, ok := imaFileHooks[h.Calls[0]]
+	if !ok {
+		c.fail(refuse(path+".imaHash", "the LSM hook %s has no file to hash: imaHash takes %s", h.Calls[0], strings.Join(sortedKeys(imaFileHooks), ", ")))
+		return
+	}
+	if sel.KernelStack || sel.UserStack {
+		c.fail(refuse(path+".imaHash", "with a stack trace: this version of Vigil adds one or the other to an event"))
+		return
+	}
+	sel.ImaHash, h.ImaFile = true, file
 }
 
 // stackTraces compiles Post's kernelStackTrace and userStackTrace.

@@ -30,3 +30,27 @@ func TestCompileFentries(t *testing.T) {
 		}
 	}
 }
+
+// imaHash compiles on an LSM hook with a file (the hook says how to reach
+// it), and is refused elsewhere, naming the field.
+func TestCompileImaHash(t *testing.T) {
+	p := &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy,
+		Metadata: ObjectMeta{Name: "ima"},
+		Spec: Spec{LsmHooks: []LsmHookSpec{{
+			Hook:      "bprm_check_security",
+			Selectors: []SelectorSpec{{MatchActions: []ActionSelector{{Action: "Post", ImaHash: true}}}},
+		}}},
+	}
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := prog.Hooks[0]; h.ImaFile != "bprm" || !h.Selectors[0].ImaHash {
+		t.Errorf("hook %+v: want imaHash on the bprm's file", h)
+	}
+	p.Spec.LsmHooks[0].Hook = "task_kill"
+	if _, err := Compile(p); err == nil || !strings.Contains(err.Error(), "spec.lsmhooks[0].selectors[0].matchActions[0].imaHash: the LSM hook task_kill has no file") {
+		t.Errorf("imaHash on task_kill: %v", err)
+	}
+}

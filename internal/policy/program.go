@@ -107,6 +107,10 @@ type Hook struct {
 	// Loader marks the hook spec.loader asks for: its events are loader
 	// events (a file's code mapped executable), not the hook's.
 	Loader bool
+	// ImaFile is how an LSM hook whose selectors ask for imaHash reaches
+	// its file: "file" (its first argument) or "bprm" (its first
+	// argument's file); empty when none asks.
+	ImaFile string
 	// Fentry marks a hook of spec.fentries: its kernel functions are
 	// attached with fentry, or fexit when it reports at return, never
 	// with kprobes; a syscall is attached with fentry where it can be.
@@ -397,6 +401,9 @@ type Selector struct {
 	// to the event, at most MaxStackFrames frames each.
 	KernelStack bool
 	UserStack   bool
+	// ImaHash (Post's imaHash, LSM hooks) adds the IMA hash of the hook's
+	// file to the event.
+	ImaHash bool
 	// Notify is NotifyEnforcer (NotifyEnforcer) or CleanupEnforcerNotification
 	// (NotifyCleanup); NotifyError and NotifySignal are what the policy's
 	// enforcer then does to the thread's next enforced call.

@@ -71,7 +71,7 @@ var support = struct {
 		// Parameters of the supported actions; a parameter of another action
 		// is meaningless on these and refused too.
 		reflect.TypeFor[ActionSelector](): setOf("action", "rateLimit", "rateLimitScope", "kernelStackTrace", "userStackTrace",
-			"argSig", "argError", "argSock", "argUrl", "argFqdn", "argIndex", "argValue"),
+			"argSig", "argError", "argSock", "argUrl", "argFqdn", "argIndex", "argValue", "imaHash"),
 		// pattern belongs to generated_ftrace lists, refused by type.
 		reflect.TypeFor[ListSpec]():   setOf("name", "type", "values", "pattern", "validated"),
 		reflect.TypeFor[OptionSpec](): setOf("name", "value"),

@@ -173,7 +173,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
       - {action: Sigkill}
 `,
 			want: []string{
-				"spec.kprobes[0].selectors[0].matchActions[1].imaHash: not supported by Vigil yet",
 				"spec.kprobes[0].selectors[0].matchActions[2].argRegs: not supported by Vigil yet",
 				`spec.kprobes[0].selectors[1].matchActions[0].action: "FollowFD" is not supported by Vigil yet`,
 			},

@@ -120,7 +120,7 @@ func Event(res pcommon.Map, lr plog.LogRecord) (ev *tetragon.GetEventsResponse, 
 		ev.Event = &tetragon.GetEventsResponse_ProcessLsm{ProcessLsm: &tetragon.ProcessLsm{
 			Process: p, Parent: parent, Ancestors: ancestors, FunctionName: str(a, event.AttrHook),
 			Args: args(a), Action: action(a), PolicyName: str(a, event.AttrSecurityRuleName),
-			Message: str(a, event.AttrMessage), Tags: strs(a, event.AttrTags),
+			Message: str(a, event.AttrMessage), Tags: strs(a, event.AttrTags), ImaHash: str(a, event.AttrImaHash),
 		}}
 	default:
 		return nil, false
