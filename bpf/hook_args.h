@@ -67,6 +67,29 @@ static __always_inline void read_file_at(struct hook_scratch *s, int i, struct d
 	s->a.mode[i] = BPF_CORE_READ(d, d_inode, i_mode);
 }
 
+/* read_char_iovec reads the first buffer of the user struct iovec array at
+ * raw, of count entries, into slot; more entries, or a longer buffer, mark
+ * it truncated (Tetragon concatenates up to 7). Returns the length kept. A
+ * global function: its iovec is on its own stack, not on the hook's. */
+__noinline __u32 read_char_iovec(struct str_slot *slot, __u64 raw, __u64 count, __u8 *trunc)
+{
+	struct iovec iov = {};
+
+	if (!slot || !trunc || bpf_probe_read_user(&iov, sizeof(iov), (void *)raw))
+		return 0;
+	__u64 size = (__u64)iov.iov_len;
+
+	if (size > STR_SLOT - 1) {
+		size = STR_SLOT - 1;
+		*trunc = 1;
+	}
+	if (count > 1)
+		*trunc = 1;
+	if (size && !bpf_probe_read_user(slot->s, BOUND(size, 255), iov.iov_base))
+		return size;
+	return 0;
+}
+
 /* read_sockaddr_un reads the path of the struct sockaddr_un at raw (user
  * memory; kernel memory when kernel is set) into slot, an abstract name
  * (a leading NUL) as "@name", as Tetragon shows it; nothing for another
@@ -534,25 +557,11 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 				read_file_at(s, i, BPF_CORE_READ(p, dentry), BPF_CORE_READ(p, mnt));
 			break;
 		}
-		case ARG_CHAR_IOVEC: {
-			/* The first buffer of the vector (writev's); more are
-			 * marked truncated. Tetragon concatenates up to 7. */
-			struct iovec iov = {};
-
-			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)raw))
-				break;
-			__u64 size = (__u64)iov.iov_len;
-
-			if (size > STR_SLOT - 1) {
-				size = STR_SLOT - 1;
-				s->a.trunc[i] = 1;
-			}
-			if (ac->size_index && s->a.raw[(ac->size_index - 1) & 7] > 1)
-				s->a.trunc[i] = 1;
-			if (size && !bpf_probe_read_user(s->a.str[i].s, BOUND(size, 255), iov.iov_base))
-				s->a.slen[i] = size;
+		case ARG_CHAR_IOVEC:
+			s->a.slen[i] = read_char_iovec(&s->a.str[i], raw,
+						       ac->size_index ? s->a.raw[(ac->size_index - 1) & 7] : 1,
+						       &s->a.trunc[i]);
 			break;
-		}
 		case ARG_SOCKADDR_UN:
 			s->a.slen[i] = read_sockaddr_un(&s->a.str[i], raw, ac->flags & ARGF_KERNEL, &s->a.trunc[i]);
 			break;

@@ -296,6 +296,9 @@ struct hook_scratch {
 	/* The pt_regs of a kprobe or uprobe, for data entries read from a
 	 * register (SRC_PT_REGS); other programs leave it. */
 	__u64 regs;
+	/* The key of ima_pending, here and not on the stack, which the
+	 * programs' call chain has little of to spare. */
+	__u64 ima_key;
 	__u32 call; /* reported in hook_record.call */
 	/* The record in rec waits for the stacks these flags name: the
 	 * program that ran the hook takes them and emits it (stack.h). */

@@ -41,10 +41,9 @@ static __always_inline void post_stacks(void *ctx, struct hook_scratch *s)
 	if (s->stack & STACK_IMA) {
 		/* The sleepable program the hook runs next takes it (no
 		 * stacks: user space refuses both on one selector). */
-		__u64 id = bpf_get_current_pid_tgid();
-
+		s->ima_key = bpf_get_current_pid_tgid();
 		s->stack = 0;
-		bpf_map_update_elem(&ima_pending, &id, rec, BPF_ANY);
+		bpf_map_update_elem(&ima_pending, &s->ima_key, rec, BPF_ANY);
 		return;
 	}
 

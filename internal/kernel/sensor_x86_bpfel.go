@@ -387,6 +387,7 @@ type sensorHookScratch struct {
 	}
 	Ret        int64
 	Regs       uint64
+	ImaKey     uint64
 	Call       uint32
 	Stack      uint32
 	Matched    uint32
