@@ -15,8 +15,18 @@ func (s *Sensor) attachLSM(ih *InstalledHook) error {
 	if err := probeLSMActive(); err != nil {
 		return fmt.Errorf("%s.hook: %w: %w", h.Path, ErrMissingFeature, err)
 	}
+	if h.ImaFile != "" {
+		// A trampoline runs the program attached last first: the
+		// sleepable one goes first, to run after the hook's program,
+		// which leaves it the record.
+		if err := s.attachImaHash(ih); err != nil {
+			ih.closeLinks()
+			return err
+		}
+	}
 	prog, err := s.loadTrampoline(ih, "vigil_lsm", h.Calls[0])
 	if err != nil {
+		ih.closeLinks()
 		return err
 	}
 	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
@@ -27,11 +37,6 @@ func (s *Sensor) attachLSM(ih *InstalledHook) error {
 	ih.links = append(ih.links, l)
 	ih.Mechanism = "bpf_lsm"
 	if h.ImaFile != "" {
-		// After the hook's program, which leaves it the record.
-		if err := s.attachImaHash(ih); err != nil {
-			ih.closeLinks()
-			return err
-		}
 		ih.Mechanism = "bpf_lsm + sleepable bpf_lsm (imaHash)"
 	}
 	return nil
