@@ -355,15 +355,7 @@ func TestKprobeArgumentTypes(t *testing.T) {
 			run: func(t *testing.T) {
 				// A copy under a name of its own; busybox copies fail to
 				// find their applet, after the exec all the same.
-				data, err := os.ReadFile("/bin/true")
-				if err != nil {
-					t.Fatal(err)
-				}
-				bin := filepath.Join(t.TempDir(), "vigil-resolve-true")
-				if err := os.WriteFile(bin, data, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				runCmd(t, bin, "a", "b", "c")
+				runCmd(t, copyBinary(t, "/bin/true", "vigil-resolve-true"), "a", "b", "c")
 			},
 			check: func(t *testing.T, recs []*kernel.HookRecord) {
 				comm, err := os.ReadFile("/proc/self/comm")

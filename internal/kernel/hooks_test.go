@@ -111,6 +111,21 @@ func runCmd(t *testing.T, name string, args ...string) int {
 	return cmd.ProcessState.Pid()
 }
 
+// copyBinary copies the program src to a file name of the test's own,
+// whose path the policy can single out.
+func copyBinary(t *testing.T, src, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 func files(t *testing.T, names ...string) (string, []string) {
 	dir := t.TempDir()
 	var paths []string
@@ -691,14 +706,7 @@ func TestPrefilterKeepsEverySelector(t *testing.T) {
 // the test's own, since the test itself may well descend from /bin/sh.
 func TestSyscallHookBinariesFollowChildren(t *testing.T) {
 	dir, f := files(t, "child", "grandchild", "outside")
-	sh := filepath.Join(t.TempDir(), "sh")
-	data, err := os.ReadFile("/bin/sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(sh, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	sh := copyBinary(t, "/bin/sh", "sh")
 	for _, tc := range []struct {
 		op   string
 		want []string
@@ -732,14 +740,7 @@ func TestSyscallHookBinariesFollowChildren(t *testing.T) {
 // followChildren of any of its ancestors, is what the selector matches.
 func TestSyscallHookParentBinaries(t *testing.T) {
 	dir, f := files(t, "child", "grandchild", "outside")
-	sh := filepath.Join(t.TempDir(), "sh")
-	data, err := os.ReadFile("/bin/sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(sh, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	sh := copyBinary(t, "/bin/sh", "sh")
 	for _, tc := range []struct {
 		name   string
 		op     string
@@ -777,14 +778,7 @@ func TestSyscallHookParentBinaries(t *testing.T) {
 // p and the executed file from bprm, filtered in the kernel on its path.
 func TestRawTracepointHook(t *testing.T) {
 	testenv.RequireBPF(t)
-	data, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "vigil-rawtp-true")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := copyBinary(t, "/bin/true", "vigil-rawtp-true")
 	s, ph := install(t, &policy.TracingPolicy{
 		APIVersion: policy.APIVersion, Kind: policy.KindTracingPolicy,
 		Metadata: policy.ObjectMeta{Name: "rawtp"},

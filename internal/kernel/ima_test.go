@@ -7,7 +7,6 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,12 +20,9 @@ import (
 // with the algorithm IMA names. Without BPF LSM the policy is refused.
 func TestLSMImaHash(t *testing.T) {
 	testenv.RequireBPF(t)
-	data, err := os.ReadFile("/bin/true")
+	bin := copyBinary(t, "/bin/true", "vigil-ima-true")
+	data, err := os.ReadFile(bin)
 	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "vigil-ima-true")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s, ph, ok := installIfSupported(t, &policy.TracingPolicy{

@@ -225,14 +225,7 @@ func TestSyscallHookOnASyscallTheKernelLacks(t *testing.T) {
 // each record names the syscall made.
 func TestSyscallHookOnGeneratedSyscalls(t *testing.T) {
 	testenv.RequireBPF(t)
-	bin := filepath.Join(t.TempDir(), "watched-true")
-	data, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := copyBinary(t, "/bin/true", "watched-true")
 	ps, err := policy.Parse([]byte(`apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata: {name: all-syscalls}
