@@ -38,6 +38,34 @@ func TestTracepointHookReadsFieldsAndFilters(t *testing.T) {
 	}
 }
 
+// A tracepoint field without a type (auto) is read as the format declares
+// it: sched_process_exec's filename, a __data_loc string, and its pid, an
+// int. A char array has no type to read it with, and is refused by name.
+func TestTracepointHookAutoTypes(t *testing.T) {
+	s, ph := install(t, tracepointPolicy(policy.TracepointSpec{
+		Subsystem: "sched", Event: "sched_process_exec",
+		Args: []policy.ArgSpec{{Index: 4}, {Index: 5, Type: "auto"}},
+	}))
+	if args := ph.Hooks[0].Hook.Args; args[0].Kind != policy.ArgString || args[1].Kind != policy.ArgInt {
+		t.Errorf("kinds after install %v, %v: want a string and an int", args[0].Kind, args[1].Kind)
+	}
+	var pid int
+	recs := hookRecords(t, s, func() []int {
+		pid = runCmd(t, "/usr/bin/printenv", "HOME")
+		return []int{pid}
+	})
+	if len(recs) != 1 || recs[0].Args[0].Str != "/usr/bin/printenv" || recs[0].Args[1].Int != int64(pid) {
+		t.Fatalf("records %+v: want the exec of /usr/bin/printenv by %d", recs, pid)
+	}
+	// sched_switch's field 4 is prev_comm, a char[16].
+	_, _, err := tryInstall(t, tracepointPolicy(policy.TracepointSpec{
+		Subsystem: "sched", Event: "sched_switch", Args: []policy.ArgSpec{{Index: 4}},
+	}), kernel.SensorOptions{RingBufferSize: 1 << 21})
+	if err == nil || !strings.Contains(err.Error(), "spec.tracepoints[0].args[0].type: auto: field") || !strings.Contains(err.Error(), "is an array") {
+		t.Fatalf("install with an auto char array: %v, want a refusal naming the field", err)
+	}
+}
+
 func TestTracepointHookReadsDataLocStrings(t *testing.T) {
 	// sched/sched_process_exec: field 4 is filename, a __data_loc string
 	// inside the record; 5 is pid.

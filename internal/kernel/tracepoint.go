@@ -80,6 +80,16 @@ func tracepointArgs(c *sensorHookConf, h *policy.Hook) error {
 			return fmt.Errorf("%s.args[%d].index: %d, but %s has %d fields", h.Path, i, a.Index, h.Calls[0], len(fields))
 		}
 		fld := fields[a.Index]
+		if a.Kind == policy.ArgAuto {
+			// No type in the policy: the field's, from the format. The
+			// hook's argument takes it, for the events.
+			kind, err := autoFieldKind(fld)
+			if err != nil {
+				return fmt.Errorf("%s.args[%d].type: auto: %w", h.Path, i, err)
+			}
+			h.Args[i].Kind, a.Kind = kind, kind
+			c.Args[i].Type = kernelArgKinds[kind]
+		}
 		ca := &c.Args[i]
 		ca.Index = uint8(i)
 		ca.Off = uint16(fld.offset)
@@ -156,4 +166,19 @@ func (tracepointKind) attach(s *Sensor, ih *InstalledHook) error {
 
 func (tracepointKind) mechanisms(Features) []HookMechanism {
 	return []HookMechanism{{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"}}
+}
+
+// autoFieldKind is how a tracepoint field without a type in the policy
+// (auto) is read, from its declaration in the format: a __data_loc or
+// char pointer as a string, a 1, 2, 4 or 8 byte scalar as an integer.
+func autoFieldKind(fld tpField) (policy.ArgKind, error) {
+	switch {
+	case fld.dataLoc || strings.Contains(fld.decl, "char *") || strings.Contains(fld.decl, "char*"):
+		return policy.ArgString, nil
+	case strings.Contains(fld.decl, "["):
+		return 0, fmt.Errorf("field %q is an array, which no type reads; name one", fld.decl)
+	case fld.size == 1 || fld.size == 2 || fld.size == 4 || fld.size == 8:
+		return policy.ArgInt, nil
+	}
+	return 0, fmt.Errorf("field %q of %d bytes is neither an integer nor a string", fld.decl, fld.size)
 }

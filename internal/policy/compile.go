@@ -367,6 +367,12 @@ func (c *compiler) tracepoint(path string, tp *TracepointSpec) (Hook, bool) {
 			out.Kind, out.Size, out.Signed = ArgInt, size, signed
 			return out, true
 		}
+		if a.Type == "" || a.Type == "auto" {
+			// The field's type, from the tracepoint's format, when
+			// the node installs the hook.
+			out.Kind, out.Type = ArgAuto, "auto"
+			return out, true
+		}
 		if a.Type == "string" || a.Type == "data_loc" {
 			// data_loc: Tetragon's name for a __data_loc string
 			// field, which string reads too.
@@ -571,6 +577,10 @@ func (c *compiler) argHead(path string, a ArgSpec, kernel bool) (out Arg, done, 
 		out.Kind, out.Size = ArgInt, 8
 		return out, true, true
 	}
+	if a.Type == "" || a.Type == "auto" {
+		c.fail(refuse(path+".type", "auto (no type): Tetragon takes it on tracepoints only, and refuses it on kprobes, fentries and uprobes too; name the argument's type"))
+		return out, true, false
+	}
 	return out, false, false
 }
 
@@ -707,6 +717,10 @@ func (c *compiler) selector(path string, s *SelectorSpec, h *Hook, specArgs, dat
 			continue
 		}
 		a := h.Args[pos]
+		if a.Kind == ArgAuto {
+			c.fail(refuse(p+".index", "%d: the argument has no type (auto), which the node learns only when it loads the hook; name its type to filter on it", m.Index))
+			continue
+		}
 		if f, handled, ok := c.argFilter(p, m, h, pos); handled {
 			if ok {
 				sel.Filters = append(sel.Filters, f)

@@ -54,3 +54,32 @@ func TestCompileImaHash(t *testing.T) {
 		t.Errorf("imaHash on task_kill: %v", err)
 	}
 }
+
+// auto (no type) compiles on a tracepoint, whose format the node reads;
+// Compile refuses it on a kprobe, as Tetragon does, and a filter on it.
+func TestCompileAutoTypes(t *testing.T) {
+	tp := &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy,
+		Metadata: ObjectMeta{Name: "auto"},
+		Spec: Spec{Tracepoints: []TracepointSpec{{Subsystem: "sched", Event: "sched_process_exec", Args: []ArgSpec{{Index: 4}}}}},
+	}
+	prog, err := Compile(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := prog.Hooks[0].Args[0]; a.Kind != ArgAuto {
+		t.Errorf("argument %+v, want ArgAuto", a)
+	}
+	tp.Spec.Tracepoints[0].Selectors = []SelectorSpec{{MatchArgs: []ArgSelector{{Index: 4, Operator: "Equal", Values: []string{"x"}}}}}
+	if _, err := Compile(tp); err == nil || !strings.Contains(err.Error(), "spec.tracepoints[0].selectors[0].matchArgs[0].index: 4: the argument has no type (auto)") {
+		t.Errorf("a filter on an auto argument: %v", err)
+	}
+	kp := &TracingPolicy{
+		APIVersion: APIVersion, Kind: KindTracingPolicy,
+		Metadata: ObjectMeta{Name: "auto"},
+		Spec:     Spec{KProbes: []KProbeSpec{{Call: "fd_install", Args: []ArgSpec{{Index: 0, Type: "auto"}}}}},
+	}
+	if _, err := Compile(kp); err == nil || !strings.Contains(err.Error(), "spec.kprobes[0].args[0].type: auto (no type): Tetragon takes it on tracepoints only") {
+		t.Errorf("auto on a kprobe: %v", err)
+	}
+}

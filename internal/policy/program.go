@@ -179,6 +179,10 @@ const (
 	// ArgSockaddrUn is a struct sockaddr_un *, read as its path ("@name"
 	// for an abstract one).
 	ArgSockaddrUn
+	// ArgAuto is a tracepoint field declared without a type (auto): the
+	// node reads its type from the tracepoint's format when the policy
+	// loads, and sets the argument's Kind then (an integer or a string).
+	ArgAuto
 )
 
 // reportedOnly reports whether arguments of the kind are reported but not

@@ -142,8 +142,6 @@ func TestSupportedRefusesTheRestWithPaths(t *testing.T) {
     offsets: [3]
 `,
 			want: []string{
-				`spec.kprobes[0].args[2].type: "auto" is not supported by Vigil yet`,
-				"spec.kprobes[0].args[3].type: a missing type (auto, taken from BTF) is not supported by Vigil yet",
 				"spec.uprobes[0].btfPath: not supported by Vigil yet",
 			},
 		},
