@@ -61,7 +61,7 @@ func TestCompileAutoTypes(t *testing.T) {
 	tp := &TracingPolicy{
 		APIVersion: APIVersion, Kind: KindTracingPolicy,
 		Metadata: ObjectMeta{Name: "auto"},
-		Spec: Spec{Tracepoints: []TracepointSpec{{Subsystem: "sched", Event: "sched_process_exec", Args: []ArgSpec{{Index: 4}}}}},
+		Spec:     Spec{Tracepoints: []TracepointSpec{{Subsystem: "sched", Event: "sched_process_exec", Args: []ArgSpec{{Index: 4}}}}},
 	}
 	prog, err := Compile(tp)
 	if err != nil {
