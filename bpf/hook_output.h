@@ -174,6 +174,21 @@ static __always_inline void emit_hook(struct hook_scratch *s, const struct hook_
 	rec->data_len = off;
 	rec->kstack_len = 0;
 	rec->ustack_len = 0;
+	if (stack & STACK_IMA) {
+		/* The hook's sleepable program, which runs next, appends the
+		 * hash and emits it (no stacks: user space refuses both on
+		 * one selector). Here, not in post_stacks, whose programs'
+		 * frames are at the end of the verifier's stack budget; key
+		 * and value from the scratch map, as kernels before 6.2 want
+		 * them (s may be a global function's argument). */
+		struct hook_scratch *hs = scratch();
+
+		if (hs) {
+			hs->ima_key = pid_tgid;
+			bpf_map_update_elem(&ima_pending, &hs->ima_key, &hs->rec, BPF_ANY);
+		}
+		return;
+	}
 	if (stack) {
 		s->stack = stack;
 		return;

@@ -38,15 +38,6 @@ static __always_inline void post_stacks(void *ctx, struct hook_scratch *s)
 	struct hook_record *rec = &s->rec;
 	__u32 off = rec->data_len & REC_DATA_MASK;
 
-	if (s->stack & STACK_IMA) {
-		/* The sleepable program the hook runs next takes it (no
-		 * stacks: user space refuses both on one selector). */
-		s->ima_key = bpf_get_current_pid_tgid();
-		s->stack = 0;
-		bpf_map_update_elem(&ima_pending, &s->ima_key, rec, BPF_ANY);
-		return;
-	}
-
 	if (s->stack & STACK_KERNEL)
 		rec->kstack_len = take_stack(ctx, rec, &off, 0);
 	if (s->stack & STACK_USER)
