@@ -306,7 +306,7 @@ __noinline int connect_hook(struct hook_scratch *s, __u32 slot)
 		count_hook(slot, HC_MATCHED);
 		if (sel->count)
 			count_match(conf->id, j);
-		post(s, conf, slot, j, sel, 0, 0);
+		post(s, conf, slot, j, sel, 0, 0, 0);
 		return !sel->deny;
 	}
 	return 1;

@@ -85,9 +85,11 @@ struct {
 } pending_returns SEC(".maps");
 
 /* post reports a matched selector, unless NoPost or its rate limit says
- * otherwise. */
+ * otherwise. stacks is 0 where no selector can ask for stacks or an IMA
+ * hash (connect hooks): the code for them is left out of that frame. */
 static __always_inline void post(struct hook_scratch *s, const struct hook_conf *conf, __u32 slot,
-				 __u32 sel_idx, const struct selector *sel, __u32 signal, int at_return)
+				 __u32 sel_idx, const struct selector *sel, __u32 signal, int at_return,
+				 int stacks)
 {
 	if (!sel->post)
 		return;
@@ -95,7 +97,7 @@ static __always_inline void post(struct hook_scratch *s, const struct hook_conf 
 		count_hook(slot, HC_RATE_LIMITED);
 		return;
 	}
-	emit_hook(s, conf, slot, sel_idx, signal, at_return, sel->stack);
+	emit_hook(s, conf, slot, sel_idx, signal, at_return, stacks ? sel->stack : 0);
 	count_hook(slot, HC_POSTED);
 }
 
@@ -111,7 +113,7 @@ static __always_inline void act(struct hook_scratch *s, const struct hook_conf *
 	}
 	if (sel->notify)
 		notify_act(sel);
-	post(s, conf, slot, sel_idx, sel, sel->signal, at_return);
+	post(s, conf, slot, sel_idx, sel, sel->signal, at_return, 1);
 	/* After the event: the event of an UntrackSock still reports the
 	 * socket's owner, as Tetragon's does. */
 	sock_act(s, conf, slot, sel_idx);
