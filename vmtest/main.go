@@ -59,8 +59,8 @@ func run() error {
 	flag.StringVar(&o.run, "run", "", "run only the tests matching this regexp (go test -run)")
 	// internal/kernel takes over 5 minutes under TCG on 6.1 since the IPv6,
 	// InMap and TrackSock tests.
-	flag.DurationVar(&o.testTimeout, "test-timeout", 30*time.Minute, "each test binary's -test.timeout")
-	flag.DurationVar(&o.vm.Timeout, "timeout", 35*time.Minute, "wall-clock limit of one kernel's boot and tests")
+	flag.DurationVar(&o.testTimeout, "test-timeout", 35*time.Minute, "each test binary's -test.timeout")
+	flag.DurationVar(&o.vm.Timeout, "timeout", 40*time.Minute, "wall-clock limit of one kernel's boot and tests")
 	// One TCG thread runs both guest CPUs. With multi-threaded TCG, code
 	// the kernel patches while another vCPU runs it (static keys flipped
 	// by attaching a tracepoint) panics the guest at random ("Oops: int3"
