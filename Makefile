@@ -15,7 +15,7 @@ MDATAGEN = $(GOBIN_DIR)/mdatagen
 METADATA := $(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml exporter/*/metadata.yaml extension/*/metadata.yaml)
 generate:
 	scripts/install-deps.sh bpf mdatagen
-	$(GO) generate ./internal/kernel/...
+	scripts/generate-bpf.sh
 	# Go's side of the kernel ABI the objects define (policy.Op from enum filter_op).
 	$(GO) generate ./internal/policy/
 	for m in $(METADATA); do (cd $$(dirname $$m) && $(MDATAGEN) metadata.yaml) || exit 1; done
