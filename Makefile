@@ -16,6 +16,8 @@ METADATA := $(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml export
 generate:
 	scripts/install-deps.sh bpf mdatagen
 	scripts/generate-bpf.sh
+	# The syscall tables of each architecture, from x/sys/unix (internal/syscalls/gen).
+	$(GO) generate ./internal/syscalls/
 	# Go's side of the kernel ABI the objects define (policy.Op from enum filter_op).
 	$(GO) generate ./internal/policy/
 	for m in $(METADATA); do (cd $$(dirname $$m) && $(MDATAGEN) metadata.yaml) || exit 1; done
@@ -25,10 +27,10 @@ generate:
 
 ## check-generate: fail when the committed generated code differs from its sources
 check-generate: generate
-	@git diff --exit-code --stat -- internal/kernel/ internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
+	@git diff --exit-code --stat -- internal/kernel/ internal/syscalls/ internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/ || \
 		{ echo "committed generated code is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
-		{ git status --short -- internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- 'internal/kernel/*_bpfel.*' internal/syscalls/ internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/)" || \
+		{ git status --short -- 'internal/kernel/*_bpfel.*' internal/syscalls/ internal/policy/*_gen.go receiver/ processor/ exporter/ extension/ distribution/dashboards/; echo "make generate made files that are not committed"; exit 1; }
 
 FUZZTIME ?= 30s
 # The small parsers of what the node hands the agent (/proc files, a

@@ -367,7 +367,7 @@ struct hook_conf {
 	__u8 ret; /* report at return: the event carries the return value */
 	__u8 ret_unsigned;
 	__u16 rec_size; /* tracepoints: bytes of the record to copy */
-	/* A kprobe or fentry on a syscall wrapper (__x64_sys_*): its one
+	/* A kprobe or fentry on a syscall wrapper (__x64_sys_*, __arm64_sys_*): its one
 	 * argument is the syscall's pt_regs, which hold the arguments
 	 * (syscalls.h, read_syscall_regs). */
 	__u8 syscall_wrapper;

@@ -71,7 +71,7 @@ int vigil_tracepoint(void *ctx)
 }
 
 /* Kprobes on kernel functions: arguments by the kernel's calling
- * convention, the same registers as user functions on x86-64. The same
+ * convention, the same registers as user functions (PT_REGS_PARM*). The same
  * body serves single kprobes and kprobe.multi, whose programs must be
  * loaded as such. On a syscall wrapper the first argument is the
  * syscall's pt_regs, which enter_hook reads the arguments from
@@ -93,7 +93,7 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx)
 	s->a.raw[2] = PT_REGS_PARM3(ctx);
 	s->a.raw[3] = PT_REGS_PARM4(ctx);
 	s->a.raw[4] = PT_REGS_PARM5(ctx);
-	s->a.raw[5] = ctx->r9;
+	s->a.raw[5] = FUNC_ARG6(ctx);
 	s->regs = (__u64)ctx;
 	s->call = cookie >> 32;
 	enter_hook(s, slot);

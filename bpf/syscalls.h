@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Syscall hooks. Where the kernel has kprobes, a `syscall: true` kprobe is
  * a kprobe (or fentry) on the syscall's wrapper, __x64_sys_<name>
- * (probes.h): enter_hook finds the syscall's registers behind the
+ * or __arm64_sys_<name> (probes.h): enter_hook finds the syscall's registers behind the
  * wrapper's one argument (hook_conf.syscall_wrapper).
  *
  * Elsewhere they run on the raw syscall tracepoints: one program on
  * sys_enter and one on sys_exit serve every such hook of every policy,
  * dispatching on the syscall number; a hook costs one lookup on syscalls
- * no policy names. Arguments are read from the user registers (x86-64
- * ABI). */
+ * no policy names. Arguments are read from the user registers (arch.h). */
 #pragma once
 
+#include "arch.h"
 #include "hooks.h"
 #include "stack.h"
-
-#define X32_SYSCALL_BIT 0x40000000
 
 struct syscall_entry {
 	__u32 n;
@@ -128,7 +126,7 @@ static __always_inline void read_syscall_regs(struct hook_scratch *s, struct pt_
 	s->a.raw[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	s->a.raw[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 	s->a.raw[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
-	s->a.raw[5] = BPF_CORE_READ(regs, r9);
+	s->a.raw[5] = SYSCALL_ARG6(regs);
 }
 
 /* prefiltered reports whether the hook's prefilter rules the hit out on a
@@ -162,8 +160,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 		struct pt_regs *regs = (struct pt_regs *)s->a.raw[0];
 
 		read_syscall_regs(s, regs);
-		/* x32 calls reach the same wrappers with this bit set. */
-		s->call = BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT;
+		s->call = SYSCALL_NR(regs);
 	}
 	s->matched = 0;
 	if (prefiltered(s, conf) || read_args(s, conf, 0))
@@ -239,12 +236,7 @@ static __always_inline int sys_enter(void *ctx, struct pt_regs *regs, long id, i
 	if (!s)
 		return 0;
 	if (btf) {
-		s->a.raw[0] = regs->di;
-		s->a.raw[1] = regs->si;
-		s->a.raw[2] = regs->dx;
-		s->a.raw[3] = regs->r10;
-		s->a.raw[4] = regs->r8;
-		s->a.raw[5] = regs->r9;
+		SYSCALL_ARGS_BTF(s->a.raw, regs);
 	} else {
 		read_syscall_regs(s, regs);
 	}
@@ -260,7 +252,7 @@ static __always_inline int sys_enter(void *ctx, struct pt_regs *regs, long id, i
 
 static __always_inline int sys_exit(void *ctx, struct pt_regs *regs, long ret)
 {
-	__u32 nr = BPF_CORE_READ(regs, orig_ax), zero = 0;
+	__u32 nr = SYSCALL_ID(regs), zero = 0;
 
 	if (nr >= MAX_SYSCALLS)
 		return 0;

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/distribution/policies"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/syscalls"
 )
 
 // TestChartListsEveryLibraryPolicy: the chart's values and schema name the
@@ -103,6 +104,34 @@ func TestLibraryPoliciesAreComplete(t *testing.T) {
 		for _, h := range prog.Hooks {
 			if h.Message == "" || !slices.ContainsFunc(h.Tags, isTechnique) {
 				t.Errorf("%s %s: message %q, tags %v: want a message and a MITRE ATT&CK technique", name, h.Path, h.Message, h.Tags)
+			}
+		}
+		librarySyscallsExist(t, name, prog)
+	}
+}
+
+// librarySyscallsExist checks the library's syscall hooks against each
+// architecture's table: a syscall that one of them lacks (open, rename and
+// the other pre-*at calls are x86-64's alone) must be ignored
+// (ignore.callNotFound), or the policy would be refused on those nodes;
+// and every hook must watch something on each.
+func librarySyscallsExist(t *testing.T, name string, prog *policy.Program) {
+	t.Helper()
+	for _, h := range prog.Hooks {
+		if h.Kind != policy.HookSyscall {
+			continue
+		}
+		for _, arch := range syscalls.Arches() {
+			var have []string
+			for _, call := range h.Calls {
+				if _, ok := syscalls.NumberOn(arch, call); ok {
+					have = append(have, call)
+				} else if !h.IgnoreNotFound {
+					t.Errorf("%s %s: %s has no syscall %q: list it with ignore.callNotFound", name, h.Path, arch, call)
+				}
+			}
+			if len(have) == 0 && len(h.Calls) > 0 && !h.IgnoreNotFound {
+				t.Errorf("%s %s: none of %v is a syscall on %s", name, h.Path, h.Calls, arch)
 			}
 		}
 	}

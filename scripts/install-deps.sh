@@ -3,6 +3,7 @@
 # machine, and nothing that is already there. Run it as root (apt-get).
 #
 #   scripts/install-deps.sh bpf     clang-19, llvm-19 (llvm-strip-19), libbpf-dev: `make generate`
+#   scripts/install-deps.sh bpftool bpftool: scripts/vmlinux-h.sh (bpf/vmlinux_arm64.h)
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
 #   scripts/install-deps.sh mdatagen  mdatagen and goimports (tools/mdatagen): `make generate`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
@@ -208,6 +209,8 @@ install_prometheus() {
 for group in "$@"; do
 	case "$group" in
 	bpf) apt_install clang-19 llvm-19 libbpf-dev ;;
+	# bpftool dumps an arm64 kernel's BTF as C: scripts/vmlinux-h.sh.
+	bpftool) apt_install bpftool debian-archive-keyring ;;
 	ocb) install_ocb ;;
 	mdatagen) install_mdatagen ;;
 	bench) apt_install bpftrace ;;

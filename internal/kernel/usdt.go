@@ -61,8 +61,8 @@ func usdtSites(path, provider, name string) ([]usdtSite, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return nil, fmt.Errorf("%s is for %s: Vigil reads USDT arguments of x86-64 binaries", path, f.Machine)
+	if f.Machine != usdtMachine {
+		return nil, fmt.Errorf("%s is for %s: this Vigil reads USDT arguments of %s binaries", path, f.Machine, usdtMachine)
 	}
 	sec := f.Section(".note.stapsdt")
 	if sec == nil {
@@ -169,18 +169,25 @@ func fileOffset(f *elf.File, addr uint64, exec bool) (uint64, bool) {
 	return 0, false
 }
 
-// parseUsdtArgs decodes an SDT argument string of x86-64, such as
-// "-4@%edi 8@-16(%rbp) 4@$3": each argument is [-]SIZE@LOCATION, a
-// negative size being signed, the location a register, memory at an
-// offset from a register, or a constant.
+// parseUsdtArgs decodes an SDT argument string, such as x86-64's
+// "-4@%edi 8@-16(%rbp) 4@$3" or arm64's "-4@w0 8@[sp, 16] 4@3": each
+// argument is [-]SIZE@LOCATION, a negative size being signed, the location
+// a register, memory at an offset from a register, or a constant, in the
+// assembler syntax of the architecture (parseUsdtLocation).
 func parseUsdtArgs(s string) ([]usdtArg, error) {
-	fields := strings.Fields(s)
+	return parseUsdtArgsWith(s, parseUsdtLocation)
+}
+
+// parseUsdtArgsWith is parseUsdtArgs with the location syntax of an
+// architecture, for tests of both on any host.
+func parseUsdtArgsWith(s string, location func(string, *usdtArg) error) ([]usdtArg, error) {
+	fields := usdtFields(s)
 	if len(fields) > usdtMaxArgs {
 		return nil, fmt.Errorf("%d arguments: Vigil reads the first %d", len(fields), usdtMaxArgs)
 	}
 	var out []usdtArg
 	for i, f := range fields {
-		a, err := parseUsdtArg(f)
+		a, err := parseUsdtArg(f, location)
 		if err != nil {
 			return nil, fmt.Errorf("argument %d %q: %w", i, f, err)
 		}
@@ -189,7 +196,35 @@ func parseUsdtArgs(s string) ([]usdtArg, error) {
 	return out, nil
 }
 
-func parseUsdtArg(f string) (usdtArg, error) {
+// usdtFields splits an argument string at the spaces between arguments,
+// not those inside arm64's brackets ("8@[sp, 16]").
+func usdtFields(s string) []string {
+	var out []string
+	depth, start := 0, -1
+	for i, c := range s {
+		switch {
+		case c == '[':
+			depth++
+		case c == ']' && depth > 0:
+			depth--
+		case (c == ' ' || c == '\t' || c == '\n') && depth == 0:
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+func parseUsdtArg(f string, location func(string, *usdtArg) error) (usdtArg, error) {
 	sizeStr, loc, ok := strings.Cut(f, "@")
 	if !ok {
 		return usdtArg{}, errors.New("no SIZE@ prefix")
@@ -208,62 +243,10 @@ func parseUsdtArg(f string) (usdtArg, error) {
 	default:
 		return usdtArg{}, fmt.Errorf("size %d: 1, 2, 4 or 8 bytes", size)
 	}
-	switch {
-	case strings.HasPrefix(loc, "$"):
-		a.Kind = usdtArgConst
-		if a.ValOff, err = strconv.ParseInt(loc[1:], 0, 64); err != nil {
-			return usdtArg{}, errors.New("a constant that is not a number")
-		}
-	case strings.HasPrefix(loc, "%"):
-		a.Kind = usdtArgReg
-		if a.RegOff, err = ptRegsOffset(loc[1:]); err != nil {
-			return usdtArg{}, err
-		}
-	case strings.HasSuffix(loc, ")"):
-		open := strings.IndexByte(loc, '(')
-		inner := loc[open+1 : len(loc)-1]
-		if open < 0 || !strings.HasPrefix(inner, "%") || strings.Contains(inner, ",") {
-			return usdtArg{}, errors.New("memory addressing other than OFFSET(%REG) is not supported")
-		}
-		a.Kind = usdtArgRegDeref
-		if open > 0 {
-			if a.ValOff, err = strconv.ParseInt(loc[:open], 0, 64); err != nil {
-				return usdtArg{}, errors.New("an offset that is not a number (a symbol, %rip-relative?) is not supported")
-			}
-		}
-		if a.RegOff, err = ptRegsOffset(inner[1:]); err != nil {
-			return usdtArg{}, err
-		}
-	default:
-		return usdtArg{}, errors.New("a location Vigil does not read")
+	if err := location(loc, &a); err != nil {
+		return usdtArg{}, err
 	}
 	return a, nil
-}
-
-// ptRegsOffset is the offset in x86-64's struct pt_regs of the register
-// named, in any of its widths (rax, eax, ax, al).
-func ptRegsOffset(reg string) (uint16, error) {
-	// struct pt_regs: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di
-	// orig_ax ip cs flags sp ss, 8 bytes each.
-	names := [][]string{
-		{"r15", "r15d", "r15w", "r15b"}, {"r14", "r14d", "r14w", "r14b"},
-		{"r13", "r13d", "r13w", "r13b"}, {"r12", "r12d", "r12w", "r12b"},
-		{"rbp", "ebp", "bp", "bpl"}, {"rbx", "ebx", "bx", "bl"},
-		{"r11", "r11d", "r11w", "r11b"}, {"r10", "r10d", "r10w", "r10b"},
-		{"r9", "r9d", "r9w", "r9b"}, {"r8", "r8d", "r8w", "r8b"},
-		{"rax", "eax", "ax", "al"}, {"rcx", "ecx", "cx", "cl"},
-		{"rdx", "edx", "dx", "dl"}, {"rsi", "esi", "si", "sil"},
-		{"rdi", "edi", "di", "dil"}, nil,
-		{"rip", "eip", "ip"}, nil, nil, {"rsp", "esp", "sp", "spl"},
-	}
-	for i, aliases := range names {
-		for _, n := range aliases {
-			if n == reg {
-				return uint16(8 * i), nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("register %%%s: not one Vigil reads", reg)
 }
 
 // attachUsdt attaches a USDT hook at every site of its probe, each with a

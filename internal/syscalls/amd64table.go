@@ -3,8 +3,8 @@
 
 package syscalls
 
-// numbers maps the amd64 syscall names to their numbers.
-var numbers = map[string]uint32{
+// amd64Numbers maps the amd64 syscall names to their numbers.
+var amd64Numbers = map[string]uint32{
 	"read":                    0,
 	"write":                   1,
 	"open":                    2,

@@ -3,8 +3,8 @@
 
 package syscalls
 
-// numbers maps the arm64 syscall names to their numbers.
-var numbers = map[string]uint32{
+// arm64Numbers maps the arm64 syscall names to their numbers.
+var arm64Numbers = map[string]uint32{
 	"io_setup":                0,
 	"io_destroy":              1,
 	"io_submit":               2,
