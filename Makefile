@@ -84,12 +84,23 @@ OCB := $(shell d="$$($(GO) env GOBIN)"; echo "$${d:-$$($(GO) env GOPATH)/bin}")/
 RUN_CONFIG ?= vigil:default
 RUN_ARGS ?=
 
-## dist: build the otelcol-vigil collector into bin/otelcol-vigil and the vigil CLI into bin/vigil
+# The architectures dist builds, each into bin/linux_<arch>/ (the image's
+# platforms); bin/otelcol-vigil and bin/vigil are this machine's.
+DIST_ARCHES ?= amd64 arm64
+HOST_ARCH := $(shell $(GO) env GOARCH)
+
+## dist: build the otelcol-vigil collector and the vigil CLI for each of DIST_ARCHES into
+## bin/linux_<arch>/, and link this machine's as bin/otelcol-vigil and bin/vigil
 dist: tools $(DIST_DIR)/.ocb-stamp
-	@mkdir -p bin
-	cd $(DIST_DIR) && CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
-		-o $(CURDIR)/$(DIST_BIN) .
-	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o bin/vigil ./cmd/vigil
+	for arch in $(DIST_ARCHES); do \
+		mkdir -p bin/linux_$$arch && \
+		(cd $(DIST_DIR) && GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
+			-o $(CURDIR)/bin/linux_$$arch/otelcol-vigil .) && \
+		GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
+			-o bin/linux_$$arch/vigil ./cmd/vigil || exit 1; \
+	done
+	ln -f bin/linux_$(HOST_ARCH)/otelcol-vigil $(DIST_BIN)
+	ln -f bin/linux_$(HOST_ARCH)/vigil bin/vigil
 
 $(DIST_DIR)/.ocb-stamp: builder-config.yaml go.mod | tools
 	@mkdir -p $(DIST_DIR)
@@ -107,13 +118,13 @@ IMAGE ?=
 .PHONY: image image-push
 image: dist
 	scripts/install-deps.sh image
-	$(GO) run ./distribution/image -o $(IMAGE_ARCHIVE)
+	$(GO) run ./distribution/image -o $(IMAGE_ARCHIVE) -platforms '$(DIST_ARCHES)'
 
 ## image-push: build the image and push it to IMAGE (host/repository:tag)
 image-push: dist
 	@test -n "$(IMAGE)" || { echo "usage: make image-push IMAGE=host/repository:tag"; exit 2; }
 	scripts/install-deps.sh image
-	$(GO) run ./distribution/image -push $(IMAGE)
+	$(GO) run ./distribution/image -push $(IMAGE) -platforms '$(DIST_ARCHES)'
 
 ## run: build, then run the collector as root on the embedded default config
 run: dist

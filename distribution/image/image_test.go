@@ -29,18 +29,29 @@ var created = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 // testSpec is a Spec over small stand-ins for the binaries, so the tests
 // build in milliseconds; `make image` builds from the real ones.
 func testSpec(t *testing.T) Spec {
+	return testSpecFor(t, "amd64")
+}
+
+// testSpecFor is a spec with an image for each of arches, from
+// DIR/linux_<arch>/ as make dist lays them out; each binary says which
+// architecture it is for.
+func testSpecFor(t *testing.T, arches ...string) Spec {
 	t.Helper()
 	dir := t.TempDir()
-	for _, b := range binaries {
-		os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/false "+b+"\n"), 0o755)
+	s := Spec{
+		Version: "1.2.3", Revision: "0123456789abcdef", Created: created,
+		Config: filepath.Join(dir, "config.yaml"), CABundle: filepath.Join(dir, "ca.crt"),
+		Platforms: platforms(dir, strings.Join(arches, " ")),
+	}
+	for _, p := range s.Platforms {
+		os.MkdirAll(p.Bin, 0o755)
+		for _, b := range binaries {
+			os.WriteFile(filepath.Join(p.Bin, b), []byte("#!/bin/false "+b+" "+p.Architecture+"\n"), 0o755)
+		}
 	}
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("receivers: {ebpf: {}}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "ca.crt"), []byte("-----BEGIN CERTIFICATE-----\n"), 0o644)
-	return Spec{
-		Version: "1.2.3", Revision: "0123456789abcdef", Created: created,
-		Config: filepath.Join(dir, "config.yaml"), CABundle: filepath.Join(dir, "ca.crt"),
-		Platforms: []Platform{{OS: "linux", Architecture: "amd64", Bin: dir}},
-	}
+	return s
 }
 
 func digest(t *testing.T, idx v1.ImageIndex) v1.Hash {
@@ -173,8 +184,8 @@ func TestImageHoldsTheBinariesConfigAndCertificates(t *testing.T) {
 		t.Errorf("entries not sorted: %v", names)
 	}
 	for path, want := range map[string]string{
-		"usr/bin/otelcol-vigil":             "#!/bin/false otelcol-vigil\n",
-		"usr/bin/vigil":                     "#!/bin/false vigil\n",
+		"usr/bin/otelcol-vigil":             "#!/bin/false otelcol-vigil amd64\n",
+		"usr/bin/vigil":                     "#!/bin/false vigil amd64\n",
 		"etc/vigil/config.yaml":             "receivers: {ebpf: {}}\n",
 		"etc/ssl/certs/ca-certificates.crt": "-----BEGIN CERTIFICATE-----\n",
 	} {
@@ -185,6 +196,66 @@ func TestImageHoldsTheBinariesConfigAndCertificates(t *testing.T) {
 	for path, want := range map[string]int64{"usr/bin/vigil": 0o755, "etc/vigil/config.yaml": 0o644, "tmp/": 0o1777} {
 		if modes[path] != want {
 			t.Errorf("%s: mode %o, want %o", path, modes[path], want)
+		}
+	}
+}
+
+// make dist's two architectures: one image each, in the index's order, each
+// with its own binaries and its architecture in its config.
+func TestIndexHasAnImagePerArchitecture(t *testing.T) {
+	s := testSpecFor(t, "amd64", "arm64")
+	idx := build(t, s)
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 2 {
+		t.Fatalf("%d manifests, want 2", len(m.Manifests))
+	}
+	for i, arch := range []string{"amd64", "arm64"} {
+		d := m.Manifests[i]
+		if d.Platform == nil || d.Platform.OS != "linux" || d.Platform.Architecture != arch {
+			t.Errorf("manifest %d: platform %+v, want linux/%s", i, d.Platform, arch)
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Architecture != arch || cfg.OS != "linux" {
+			t.Errorf("%s image's config says %s/%s", arch, cfg.OS, cfg.Architecture)
+		}
+		if got := fileIn(t, img, "usr/bin/otelcol-vigil"); got != "#!/bin/false otelcol-vigil "+arch+"\n" {
+			t.Errorf("%s image's otelcol-vigil is %q, want %s's", arch, got, arch)
+		}
+	}
+}
+
+// fileIn returns the contents of path in img's one layer.
+func fileIn(t *testing.T, img v1.Image, path string) string {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers: %d, %v", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s is not in the layer: %v", path, err)
+		}
+		if h.Name == path {
+			b, _ := io.ReadAll(tr)
+			return string(b)
 		}
 	}
 }
@@ -206,7 +277,7 @@ func TestPushToARegistryAndPullBack(t *testing.T) {
 	s := testSpec(t)
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/vigil/otelcol-vigil:test"
 
-	args := []string{"-push", ref, "-bin", s.Platforms[0].Bin, "-config", s.Config, "-ca-bundle", s.CABundle,
+	args := []string{"-push", ref, "-bin", filepath.Dir(s.Platforms[0].Bin), "-platforms", "amd64", "-config", s.Config, "-ca-bundle", s.CABundle,
 		"-chart", writeChart(t, "1.2.3"), "-revision", s.Revision, "-created", "1796558400"}
 	if err := run(args); err != nil {
 		t.Fatal(err)
@@ -244,7 +315,7 @@ func TestArchiveLoadsInPodmanSkopeoAndContainerd(t *testing.T) {
 		}
 	}
 	testenv.RequireRoot(t)
-	s := testSpec(t)
+	s := testSpecFor(t, "amd64", "arm64")
 	idx := build(t, s)
 	want := digest(t, idx).String()
 	ref := "example.test/vigil/otelcol-vigil:" + strings.ReplaceAll(t.Name(), "/", "-")
@@ -255,8 +326,8 @@ func TestArchiveLoadsInPodmanSkopeoAndContainerd(t *testing.T) {
 
 	out := command(t, "skopeo", "inspect", "--raw", "oci-archive:"+archive)
 	var m v1.IndexManifest
-	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m.Manifests) != 1 || m.Manifests[0].Platform.Architecture != "amd64" {
-		t.Errorf("skopeo read %q (%v), want the index of one amd64 image", out, err)
+	if err := json.Unmarshal([]byte(out), &m); err != nil || len(m.Manifests) != 2 || m.Manifests[0].Platform.Architecture != "amd64" || m.Manifests[1].Platform.Architecture != "arm64" {
+		t.Errorf("skopeo read %q (%v), want the index of an amd64 and an arm64 image", out, err)
 	}
 
 	// podman wants a short runroot (50 bytes): not under t.TempDir().

@@ -6,8 +6,8 @@
 //	go run ./distribution/image -o build/image/otelcol-vigil.oci.tar
 //	go run ./distribution/image -push registry.example/vigil/otelcol-vigil:dev
 //
-// The result is an OCI image index (one image per platform; linux/amd64
-// today), written as an OCI archive that `podman load`, `skopeo` and
+// The result is an OCI image index (one image per platform: linux/amd64
+// and linux/arm64, from bin/linux_<arch>/), written as an OCI archive that `podman load`, `skopeo` and
 // `ctr images import` read, or pushed to a registry. Two builds of one
 // commit on one machine give the same digest: every timestamp is the
 // commit's, entries are sorted, ownership is root's.
@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	out := fs.String("o", "", "write the image index as an OCI archive to this path")
 	push := fs.String("push", "", "push the image index to this reference (host/repository:tag)")
-	bin := fs.String("bin", "bin", "directory of the binaries `make dist` built (otelcol-vigil, vigil)")
+	bin := fs.String("bin", "bin", "directory of the binaries `make dist` built, one linux_<arch> directory per platform (otelcol-vigil, vigil)")
+	arches := fs.String("platforms", "amd64 arm64", "the architectures of the index's images, each from -bin's linux_<arch> directory")
 	config := fs.String("config", "distribution/config.yaml", "the default configuration, installed as "+configPath)
 	caBundle := fs.String("ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA certificates (Debian's ca-certificates)")
 	chart := fs.String("chart", "distribution/helm/vigil/Chart.yaml", "the chart whose appVersion is the image's version and tag")
@@ -74,10 +76,7 @@ func run(args []string) error {
 		Created:  when,
 		Config:   *config,
 		CABundle: *caBundle,
-		Platforms: []Platform{
-			// An arm64 entry (bin/linux_arm64/...) joins the index here.
-			{OS: "linux", Architecture: "amd64", Bin: *bin},
-		},
+		Platforms: platforms(*bin, *arches),
 	})
 	if err != nil {
 		return err
@@ -104,6 +103,16 @@ func run(args []string) error {
 		fmt.Printf("pushed %s@%s\n", ref, digest)
 	}
 	return nil
+}
+
+// platforms are the linux images of the architectures named in arches
+// (space- or comma-separated), in that order.
+func platforms(bin, arches string) []Platform {
+	var out []Platform
+	for _, arch := range strings.FieldsFunc(arches, func(r rune) bool { return r == ' ' || r == ',' }) {
+		out = append(out, Platform{OS: "linux", Architecture: arch, Bin: filepath.Join(bin, "linux_"+arch)})
+	}
+	return out
 }
 
 // chartAppVersion reads the appVersion of a Chart.yaml: the chart's
