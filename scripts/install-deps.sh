@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh ocb     the OpenTelemetry Collector Builder: `make dist`
 #   scripts/install-deps.sh mdatagen  mdatagen and goimports (tools/mdatagen): `make generate`
 #   scripts/install-deps.sh bench   bpftrace: `make bench`
-#   scripts/install-deps.sh vm      qemu-system-x86, busybox-static, lz4, zstd, gcc: `make vmtest`
+#   scripts/install-deps.sh vm      qemu-system-x86 and -arm, busybox-static, lz4, zstd, gcc (and
+#                                   aarch64's): `make vmtest`
 #                                   (and the C targets of the uprobe tests)
 #   scripts/install-deps.sh k8s     etcd, kube-apiserver and helm for the Kubernetes tests
 #   scripts/install-deps.sh image   ca-certificates, whose bundle `make image` puts in the image
@@ -218,8 +219,10 @@ for group in "$@"; do
 	# userland, lz4 (6.1) and zstd (6.12+) unpack the kernel images, the
 	# keyring checks the suites the kernels come from.
 	# gcc and libc6-dev (libc.a) build the C targets of the uprobe and USDT
-	# tests, here and, static, for the guests.
-	vm) apt_install qemu-system-x86 busybox-static lz4 zstd xz-utils debian-archive-keyring gcc libc6-dev ;;
+	# tests, here and, static, for the guests; the aarch64 cross compiler
+	# and libc build them for the arm64 guests, which qemu-system-arm's
+	# qemu-system-aarch64 boots.
+	vm) apt_install qemu-system-x86 qemu-system-arm busybox-static lz4 zstd xz-utils debian-archive-keyring gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross ;;
 	k8s) install_k8s ;;
 	node) install_k8s && install_node ;;
 	prometheus) install_prometheus ;;

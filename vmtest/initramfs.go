@@ -72,10 +72,16 @@ func binaryName(pkg string) string {
 // (dash as /bin/sh, as on Debian), /init, and under guestRepo each test
 // binary in its package directory beside a copy of its testdata/, and the
 // paths of testData.
-func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, configs map[string]string, warn io.Writer) error {
-	busybox, err := staticBusybox()
+func writeInitramfs(out, repo string, g guest, bins []testBinary, testArgs []string, configs map[string]string, warn io.Writer) error {
+	// The applet list comes from this machine's busybox, the same Debian
+	// version as a sysroot's (lane.go's sysrootPackages).
+	hostBusybox, err := staticBusybox()
 	if err != nil {
 		return err
+	}
+	busybox := hostBusybox
+	if !g.arch.Native {
+		busybox = filepath.Join(g.sysroot, "bin", "busybox")
 	}
 	f, err := os.Create(out)
 	if err != nil {
@@ -111,11 +117,11 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 	// has them; busybox provides what they do not.
 	copied := map[string]bool{}
 	for _, name := range hostBinaries {
-		p, err := exec.LookPath(name)
+		p, err := g.lookPath(name)
 		if err != nil {
-			return fmt.Errorf("%s not found on this machine (vmtest/lane.go hostBinaries)", name)
+			return err
 		}
-		if err := addDynamicELF(c, p, "usr/bin/"+name, copied); err != nil {
+		if err := g.addDynamicELF(c, p, "usr/bin/"+name, copied); err != nil {
 			return err
 		}
 	}
@@ -124,9 +130,9 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 	}
 
 	c.file("usr/bin/busybox", 0o755, busybox)
-	applets, err := exec.Command(busybox, "--list-full").Output()
+	applets, err := exec.Command(hostBusybox, "--list-full").Output()
 	if err != nil {
-		return fmt.Errorf("%s --list-full: %w", busybox, err)
+		return fmt.Errorf("%s --list-full: %w", hostBusybox, err)
 	}
 	for _, a := range strings.Fields(string(applets)) {
 		dir, name := filepath.Split(a)
@@ -169,9 +175,9 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 	}
 	var script bytes.Buffer
 	if err := initTemplate.Execute(&script, struct {
-		Hostname string
-		Binaries []run
-	}{guestHostname, runs}); err != nil {
+		Hostname, Results string
+		Binaries          []run
+	}{guestHostname, g.arch.Results, runs}); err != nil {
 		return err
 	}
 	c.bytes("init", 0o755, script.Bytes())
@@ -183,7 +189,7 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 		if err := addTree(c, filepath.Join(repo, b.Pkg, "testdata"), dir+"/testdata"); err != nil {
 			return err
 		}
-		if err := addCTargets(c, filepath.Join(repo, b.Pkg, "testdata"), dir+"/testdata/"+testenv.PrebuiltDir, tmp); err != nil {
+		if err := addCTargets(c, g.arch.CC, filepath.Join(repo, b.Pkg, "testdata"), dir+"/testdata/"+testenv.PrebuiltDir, tmp); err != nil {
 			return err
 		}
 	}
@@ -210,7 +216,7 @@ func writeInitramfs(out, repo string, bins []testBinary, testArgs []string, conf
 // addCTargets builds the C targets of a test package's testdata (*.c) on
 // this machine, static, into the guest's dir: the guest has no compiler,
 // and tests take them from there (testenv.PrebuiltC).
-func addCTargets(c *cpioWriter, testdata, dir, tmp string) error {
+func addCTargets(c *cpioWriter, cc, testdata, dir, tmp string) error {
 	srcs, err := filepath.Glob(filepath.Join(testdata, "*.c"))
 	if err != nil || len(srcs) == 0 {
 		return err
@@ -219,12 +225,60 @@ func addCTargets(c *cpioWriter, testdata, dir, tmp string) error {
 	for _, src := range srcs {
 		name := strings.TrimSuffix(filepath.Base(src), ".c")
 		out := filepath.Join(tmp, filepath.Base(filepath.Dir(testdata))+"-"+name)
-		if err := testenv.CompileC(src, out, "-static"); err != nil {
+		if err := testenv.CompileCWith(cc, src, out, "-static"); err != nil {
 			return fmt.Errorf("building the guest's C target %s: %w", src, err)
 		}
 		c.file(dir+"/"+name, 0o755, out)
 	}
 	return nil
+}
+
+// A guest is the architecture an initramfs is for, and the sysroot its
+// programs come from: "" for this machine's own.
+type guest struct {
+	arch    guestArch
+	sysroot string
+}
+
+// lookPath finds a program of hostBinaries for the guest.
+func (g guest) lookPath(name string) (string, error) {
+	if g.sysroot == "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("%s not found on this machine (vmtest/lane.go hostBinaries)", name)
+		}
+		return p, nil
+	}
+	for _, dir := range []string{"usr/bin", "bin", "usr/sbin", "sbin"} {
+		p := filepath.Join(g.sysroot, dir, name)
+		if _, err := os.Lstat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s is not in the %s sysroot %s (vmtest/lane.go sysrootPackages)", name, g.arch.GOARCH, g.sysroot)
+}
+
+// evalSymlinks resolves p's links, an absolute target being the guest's:
+// under the sysroot, when there is one.
+func (g guest) evalSymlinks(p string) (string, error) {
+	if g.sysroot == "" {
+		return filepath.EvalSymlinks(p)
+	}
+	for range 40 {
+		target, err := os.Readlink(p)
+		if err != nil {
+			if _, serr := os.Stat(p); serr != nil {
+				return "", serr
+			}
+			return p, nil // not a link
+		}
+		if filepath.IsAbs(target) {
+			p = filepath.Join(g.sysroot, target)
+		} else {
+			p = filepath.Join(filepath.Dir(p), target)
+		}
+	}
+	return "", fmt.Errorf("%s: too many links", p)
 }
 
 // staticBusybox finds busybox and makes sure it needs no shared objects.
@@ -249,12 +303,12 @@ func staticBusybox() (string, error) {
 // addDynamicELF adds the host's ELF executable or library src at guest, then
 // its program interpreter and every shared object it needs, at the same paths
 // under /usr (the guest's /lib and /lib64 are links into /usr).
-func addDynamicELF(c *cpioWriter, src, guest string, added map[string]bool) error {
+func (g guest) addDynamicELF(c *cpioWriter, src, guest string, added map[string]bool) error {
 	if added[guest] {
 		return nil
 	}
 	added[guest] = true
-	real, err := filepath.EvalSymlinks(src)
+	real, err := g.evalSymlinks(src)
 	if err != nil {
 		return err
 	}
@@ -279,29 +333,32 @@ func addDynamicELF(c *cpioWriter, src, guest string, added map[string]bool) erro
 		return err
 	}
 	for _, lib := range libs {
-		p, err := findLibrary(lib)
+		p, err := g.findLibrary(lib)
 		if err != nil {
 			return fmt.Errorf("%s needs %s: %w", src, lib, err)
 		}
 		deps = append(deps, p)
 	}
 	for _, d := range deps {
-		g := strings.TrimPrefix(d, "/")
-		if !strings.HasPrefix(g, "usr/") {
-			g = "usr/" + g
+		to := strings.TrimPrefix(d, "/")
+		if !strings.HasPrefix(to, "usr/") {
+			to = "usr/" + to
 		}
-		if err := addDynamicELF(c, d, g, added); err != nil {
+		if !strings.HasPrefix(d, g.sysroot) {
+			d = filepath.Join(g.sysroot, d) // the interpreter's path is the guest's
+		}
+		if err := g.addDynamicELF(c, d, to, added); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// findLibrary looks for a shared object where Debian's amd64 ld.so does
-// without a cache.
-func findLibrary(name string) (string, error) {
-	for _, dir := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"} {
-		p := filepath.Join(dir, name)
+// findLibrary looks for a shared object where Debian's ld.so of the
+// guest's architecture does without a cache.
+func (g guest) findLibrary(name string) (string, error) {
+	for _, dir := range g.arch.LibDirs {
+		p := filepath.Join(g.sysroot, dir, name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}

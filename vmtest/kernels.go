@@ -28,7 +28,21 @@ type kernel struct {
 	Package string
 	// Version is the exact Debian version of Package.
 	Version string
+	// Arch is the Debian (and Go) architecture: "amd64" when empty.
+	Arch string
 }
+
+// spec is k's package as apt-get download takes it.
+func (k kernel) spec() string { return debSpec(k.Package, k.arch(), k.Version) }
+
+func (k kernel) arch() string {
+	if k.Arch == "" {
+		return "amd64"
+	}
+	return k.Arch
+}
+
+func debSpec(pkg, arch, version string) string { return pkg + ":" + arch + "=" + version }
 
 // debianKeyring verifies every suite the lane reads; debian-archive-keyring
 // ships it, with the keys of the current and the next release.
@@ -60,6 +74,12 @@ func laneSuites(extra ...string) []string {
 			suites = append(suites, k.Suite)
 		}
 	}
+	for _, p := range sysrootPackages {
+		if !seen[p.Suite] {
+			seen[p.Suite] = true
+			suites = append(suites, p.Suite)
+		}
+	}
 	sort.Strings(suites)
 	return suites
 }
@@ -72,7 +92,7 @@ func (a *aptRepo) sourcesList(suites []string) string {
 		if strings.HasSuffix(s, "-security") {
 			uri = a.securityMirror
 		}
-		fmt.Fprintf(&b, "deb [arch=amd64 signed-by=%s] %s %s main\n", debianKeyring, uri, s)
+		fmt.Fprintf(&b, "deb [arch=%s signed-by=%s] %s %s main\n", strings.Join(laneArches(), ","), debianKeyring, uri, s)
 	}
 	return b.String()
 }
@@ -93,7 +113,7 @@ func (a *aptRepo) options() []string {
 		"Dir::State::Status=/dev/null",
 		"Dir::Cache=" + filepath.Join(a.dir, "cache"),
 		"APT::Architecture=amd64",
-		"APT::Architectures=amd64",
+		"APT::Architectures=" + strings.Join(laneArches(), ","),
 		"Acquire::Languages=none",
 		// As root apt would download as _apt, which cannot write here.
 		"APT::Sandbox::User=root",
@@ -158,12 +178,9 @@ func (a *aptRepo) update(ctx context.Context, suites []string) error {
 	return a.aptGet(ctx, a.dir, "update")
 }
 
-// download fetches the pinned packages of ks into dir.
-func (a *aptRepo) download(ctx context.Context, dir string, ks []kernel) error {
-	args := []string{"download"}
-	for _, k := range ks {
-		args = append(args, k.Package+"="+k.Version)
-	}
+// download fetches the pinned packages (debSpec) into dir.
+func (a *aptRepo) download(ctx context.Context, dir string, specs []string) error {
+	args := append([]string{"download"}, specs...)
 	err := a.aptGet(ctx, dir, args...)
 	if err != nil && strings.Contains(err.Error(), "was not found") {
 		return fmt.Errorf("%w\nthe archive no longer serves a pinned version: update the kernel's line in vmtest/lane.go (README.md, \"Kernel VM lane\")", err)
@@ -280,7 +297,11 @@ func fetchKernels(ctx context.Context, repo *aptRepo, cache string, ks []kernel)
 	for _, k := range missing {
 		fmt.Fprintf(repo.log, "vmtest: downloading %s=%s from %s\n", k.Package, k.Version, k.Suite)
 	}
-	if err := repo.download(ctx, tmp, missing); err != nil {
+	var specs []string
+	for _, k := range missing {
+		specs = append(specs, k.spec())
+	}
+	if err := repo.download(ctx, tmp, specs); err != nil {
 		return nil, 0, err
 	}
 	downloaded := time.Since(start)
@@ -358,13 +379,17 @@ func unpackKernel(deb, cache string, k kernel) (kernelImage, error) {
 			return kernelImage{}, err
 		}
 	}
-	vmlinux, err := extractVmlinux(bz)
-	if err != nil {
-		return kernelImage{}, fmt.Errorf("extracting vmlinux: %w", err)
-	}
-	pvh, err := hasPVHEntry(vmlinux)
-	if err != nil {
-		return kernelImage{}, err
+	// arm64's vmlinuz is an uncompressed Image that QEMU boots as it is;
+	// x86's bzImage boots faster from the vmlinux inside.
+	var vmlinux []byte
+	pvh := false
+	if k.arch() == "amd64" {
+		if vmlinux, err = extractVmlinux(bz); err != nil {
+			return kernelImage{}, fmt.Errorf("extracting vmlinux: %w", err)
+		}
+		if pvh, err = hasPVHEntry(vmlinux); err != nil {
+			return kernelImage{}, err
+		}
 	}
 	if pvh {
 		if err := os.WriteFile(filepath.Join(tmp, "vmlinux"), vmlinux, 0o644); err != nil {

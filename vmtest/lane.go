@@ -18,6 +18,23 @@ var kernels = []kernel{
 	{Name: "6.12", Suite: "trixie-security", Package: "linux-image-6.12.118+deb13-cloud-amd64", Version: "6.12.118-1"},
 	// From 7.x the image is in linux-binary-*, linux-image-* is a meta package.
 	{Name: "7.3", Suite: "trixie-backports", Package: "linux-binary-7.3.4+deb13-cloud-amd64", Version: "7.3.4-1~bpo13+1"},
+	// arm64, under qemu-system-aarch64's virt machine. Neither kernel has
+	// kprobe.multi (no CONFIG_FPROBE).
+	{Name: "6.1-arm64", Arch: "arm64", Suite: "bookworm-security", Package: "linux-image-6.1.0-56-cloud-arm64", Version: "6.1.192-2"},
+	{Name: "6.12-arm64", Arch: "arm64", Suite: "trixie-security", Package: "linux-image-6.12.118+deb13-cloud-arm64", Version: "6.12.118-1"},
+}
+
+// sysrootPackages are the Debian packages a guest of another architecture
+// than this machine's takes its programs from (hostBinaries, busybox) and
+// the shared objects they need. busybox-static is the version this
+// machine has, whose applet list the guest's links follow.
+var sysrootPackages = []sysrootPackage{
+	{Arch: "arm64", Suite: "bookworm", Package: "busybox-static", Version: "1:1.35.0-4+deb12u1+b1"},
+	{Arch: "arm64", Suite: "bookworm", Package: "bash", Version: "5.2.15-2+b13"},
+	{Arch: "arm64", Suite: "bookworm", Package: "dash", Version: "0.5.12-2"},
+	{Arch: "arm64", Suite: "bookworm", Package: "coreutils", Version: "9.1-1"},
+	{Arch: "arm64", Suite: "bookworm", Package: "libc6", Version: "2.36-9+deb12u14"},
+	{Arch: "arm64", Suite: "bookworm", Package: "libtinfo6", Version: "6.4-4"},
 }
 
 // testPackages are built with `go test -c` and run, in this order, in every

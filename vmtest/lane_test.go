@@ -46,8 +46,8 @@ func TestLaneTestPackagesExist(t *testing.T) {
 func TestSourcesListSendsSecuritySuitesToTheSecurityArchive(t *testing.T) {
 	a := &aptRepo{mirror: "http://m/debian", securityMirror: "http://m/debian-security"}
 	got := a.sourcesList([]string{"bookworm-security", "trixie-backports"})
-	want := "deb [arch=amd64 signed-by=" + debianKeyring + "] http://m/debian-security bookworm-security main\n" +
-		"deb [arch=amd64 signed-by=" + debianKeyring + "] http://m/debian trixie-backports main\n"
+	want := "deb [arch=amd64,arm64 signed-by=" + debianKeyring + "] http://m/debian-security bookworm-security main\n" +
+		"deb [arch=amd64,arm64 signed-by=" + debianKeyring + "] http://m/debian trixie-backports main\n"
 	if got != want {
 		t.Errorf("got:\n%swant:\n%s", got, want)
 	}

@@ -110,7 +110,7 @@ func run() error {
 	if _, err := os.Stat(filepath.Join(repo, "go.mod")); err != nil {
 		return fmt.Errorf("run vmtest from the repository root (make vmtest)")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "dpkg-deb", "apt-get"} {
+	for _, tool := range []string{"dpkg-deb", "apt-get"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: run scripts/install-deps.sh vm", tool)
 		}
@@ -122,9 +122,27 @@ func run() error {
 	}
 	start := time.Now()
 
+	// The architectures of the kernels asked for, in lane order.
+	var arches []guestArch
+	for _, k := range ks {
+		a, err := archOf(k)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(arches, func(x guestArch) bool { return x.GOARCH == a.GOARCH }) {
+			arches = append(arches, a)
+		}
+	}
+	for _, a := range arches {
+		if _, err := exec.LookPath(a.QEMU); err != nil {
+			return fmt.Errorf("%s not found: run scripts/install-deps.sh vm", a.QEMU)
+		}
+	}
+
 	// Kernels and test binaries are independent: fetch while building.
 	var (
 		images     []kernelImage
+		sysroots   = map[string]string{}
 		downloaded time.Duration
 		fetchErr   error
 		wg         sync.WaitGroup
@@ -133,8 +151,22 @@ func run() error {
 	go func() {
 		defer wg.Done()
 		images, downloaded, fetchErr = fetchKernels(ctx, apt, o.cache, ks)
+		for _, a := range arches {
+			if fetchErr != nil || a.Native {
+				continue
+			}
+			var took time.Duration
+			sysroots[a.GOARCH], took, fetchErr = fetchSysroot(ctx, apt, o.cache, a)
+			downloaded += took
+		}
 	}()
-	bins, buildErr := buildTests(ctx, repo, filepath.Join(o.out, "bin"))
+	bins := map[string][]testBinary{}
+	var buildErr error
+	for _, a := range arches {
+		if bins[a.GOARCH], buildErr = buildTests(ctx, repo, filepath.Join(o.out, "bin", a.GOARCH), a.GOARCH); buildErr != nil {
+			break
+		}
+	}
 	built := time.Since(start)
 	wg.Wait()
 	if fetchErr != nil {
@@ -149,7 +181,6 @@ func run() error {
 	if o.run != "" {
 		testArgs = append(testArgs, "-test.run="+o.run)
 	}
-	initramfs := filepath.Join(o.out, "initramfs.cpio")
 	// Each kernel's own config, where its package ships one: the tests'
 	// oracle of what the kernel offers (testenv.KernelHas).
 	configs := map[string]string{}
@@ -158,8 +189,13 @@ func run() error {
 			configs[img.Name] = img.Config
 		}
 	}
-	if err := writeInitramfs(initramfs, repo, bins, testArgs, configs, os.Stderr); err != nil {
-		return err
+	initramfs := map[string]string{}
+	for _, a := range arches {
+		initramfs[a.GOARCH] = filepath.Join(o.out, "initramfs-"+a.GOARCH+".cpio")
+		g := guest{arch: a, sysroot: sysroots[a.GOARCH]}
+		if err := writeInitramfs(initramfs[a.GOARCH], repo, g, bins[a.GOARCH], testArgs, configs, os.Stderr); err != nil {
+			return err
+		}
 	}
 
 	reports := make([]*kernelReport, len(images))
@@ -174,9 +210,10 @@ func run() error {
 			dir := filepath.Join(o.out, img.Name)
 			os.MkdirAll(dir, 0o755)
 			fmt.Fprintf(os.Stderr, "vmtest: booting %s (%s) ...\n", img.Name, filepath.Base(img.Boot))
-			vm := bootVM(ctx, img.Boot, initramfs, dir, img.Name, o.vm)
+			a, _ := archOf(img.kernel)
+			vm := bootVM(ctx, a, img.Boot, initramfs[a.GOARCH], dir, img.Name, o.vm)
 			r := parseResults(img, vm)
-			r.addExcluded(bins)
+			r.addExcluded(bins[a.GOARCH])
 			reports[i] = r
 			pass, fail, skip := r.counts()
 			fmt.Fprintf(os.Stderr, "vmtest: %s done in %s: %d passed, %d failed, %d skipped\n",
@@ -230,7 +267,7 @@ func selectKernels(list string) ([]kernel, error) {
 
 // buildTests compiles the test binary of each package in testPackages,
 // static (CGO_ENABLED=0) so that the guest needs no shared objects for it.
-func buildTests(ctx context.Context, repo, dir string) ([]testBinary, error) {
+func buildTests(ctx context.Context, repo, dir, goarch string) ([]testBinary, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -240,7 +277,7 @@ func buildTests(ctx context.Context, repo, dir string) ([]testBinary, error) {
 		os.Remove(b.Path)
 		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", b.Path, pkg)
 		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("go test -c %s: %w", pkg, err)

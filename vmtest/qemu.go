@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -34,28 +33,23 @@ type vmRun struct {
 	QEMUErr error
 }
 
-// kernelCmdline keeps the guest's panics short: panic=-1 reboots at once and
-// -no-reboot turns that reboot into QEMU's exit.
-const kernelCmdline = "console=ttyS0 panic=-1 rdinit=/init"
-
 // bootVM boots image with initramfs under QEMU's TCG and waits until the
 // guest powers off or the timeout passes. Its serial ports are written to
 // console.log and results.log in dir.
-func bootVM(ctx context.Context, image, initramfs, dir, name string, o vmOptions) vmRun {
+//
+// The kernel's panic=-1 reboots at once and -no-reboot turns that reboot
+// into QEMU's exit, which keeps a guest's panic short.
+func bootVM(ctx context.Context, arch guestArch, image, initramfs, dir, name string, o vmOptions) vmRun {
 	run := vmRun{Console: filepath.Join(dir, "console.log")}
 	results := filepath.Join(dir, "results.log")
 	os.Remove(run.Console)
 	os.Remove(results)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-accel", o.Accel, "-cpu", "max",
-		"-smp", strconv.Itoa(o.CPUs), "-m", strconv.Itoa(o.MemMiB),
-		"-kernel", image, "-initrd", initramfs, "-append", kernelCmdline+" vigil.kernel="+name,
-		"-chardev", "file,id=console,path="+qemuEscape(run.Console), "-serial", "chardev:console",
-		"-chardev", "file,id=results,path="+qemuEscape(results), "-serial", "chardev:results",
-	)
+	if arch.sharedSerial() {
+		run.Console = results
+	}
+	cmd := exec.CommandContext(ctx, arch.QEMU, arch.qemuArgs(o, image, initramfs, name, run.Console, results)...)
 	out, err := os.Create(filepath.Join(dir, "qemu.log"))
 	if err != nil {
 		run.QEMUErr = err

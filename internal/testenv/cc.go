@@ -17,6 +17,12 @@ const PrebuiltDir = "bin"
 // CompileC compiles the C file src into out with gcc -O1, the flags its
 // first line gives as "/* cflags: ... */", and extra.
 func CompileC(src, out string, extra ...string) error {
+	return CompileCWith("gcc", src, out, extra...)
+}
+
+// CompileCWith is CompileC with another compiler, such as a cross
+// compiler for the VM lane's guests of other architectures.
+func CompileCWith(cc, src, out string, extra ...string) error {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return err
@@ -27,8 +33,8 @@ func CompileC(src, out string, extra ...string) error {
 		args = append(args, strings.Fields(strings.TrimSuffix(f, "*/"))...)
 	}
 	args = append(append(args, extra...), "-o", out, src)
-	if o, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc %s: %w: %s", strings.Join(args, " "), err, o)
+	if o, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", cc, strings.Join(args, " "), err, o)
 	}
 	return nil
 }
