@@ -181,6 +181,10 @@ func writeInitramfs(out, repo string, g guest, bins []testBinary, testArgs []str
 		return err
 	}
 	c.bytes("init", 0o755, script.Bytes())
+	// vigil, built beside the test binaries for the guest (buildVigil).
+	if len(bins) > 0 {
+		c.file("usr/bin/vigil", 0o755, filepath.Join(filepath.Dir(bins[0].Path), "vigil"))
+	}
 
 	for _, b := range bins {
 		dir := b.guestDir()

@@ -165,7 +165,11 @@ func run() error {
 	bins := map[string][]testBinary{}
 	var buildErr error
 	for _, a := range arches {
-		if bins[a.GOARCH], buildErr = buildTests(ctx, repo, filepath.Join(o.out, "bin", a.GOARCH), a.GOARCH); buildErr != nil {
+		dir := filepath.Join(o.out, "bin", a.GOARCH)
+		if bins[a.GOARCH], buildErr = buildTests(ctx, repo, dir, a.GOARCH); buildErr != nil {
+			break
+		}
+		if buildErr = buildVigil(ctx, repo, dir, a.GOARCH); buildErr != nil {
 			break
 		}
 	}
@@ -244,6 +248,7 @@ func run() error {
 	}
 	fmt.Println()
 	printTable(os.Stdout, reports)
+	printProbes(os.Stdout, reports)
 	printTimings(os.Stdout, reports, built, downloaded, ready, time.Since(start))
 
 	for _, r := range reports {
@@ -300,6 +305,19 @@ func buildTests(ctx context.Context, repo, dir, goarch string) ([]testBinary, er
 		bins = append(bins, b)
 	}
 	return bins, nil
+}
+
+// buildVigil builds the vigil CLI for the guests (vigil probe), as
+// make dist does, into dir/vigil.
+func buildVigil(ctx context.Context, repo, dir, goarch string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "vigil"), "./cmd/vigil")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/vigil for %s: %w", goarch, err)
+	}
+	return nil
 }
 
 // printTimings says where the time went: the budget in CI is 90 minutes.

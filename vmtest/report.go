@@ -41,12 +41,17 @@ type kernelReport struct {
 	// Config is the kernel config the tests judged the kernel by
 	// (VIGIL_KERNEL_CONFIG), "none" when its package ships none.
 	Config string
-	Run    vmRun
+	// Probe is what `vigil probe` printed in the guest.
+	Probe []string
+	Run   vmRun
 	// Rows maps a row name ("internal-kernel TestX/sub") to its cell, in
 	// the order of Order.
 	Rows  map[string]result
 	Order []string
 }
+
+// probeRow is the row of `vigil probe`, run before the tests.
+const probeRow = "vigil probe"
 
 // vmRow is the row that says whether the guest booted, ran every binary and
 // reported its end; tests are only trusted when it passes.
@@ -78,6 +83,7 @@ func parseResults(img kernelImage, run vmRun) *kernelReport {
 		output   map[string][]string
 		loose    []string // output outside any test: panics, TestMain
 		ended    = false
+		probing  = false
 		endRC    = -1
 		problems []string
 	)
@@ -125,6 +131,20 @@ func parseResults(img kernelImage, run vmRun) *kernelReport {
 			continue
 		case strings.HasPrefix(line, "VIGIL-MOUNT-FAILED "):
 			problems = append(problems, "could not mount "+strings.TrimPrefix(line, "VIGIL-MOUNT-FAILED "))
+			continue
+		case line == "VIGIL-PROBE-START":
+			probing = true
+			continue
+		case strings.HasPrefix(line, "VIGIL-PROBE-END "):
+			probing = false
+			res := result{Status: Pass}
+			if rc := strings.TrimPrefix(line, "VIGIL-PROBE-END "); rc != "0" {
+				res = result{Status: Fail, Reason: "vigil probe exited " + rc, Output: r.Probe}
+			}
+			set(probeRow, res)
+			continue
+		case probing:
+			r.Probe = append(r.Probe, line)
 			continue
 		case strings.HasPrefix(line, "VIGIL-BINARY-START "):
 			binary = strings.TrimPrefix(line, "VIGIL-BINARY-START ")
@@ -404,4 +424,17 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// printProbes prints what `vigil probe` said in each guest.
+func printProbes(w io.Writer, reports []*kernelReport) {
+	for _, r := range reports {
+		if len(r.Probe) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nvigil probe on %s (%s):\n", r.Image.Name, r.Release)
+		for _, l := range r.Probe {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
 }

@@ -148,3 +148,29 @@ func TestCorpusOutcomesReadTheTestsLogLines(t *testing.T) {
 		}
 	}
 }
+
+func TestParseResultsKeepsWhatVigilProbeSaid(t *testing.T) {
+	results := "VIGIL-KERNEL 6.12.118+deb13-cloud-arm64\n" +
+		"VIGIL-PROBE-START\n" +
+		"FEATURE  STATUS\n" +
+		"btf      yes\n" +
+		"VIGIL-PROBE-END 0\n" +
+		"VIGIL-VMTEST-END 0\n"
+	r := parseResults(kernelImage{kernel: kernel{Name: "6.12-arm64"}}, vmRun{Results: []byte(results)})
+	if got := strings.Join(r.Probe, "|"); got != "FEATURE  STATUS|btf      yes" {
+		t.Errorf("probe output %q", got)
+	}
+	if res := r.Rows[probeRow]; res.Status != Pass {
+		t.Errorf("probe row %+v, want PASS", res)
+	}
+	var b bytes.Buffer
+	printProbes(&b, []*kernelReport{r})
+	if !strings.Contains(b.String(), "vigil probe on 6.12-arm64 (6.12.118+deb13-cloud-arm64):\n    FEATURE  STATUS\n") {
+		t.Errorf("printed %q", b.String())
+	}
+
+	failed := parseResults(kernelImage{kernel: kernel{Name: "x"}}, vmRun{Results: []byte(strings.Replace(results, "PROBE-END 0", "PROBE-END 1", 1))})
+	if res := failed.Rows[probeRow]; res.Status != Fail || !strings.Contains(res.Reason, "exited 1") {
+		t.Errorf("probe row %+v, want FAIL saying it exited 1", res)
+	}
+}
