@@ -148,27 +148,11 @@ func TestImageHoldsTheBinariesConfigAndCertificates(t *testing.T) {
 		t.Error("no licenses label")
 	}
 
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers: %d, %v", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
 	var names []string
 	modes := map[string]int64{}
 	content := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range layerEntries(t, img) {
+		h := e.Header
 		names = append(names, h.Name)
 		modes[h.Name] = h.Mode
 		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" {
@@ -177,8 +161,7 @@ func TestImageHoldsTheBinariesConfigAndCertificates(t *testing.T) {
 		if !h.ModTime.Equal(created) {
 			t.Errorf("%s dated %v, want %v", h.Name, h.ModTime, created)
 		}
-		b, _ := io.ReadAll(tr)
-		content[h.Name] = string(b)
+		content[h.Name] = e.Data
 	}
 	if !sort.StringsAreSorted(names) {
 		t.Errorf("entries not sorted: %v", names)
@@ -235,8 +218,14 @@ func TestIndexHasAnImagePerArchitecture(t *testing.T) {
 	}
 }
 
-// fileIn returns the contents of path in img's one layer.
-func fileIn(t *testing.T, img v1.Image, path string) string {
+// A layerEntry is one file of an image's layer.
+type layerEntry struct {
+	Header *tar.Header
+	Data   string
+}
+
+// layerEntries reads img's one layer, in order.
+func layerEntries(t *testing.T, img v1.Image) []layerEntry {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil || len(layers) != 1 {
@@ -248,16 +237,30 @@ func fileIn(t *testing.T, img v1.Image, path string) string {
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
+	var out []layerEntry
 	for {
 		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s is not in the layer: %v", path, err)
+		if err == io.EOF {
+			return out
 		}
-		if h.Name == path {
-			b, _ := io.ReadAll(tr)
-			return string(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out = append(out, layerEntry{h, string(b)})
+	}
+}
+
+// fileIn returns the contents of path in img's one layer.
+func fileIn(t *testing.T, img v1.Image, path string) string {
+	t.Helper()
+	for _, e := range layerEntries(t, img) {
+		if e.Header.Name == path {
+			return e.Data
 		}
 	}
+	t.Fatalf("%s is not in the layer", path)
+	return ""
 }
 
 func TestBuildNamesAMissingBinary(t *testing.T) {

@@ -18,14 +18,7 @@ func TestParseUsdtArgsX86(t *testing.T) {
 		{Kind: usdtArgRegDeref, Size: 1, RegOff: 3 * 8},
 		{Kind: usdtArgRegDeref, Size: 2, RegOff: 4 * 8, ValOff: 16},
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d arguments, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("argument %d: %+v, want %+v", i, got[i], want[i])
-		}
-	}
+	sameUsdtArgs(t, got, want)
 	for spec, reason := range map[string]string{
 		"8@(%rax,%rdx,8)": "other than OFFSET(%REG)",
 		"8@counter(%rip)": "a symbol, %rip-relative",
@@ -37,6 +30,18 @@ func TestParseUsdtArgsX86(t *testing.T) {
 	} {
 		if _, err := parseUsdtArgsWith(spec, parseUsdtLocationX86); err == nil || !strings.Contains(err.Error(), reason) {
 			t.Errorf("%q: %v, want an error saying %q", spec, err, reason)
+		}
+	}
+}
+
+func sameUsdtArgs(t *testing.T, got, want []usdtArg) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d arguments, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("argument %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }
@@ -59,14 +64,7 @@ func TestParseUsdtArgsArm64(t *testing.T) {
 		{Kind: usdtArgReg, Size: 8, RegOff: 30 * 8},
 		{Kind: usdtArgRegDeref, Size: 8, RegOff: 31 * 8},
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d arguments, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("argument %d: %+v, want %+v", i, got[i], want[i])
-		}
-	}
+	sameUsdtArgs(t, got, want)
 	for spec, reason := range map[string]string{
 		"8@[x1, x2]": "a register index",
 		"8@[x1":      "other than [REG, OFFSET]",
