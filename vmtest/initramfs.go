@@ -344,14 +344,15 @@ func (g guest) addDynamicELF(c *cpioWriter, src, guest string, added map[string]
 		deps = append(deps, p)
 	}
 	for _, d := range deps {
-		to := strings.TrimPrefix(d, "/")
+		// d is the guest's path (the interpreter) or the sysroot's
+		// (findLibrary): the guest's path is d without the sysroot.
+		guestPath := strings.TrimPrefix(d, g.sysroot)
+		host := filepath.Join(g.sysroot, guestPath)
+		to := strings.TrimPrefix(guestPath, "/")
 		if !strings.HasPrefix(to, "usr/") {
 			to = "usr/" + to
 		}
-		if !strings.HasPrefix(d, g.sysroot) {
-			d = filepath.Join(g.sysroot, d) // the interpreter's path is the guest's
-		}
-		if err := g.addDynamicELF(c, d, to, added); err != nil {
+		if err := g.addDynamicELF(c, host, to, added); err != nil {
 			return err
 		}
 	}

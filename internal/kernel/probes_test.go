@@ -2,6 +2,7 @@ package kernel_test
 
 import (
 	"debug/elf"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -170,8 +171,13 @@ func TestUprobeHookByFileOffset(t *testing.T) {
 	})
 }
 
+// secondArgReg is the register of a C function's second argument, by the
+// name Tetragon's pt_regs data entries use.
+var secondArgReg = map[string]string{"amd64": "rsi", "arm64": "x1"}[runtime.GOARCH]
+
 // A uprobe's data entry read from a register (source pt_regs): the second
-// argument of vigil_target, a user string in rsi, filtered by matchData.
+// argument of vigil_target, a user string in rsi (x1 on arm64), filtered by
+// matchData.
 func TestUprobeHookDataFromRegisters(t *testing.T) {
 	testenv.RequireBPF(t)
 	bin := buildC(t, uprobeTarget)
@@ -181,7 +187,7 @@ func TestUprobeHookDataFromRegisters(t *testing.T) {
 		Spec: policy.Spec{UProbes: []policy.UProbeSpec{{
 			Path: bin, Symbols: []string{"vigil_target"},
 			Args:      []policy.ArgSpec{{Index: 0, Type: "int"}},
-			Data:      []policy.ArgSpec{{Type: "string", Source: "pt_regs", Resolve: "rsi"}},
+			Data:      []policy.ArgSpec{{Type: "string", Source: "pt_regs", Resolve: secondArgReg}},
 			Selectors: []policy.SelectorSpec{{MatchData: []policy.ArgSelector{{Index: 0, Operator: "Equal", Values: []string{"hello"}}}}},
 		}}},
 	})
@@ -189,6 +195,6 @@ func TestUprobeHookDataFromRegisters(t *testing.T) {
 		return []int{runCmd(t, bin, "hello"), runCmd(t, bin, "other")}
 	})
 	if len(recs) != 1 || recs[0].Args[0].Int != 2 || recs[0].Args[1].Str != "hello" {
-		t.Fatalf("records %+v: want vigil_target(2, \"hello\") with the string read from rsi", recs)
+		t.Fatalf("records %+v: want vigil_target(2, \"hello\") with the string read from %s", recs, secondArgReg)
 	}
 }
