@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The lists in lane.go are edited by hand, one line at a time: `make test`
@@ -85,5 +86,25 @@ func TestSkipFlagMatchesTheExcludedTestsOnly(t *testing.T) {
 	}
 	if got := skipFlag("./c/"); got != "" {
 		t.Errorf("a package with no exclusions got %s", got)
+	}
+}
+
+// Every kernel of the lane has a guest architecture, and an emulated one
+// gets more time.
+func TestEveryKernelHasAGuestArchitecture(t *testing.T) {
+	for _, k := range kernels {
+		a, err := archOf(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.GOARCH != k.arch() {
+			t.Errorf("%s: guest %s, kernel %s", k.Name, a.GOARCH, k.arch())
+		}
+	}
+	if got := guestArches["arm64"].scaled(35 * time.Minute); got <= 35*time.Minute {
+		t.Errorf("arm64 guests get %s for a 35m test binary", got)
+	}
+	if got := guestArches["amd64"].scaled(35 * time.Minute); got != 35*time.Minute {
+		t.Errorf("amd64 guests get %s for a 35m test binary", got)
 	}
 }

@@ -61,8 +61,8 @@ func run() error {
 	flag.StringVar(&o.archRun, "arch-run", "", "ARCH=REGEXP: on that architecture's kernels, run only the tests matching REGEXP instead (CI's arm64 subset)")
 	// internal/kernel takes over 5 minutes under TCG on 6.1 since the IPv6,
 	// InMap and TrackSock tests.
-	flag.DurationVar(&o.testTimeout, "test-timeout", 35*time.Minute, "each test binary's -test.timeout")
-	flag.DurationVar(&o.vm.Timeout, "timeout", 40*time.Minute, "wall-clock limit of one kernel's boot and tests")
+	flag.DurationVar(&o.testTimeout, "test-timeout", 35*time.Minute, "each test binary's -test.timeout (times the architecture's slowdown, vmtest/arch.go)")
+	flag.DurationVar(&o.vm.Timeout, "timeout", 40*time.Minute, "wall-clock limit of one kernel's boot and tests (times the architecture's slowdown)")
 	// One TCG thread runs both guest CPUs. With multi-threaded TCG, code
 	// the kernel patches while another vCPU runs it (static keys flipped
 	// by attaching a tracepoint) panics the guest at random ("Oops: int3"
@@ -187,9 +187,9 @@ func run() error {
 	if o.archRun != "" && archRegexp == "" {
 		return fmt.Errorf("-arch-run %q: want ARCH=REGEXP", o.archRun)
 	}
-	testArgs := func(arch string) []string {
-		args := []string{"-test.timeout=" + o.testTimeout.String()}
-		if arch == archRun {
+	testArgs := func(a guestArch) []string {
+		args := []string{"-test.timeout=" + a.scaled(o.testTimeout).String()}
+		if a.GOARCH == archRun {
 			return append(args, "-test.run="+archRegexp)
 		}
 		if o.run != "" {
@@ -209,7 +209,7 @@ func run() error {
 	for _, a := range arches {
 		initramfs[a.GOARCH] = filepath.Join(o.out, "initramfs-"+a.GOARCH+".cpio")
 		g := guest{arch: a, sysroot: sysroots[a.GOARCH]}
-		if err := writeInitramfs(initramfs[a.GOARCH], repo, g, bins[a.GOARCH], testArgs(a.GOARCH), configs, os.Stderr); err != nil {
+		if err := writeInitramfs(initramfs[a.GOARCH], repo, g, bins[a.GOARCH], testArgs(a), configs, os.Stderr); err != nil {
 			return err
 		}
 	}
@@ -227,7 +227,9 @@ func run() error {
 			os.MkdirAll(dir, 0o755)
 			fmt.Fprintf(os.Stderr, "vmtest: booting %s (%s) ...\n", img.Name, filepath.Base(img.Boot))
 			a, _ := archOf(img.kernel)
-			vm := bootVM(ctx, a, img.Boot, initramfs[a.GOARCH], dir, img.Name, o.vm)
+			vmo := o.vm
+			vmo.Timeout = a.scaled(o.vm.Timeout)
+			vm := bootVM(ctx, a, img.Boot, initramfs[a.GOARCH], dir, img.Name, vmo)
 			r := parseResults(img, vm)
 			r.addExcluded(bins[a.GOARCH])
 			reports[i] = r
