@@ -113,16 +113,12 @@ type sysrootPackage struct{ Arch, Suite, Package, Version string }
 
 // laneArches are the architectures of the lane's kernels.
 func laneArches() []string {
-	seen := map[string]bool{}
 	var out []string
 	for _, k := range kernels {
-		if a := k.arch(); !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
+		out = append(out, k.arch())
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // fetchSysroot unpacks the sysrootPackages of a into the cache, once per

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -56,32 +57,22 @@ type aptRepo struct {
 	mirror         string // for every suite but *-security
 	securityMirror string
 	log            io.Writer
+	// updated is the sources list the lists were last refreshed for in
+	// this run: kernels and a sysroot missing together refresh once.
+	updated string
 }
 
 // laneSuites returns the suites of the kernels in lane.go, and extra.
 func laneSuites(extra ...string) []string {
-	seen := map[string]bool{}
-	var suites []string
-	for _, s := range extra {
-		if !seen[s] {
-			seen[s] = true
-			suites = append(suites, s)
-		}
-	}
+	suites := slices.Clone(extra)
 	for _, k := range kernels {
-		if !seen[k.Suite] {
-			seen[k.Suite] = true
-			suites = append(suites, k.Suite)
-		}
+		suites = append(suites, k.Suite)
 	}
 	for _, p := range sysrootPackages {
-		if !seen[p.Suite] {
-			seen[p.Suite] = true
-			suites = append(suites, p.Suite)
-		}
+		suites = append(suites, p.Suite)
 	}
-	sort.Strings(suites)
-	return suites
+	slices.Sort(suites)
+	return slices.Compact(suites)
 }
 
 // sourcesList returns the lane's sources.list: one line per suite, main only.
@@ -166,16 +157,24 @@ func (a *aptRepo) aptGet(ctx context.Context, dir string, args ...string) error 
 
 // update writes the sources list for suites and refreshes the lists.
 func (a *aptRepo) update(ctx context.Context, suites []string) error {
+	list := a.sourcesList(suites)
+	if list == a.updated {
+		return nil
+	}
 	for _, d := range []string{"empty", "state", "lists/partial", "cache/archives/partial"} {
 		if err := os.MkdirAll(filepath.Join(a.dir, d), 0o755); err != nil {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(a.dir, "sources.list"), []byte(a.sourcesList(suites)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(a.dir, "sources.list"), []byte(list), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.log, "vmtest: apt-get update (private lists in %s)\n", a.dir)
-	return a.aptGet(ctx, a.dir, "update")
+	if err := a.aptGet(ctx, a.dir, "update"); err != nil {
+		return err
+	}
+	a.updated = list
+	return nil
 }
 
 // download fetches the pinned packages (debSpec) into dir.

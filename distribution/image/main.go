@@ -71,11 +71,11 @@ func run(args []string) error {
 		return err
 	}
 	idx, err := Build(Spec{
-		Version:  version,
-		Revision: *revision,
-		Created:  when,
-		Config:   *config,
-		CABundle: *caBundle,
+		Version:   version,
+		Revision:  *revision,
+		Created:   when,
+		Config:    *config,
+		CABundle:  *caBundle,
 		Platforms: platforms(*bin, *arches),
 	})
 	if err != nil {

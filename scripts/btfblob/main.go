@@ -5,7 +5,7 @@
 //	go run ./scripts/btfblob IMAGE > vmlinux.btf
 //
 // The .BTF section's contents lie in the image as they do in vmlinux. Its
-// header (struct btf_header) says how long it is; the blob is the first
+// header (struct btf_header) says how long it is; the blob is the largest
 // place where a header's magic, version 1 and 24-byte length meet type and
 // string sections that fit in the image.
 package main
