@@ -14,6 +14,12 @@
  * lose its bounds on the way: "R2 min value is negative". */
 #define BOUND(x, mask) ({ __u64 __b = (x); asm volatile("%0 &= " #mask : "+r"(__b)); __b; })
 
+/* VIGIL_COMPAT is set for the second object, sensorCompat, which Linux
+ * 5.10 to 5.16 load: those kernels lack bpf_loop (5.17), so that build runs
+ * path walks as bounded loops (path.h) and leaves substring operators to
+ * user space to refuse; and before 5.12 a global function may take only
+ * scalars and the context (hook_match.h, ARG_PARAMS and the rest). */
+
 /* Record kinds; internal/kernel/record.go mirrors these values. */
 enum vigil_record_kind {
 	RECORD_EXEC = 1,

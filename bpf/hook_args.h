@@ -9,8 +9,9 @@
  * into slot; returns the length kept (the start of the path). Files
  * outside any mounted tree and unlinked files are named as d_path() names
  * them (name_pseudo): "socket:[ino]", "/memfd:x (deleted)". */
-__noinline __u32 read_path(struct str_slot *slot, __u64 dentry_addr, __u64 mnt_addr, __u8 *trunc)
+__noinline __u32 read_path(ARG_PARAMS, __u64 dentry_addr, __u64 mnt_addr)
 {
+	ARG_DECL;
 	struct dentry *dentry = (struct dentry *)dentry_addr;
 	struct vfsmount *mnt = (struct vfsmount *)mnt_addr;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -63,7 +64,7 @@ static __always_inline void read_file_at(struct hook_scratch *s, int i, struct d
 {
 	if (!d)
 		return;
-	s->a.slen[i] = read_path(&s->a.str[i], (__u64)d, (__u64)mnt, &s->a.trunc[i]);
+	s->a.slen[i] = read_path(ARG_ARGS(s, i), (__u64)d, (__u64)mnt);
 	s->a.mode[i] = BPF_CORE_READ(d, d_inode, i_mode);
 }
 
@@ -71,8 +72,9 @@ static __always_inline void read_file_at(struct hook_scratch *s, int i, struct d
  * raw, of count entries, into slot; more entries, or a longer buffer, mark
  * it truncated (Tetragon concatenates up to 7). Returns the length kept. A
  * global function: its iovec is on its own stack, not on the hook's. */
-__noinline __u32 read_char_iovec(struct str_slot *slot, __u64 raw, __u64 count, __u8 *trunc)
+__noinline __u32 read_char_iovec(ARG_PARAMS, __u64 raw, __u64 count)
 {
+	ARG_DECL;
 	struct iovec iov = {};
 
 	if (!slot || !trunc || bpf_probe_read_user(&iov, sizeof(iov), (void *)raw))
@@ -94,8 +96,9 @@ __noinline __u32 read_char_iovec(struct str_slot *slot, __u64 raw, __u64 count, 
  * memory; kernel memory when kernel is set) into slot, an abstract name
  * (a leading NUL) as "@name", as Tetragon shows it; nothing for another
  * family. Returns the length kept. A global function: verified once. */
-__noinline __u32 read_sockaddr_un(struct str_slot *slot, __u64 raw, int kernel, __u8 *trunc)
+__noinline __u32 read_sockaddr_un(ARG_PARAMS, __u64 raw, int kernel)
 {
+	ARG_DECL;
 	__u16 family = 0;
 	char first = 0;
 	long n;
@@ -131,8 +134,9 @@ __noinline __u32 read_sockaddr_un(struct str_slot *slot, __u64 raw, int kernel, 
  * family, address and port, which SAddr, SPort and Family match, as
  * Tetragon's sockaddr. Only AF_INET and AF_INET6 carry an address. A global
  * function: verified once. */
-__noinline int read_sockaddr(struct sock_arg *out, __u64 raw, int kernel)
+__noinline int read_sockaddr(OUT_PARAMS(struct sock_arg), __u64 raw, int kernel)
 {
+	OUT_DECL(struct sock_arg);
 	struct sockaddr_in6 sa = {};
 	__u32 size = sizeof(struct sockaddr_in);
 	long err;
@@ -173,8 +177,9 @@ __noinline int read_sockaddr(struct sock_arg *out, __u64 raw, int kernel)
 /* read_sock reads the struct sock at raw into out: its addresses, ports,
  * family, protocol and state (Tetragon's sock argument). A global function:
  * verified once, whatever the callers' loops. */
-__noinline int read_sock(struct sock_arg *out, __u64 raw)
+__noinline int read_sock(OUT_PARAMS(struct sock_arg), __u64 raw)
 {
+	OUT_DECL(struct sock_arg);
 	struct sock *sk = (struct sock *)raw;
 
 	if (!out)
@@ -199,8 +204,9 @@ __noinline int read_sock(struct sock_arg *out, __u64 raw)
 
 /* read_skb reads the addresses, ports and protocol of the IPv4 or IPv6
  * packet in skb into out (Tetragon's skb argument). */
-__noinline int read_skb(struct sock_arg *out, __u64 raw)
+__noinline int read_skb(OUT_PARAMS(struct sock_arg), __u64 raw)
 {
+	OUT_DECL(struct sock_arg);
 	struct sk_buff *skb = (struct sk_buff *)raw;
 
 	if (!out)
@@ -261,16 +267,28 @@ struct iov_iter___v61 {
 	const struct iovec *iov;
 } __attribute__((preserve_access_index));
 
+/* Before 5.14 the iterator's type shared a field with its direction, the
+ * low bit (READ or WRITE). */
+struct iov_iter___v510 {
+	unsigned int type;
+} __attribute__((preserve_access_index));
+
 /* read_iov_iter copies the first bytes of the user data an iov_iter
  * describes (ITER_UBUF, or the first ITER_IOVEC segment) into slot and
  * returns how many; kernel-memory iterators read as empty. */
-__noinline int read_iov_iter(struct str_slot *slot, __u64 raw, __u8 *trunc)
+__noinline int read_iov_iter(ARG_PARAMS, __u64 raw)
 {
+	ARG_DECL;
 	struct iov_iter *it = (struct iov_iter *)raw;
 
 	if (!slot || !trunc || !it)
 		return 0;
-	__u8 type = BPF_CORE_READ(it, iter_type);
+	__u8 type;
+
+	if (bpf_core_field_exists(it->iter_type))
+		type = BPF_CORE_READ(it, iter_type);
+	else
+		type = BPF_CORE_READ((struct iov_iter___v510 *)it, type) & ~1;
 	__u64 off = BPF_CORE_READ(it, iov_offset);
 	__u64 count = BPF_CORE_READ(it, count);
 	void *base = NULL;
@@ -304,8 +322,9 @@ __noinline int read_iov_iter(struct str_slot *slot, __u64 raw, __u8 *trunc)
 
 /* read_cred reads the ids, securebits, capabilities and user namespace of
  * the struct cred at raw into out (Tetragon's cred argument). */
-__noinline int read_cred(struct cred_arg *out, __u64 raw)
+__noinline int read_cred(OUT_PARAMS(struct cred_arg), __u64 raw)
 {
+	OUT_DECL(struct cred_arg);
 	const struct cred *c = (const struct cred *)raw;
 
 	if (!out)
@@ -334,8 +353,10 @@ __noinline int read_cred(struct cred_arg *out, __u64 raw)
 /* read_bpf_object reads the BPF or perf object at raw, an argument of type
  * (ARG_BPF_ATTR, ARG_PERF_EVENT, ARG_BPF_MAP), into the slot; returns the
  * bytes it holds. */
-__noinline __u32 read_bpf_object(struct str_slot *slot, __u64 raw, __u32 type)
+__noinline __u32 read_bpf_object(SLOT_PARAMS, __u64 raw, __u32 type)
 {
+	SLOT_DECL;
+
 	if (!slot)
 		return 0;
 	__builtin_memset(slot->s, 0, sizeof(struct perf_event_arg));
@@ -429,8 +450,10 @@ static __always_inline __s64 int_value(__u64 raw, __u8 flags)
  * (again), with the return value as their size. At entry it returns 1, and
  * leaves the arguments after it unread, when the hook's prefilter rules out
  * the argument it names (hook_conf.pre_arg): no selector can match. */
-__noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, int at_return)
+__noinline int read_args(HOOK_PARAMS, int at_return)
 {
+	HOOK_DECL;
+
 	if (!s || !conf)
 		return 0;
 	for (int i = 0; i < MAX_ARGS; i++) {
@@ -503,7 +526,7 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			break;
 		}
 		case ARG_SOCKADDR:
-			read_sockaddr((struct sock_arg *)s->a.str[i].s, raw, ac->flags & ARGF_KERNEL);
+			read_sockaddr(OUT_ARGS(struct sock_arg, s, i), raw, ac->flags & ARGF_KERNEL);
 			s->a.slen[i] = sizeof(struct sock_arg);
 			s->a.ival[i] = 0; /* the pointer says nothing, and would defeat rate limits */
 			break;
@@ -513,16 +536,16 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			struct sock_arg *sk = (struct sock_arg *)s->a.str[i].s;
 
 			if (ac->type == ARG_SKB)
-				read_skb(sk, raw);
+				read_skb(OUT_ARGS(struct sock_arg, s, i), raw);
 			else
-				read_sock(sk, ac->type == ARG_SOCKET ? (__u64)BPF_CORE_READ((struct socket *)raw, sk)
+				read_sock(OUT_ARGS(struct sock_arg, s, i), ac->type == ARG_SOCKET ? (__u64)BPF_CORE_READ((struct socket *)raw, sk)
 								     : raw);
 			s->a.slen[i] = sizeof(*sk);
 			s->a.ival[i] = (__u64)sk->daddr | ((__u64)sk->dport << 32);
 			break;
 		}
 		case ARG_CRED:
-			read_cred((struct cred_arg *)s->a.str[i].s, raw);
+			read_cred(OUT_ARGS(struct cred_arg, s, i), raw);
 			s->a.slen[i] = sizeof(struct cred_arg);
 			break;
 		case ARG_CAPS: {
@@ -533,13 +556,13 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			break;
 		}
 		case ARG_IOV_ITER:
-			s->a.slen[i] = read_iov_iter(&s->a.str[i], raw, &s->a.trunc[i]);
+			s->a.slen[i] = read_iov_iter(ARG_ARGS(s, i), raw);
 			break;
 		case ARG_BPF_ATTR:
 		case ARG_PERF_EVENT:
 		case ARG_BPF_MAP:
 		case ARG_BPF_PROG:
-			s->a.slen[i] = read_bpf_object(&s->a.str[i], raw, ac->type);
+			s->a.slen[i] = read_bpf_object(SLOT_ARGS(s, i), raw, ac->type);
 			break;
 		case ARG_KIOCB:
 		case ARG_BINPRM: {
@@ -558,12 +581,11 @@ __noinline int read_args(struct hook_scratch *s, const struct hook_conf *conf, i
 			break;
 		}
 		case ARG_CHAR_IOVEC:
-			s->a.slen[i] = read_char_iovec(&s->a.str[i], raw,
-						       ac->size_index ? s->a.raw[(ac->size_index - 1) & 7] : 1,
-						       &s->a.trunc[i]);
+			s->a.slen[i] = read_char_iovec(ARG_ARGS(s, i), raw,
+						       ac->size_index ? s->a.raw[(ac->size_index - 1) & 7] : 1);
 			break;
 		case ARG_SOCKADDR_UN:
-			s->a.slen[i] = read_sockaddr_un(&s->a.str[i], raw, ac->flags & ARGF_KERNEL, &s->a.trunc[i]);
+			s->a.slen[i] = read_sockaddr_un(ARG_ARGS(s, i), raw, ac->flags & ARGF_KERNEL);
 			break;
 		case ARG_CHAR_BUF: {
 			__u64 size = at_return ? (__u64)s->ret : s->a.raw[(ac->size_index - 1) & 7];

@@ -63,6 +63,7 @@ static __always_inline __u32 fold_case(char c, __u32 fold)
 	return b | ((((d - 26) >> 31) & fold) << 5);
 }
 
+#ifndef VIGIL_COMPAT
 /* substr_step compares the value with the argument at offset i. It runs
  * under bpf_loop: the verifier checks one comparison, not one per offset. */
 static long substr_step(__u32 i, void *data)
@@ -106,15 +107,22 @@ static long substr_value_step(__u32 idx, void *data)
 	return w->found ? 1 : 0;
 }
 
+#endif
+
 /* substring_match reports whether one of the values of set occurs in
  * argument arg, len bytes; in either case of ASCII letters when fold is set.
  * Needs bpf_loop (Linux 5.17). */
 static __always_inline int substring_match(__u32 arg, __u32 len, __u32 set, __u32 fold)
 {
+#ifdef VIGIL_COMPAT
+	/* User space refuses substring operators without bpf_loop. */
+	return 0;
+#else
 	struct substr_walk w = {.arg = arg, .hlen = len, .set = set, .fold = fold};
 
 	bpf_loop(MAX_SUBSTR_VALUES, substr_value_step, &w, 0);
 	return w.found;
+#endif
 }
 
 /* string_match is the selector test for string operators on one slot. */
@@ -238,6 +246,139 @@ static __always_inline struct hook_scratch *scratch(void)
 	return bpf_map_lookup_elem(&hook_heap, &zero);
 }
 
+/* What the global functions take. A global function is verified once,
+ * whatever its callers' loops, which keeps the hook programs inside the
+ * verifier's limits. Before Linux 5.12 it may take only scalars and the
+ * context, so the compat object (VIGIL_COMPAT, common.h) hands it the
+ * place of what it works on, and it looks that up: an argument by its index
+ * in the scratch (ARG_*, SLOT_*, OUT_*: a record read into its slot), a hook by its slot (HOOK_*), a selector by its
+ * slot and number (SEL_*), a filter or matchPIDs entry by its selector's
+ * reference and its number (FILTER_*, PIDF_*). The other object hands it
+ * the pointers. Each *_PARAMS is the parameter list, *_ARGS what a caller
+ * passes, *_DECL what the function declares first; SEL_SELF is what a
+ * function that has a selector passes on for it. */
+#ifdef VIGIL_COMPAT
+static __always_inline const struct hook_conf *hook_at(__u32 slot)
+{
+	return bpf_map_lookup_elem(&hooks, &slot);
+}
+
+/* A selector reference: slot << 3 | selector. */
+static __always_inline const struct selector *selector_at(__u32 ref)
+{
+	const struct hook_conf *conf = hook_at(ref >> 3);
+	__u32 j = ref & 7;
+
+	if (!conf || j >= MAX_SELECTORS)
+		return NULL;
+	/* Here, not before the test: clang would otherwise add the index to
+	 * the pointer first, and the verifier see an unbounded offset. */
+	barrier_var(j);
+	return &conf->sel[j];
+}
+
+/* A filter reference: selector reference << 4 | return filter << 3 | i. */
+static __always_inline const struct arg_filter *filter_at(__u32 ref)
+{
+	const struct selector *sel = selector_at(ref >> 4);
+	__u32 i = ref & 7;
+
+	if (!sel || i >= ((ref & 8) ? MAX_RET_FILTERS : MAX_FILTERS))
+		return NULL;
+	barrier_var(i);
+	return (ref & 8) ? &sel->r[i] : &sel->f[i];
+}
+
+static __always_inline const struct pid_filter *pid_filter_at(__u32 ref)
+{
+	const struct selector *sel = selector_at(ref >> 3);
+	__u32 i = ref & 7;
+
+	if (!sel || i >= MAX_PID_FILTERS)
+		return NULL;
+	barrier_var(i);
+	return &sel->pidf[i];
+}
+
+static __always_inline struct str_slot *arg_slot(__u32 i)
+{
+	struct hook_scratch *s = scratch();
+
+	if (!s || i >= MAX_ARGS)
+		return NULL;
+	/* Masked where it is used: clang tests a copy of i. */
+	return &s->a.str[BOUND(i, 7)];
+}
+
+static __always_inline __u8 *arg_trunc(__u32 i)
+{
+	struct hook_scratch *s = scratch();
+
+	if (!s || i >= MAX_ARGS)
+		return NULL;
+	/* Masked where it is used: clang tests a copy of i. */
+	return &s->a.trunc[BOUND(i, 7)];
+}
+
+#define ARG_PARAMS __u32 arg_i
+#define ARG_ARGS(s, i) (i)
+#define ARG_DECL                                \
+	struct str_slot *slot = arg_slot(arg_i); \
+	__u8 *trunc = arg_trunc(arg_i)
+#define SLOT_PARAMS __u32 arg_i
+#define SLOT_ARGS(s, i) (i)
+#define SLOT_DECL struct str_slot *slot = arg_slot(arg_i)
+#define OUT_PARAMS(type) __u32 arg_i
+#define OUT_ARGS(type, s, i) (i)
+#define OUT_DECL(type)                          \
+	struct str_slot *out_slot = arg_slot(arg_i); \
+	type *out = out_slot ? (type *)out_slot->s : NULL
+#define SCRATCH_PARAMS
+#define SCRATCH_ARGS(s)
+#define SCRATCH_DECL struct hook_scratch *s = scratch()
+#define HOOK_PARAMS __u32 conf_slot
+#define HOOK_ARGS(s, conf, slot) (slot)
+#define HOOK_DECL                             \
+	struct hook_scratch *s = scratch(); \
+	const struct hook_conf *conf = hook_at(conf_slot)
+#define SEL_PARAMS __u32 sel_ref
+#define SEL_ARGS(sel, slot, j) ((slot) << 3 | (j))
+#define SEL_DECL const struct selector *sel = selector_at(sel_ref)
+#define SEL_SELF sel_ref
+#define FILTER_PARAMS __u32 f_ref
+#define FILTER_ARGS(f, ret, i) (sel_ref << 4 | (ret) << 3 | (i))
+#define FILTER_DECL const struct arg_filter *f = filter_at(f_ref)
+#define PIDF_PARAMS __u32 pf_ref
+#define PIDF_ARGS(pf, i) (sel_ref << 3 | (i))
+#define PIDF_DECL const struct pid_filter *pf = pid_filter_at(pf_ref)
+#else
+#define ARG_PARAMS struct str_slot *slot, __u8 *trunc
+#define ARG_ARGS(s, i) &(s)->a.str[i], &(s)->a.trunc[i]
+#define ARG_DECL
+#define SLOT_PARAMS struct str_slot *slot
+#define SLOT_ARGS(s, i) &(s)->a.str[i]
+#define SLOT_DECL
+#define OUT_PARAMS(type) type *out
+#define OUT_ARGS(type, s, i) (type *)(s)->a.str[i].s
+#define OUT_DECL(type)
+#define SCRATCH_PARAMS struct hook_scratch *s,
+#define SCRATCH_ARGS(s) (s),
+#define SCRATCH_DECL
+#define HOOK_PARAMS struct hook_scratch *s, const struct hook_conf *conf
+#define HOOK_ARGS(s, conf, slot) (s), (conf)
+#define HOOK_DECL
+#define SEL_PARAMS const struct selector *sel
+#define SEL_ARGS(sel, slot, j) (sel)
+#define SEL_DECL
+#define SEL_SELF sel
+#define FILTER_PARAMS const struct arg_filter *f
+#define FILTER_ARGS(f, ret, i) (f)
+#define FILTER_DECL
+#define PIDF_PARAMS const struct pid_filter *pf
+#define PIDF_ARGS(pf, i) (pf)
+#define PIDF_DECL
+#endif
+
 /* addr_in reports whether a socket's source (src) or destination address
  * is in set, as Tetragon matches them: an AF_INET address against the set's
  * IPv4 prefixes, an AF_INET6 one against its IPv6 prefixes (a v4-mapped
@@ -261,8 +402,9 @@ static __always_inline int addr_in(__u32 set, const struct sock_arg *sk, int src
 	return -1;
 }
 
-__noinline int filter_match(const struct arg_filter *f)
+__noinline int filter_match(FILTER_PARAMS)
 {
+	FILTER_DECL;
 	struct hook_scratch *s = scratch();
 
 	if (!s || !f)
@@ -438,8 +580,10 @@ static __always_inline __u32 ns_tgid(struct task_struct *task)
 
 /* pid_filter_match: one matchPIDs entry. A global function, verified
  * once whatever the number of entries and selectors that call it. */
-__noinline int pid_filter_match(const struct pid_filter *pf)
+__noinline int pid_filter_match(PIDF_PARAMS)
 {
+	PIDF_DECL;
+
 	if (!pf)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -469,12 +613,16 @@ __noinline int pid_filter_match(const struct pid_filter *pf)
 	return pf->op == SOP_In ? in : !in;
 }
 
-static __always_inline int pid_match(const struct selector *sel)
+static __always_inline int pid_match(SEL_PARAMS)
 {
+	SEL_DECL;
+
+	if (!sel)
+		return 0;
 	for (int i = 0; i < MAX_PID_FILTERS; i++) {
 		if (i >= sel->npidf)
 			break;
-		if (!pid_filter_match(&sel->pidf[i]))
+		if (!pid_filter_match(PIDF_ARGS(&sel->pidf[i], i)))
 			return 0;
 	}
 	return 1;
@@ -482,8 +630,10 @@ static __always_inline int pid_match(const struct selector *sel)
 
 /* namespaces_match tests matchNamespaces: every entry must hold. A global
  * function, verified once. */
-__noinline int namespaces_match(const struct selector *sel)
+__noinline int namespaces_match(SEL_PARAMS)
 {
+	SEL_DECL;
+
 	if (!sel)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -508,8 +658,10 @@ __noinline int namespaces_match(const struct selector *sel)
 
 /* caps_match tests matchCapabilities on the current task's credentials, as
  * Tetragon does: In, at least one of the capabilities; NotIn, none. */
-__noinline int caps_match(const struct selector *sel)
+__noinline int caps_match(SEL_PARAMS)
 {
+	SEL_DECL;
+
 	if (!sel)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -543,8 +695,10 @@ __noinline int caps_match(const struct selector *sel)
  * (exec_caps). In: one of the listed capabilities changed; NotIn: none of
  * them did, but another one did; no change matches neither. A match takes
  * the current set as the new reference, so one change is reported once. */
-__noinline int caps_change_match(const struct selector *sel)
+__noinline int caps_change_match(SEL_PARAMS)
 {
+	SEL_DECL;
+
 	if (!sel)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -600,8 +754,10 @@ __noinline int caps_change_match(const struct selector *sel)
  * forked or exec'd with (exec_caps). A type whose reference is unknown
  * (0) is skipped. A match takes the current namespaces as the new
  * reference, so one change is reported once. */
-__noinline int ns_change_match(const struct selector *sel)
+__noinline int ns_change_match(SEL_PARAMS)
 {
+	SEL_DECL;
+
 	if (!sel)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -653,15 +809,18 @@ static __always_inline int cgroup_in(__u32 set)
 
 /* selector_match tests the entry part (ret == 0) or the return part of a
  * selector. */
-__noinline int selector_match(struct hook_scratch *s, const struct selector *sel, int ret)
+__noinline int selector_match(SCRATCH_PARAMS SEL_PARAMS, int ret)
 {
+	SCRATCH_DECL;
+	SEL_DECL;
+
 	if (!s || !sel)
 		return 0;
 	if (ret) {
 		for (int i = 0; i < MAX_RET_FILTERS; i++) {
 			if (i >= sel->nret)
 				break;
-			if (!filter_match(&sel->r[i]))
+			if (!filter_match(FILTER_ARGS(&sel->r[i], 1, i)))
 				return 0;
 		}
 		return 1;
@@ -670,11 +829,11 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 	 * the most. */
 	if (sel->cgroup_set && !cgroup_in(sel->cgroup_set))
 		return 0;
-	if (sel->npidf && !pid_match(sel))
+	if (sel->npidf && !pid_match(SEL_SELF))
 		return 0;
-	if (sel->caps.op && !caps_match(sel))
+	if (sel->caps.op && !caps_match(SEL_SELF))
 		return 0;
-	if (sel->nns && !namespaces_match(sel))
+	if (sel->nns && !namespaces_match(SEL_SELF))
 		return 0;
 	if (sel->bin_op && !binary_match(sel->bin_op, sel->bin_set, sel->bin_follow, 0))
 		return 0;
@@ -683,13 +842,13 @@ __noinline int selector_match(struct hook_scratch *s, const struct selector *sel
 	for (int i = 0; i < MAX_FILTERS; i++) {
 		if (i >= sel->nfilters)
 			break;
-		if (!filter_match(&sel->f[i]))
+		if (!filter_match(FILTER_ARGS(&sel->f[i], 0, i)))
 			return 0;
 	}
 	/* Last: a change they match is taken as seen. */
-	if (sel->capch.op && !caps_change_match(sel))
+	if (sel->capch.op && !caps_change_match(SEL_SELF))
 		return 0;
-	if (sel->nsch_op && !ns_change_match(sel))
+	if (sel->nsch_op && !ns_change_match(SEL_SELF))
 		return 0;
 	return 1;
 }

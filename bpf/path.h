@@ -13,17 +13,6 @@
 /* The walk writes backwards from the end of the first half; the second half
  * only exists so that a masked offset plus a bounded name length always stays
  * inside the buffer, which is what the verifier needs to see. */
-struct path_buf {
-	char buf[VIGIL_PATH_MAX * 2];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct path_buf);
-} path_heap SEC(".maps");
-
 struct path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
@@ -34,6 +23,22 @@ struct path_walk {
 	bool done;
 	bool truncated;
 };
+
+struct path_buf {
+	char buf[VIGIL_PATH_MAX * 2];
+#ifdef VIGIL_COMPAT
+	/* The compat build's walk keeps its state here (resolve_path). */
+	struct path_walk w;
+#endif
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_heap SEC(".maps");
+
 
 /* path_walk_step prepends one component, or crosses one mount, per call. It
  * runs under bpf_loop so that the verifier checks one step instead of every
@@ -204,7 +209,7 @@ static __noinline int name_special(struct dentry *dentry, struct vfsmount *mnt, 
  * [start, VIGIL_PATH_MAX - tail) and returns start: the caller has written
  * tail bytes after it. *truncated is set when the path
  * was deeper or longer than the limits; the leaf end of the path is kept.
- * Needs bpf_loop (Linux 5.17). */
+ * Under bpf_loop (Linux 5.17), or a bounded loop in the compat build. */
 static __always_inline int resolve_path(struct dentry *dentry, struct vfsmount *vfsmnt,
 					struct dentry *root_dentry, struct vfsmount *root_mnt,
 					int tail, bool *truncated)
@@ -219,7 +224,25 @@ static __always_inline int resolve_path(struct dentry *dentry, struct vfsmount *
 	};
 	__u32 zero = 0;
 
+#ifdef VIGIL_COMPAT
+	/* A bounded loop, with the walk's state in the map, not on the
+	 * stack: the verifier tracks no values in a map, so every way through
+	 * a step reaches the next one in the same state, and it checks 128
+	 * steps instead of every combination of their branches. */
+	struct path_buf *wb = bpf_map_lookup_elem(&path_heap, &zero);
+
+	if (!wb)
+		return -1;
+	wb->w = w;
+	for (__u32 i = 0; i < VIGIL_PATH_DEPTH; i++)
+		if (path_walk_step(i, &wb->w))
+			break;
+	w.pos = wb->w.pos;
+	w.done = wb->w.done;
+	w.truncated = wb->w.truncated;
+#else
 	bpf_loop(VIGIL_PATH_DEPTH, path_walk_step, &w, 0);
+#endif
 	*truncated = w.truncated || !w.done;
 	if (w.pos >= VIGIL_PATH_MAX - tail) {
 		/* The root itself. */

@@ -65,7 +65,7 @@ int vigil_tracepoint(void *ctx)
 		s->a.raw[i & 7] = v;
 	}
 	s->call = 0;
-	enter_hook(s, slot);
+	enter_hook(SCRATCH_ARGS(s) slot);
 	post_stacks(ctx, s);
 	return 0;
 }
@@ -96,7 +96,7 @@ static __always_inline int kprobe_entry(struct pt_regs *ctx)
 	s->a.raw[5] = FUNC_ARG6(ctx);
 	s->regs = (__u64)ctx;
 	s->call = cookie >> 32;
-	enter_hook(s, slot);
+	enter_hook(SCRATCH_ARGS(s) slot);
 	post_stacks(ctx, s);
 	return 0;
 }
@@ -111,7 +111,7 @@ static __always_inline int kprobe_return(struct pt_regs *ctx)
 		return 0;
 	s->ret = PT_REGS_RC(ctx);
 	s->call = cookie >> 32;
-	exit_hook(s, slot);
+	exit_hook(SCRATCH_ARGS(s) slot);
 	post_stacks(ctx, s);
 	return 0;
 }
@@ -256,7 +256,7 @@ static __always_inline int usdt_hook(struct pt_regs *ctx, int set)
 		s->a.raw[i] = v;
 	}
 	s->call = 0;
-	enter_hook(s, site->slot);
+	enter_hook(SCRATCH_ARGS(s) site->slot);
 	post_stacks(ctx, s);
 	if (set)
 		usdt_set(ctx, site, s->matched);
@@ -283,8 +283,10 @@ int vigil_usdt_set(struct pt_regs *ctx)
 /* connect_hook runs one hook's selectors on a connect and returns 0 when a
  * matching selector refuses it (Override). Cgroup programs cannot send
  * signals: the compiler refuses Sigkill and Signal on connect hooks. */
-__noinline int connect_hook(struct hook_scratch *s, __u32 slot)
+__noinline int connect_hook(SCRATCH_PARAMS __u32 slot)
 {
+	SCRATCH_DECL;
+
 	if (!s)
 		return 1;
 	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
@@ -294,14 +296,14 @@ __noinline int connect_hook(struct hook_scratch *s, __u32 slot)
 	/* What read_args says of the prefilter goes unused: testing it costs
 	 * this function stack that the cgroup programs' call chain cannot
 	 * spare (512 bytes for all of it). No selector matches anyway. */
-	read_args(s, conf, 0);
+	read_args(HOOK_ARGS(s, conf, slot), 0);
 	s->ret = 0;
 	for (int j = 0; j < MAX_SELECTORS; j++) {
 		if (j >= conf->nsel)
 			break;
 		const struct selector *sel = &conf->sel[j];
 
-		if (!selector_match(s, sel, 0))
+		if (!selector_match(SCRATCH_ARGS(s) SEL_ARGS(sel, slot, j), 0))
 			continue;
 		count_hook(slot, HC_MATCHED);
 		if (sel->count)
@@ -468,7 +470,7 @@ static __always_inline int connect_hooks(struct sockaddr_in6 *sa, __u32 len)
 	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
 		if (i >= e->n)
 			break;
-		if (!connect_hook(s, e->slot[i]))
+		if (!connect_hook(SCRATCH_ARGS(s) e->slot[i]))
 			allow = 0;
 	}
 	return allow;
@@ -522,7 +524,7 @@ const volatile __u32 tramp_call = 0;
 static __always_inline int run_copy(void *ctx, struct hook_scratch *s)
 {
 	s->call = tramp_call;
-	int ret = enter_hook(s, tramp_slot);
+	int ret = enter_hook(SCRATCH_ARGS(s) tramp_slot);
 
 	post_stacks(ctx, s);
 	return ret;
@@ -688,10 +690,10 @@ int vigil_fexit(void *ctx)
 		s->a.raw[i] = v;
 	}
 	s->call = tramp_call;
-	enter_hook(s, tramp_slot);
+	enter_hook(SCRATCH_ARGS(s) tramp_slot);
 	bpf_get_func_ret(ctx, &ret);
 	s->ret = ret;
-	exit_hook(s, tramp_slot);
+	exit_hook(SCRATCH_ARGS(s) tramp_slot);
 	post_stacks(ctx, s);
 	return 0;
 }

@@ -148,8 +148,10 @@ static __always_inline int prefiltered(struct hook_scratch *s, const struct hook
 	return !string_bloom(conf->pre_bloom, &s->a.str[a], n > 0 ? n - 1 : 0);
 }
 
-__noinline int enter_hook(struct hook_scratch *s, __u32 slot)
+__noinline int enter_hook(SCRATCH_PARAMS __u32 slot)
 {
+	SCRATCH_DECL;
+
 	if (!s)
 		return 0;
 	const struct hook_conf *conf = bpf_map_lookup_elem(&hooks, &slot);
@@ -163,7 +165,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 		s->call = SYSCALL_NR(regs);
 	}
 	s->matched = 0;
-	if (prefiltered(s, conf) || read_args(s, conf, 0))
+	if (prefiltered(s, conf) || read_args(HOOK_ARGS(s, conf, slot), 0))
 		return 0;
 	s->ret = 0;
 	for (int j = 0; j < MAX_SELECTORS; j++) {
@@ -171,7 +173,7 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 			break;
 		const struct selector *sel = &conf->sel[j];
 
-		if (!selector_match(s, sel, 0))
+		if (!selector_match(SCRATCH_ARGS(s) SEL_ARGS(sel, slot, j), 0))
 			continue;
 		if (conf->ret) {
 			struct pending_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .slot = slot};
@@ -195,8 +197,10 @@ __noinline int enter_hook(struct hook_scratch *s, __u32 slot)
 	return 0;
 }
 
-__noinline int exit_hook(struct hook_scratch *s, __u32 slot)
+__noinline int exit_hook(SCRATCH_PARAMS __u32 slot)
 {
+	SCRATCH_DECL;
+
 	if (!s)
 		return 0;
 	struct pending_key key = {.tid = (__u32)bpf_get_current_pid_tgid(), .slot = slot};
@@ -214,8 +218,8 @@ __noinline int exit_hook(struct hook_scratch *s, __u32 slot)
 	if (!conf || j >= MAX_SELECTORS)
 		return 0;
 	const struct selector *sel = &conf->sel[j];
-	read_args(s, conf, 1);
-	if (selector_match(s, sel, 1))
+	read_args(HOOK_ARGS(s, conf, slot), 1);
+	if (selector_match(SCRATCH_ARGS(s) SEL_ARGS(sel, slot, j), 1))
 		act(s, conf, slot, j, sel, 1);
 	return 0;
 }
@@ -244,7 +248,7 @@ static __always_inline int sys_enter(void *ctx, struct pt_regs *regs, long id, i
 	for (int i = 0; i < HOOKS_PER_SYSCALL; i++) {
 		if (i >= e->n)
 			break;
-		enter_hook(s, e->slot[i]);
+		enter_hook(SCRATCH_ARGS(s) e->slot[i]);
 		post_stacks(ctx, s);
 	}
 	return 0;
@@ -267,7 +271,7 @@ static __always_inline int sys_exit(void *ctx, struct pt_regs *regs, long ret)
 		if (i >= e->n)
 			break;
 		s->ret = ret;
-		exit_hook(s, e->slot[i]);
+		exit_hook(SCRATCH_ARGS(s) e->slot[i]);
 		post_stacks(ctx, s);
 	}
 	return 0;

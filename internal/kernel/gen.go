@@ -6,6 +6,10 @@ package kernel
 // __TARGET_ARCH_x86 and names the files after the architecture.
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -I../../bpf" -target amd64,arm64 -type exec_record -type exec_flags -type proc_flags -type exec_limits -type exec_settings -type fork_record -type exit_record -type hook_record -type hook_conf -type syscall_entry -type proc_info -type str_lpm_key -type addr_lpm_key -type deny_value -type deny_connect_key -type deny_connect6_key -type connect_denied_record -type hook_counters -type policy_cgroup_key -type sock_arg -type cred_arg -type bpf_attr_arg -type bpf_map_arg -type perf_event_arg -type usdt_site -type policy_count_key sensor ../../bpf/sensor.c
 
+// The same programs for Linux 5.10 to 5.16 (bpf/common.h, VIGIL_COMPAT):
+// sensorSpec picks this object where the kernel lacks bpf_loop.
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -cflags "-O2 -g -Wall -Werror -I../../bpf -DVIGIL_COMPAT" -target amd64,arm64 -no-global-types -output-stem sensor_compat sensorCompat ../../bpf/sensor.c
+
 // The kernel tables' limits, as Go constants (limitMaxArgs, ...).
 //go:generate go run ./cenum -obj sensor_x86_bpfel.o -enum hook_limits -goprefix limit -pkg kernel -source "bpf/hook_types.h's enum hook_limits" -o limits_gen.go
 
