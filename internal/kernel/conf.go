@@ -473,6 +473,9 @@ func (t *hookTable) writeSet(maps *sensorMaps, ph *PolicyHooks, kind policy.Stri
 			putString(k.S[:], reverse(v))
 			m, key = maps.StrPostfix, k
 		case policy.SetSubstring:
+			if compatObject() {
+				return 0, fmt.Errorf("substring operators search the string under bpf_loop (Linux 5.17): %w", ErrMissingFeature)
+			}
 			k := sensorSubstrKey{Set: set, Idx: uint32(i)}
 			val := sensorSubstrValue{Len: uint32(len(v))}
 			putString(val.S[:], v)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -41,14 +42,22 @@ func (fs Features) Has(name string) bool {
 
 // Feature names, as `vigil probe` prints them.
 const (
-	FeatureBTF         = "btf"
-	FeatureRingBuf     = "ring_buffer"
-	FeatureBPFLoop     = "bpf_loop"
-	FeatureTPBTF       = "tp_btf"
-	FeatureRawTP       = "raw_tracepoint"
-	FeatureKprobe      = "kprobe"
-	FeatureKprobeMulti = "kprobe_multi"
-	FeatureFentry      = "fentry"
+	FeatureBTF     = "btf"
+	FeatureRingBuf = "ring_buffer"
+	// FeatureBPFLoop: without it (before 5.17) the sensor loads its
+	// compat object (sensorSpec), which refuses substring operators.
+	FeatureBPFLoop = "bpf_loop"
+	// FeatureAttachCookie: kprobes, uprobes and tracepoints find their
+	// hook by the link's cookie (5.15).
+	FeatureAttachCookie = "bpf_get_attach_cookie"
+	FeatureTPBTF        = "tp_btf"
+	FeatureRawTP        = "raw_tracepoint"
+	FeatureKprobe       = "kprobe"
+	FeatureKprobeMulti  = "kprobe_multi"
+	FeatureFentry       = "fentry"
+	// FeatureFuncArgs: fentry programs read their function's arguments
+	// by number with bpf_get_func_arg (5.17).
+	FeatureFuncArgs = "bpf_get_func_arg"
 	// FeatureSyscallFmodRet: fmod_ret on syscall functions, which the
 	// kernel allows only with its error injection list
 	// (CONFIG_FUNCTION_ERROR_INJECTION): Override on syscall hooks.
@@ -72,11 +81,13 @@ func Probe() Features {
 		{FeatureBTF, probeBTF()},
 		{FeatureRingBuf, features.HaveMapType(ebpf.RingBuf)},
 		{FeatureBPFLoop, features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop)},
+		{FeatureAttachCookie, features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie)},
 		{FeatureTPBTF, probeTracing(ebpf.AttachTraceRawTp, "sched_process_exec")},
 		{FeatureRawTP, features.HaveProgramType(ebpf.RawTracepoint)},
 		{FeatureKprobe, probePMU("kprobe")},
 		{FeatureKprobeMulti, features.HaveBPFLinkKprobeMulti()},
 		{FeatureFentry, probeTracing(ebpf.AttachTraceFEntry, "security_file_open")},
+		{FeatureFuncArgs, probeFuncArgs()},
 		{FeatureSyscallFmodRet, probeTracing(ebpf.AttachModifyReturn, syscallWrapper("openat"))},
 		{FeatureLSM, probeLSM()},
 		{FeatureOverride, features.HaveProgramHelper(ebpf.Kprobe, asm.FnOverrideReturn)},
@@ -126,6 +137,27 @@ func refusal(err error) error {
 	}
 	return err
 }
+
+// probeFuncArgs checks that an fentry program may call
+// bpf_get_func_arg_cnt, of the family Vigil's fentry programs read their
+// arguments with. A kernel that refuses fentry altogether says so instead.
+var probeFuncArgs = sync.OnceValue(func() error {
+	if err := probeTracing(ebpf.AttachTraceFEntry, "security_file_open"); err != nil {
+		return err
+	}
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "security_file_open", License: "GPL",
+		Instructions: asm.Instructions{asm.FnGetFuncArgCnt.Call(), asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if errors.Is(err, unix.EINVAL) {
+		// The verifier's "invalid func unknown#185".
+		return fmt.Errorf("%w: bpf_get_func_arg needs Linux 5.17", ebpf.ErrNotSupported)
+	}
+	if err != nil {
+		return refusal(err)
+	}
+	return p.Close()
+})
 
 // probeLSM checks that BPF is an active LSM and that an LSM program loads.
 // Without "bpf" in the LSM list, programs attach but never run.

@@ -3,6 +3,9 @@ package kernel
 import (
 	"fmt"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -77,6 +80,11 @@ type HookMechanism struct {
 // the process sensor's, then each kind's (hookKinds).
 func (fs Features) Mechanisms() []HookMechanism {
 	out := []HookMechanism{{Hook: "process exec/fork/exit", Mechanism: fs.tracepointMechanism() + " sched_process_exec/fork/exit"}}
+	if !fs.Has(FeatureBPFLoop) {
+		// sensorSpec's choice, which only that helper decides.
+		out[0].Mechanism += " (compat object: no bpf_loop)"
+		out = append(out, HookMechanism{Hook: "substring operators", Err: fmt.Errorf("need %s, which this kernel lacks", FeatureBPFLoop)})
+	}
 	for _, hk := range hookKinds {
 		out = append(out, hk.mechanisms(fs)...)
 	}
@@ -90,6 +98,28 @@ func (fs Features) tracepointMechanism() string {
 		return "tp_btf"
 	}
 	return "raw_tp"
+}
+
+// needCookie refuses a hook whose programs find it by their link's
+// cookie (kprobes, uprobes, USDTs, tracepoints) where the kernel has no
+// bpf_get_attach_cookie (before 5.15).
+func needCookie(h *policy.Hook, what string) error {
+	if err := haveCookie(); err != nil {
+		return fmt.Errorf("%s: %s find their hook by the link's attach cookie (bpf_get_attach_cookie, Linux 5.15): %w: %w", h.Path, what, ErrMissingFeature, err)
+	}
+	return nil
+}
+
+func haveCookie() error { return features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie) }
+
+// needFuncArgs refuses a hook served by trampoline programs (fentry,
+// fmod_ret, LSM), which read their function's arguments with
+// bpf_get_func_arg, where the kernel lacks it (before 5.17).
+func needFuncArgs(h *policy.Hook, what string) error {
+	if err := probeFuncArgs(); err != nil {
+		return fmt.Errorf("%s: %s read their arguments with bpf_get_func_arg (Linux 5.17): %w: %w", h.Path, what, ErrMissingFeature, err)
+	}
+	return nil
 }
 
 // missing is the row of a kind whose mechanism needs a feature the kernel

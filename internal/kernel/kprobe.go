@@ -223,12 +223,21 @@ func (kprobeKind) attachable(_ *Sensor, h *policy.Hook) error {
 		if !Probe().Has(FeatureFentry) {
 			return fmt.Errorf("%s: fentries need fentry and fexit programs, which this kernel refuses or lacks: %w", h.Path, ErrMissingFeature)
 		}
-		return nil
+		return needFuncArgs(h, "fentry and fexit programs")
+	}
+	if hasOverride(h) {
+		// Override on a kernel function is fmod_ret, a trampoline.
+		if err := needFuncArgs(h, "fmod_ret programs (Override)"); err != nil {
+			return err
+		}
 	}
 	kprobes := probePMU("kprobe")
-	fentry := !h.Return && !hasOverride(h) && len(h.Calls) == 1 && Probe().Has(FeatureFentry)
+	if kprobes == nil {
+		kprobes = haveCookie()
+	}
+	fentry := !h.Return && !hasOverride(h) && len(h.Calls) == 1 && Probe().Has(FeatureFentry) && probeFuncArgs() == nil
 	if kprobes != nil && !fentry {
-		return fmt.Errorf("%s.call: kprobes are not available on this kernel: %w: %w", h.Path, ErrMissingFeature, kprobes)
+		return fmt.Errorf("%s.call: kprobes are not available on this kernel (they need the kprobe perf event source and bpf_get_attach_cookie, Linux 5.15): %w: %w", h.Path, ErrMissingFeature, kprobes)
 	}
 	return nil
 }
@@ -252,10 +261,14 @@ func (kprobeKind) mechanisms(fs Features) []HookMechanism {
 	}
 	if !fs.Has(FeatureKprobe) {
 		kprobes = missing(hook, FeatureKprobe)
+	} else if !fs.Has(FeatureAttachCookie) {
+		kprobes = missing(hook, FeatureAttachCookie)
 	}
 	override := HookMechanism{Hook: "Override (security_*)", Mechanism: "fmod_ret"}
 	if !fs.Has(FeatureFentry) {
 		override = HookMechanism{Hook: override.Hook, Err: errors.New("needs fmod_ret (a trampoline program), which this kernel refuses or lacks")}
+	} else if !fs.Has(FeatureFuncArgs) {
+		override = missing(override.Hook, FeatureFuncArgs)
 	}
 	return []HookMechanism{kprobes, override}
 }

@@ -67,7 +67,7 @@ func (lsmKind) attachable(_ *Sensor, h *policy.Hook) error {
 	if err := probeLSMActive(); err != nil {
 		return fmt.Errorf("%s.hook: %w: %w", h.Path, ErrMissingFeature, err)
 	}
-	return nil
+	return needFuncArgs(h, "BPF LSM programs")
 }
 
 func (lsmKind) attach(s *Sensor, ih *InstalledHook) error { return s.attachLSM(ih) }
@@ -75,6 +75,9 @@ func (lsmKind) attach(s *Sensor, ih *InstalledHook) error { return s.attachLSM(i
 func (lsmKind) mechanisms(fs Features) []HookMechanism {
 	if !fs.Has(FeatureLSM) {
 		return []HookMechanism{missing("lsmhooks", FeatureLSM)}
+	}
+	if !fs.Has(FeatureFuncArgs) {
+		return []HookMechanism{missing("lsmhooks", FeatureFuncArgs)}
 	}
 	return []HookMechanism{{Hook: "lsmhooks", Mechanism: "bpf_lsm"}}
 }

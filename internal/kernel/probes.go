@@ -14,9 +14,11 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-// probePrograms are the programs of bpf/probes.h, loaded on first use: they
-// need attach cookies (Linux 5.15), which the process sensor does not.
+// probePrograms are the programs of bpf/probes.h, loaded on first use.
 type probePrograms struct {
+	connectPrograms
+	// cookiePrograms are left nil where the kernel lacks attach cookies
+	// (before 5.15): their hook kinds refuse hooks there (needCookie).
 	cookiePrograms
 	// multi is nil where the kernel lacks kprobe.multi: there its attach
 	// type does not load at all.
@@ -34,10 +36,14 @@ type cookiePrograms struct {
 	Uprobe     *ebpf.Program `ebpf:"vigil_uprobe"`
 	Uretprobe  *ebpf.Program `ebpf:"vigil_uretprobe"`
 	Usdt       *ebpf.Program `ebpf:"vigil_usdt"`
-	Connect4   *ebpf.Program `ebpf:"vigil_connect4"`
-	Connect6   *ebpf.Program `ebpf:"vigil_connect6"`
 	Kprobe     *ebpf.Program `ebpf:"vigil_kprobe"`
 	Kretprobe  *ebpf.Program `ebpf:"vigil_kretprobe"`
+}
+
+// connectPrograms find their hooks in the syscall table, by a fixed key.
+type connectPrograms struct {
+	Connect4 *ebpf.Program `ebpf:"vigil_connect4"`
+	Connect6 *ebpf.Program `ebpf:"vigil_connect6"`
 }
 
 // usdtSetPrograms are loaded for the first USDT probe with a Set action.
@@ -74,13 +80,17 @@ func (s *Sensor) probeCollection() (*probePrograms, error) {
 	if s.probes != nil {
 		return s.probes, nil
 	}
-	spec, err := loadSensor()
+	spec, err := sensorSpec()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
 	p := &probePrograms{}
-	keep := programNames(&p.cookiePrograms)
-	if features.HaveBPFLinkKprobeMulti() == nil {
+	keep := programNames(&p.connectPrograms)
+	cookies := haveCookie() == nil
+	if cookies {
+		keep = append(keep, programNames(&p.cookiePrograms)...)
+	}
+	if cookies && features.HaveBPFLinkKprobeMulti() == nil {
 		p.multi = &kprobeMultiPrograms{}
 		keep = append(keep, programNames(p.multi)...)
 	}
@@ -94,9 +104,12 @@ func (s *Sensor) probeCollection() (*probePrograms, error) {
 	spec.Maps["events"].MaxEntries = s.maps.Events.MaxEntries()
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: s.byName})
 	if err != nil {
-		return nil, fmt.Errorf("loading the tracepoint and uprobe programs (they need attach cookies, Linux 5.15): %w", describeLoadError(err))
+		return nil, fmt.Errorf("loading the connect, kprobe, tracepoint and uprobe programs: %w", describeLoadError(err))
 	}
-	err = coll.Assign(&p.cookiePrograms)
+	err = coll.Assign(&p.connectPrograms)
+	if err == nil && cookies {
+		err = coll.Assign(&p.cookiePrograms)
+	}
 	if err == nil && p.multi != nil {
 		err = coll.Assign(p.multi)
 	}
@@ -118,7 +131,7 @@ func (s *Sensor) usdtSetProgram(p *probePrograms) (*ebpf.Program, error) {
 	if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnProbeWriteUser); err != nil {
 		return nil, fmt.Errorf("Set writes the traced process's memory with bpf_probe_write_user, which this kernel refuses (under lockdown, see /sys/kernel/security/lockdown): %w: %w", ErrMissingFeature, err)
 	}
-	spec, err := loadSensor()
+	spec, err := sensorSpec()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}

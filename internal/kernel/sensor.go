@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -141,8 +143,29 @@ func LoadSensor(opts SensorOptions) (*Sensor, error) {
 	return nil, fmt.Errorf("loading the process sensor: %w", errors.Join(errs...))
 }
 
+// forceCompat makes sensorSpec pick the compat object on any kernel: the
+// tests run it on kernels that could load the other.
+var forceCompat bool
+
+// sensorSpec returns the embedded object this kernel can load. Before Linux
+// 5.17 that is sensorCompat, built with VIGIL_COMPAT (bpf/common.h): the
+// same programs without bpf_loop, whose global functions take no pointers.
+// Only the missing helper selects it: a probe that fails for another reason
+// (EPERM) leaves the choice to the load, whose error then names the cause.
+func sensorSpec() (*ebpf.CollectionSpec, error) {
+	if compatObject() {
+		return loadSensorCompat()
+	}
+	return loadSensor()
+}
+
+// compatObject reports whether the sensor loads sensorCompat.
+func compatObject() bool {
+	return forceCompat || errors.Is(features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop), ebpf.ErrNotSupported)
+}
+
 func loadSensorWith(opts SensorOptions, m Mechanism) (*Sensor, error) {
-	spec, err := loadSensor()
+	spec, err := sensorSpec()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}

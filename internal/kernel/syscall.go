@@ -84,13 +84,19 @@ func (s *Sensor) syscallSupport() syscallSupport {
 	}
 	var k syscallSupport
 	if !s.syscallTracepoints {
-		k.kprobe = probePMU("kprobe") == nil
+		// The kprobe programs find their hook by the attach cookie, the
+		// trampoline ones read arguments with bpf_get_func_arg: before
+		// 5.15 and 5.17 syscall hooks take the raw tracepoints.
+		k.kprobe = probePMU("kprobe") == nil && haveCookie() == nil
 		// As probeCollection decides whether to load the programs.
 		k.kprobeMulti = k.kprobe && features.HaveBPFLinkKprobeMulti() == nil
 		if !k.kprobe || s.preferFentry {
-			k.fentry = probeTracing(ebpf.AttachTraceFEntry, syscallWrapper("openat")) == nil
+			k.fentry = probeTracing(ebpf.AttachTraceFEntry, syscallWrapper("openat")) == nil && probeFuncArgs() == nil
 		}
 		k.fmodRet = probeTracing(ebpf.AttachModifyReturn, syscallWrapper("openat"))
+		if k.fmodRet == nil {
+			k.fmodRet = probeFuncArgs()
+		}
 	} else {
 		k.fmodRet = errors.New("the sensor was told to use the raw syscall tracepoints, which cannot change a return value")
 	}
@@ -208,9 +214,9 @@ func (syscallKind) mechanisms(fs Features) []HookMechanism {
 	sysTP := fs.tracepointMechanism() + " sys_enter/sys_exit, by syscall number"
 	syscalls := HookMechanism{Hook: "kprobes (syscall: true)", Mechanism: sysTP}
 	switch m := syscallMechanism(syscallSupport{
-		kprobe:      fs.Has(FeatureKprobe),
+		kprobe:      fs.Has(FeatureKprobe) && fs.Has(FeatureAttachCookie),
 		kprobeMulti: fs.Has(FeatureKprobeMulti),
-		fentry:      fs.Has(FeatureFentry),
+		fentry:      fs.Has(FeatureFentry) && fs.Has(FeatureFuncArgs),
 	}, false, false); m {
 	case SyscallFentry:
 		syscalls.Mechanism = m + " (at return: " + sysTP + ")"

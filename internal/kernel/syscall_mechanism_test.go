@@ -27,17 +27,24 @@ func syscallSensor(t *testing.T, opts kernel.SensorOptions, p *policy.TracingPol
 
 // wantSyscallMechanism is the mechanism a syscall hook must get on this
 // kernel, from the feature probe: kprobe.multi, else kprobe, else (at entry
-// only) fentry, else the raw syscall tracepoints.
+// only) fentry, else the raw syscall tracepoints. Kprobe programs find
+// their hook by the attach cookie, fentry ones read arguments with
+// bpf_get_func_arg: without those (5.10) only the tracepoints are left.
 func wantSyscallMechanism(fs kernel.Features, atReturn bool) string {
+	kprobes := fs.Has(kernel.FeatureKprobe) && fs.Has(kernel.FeatureAttachCookie)
 	switch {
-	case fs.Has(kernel.FeatureKprobe) && fs.Has(kernel.FeatureKprobeMulti):
+	case kprobes && fs.Has(kernel.FeatureKprobeMulti):
 		return kernel.SyscallKprobeMulti
-	case fs.Has(kernel.FeatureKprobe):
+	case kprobes:
 		return kernel.SyscallKprobe
-	case fs.Has(kernel.FeatureFentry) && !atReturn:
+	case syscallFentry(fs) && !atReturn:
 		return kernel.SyscallFentry
 	}
 	return kernel.SyscallTracepoints
+}
+
+func syscallFentry(fs kernel.Features) bool {
+	return fs.Has(kernel.FeatureFentry) && fs.Has(kernel.FeatureFuncArgs)
 }
 
 // TestSyscallHookMechanismIsWhatProbeReports: a `syscall: true` kprobe
@@ -112,7 +119,7 @@ func TestSyscallHookMechanismsReportTheSameEvents(t *testing.T) {
 			switch {
 			case m.opts.SyscallTracepoints && mech != kernel.SyscallTracepoints:
 				t.Fatalf("forced to the raw tracepoints, attached with %q", mech)
-			case m.opts.PreferFentry && fs.Has(kernel.FeatureFentry) && mech != kernel.SyscallFentry:
+			case m.opts.PreferFentry && syscallFentry(fs) && mech != kernel.SyscallFentry:
 				t.Fatalf("with PreferFentry on a kernel with fentry, attached with %q", mech)
 			}
 			t.Logf("mechanism %s", mech)

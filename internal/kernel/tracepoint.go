@@ -145,8 +145,10 @@ func trailingZeros(v uint8) int {
 // the attach cookie (Linux 5.15).
 type tracepointKind struct{}
 
-func (tracepointKind) ownProbes() bool                        { return true }
-func (tracepointKind) attachable(*Sensor, *policy.Hook) error { return nil }
+func (tracepointKind) ownProbes() bool { return true }
+func (tracepointKind) attachable(_ *Sensor, h *policy.Hook) error {
+	return needCookie(h, "tracepoint hooks")
+}
 
 func (tracepointKind) attach(s *Sensor, ih *InstalledHook) error {
 	progs, err := s.probeCollection()
@@ -164,7 +166,10 @@ func (tracepointKind) attach(s *Sensor, ih *InstalledHook) error {
 	return nil
 }
 
-func (tracepointKind) mechanisms(Features) []HookMechanism {
+func (tracepointKind) mechanisms(fs Features) []HookMechanism {
+	if !fs.Has(FeatureAttachCookie) {
+		return []HookMechanism{missing("tracepoints", FeatureAttachCookie)}
+	}
 	return []HookMechanism{{Hook: "tracepoints", Mechanism: "tracepoint (perf event, attach cookie)"}}
 }
 

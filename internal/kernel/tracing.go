@@ -20,7 +20,7 @@ func (s *Sensor) loadTrampoline(ih *InstalledHook, program, attachTo string) (*e
 // loadTrampolineCall is loadTrampoline for the function of index call of
 // the hook's (its events name that one).
 func (s *Sensor) loadTrampolineCall(ih *InstalledHook, program, attachTo string, call int) (*ebpf.Program, error) {
-	spec, err := loadSensor()
+	spec, err := sensorSpec()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}

@@ -13,8 +13,10 @@ import (
 // binary's symbols and offsets, the hook's slot as the attach cookie.
 type uprobeKind struct{}
 
-func (uprobeKind) ownProbes() bool                        { return true }
-func (uprobeKind) attachable(*Sensor, *policy.Hook) error { return nil }
+func (uprobeKind) ownProbes() bool { return true }
+func (uprobeKind) attachable(_ *Sensor, h *policy.Hook) error {
+	return needCookie(h, "uprobes")
+}
 
 func (uprobeKind) attach(s *Sensor, ih *InstalledHook) error {
 	progs, err := s.probeCollection()
@@ -84,6 +86,9 @@ func (uprobeKind) attach(s *Sensor, ih *InstalledHook) error {
 func (uprobeKind) mechanisms(fs Features) []HookMechanism {
 	if !fs.Has(FeatureUprobe) {
 		return []HookMechanism{missing("uprobes", FeatureUprobe)}
+	}
+	if !fs.Has(FeatureAttachCookie) {
+		return []HookMechanism{missing("uprobes", FeatureAttachCookie)}
 	}
 	return []HookMechanism{{Hook: "uprobes", Mechanism: "uprobe (attach cookie)"}}
 }

@@ -347,8 +347,10 @@ func (s *Sensor) deleteUsdtSites(ih *InstalledHook) {
 // usdtKind attaches a USDT probe as a uprobe at each of its sites.
 type usdtKind struct{}
 
-func (usdtKind) ownProbes() bool                        { return true }
-func (usdtKind) attachable(*Sensor, *policy.Hook) error { return nil }
+func (usdtKind) ownProbes() bool { return true }
+func (usdtKind) attachable(_ *Sensor, h *policy.Hook) error {
+	return needCookie(h, "USDT probes")
+}
 
 func (usdtKind) attach(s *Sensor, ih *InstalledHook) error {
 	progs, err := s.probeCollection()
@@ -361,6 +363,9 @@ func (usdtKind) attach(s *Sensor, ih *InstalledHook) error {
 func (usdtKind) mechanisms(fs Features) []HookMechanism {
 	if !fs.Has(FeatureUprobe) {
 		return []HookMechanism{missing("usdts", FeatureUprobe)}
+	}
+	if !fs.Has(FeatureAttachCookie) {
+		return []HookMechanism{missing("usdts", FeatureAttachCookie)}
 	}
 	return []HookMechanism{{Hook: "usdts", Mechanism: "uprobe at each probe site (attach cookie, semaphore)"}}
 }
