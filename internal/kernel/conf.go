@@ -624,7 +624,7 @@ func (t *hookTable) writeIntSet(maps *sensorMaps, ph *PolicyHooks, values []int6
 	for _, v := range values {
 		k := sensorIntSetKey{Set: set, Val: v}
 		if err := m.Put(k, one); err != nil {
-			return 0, fmt.Errorf("storing %d in %s (every policy's InMap values share it): %w", v, m, err)
+			return 0, fmt.Errorf("storing %d in %s (every policy's InMap values share its %d entries): %w", v, m, m.MaxEntries(), err)
 		}
 		ph.sets = append(ph.sets, setKey{m, k})
 	}

@@ -122,3 +122,21 @@ func TestResolveAgainstKernelBTF(t *testing.T) {
 		}
 	}
 }
+
+func TestReleaseAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		release string
+		want    bool
+	}{
+		{"5.10.0-46-cloud-amd64", false},
+		{"6.0.19", false},
+		{"6.1.0-56-cloud-amd64", true},
+		{"6.12.118+deb13-cloud-arm64", true},
+		{"7.3.4+deb13-cloud-amd64", true},
+		{"garbage", false},
+	} {
+		if got := releaseAtLeast(c.release, 6, 1); got != c.want {
+			t.Errorf("releaseAtLeast(%q, 6, 1) = %v, want %v", c.release, got, c.want)
+		}
+	}
+}

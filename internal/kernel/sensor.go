@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Mechanism names how a sensor's programs are attached.
@@ -153,10 +154,56 @@ var forceCompat bool
 // Only the missing helper selects it: a probe that fails for another reason
 // (EPERM) leaves the choice to the load, whose error then names the cause.
 func sensorSpec() (*ebpf.CollectionSpec, error) {
+	load := loadSensor
 	if compatObject() {
-		return loadSensorCompat()
+		load = loadSensorCompat
 	}
-	return loadSensor()
+	spec, err := load()
+	if err != nil {
+		return nil, err
+	}
+	if !runtimeAllocatedMaps() {
+		// Every load edits the same way: the collections that share
+		// the sensor's maps must match their specs.
+		for _, name := range runtimeAllocated {
+			m := spec.Maps[name]
+			m.Flags &^= unix.BPF_F_NO_PREALLOC
+			m.MaxEntries = min(m.MaxEntries, preallocMaxEntries)
+		}
+	}
+	return spec, nil
+}
+
+// runtimeAllocated are the hash maps the programs read that are allocated
+// as they fill (BPF_F_NO_PREALLOC): the InMap sets and the substring
+// values, which user space writes.
+var runtimeAllocated = []string{"int_set", "str_sub"}
+
+// preallocMaxEntries bounds a preallocated runtimeAllocated map: int_set's
+// 262144 entries would take some 19 MB of kernel memory preallocated.
+const preallocMaxEntries = 32768
+
+// runtimeAllocatedMaps reports whether tracing programs may use hash maps
+// allocated at run time. Before Linux 6.1 (bpf_mem_alloc) the verifier
+// takes them but prints a kernel warning with a stack trace (WARN_ONCE
+// "trace type BPF program uses run-time allocation"), which node
+// monitoring reports; there the sensor preallocates them.
+var runtimeAllocatedMaps = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 6, 1)
+})
+
+// releaseAtLeast reports whether a kernel release ("5.10.0-46-cloud-amd64")
+// is major.minor or later.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // compatObject reports whether the sensor loads sensorCompat.
