@@ -41,14 +41,23 @@ type testBinary struct {
 }
 
 // excludedTest is a test the lane does not run; see notInVM.
-type excludedTest struct{ Pkg, Test, Reason string }
+type excludedTest struct {
+	Pkg, Test, Reason string
+	// ExceptOwnRun: the kernels that name their own tests (kernel.Run)
+	// run it.
+	ExceptOwnRun bool
+}
+
+// excludedOn reports whether e is left out on a kernel; ownRun: the kernel
+// runs its own selection of tests.
+func (e excludedTest) excludedOn(ownRun bool) bool { return !(e.ExceptOwnRun && ownRun) }
 
 // skipFlag returns the -test.skip flag that leaves out pkg's tests in
 // notInVM, or "".
-func skipFlag(pkg string) string {
+func skipFlag(pkg string, ownRun bool) string {
 	var names []string
 	for _, e := range notInVM {
-		if filepath.Clean(e.Pkg) == filepath.Clean(pkg) {
+		if filepath.Clean(e.Pkg) == filepath.Clean(pkg) && e.excludedOn(ownRun) {
 			names = append(names, regexp.QuoteMeta(e.Test))
 		}
 	}
@@ -72,7 +81,7 @@ func binaryName(pkg string) string {
 // (dash as /bin/sh, as on Debian), /init, and under guestRepo each test
 // binary in its package directory beside a copy of its testdata/, and the
 // paths of testData.
-func writeInitramfs(out, repo string, g guest, bins []testBinary, testArgs []string, configs map[string]string, warn io.Writer) error {
+func writeInitramfs(out, repo string, g guest, bins []testBinary, testArgs []string, ownRun bool, configs map[string]string, warn io.Writer) error {
 	// The applet list comes from this machine's busybox, the same Debian
 	// version as a sysroot's (lane.go's sysrootPackages).
 	hostBusybox, err := staticBusybox()
@@ -163,7 +172,7 @@ func writeInitramfs(out, repo string, g guest, bins []testBinary, testArgs []str
 	var runs []run
 	for _, b := range bins {
 		args := slices.Clone(testArgs)
-		if skip := skipFlag(b.Pkg); skip != "" {
+		if skip := skipFlag(b.Pkg, ownRun); skip != "" {
 			args = append(args, skip)
 		}
 		for _, a := range args {

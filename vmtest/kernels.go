@@ -31,6 +31,10 @@ type kernel struct {
 	Version string
 	// Arch is the Debian (and Go) architecture: "amd64" when empty.
 	Arch string
+	// Run, when set, is the tests this kernel runs (go test -run) unless
+	// -run names others: a kernel that lacks what most tests need runs
+	// the ones that check what it offers.
+	Run string
 }
 
 // spec is k's package as apt-get download takes it.

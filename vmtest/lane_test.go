@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -80,11 +81,16 @@ func TestNotInVMNamesRealPackages(t *testing.T) {
 func TestSkipFlagMatchesTheExcludedTestsOnly(t *testing.T) {
 	saved := notInVM
 	defer func() { notInVM = saved }()
-	notInVM = []excludedTest{{"./a/", "TestX", "r"}, {"./a", "TestY.Z", "r"}, {"./b/", "TestW", "r"}}
-	if got, want := skipFlag("./a/"), `-test.skip=^(TestX|TestY\.Z)$`; got != want {
+	notInVM = []excludedTest{{Pkg: "./a/", Test: "TestX", Reason: "r"}, {Pkg: "./a", Test: "TestY.Z", Reason: "r"}, {Pkg: "./b/", Test: "TestW", Reason: "r"},
+		{Pkg: "./a/", Test: "TestV", Reason: "r", ExceptOwnRun: true}}
+	if got, want := skipFlag("./a/", false), `-test.skip=^(TestX|TestY\.Z|TestV)$`; got != want {
+		t.Errorf("skipFlag = %q, want %q", got, want)
+	}
+	// A kernel with its own selection runs TestV.
+	if got, want := skipFlag("./a/", true), `-test.skip=^(TestX|TestY\.Z)$`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-	if got := skipFlag("./c/"); got != "" {
+	if got := skipFlag("./c/", false); got != "" {
 		t.Errorf("a package with no exclusions got %s", got)
 	}
 }
@@ -106,5 +112,38 @@ func TestEveryKernelHasAGuestArchitecture(t *testing.T) {
 	}
 	if got := guestArches["amd64"].scaled(35 * time.Minute); got != 35*time.Minute {
 		t.Errorf("amd64 guests get %s for a 35m test binary", got)
+	}
+}
+
+// TestKernelRunNamesTests: a kernel's own test selection compiles, and each
+// name it lists exactly is a test of the lane's packages.
+func TestKernelRunNamesTests(t *testing.T) {
+	for _, k := range kernels {
+		if k.Run == "" {
+			continue
+		}
+		if _, err := regexp.Compile(k.Run); err != nil {
+			t.Errorf("%s: Run: %v", k.Name, err)
+			continue
+		}
+		names := strings.Split(strings.TrimSuffix(strings.TrimPrefix(k.Run, "^("), ")$"), "|")
+		for _, n := range names {
+			if strings.ContainsAny(n, ".*+?[") {
+				continue
+			}
+			found := false
+			for _, pkg := range testPackages {
+				src, _ := filepath.Glob(filepath.Join("..", pkg, "*_test.go"))
+				for _, f := range src {
+					b, _ := os.ReadFile(f)
+					if strings.Contains(string(b), "func "+n+"(t *testing.T)") {
+						found = true
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s: Run names %s, which no test package of the lane has", k.Name, n)
+			}
+		}
 	}
 }

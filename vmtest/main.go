@@ -187,13 +187,17 @@ func run() error {
 	if o.archRun != "" && archRegexp == "" {
 		return fmt.Errorf("-arch-run %q: want ARCH=REGEXP", o.archRun)
 	}
-	testArgs := func(a guestArch) []string {
+	// ownRun: the kernel runs its own selection (kernel.Run).
+	ownRun := func(a guestArch, k kernel) bool { return k.Run != "" && o.run == "" && a.GOARCH != archRun }
+	testArgs := func(a guestArch, k kernel) []string {
 		args := []string{"-test.timeout=" + a.scaled(o.testTimeout).String()}
-		if a.GOARCH == archRun {
-			return append(args, "-test.run="+archRegexp)
-		}
-		if o.run != "" {
+		switch {
+		case a.GOARCH == archRun:
+			args = append(args, "-test.run="+archRegexp)
+		case o.run != "":
 			args = append(args, "-test.run="+o.run)
+		case k.Run != "":
+			args = append(args, "-test.run="+k.Run)
 		}
 		return args
 	}
@@ -205,11 +209,26 @@ func run() error {
 			configs[img.Name] = img.Config
 		}
 	}
+	// One initramfs per architecture and test selection: the tests'
+	// arguments are in it.
 	initramfs := map[string]string{}
-	for _, a := range arches {
-		initramfs[a.GOARCH] = filepath.Join(o.out, "initramfs-"+a.GOARCH+".cpio")
+	initramfsOf := func(img kernelImage) string {
+		a, _ := archOf(img.kernel)
+		return strings.Join(testArgs(a, img.kernel), " ") + "|" + a.GOARCH
+	}
+	for _, img := range images {
+		key := initramfsOf(img)
+		if _, ok := initramfs[key]; ok {
+			continue
+		}
+		a, _ := archOf(img.kernel)
+		name := "initramfs-" + a.GOARCH + ".cpio"
+		if ownRun(a, img.kernel) {
+			name = "initramfs-" + a.GOARCH + "-" + img.Name + ".cpio"
+		}
+		initramfs[key] = filepath.Join(o.out, name)
 		g := guest{arch: a, sysroot: sysroots[a.GOARCH]}
-		if err := writeInitramfs(initramfs[a.GOARCH], repo, g, bins[a.GOARCH], testArgs(a), configs, os.Stderr); err != nil {
+		if err := writeInitramfs(initramfs[key], repo, g, bins[a.GOARCH], testArgs(a, img.kernel), ownRun(a, img.kernel), configs, os.Stderr); err != nil {
 			return err
 		}
 	}
@@ -229,9 +248,9 @@ func run() error {
 			a, _ := archOf(img.kernel)
 			vmo := o.vm
 			vmo.Timeout = a.scaled(o.vm.Timeout)
-			vm := bootVM(ctx, a, img.Boot, initramfs[a.GOARCH], dir, img.Name, vmo)
+			vm := bootVM(ctx, a, img.Boot, initramfs[initramfsOf(img)], dir, img.Name, vmo)
 			r := parseResults(img, vm)
-			r.addExcluded(bins[a.GOARCH])
+			r.addExcluded(bins[a.GOARCH], ownRun(a, img.kernel))
 			reports[i] = r
 			pass, fail, skip := r.counts()
 			fmt.Fprintf(os.Stderr, "vmtest: %s done in %s: %d passed, %d failed, %d skipped\n",
