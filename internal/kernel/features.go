@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -116,8 +117,11 @@ func probePMU(name string) error {
 }
 
 // probeTracing loads a minimal BTF-attached program of the given attach
-// type. A kernel can know the program type and still refuse it, as some
-// hardened or virtualised kernels refuse fentry with EPERM.
+// type, and attaches it for a moment: it does nothing, and fmod_ret's 0
+// leaves the return value alone. A kernel can know the program type and
+// still refuse it, as some hardened or virtualised kernels refuse fentry
+// with EPERM; and load it but not attach it, as Debian's arm64 6.1, which
+// has no BPF trampoline there ("create raw tracepoint: not supported").
 func probeTracing(at ebpf.AttachType, target string) error {
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type: ebpf.Tracing, AttachType: at, AttachTo: target, License: "GPL",
@@ -126,7 +130,20 @@ func probeTracing(at ebpf.AttachType, target string) error {
 	if err != nil {
 		return refusal(err)
 	}
-	return p.Close()
+	defer p.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: p})
+	if err != nil {
+		return unattachable(at.String(), err)
+	}
+	return l.Close()
+}
+
+// unattachable words an attach the kernel refused after the load.
+func unattachable(kind string, err error) error {
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("%w: the kernel loads %s programs but cannot attach them (no BPF trampoline): %v", ebpf.ErrNotSupported, kind, err)
+	}
+	return refusal(err)
 }
 
 // refusal words a load that the kernel refused although it knows the
@@ -172,7 +189,13 @@ func probeLSM() error {
 	if err != nil {
 		return refusal(err)
 	}
-	return p.Close()
+	defer p.Close()
+	// Returning 0 allows every open, as no LSM program would.
+	l, err := link.AttachLSM(link.LSMOptions{Program: p})
+	if err != nil {
+		return unattachable("LSM", err)
+	}
+	return l.Close()
 }
 
 // probeLSMActive checks that "bpf" is in the active LSMs, mounting
