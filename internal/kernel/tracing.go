@@ -67,6 +67,10 @@ func (s *Sensor) attachFentry(ih *InstalledHook, fn string) error {
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
 		ih.closeLinks()
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			// Loaded but not attachable: no BPF trampoline (arm64 6.1).
+			return fmt.Errorf("%s.call: attaching fentry to %s: %w: %w", h.Path, fn, ErrMissingFeature, err)
+		}
 		return fmt.Errorf("%s.call: attaching fentry to %s: %w", h.Path, fn, err)
 	}
 	ih.links = append(ih.links, l)
